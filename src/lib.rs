@@ -1,0 +1,14 @@
+//! netroot: builds initramfs and netboot images for diskless cluster nodes.
+//!
+//! The library holds all logic; the `netroot` binary is a shim over [`cli::main`].
+
+pub mod build;
+pub mod cli;
+pub mod compress;
+pub mod elfdeps;
+pub mod image;
+pub mod init_binary;
+pub mod kernel;
+pub mod kmod;
+pub mod manifest;
+pub mod profile;
