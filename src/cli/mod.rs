@@ -1,8 +1,86 @@
-//! Command-line interface: one file per subcommand.
+//! Command-line interface: argument definitions, dispatch, and error → exit-code mapping.
+//! One file per subcommand.
 
+mod build;
+pub mod inspect;
+mod profiles;
+mod progress;
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a failed build or any runtime error.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage error (bad arguments, unknown profile name).
+pub const EXIT_USAGE: u8 = 2;
+
+/// netroot builds initramfs and netboot images for diskless cluster nodes.
+#[derive(Debug, Parser)]
+#[command(name = "netroot", version, about, long_about = None)]
+pub struct Cli {
+    /// Project directory holding profiles/ and overlays/.
+    #[arg(short = 'C', long, global = true, default_value = ".", env = "NETROOT_PROJECT")]
+    pub project: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a profile's kernel, initramfs, manifest.json and SHA256SUMS (make-style).
+    Build(build::BuildArgs),
+    /// List an initramfs image's entries, verify it, or diff two images.
+    Inspect(inspect::InspectArgs),
+    /// List profiles, or show one fully merged and validated.
+    Profiles(profiles::ProfilesArgs),
+}
+
+/// An error that is the user's invocation, not the build: exits with [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// Entry point of the `netroot` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match &cli.command {
+        Command::Build(a) => build::run(&cli, a, &mut out),
+        Command::Inspect(a) => inspect::run(a, &mut out),
+        Command::Profiles(a) => profiles::run(&cli, a, &mut out),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netroot: error: {e:#}");
+            ExitCode::from(exit_code_of(&e))
+        }
+    }
+}
+
+/// Usage errors (unknown profile name, bad option value) exit 2, everything else 1.
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.is::<UsageError>()
+            || matches!(
+                c.downcast_ref::<crate::profile::ProfileError>(),
+                Some(crate::profile::ProfileError::NotFound { .. } | crate::profile::ProfileError::BadName(_))
+            )
+    });
+    if usage {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
 }

@@ -1,0 +1,162 @@
+//! Content hashes of input files, memoized by file metadata (like git's index): a file whose size,
+//! mtime, ctime, inode and device are unchanged is not read again; a touched file is re-hashed, and if
+//! its content is the same nothing downstream changes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What we remember per file; any change of these forces a re-hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+impl Stamp {
+    fn of(md: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: md.len(),
+            mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
+            ctime_ns: i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec()),
+            ino: md.ino(),
+            dev: md.dev(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    stamp: Stamp,
+    blake3: String,
+}
+
+/// A persistent path → (stamp, blake3) memo.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HashCache {
+    entries: BTreeMap<PathBuf, Entry>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+/// Hashes a byte slice (hex blake3).
+pub fn hash_bytes(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
+/// Hashes a file by streaming it (hex blake3); large files use blake3's mmap+rayon-free reader.
+pub fn hash_file_uncached(path: &Path) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(fs::File::open(path)?)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+impl HashCache {
+    /// Loads the memo from `path`; a missing or unreadable memo is an empty one (it is only a cache).
+    pub fn load(path: &Path) -> HashCache {
+        fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    /// Writes the memo if anything changed.
+    pub fn save(&mut self, path: &Path) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let data = serde_json::to_vec(self).map_err(io::Error::other)?;
+        super::output::write_atomic(path, &data)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Content hash of `path`, or `None` when it does not exist.
+    pub fn hash(&mut self, path: &Path) -> io::Result<Option<String>> {
+        let md = match fs::metadata(path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stamp = Stamp::of(&md);
+        if let Some(e) = self.entries.get(path) {
+            if e.stamp == stamp {
+                return Ok(Some(e.blake3.clone()));
+            }
+        }
+        let blake3 = hash_file_uncached(path)?;
+        self.entries.insert(path.to_path_buf(), Entry { stamp, blake3: blake3.clone() });
+        self.dirty = true;
+        Ok(Some(blake3))
+    }
+}
+
+/// Hash of a directory listing (sorted entry names), for inputs that depend on which files exist.
+pub fn hash_listing(dir: &Path) -> io::Result<Option<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for e in rd {
+        names.push(e?.file_name());
+    }
+    names.sort();
+    let mut h = blake3::Hasher::new();
+    for n in names {
+        h.update(n.as_encoded_bytes());
+        h.update(b"\0");
+    }
+    Ok(Some(h.finalize().to_hex().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_rehashes_but_keeps_hash_and_change_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        fs::write(&f, b"one").unwrap();
+        let mut c = HashCache::default();
+        let h1 = c.hash(&f).unwrap().unwrap();
+        assert_eq!(h1, hash_bytes(b"one"));
+        // Same content rewritten (new mtime): same hash.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        fs::write(&f, b"one").unwrap();
+        assert_eq!(c.hash(&f).unwrap().unwrap(), h1);
+        fs::write(&f, b"two").unwrap();
+        assert_eq!(c.hash(&f).unwrap().unwrap(), hash_bytes(b"two"));
+        assert_eq!(c.hash(&dir.path().join("missing")).unwrap(), None);
+    }
+
+    #[test]
+    fn memo_round_trips_through_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        fs::write(&f, b"x").unwrap();
+        let memo = dir.path().join("memo.json");
+        let mut c = HashCache::default();
+        c.hash(&f).unwrap();
+        c.save(&memo).unwrap();
+        let mut c2 = HashCache::load(&memo);
+        assert!(!c2.dirty);
+        assert_eq!(c2.hash(&f).unwrap().unwrap(), hash_bytes(b"x"));
+        assert!(!c2.dirty, "a stamp hit must not re-hash");
+    }
+
+    #[test]
+    fn listing_changes_when_a_file_appears() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = hash_listing(dir.path()).unwrap();
+        fs::write(dir.path().join("n"), b"").unwrap();
+        assert_ne!(a, hash_listing(dir.path()).unwrap());
+        assert_eq!(hash_listing(&dir.path().join("nope")).unwrap(), None);
+    }
+}

@@ -1,0 +1,343 @@
+//! The build driver: up-to-date check, then the stages, then the atomic output swap.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::acquire::{acquire, add_input};
+use super::assemble;
+use super::hashcache::{hash_bytes, HashCache};
+use super::output::{swap_dir_into_place, write_atomic};
+use super::state::{BuildState, InputHash};
+use super::{secs, BuildError, BuildOptions, BuildReport, Progress, StageReport, CACHE_ENV};
+use crate::compress::{compress, Compression};
+use crate::image::ImageBuilder;
+use crate::init_binary::INIT_BINARY;
+use crate::manifest::{self, Manifest};
+use crate::profile::{to_toml, Project};
+use crate::{elfdeps, kmod};
+
+/// Output file names inside `OUT/PROFILE/`.
+pub const VMLINUZ: &str = "vmlinuz";
+pub const INITRAMFS: &str = "initramfs.img";
+pub const MANIFEST: &str = "manifest.json";
+pub const SHA256SUMS: &str = "SHA256SUMS";
+/// Cache subdirectory of compressed segments, keyed by content + compression.
+const SEGMENTS_DIR: &str = "segments";
+
+/// What the last build produced, kept with its state to answer an up-to-date build.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Summary {
+    kernel_version: String,
+    initramfs_bytes: u64,
+    initramfs_sha256: String,
+    modules: usize,
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    state: BuildState,
+    summary: Summary,
+}
+
+/// The cache directory: `NETROOT_CACHE`, the option, or `OUT/.cache`.
+pub fn cache_dir_for(opts: &BuildOptions) -> PathBuf {
+    opts.cache_dir
+        .clone()
+        .or_else(|| std::env::var_os(CACHE_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| opts.out_dir.join(".cache"))
+}
+
+struct Stages<'a> {
+    list: Vec<StageReport>,
+    at: Instant,
+    progress: &'a dyn Progress,
+}
+
+impl Stages<'_> {
+    fn start(&mut self, name: &str) {
+        self.progress.stage(name);
+        self.at = Instant::now();
+    }
+    fn done(&mut self, name: &'static str, cached: bool) {
+        self.list.push(StageReport { name, seconds: secs(self.at.elapsed()), cached });
+    }
+}
+
+/// Builds `opts.profile` into `opts.out_dir/PROFILE/`, or reports it up to date.
+pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let t0 = Instant::now();
+    let project = Project::new(&opts.project);
+    let profile = project.load_profile(&opts.profile)?;
+    let spec = opts.kernel.clone().or_else(|| profile.kernel.clone()).ok_or_else(|| BuildError::NoKernel(profile.name.clone()))?;
+    let cache = cache_dir_for(opts);
+    let out = opts.out_dir.join(&profile.name);
+    let hc_path = cache.join("hashes.json");
+    let state_path = cache.join("state").join(format!("{}.json", profile.name));
+    let mut hc = HashCache::load(&hc_path);
+    let key = hash_bytes(
+        format!(
+            "netroot {}\ninit {}\nkernel {spec:?}\nepoch {}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            hash_bytes(INIT_BINARY),
+            opts.source_date_epoch,
+            to_toml(&profile)
+        )
+        .as_bytes(),
+    );
+    let saved: Option<Saved> = fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let reason = match &saved {
+        Some(s) if s.state.key == key => {
+            match s.state.first_change(&mut hc, &out).map_err(BuildError::io("cannot check inputs", &out))? {
+                None => {
+                    hc.save(&hc_path).map_err(BuildError::io("cannot write cache", &hc_path))?;
+                    let m = &s.summary;
+                    return Ok(BuildReport {
+                        profile: profile.name,
+                        up_to_date: true,
+                        reason: None,
+                        out_dir: out,
+                        kernel_version: m.kernel_version.clone(),
+                        initramfs_bytes: m.initramfs_bytes,
+                        initramfs_sha256: m.initramfs_sha256.clone(),
+                        modules: m.modules,
+                        warnings: m.warnings.clone(),
+                        stages: Vec::new(),
+                        seconds: secs(t0.elapsed()),
+                    });
+                }
+                Some(r) => Some(r),
+            }
+        }
+        Some(_) => Some("configuration changed (profile, options, init or netroot version)".to_string()),
+        None => None,
+    };
+    let mut st = Stages { list: Vec::new(), at: Instant::now(), progress };
+    let mut state = BuildState { key, ..Default::default() };
+    for f in &profile.files {
+        state.add_file(&mut hc, &opts.project.join(f)).map_err(BuildError::io("cannot read profile", f))?;
+    }
+
+    st.start("kernel");
+    let (kernel, kcached) = acquire(&spec, &cache, &mut hc, &mut state)?;
+    st.done("kernel", kcached);
+
+    st.start("modules");
+    let closure = kmod::resolve(
+        &kernel.modules_dir,
+        &profile.modules,
+        &kmod::ResolveOptions {
+            kernel_version: kernel.version.clone(),
+            firmware_dirs: profile.firmware.dirs.clone(),
+            firmware_strict: profile.firmware.strict,
+        },
+    )?;
+    for p in closure.inputs.iter().filter(|p| !p.starts_with(&cache)) {
+        add_input(p, &mut hc, &mut state)?;
+    }
+    for fw in &closure.firmware {
+        match &fw.source {
+            Some(src) => add_input(src, &mut hc, &mut state)?,
+            // A firmware file that appears later must trigger a rebuild.
+            None => {
+                for d in &profile.firmware.dirs {
+                    state.inputs.insert(d.join(&fw.name), InputHash::File(None));
+                }
+            }
+        }
+    }
+    for w in &closure.warnings {
+        progress.warn(w);
+    }
+    st.done("modules", false);
+
+    st.start("binaries");
+    let binaries = elfdeps::resolve(&profile.extra_binaries, Path::new("/"))?;
+    for b in &binaries {
+        add_input(&b.source, &mut hc, &mut state)?;
+    }
+    st.done("binaries", false);
+
+    st.start("assemble");
+    let mut boot = profile.boot.clone();
+    boot.kernel_version = kernel.version.clone();
+    boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
+    assemble::check_init_static(INIT_BINARY)?;
+    let segments = [
+        ("modules", assemble::modules_segment(&kernel.version, &closure)?),
+        ("init", assemble::init_segment(&boot, &binaries)?),
+    ];
+    st.done("assemble", false);
+
+    st.start("compress");
+    let seg_dir = cache.join(SEGMENTS_DIR);
+    let mut image = Vec::new();
+    let mut seg_infos = Vec::new();
+    let mut all_cached = true;
+    for (name, seg) in &segments {
+        let (compressed, cpio_len, cached) = compress_segment(seg, &profile.compression, opts.source_date_epoch, &seg_dir)?;
+        all_cached &= cached;
+        seg_infos.push(manifest::SegmentInfo {
+            name: name.to_string(),
+            entries: seg.entries().count(),
+            cpio_bytes: cpio_len,
+            compressed_bytes: compressed.len() as u64,
+        });
+        image.extend_from_slice(&compressed);
+    }
+    st.done("compress", all_cached);
+
+    st.start("write");
+    let vmlinuz = fs::read(&kernel.image).map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
+    let man = build_manifest(opts, &profile.name, &spec, &kernel, &closure, &boot, &segments, seg_infos, &image, &vmlinuz, &state, &profile.compression);
+    let man_json = man.to_json().map_err(|e| BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e)))?;
+    let sums = manifest::sha256sums(&[(VMLINUZ, &vmlinuz), (INITRAMFS, &image), (MANIFEST, &man_json)]);
+    fs::create_dir_all(&opts.out_dir).map_err(BuildError::io("cannot create output directory", &opts.out_dir))?;
+    let staged = tempfile::Builder::new()
+        .prefix(&format!(".{}.staging-", profile.name))
+        .tempdir_in(&opts.out_dir)
+        .map_err(BuildError::io("cannot create staging directory", &opts.out_dir))?;
+    for (name, data) in [(VMLINUZ, &vmlinuz[..]), (INITRAMFS, &image[..]), (MANIFEST, &man_json[..]), (SHA256SUMS, sums.as_bytes())] {
+        let p = staged.path().join(name);
+        write_atomic(&p, data).map_err(BuildError::io("cannot write output", &p))?;
+    }
+    let staged = staged.keep();
+    swap_dir_into_place(&staged, &out).map_err(BuildError::io("cannot move build into place", &out))?;
+    for name in [VMLINUZ, INITRAMFS, MANIFEST, SHA256SUMS] {
+        let p = out.join(name);
+        if let Some(h) = hc.hash(&p).map_err(BuildError::io("cannot hash output", &p))? {
+            state.outputs.insert(name.to_string(), h);
+        }
+    }
+    let summary = Summary {
+        kernel_version: kernel.version.clone(),
+        initramfs_bytes: image.len() as u64,
+        initramfs_sha256: man.initramfs.sha256.clone(),
+        modules: closure.modules.len(),
+        warnings: closure.warnings.clone(),
+    };
+    let saved = serde_json::to_vec(&Saved { state, summary: summary.clone() }).map_err(|e| BuildError::io("cannot serialize state", &state_path)(std::io::Error::other(e)))?;
+    write_atomic(&state_path, &saved).map_err(BuildError::io("cannot write build state", &state_path))?;
+    hc.save(&hc_path).map_err(BuildError::io("cannot write cache", &hc_path))?;
+    st.done("write", false);
+
+    Ok(BuildReport {
+        profile: profile.name,
+        up_to_date: false,
+        reason,
+        out_dir: out,
+        kernel_version: summary.kernel_version,
+        initramfs_bytes: summary.initramfs_bytes,
+        initramfs_sha256: summary.initramfs_sha256,
+        modules: summary.modules,
+        warnings: summary.warnings,
+        stages: st.list,
+        seconds: secs(t0.elapsed()),
+    })
+}
+
+/// Writes a segment's cpio and compresses it, reusing an earlier result for identical content.
+fn compress_segment(
+    seg: &ImageBuilder,
+    c: &Compression,
+    mtime: u64,
+    dir: &Path,
+) -> Result<(Vec<u8>, u64, bool), BuildError> {
+    let mut cpio = Vec::new();
+    seg.write_cpio(&mut cpio, mtime)?;
+    let key = hash_bytes(format!("{}:{:?}:", c.kind, c.level).as_bytes()) + &hash_bytes(&cpio);
+    let path = dir.join(hash_bytes(key.as_bytes()));
+    if let Ok(data) = fs::read(&path) {
+        return Ok((data, cpio.len() as u64, true));
+    }
+    let data = compress(&cpio, c)?;
+    write_atomic(&path, &data).map_err(BuildError::io("cannot write cache", &path))?;
+    Ok((data, cpio.len() as u64, false))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_manifest(
+    opts: &BuildOptions,
+    profile: &str,
+    spec: &crate::profile::KernelSpec,
+    kernel: &crate::kernel::Kernel,
+    closure: &kmod::Closure,
+    boot: &netroot_init::bootconfig::BootConfig,
+    segments: &[(&str, ImageBuilder)],
+    seg_infos: Vec<manifest::SegmentInfo>,
+    image: &[u8],
+    vmlinuz: &[u8],
+    state: &BuildState,
+    compression: &Compression,
+) -> Manifest {
+    use crate::profile::KernelSpec;
+    use manifest::*;
+    let fi = |d: &[u8]| FileInfo { size: d.len() as u64, sha256: sha256_hex(d) };
+    let source = match spec {
+        KernelSpec::Dir(d) => format!("dir:{}", display_path(d, &opts.project)),
+        KernelSpec::Deb(d) => format!("deb:{}", display_path(d, &opts.project)),
+        KernelSpec::Host => "host".to_string(),
+    };
+    let mut files: Vec<EntryInfo> = segments
+        .iter()
+        .flat_map(|(_, s)| s.entries())
+        .map(|e| EntryInfo {
+            path: e.path.clone(),
+            kind: e.kind.to_string(),
+            mode: format!("{:04o}", e.mode & 0o7777),
+            size: e.size,
+            sha256: e.sha256.clone(),
+            target: e.target.clone(),
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    let modules = closure
+        .modules
+        .iter()
+        .map(|m| ModuleInfo {
+            name: m.name.clone(),
+            path: assemble::module_path(&kernel.version, &m.rel_path),
+            size: m.data.len() as u64,
+            sha256: sha256_hex(&m.data),
+            params: boot.modules.iter().find(|l| l.name == m.name).map(|l| l.params.clone()).unwrap_or_default(),
+            reasons: m.reasons.iter().map(|r| r.to_string()).collect(),
+            firmware: m.firmware.clone(),
+        })
+        .collect();
+    let inputs = state
+        .inputs
+        .iter()
+        .map(|(p, h)| InputInfo {
+            path: display_path(p, &opts.project),
+            blake3: match h {
+                InputHash::File(Some(h)) | InputHash::Listing(Some(h)) => h.clone(),
+                InputHash::File(None) | InputHash::Listing(None) => "absent".into(),
+            },
+        })
+        .collect();
+    Manifest {
+        manifest_version: MANIFEST_VERSION,
+        netroot_version: env!("CARGO_PKG_VERSION").to_string(),
+        profile: profile.to_string(),
+        kernel: KernelInfo { version: kernel.version.clone(), source, vmlinuz: fi(vmlinuz) },
+        compression: compression.to_string(),
+        source_date_epoch: opts.source_date_epoch,
+        initramfs: ImageInfo { size: image.len() as u64, sha256: sha256_hex(image), segments: seg_infos },
+        init: fi(INIT_BINARY),
+        boot_config: fi(boot.render().as_bytes()),
+        modules,
+        builtin: closure.builtin.iter().map(|(n, w)| BuiltinInfo { name: n.clone(), why: w.clone() }).collect(),
+        firmware: closure
+            .firmware
+            .iter()
+            .map(|f| FirmwareInfo { name: f.name.clone(), found: f.source.is_some(), needed_by: f.needed_by.clone() })
+            .collect(),
+        warnings: closure.warnings.clone(),
+        files,
+        inputs,
+    }
+}

@@ -1,0 +1,106 @@
+//! `netroot build [PROFILE] [--kernel DIR|DEB] [--out DIR] [--json]`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::progress::CliProgress;
+use super::{Cli, UsageError};
+use crate::build::{build, BuildOptions, BuildReport, SOURCE_DATE_EPOCH_ENV};
+use crate::profile::KernelSpec;
+
+/// Profile built when none is named.
+pub const DEFAULT_PROFILE: &str = "compute";
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Profile to build (profiles/NAME.toml).
+    #[arg(default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// Kernel to use instead of the profile's: a directory (vmlinuz + lib/modules/KVER),
+    /// a Debian kernel package (.deb), or "host".
+    #[arg(long, value_name = "DIR|DEB|host")]
+    pub kernel: Option<String>,
+    /// Output directory; artifacts go to OUT/PROFILE/, the cache to OUT/.cache unless NETROOT_CACHE is set.
+    #[arg(long, value_name = "DIR", default_value = "build")]
+    pub out: PathBuf,
+    /// Print a machine-readable summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Interprets `--kernel`: "host", an existing directory, or a package file.
+pub fn kernel_spec(arg: &str) -> Result<KernelSpec, UsageError> {
+    if arg == "host" {
+        return Ok(KernelSpec::Host);
+    }
+    let p = Path::new(arg);
+    if p.is_dir() {
+        Ok(KernelSpec::Dir(p.to_path_buf()))
+    } else if p.is_file() {
+        Ok(KernelSpec::Deb(p.to_path_buf()))
+    } else {
+        Err(UsageError(format!("--kernel {arg}: no such file or directory")))
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` as a number; unset means 0.
+pub fn source_date_epoch() -> Result<u64, UsageError> {
+    match std::env::var(SOURCE_DATE_EPOCH_ENV) {
+        Err(_) => Ok(0),
+        Ok(v) => v.trim().parse().map_err(|_| UsageError(format!("{SOURCE_DATE_EPOCH_ENV}={v:?} is not a non-negative integer"))),
+    }
+}
+
+pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let opts = BuildOptions {
+        project: cli.project.clone(),
+        profile: args.profile.clone(),
+        kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
+        out_dir: args.out.clone(),
+        cache_dir: None,
+        source_date_epoch: source_date_epoch()?,
+    };
+    let progress = CliProgress::new(&args.profile, args.json);
+    let result = build(&opts, &progress);
+    progress.finish();
+    let report = result.with_context(|| format!("build of profile \"{}\" failed", args.profile))?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_report(&report, out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.up_to_date {
+        writeln!(out, "{}: up to date ({}, {:.3}s)", r.profile, r.out_dir.display(), r.seconds)?;
+        return Ok(());
+    }
+    if let Some(reason) = &r.reason {
+        writeln!(out, "{}: rebuilding: {reason}", r.profile)?;
+    }
+    for s in &r.stages {
+        writeln!(out, "  {:<10} {:>7.3}s{}", s.name, s.seconds, if s.cached { " (cached)" } else { "" })?;
+    }
+    writeln!(
+        out,
+        "{}: built {} (kernel {}, {} modules, initramfs {} bytes, sha256 {}) in {:.3}s",
+        r.profile,
+        r.out_dir.display(),
+        r.kernel_version,
+        r.modules,
+        r.initramfs_bytes,
+        r.initramfs_sha256,
+        r.seconds
+    )?;
+    for w in &r.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The raw, human-written profile layer: exactly what a `profiles/NAME.toml` may contain.
+//!
+//! Every section is `deny_unknown_fields`; every leaf is optional and carries its position, so that
+//! merging (later file wins, tables merge) keeps track of where each value came from.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::source::Val;
+
+/// Declares a raw section struct whose fields are all `Option<Val<T>>` (or nested sections), and its
+/// `merge` (fields set in `other` win).
+macro_rules! raw_section {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($(#[$fm])* pub $field: Option<Val<$ty>>,)* }
+
+        impl $name {
+            /// Overlays `other` on `self`: every field `other` sets replaces ours.
+            pub fn merge(&mut self, other: Self) {
+                $(if other.$field.is_some() { self.$field = other.$field; })*
+            }
+        }
+    };
+}
+
+/// One profile file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    /// Profiles merged before this one, in order (later wins).
+    pub inherits: Option<Val<Vec<Val<String>>>>,
+    pub description: Option<Val<String>>,
+    pub kernel: Option<RawKernel>,
+    pub modules: Option<RawModules>,
+    pub firmware: Option<RawFirmware>,
+    pub initramfs: Option<RawInitramfs>,
+    pub extra: Option<RawExtra>,
+    pub bond: Option<RawBond>,
+    pub ip: Option<RawIp>,
+    pub nfs: Option<RawNfs>,
+    pub overlay: Option<RawOverlay>,
+    pub timeouts: Option<RawTimeouts>,
+    pub boot: Option<RawBoot>,
+}
+
+/// `[modules]`: `load` replaces the inherited list, `add` appends to it, `remove` drops entries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModules {
+    pub load: Option<Val<Vec<Val<String>>>>,
+    pub add: Option<Val<Vec<Val<String>>>>,
+    pub remove: Option<Val<Vec<Val<String>>>>,
+    /// Parameters per module name; merged key by key.
+    pub params: Option<BTreeMap<String, Val<String>>>,
+}
+
+raw_section! {
+    /// `[kernel]`: exactly one of `path` (a directory), `deb` (a package file) or `host = true`.
+    pub struct RawKernel {
+        path: String,
+        deb: String,
+        host: bool,
+    }
+}
+
+raw_section! {
+    /// `[firmware]`
+    pub struct RawFirmware {
+        dirs: Vec<Val<String>>,
+        strict: bool,
+    }
+}
+
+raw_section! {
+    /// `[initramfs]`
+    pub struct RawInitramfs {
+        compression: String,
+        level: i32,
+    }
+}
+
+raw_section! {
+    /// `[extra]`: binaries copied into the initramfs with their libraries and ELF interpreter.
+    pub struct RawExtra {
+        binaries: Vec<Val<String>>,
+    }
+}
+
+raw_section! {
+    /// `[bond]`
+    pub struct RawBond {
+        name: String,
+        mode: String,
+        miimon: u32,
+        lacp_rate: String,
+        xmit_hash_policy: String,
+        mac: String,
+        ports: Vec<Val<String>>,
+        min_ports: u32,
+    }
+}
+
+raw_section! {
+    /// `[ip]`: `method = "dhcp"` or `"static"` with `address = "A.B.C.D/N"`.
+    pub struct RawIp {
+        method: String,
+        address: String,
+        gateway: String,
+        dns: Vec<Val<String>>,
+        hostname: String,
+    }
+}
+
+raw_section! {
+    /// `[nfs]`
+    pub struct RawNfs {
+        server: String,
+        export: String,
+        versions: Vec<Val<String>>,
+        options: String,
+        allow_dhcp_root_path: bool,
+    }
+}
+
+raw_section! {
+    /// `[overlay]`
+    pub struct RawOverlay {
+        enabled: bool,
+        size: String,
+    }
+}
+
+raw_section! {
+    /// `[timeouts]`: durations such as "30s", "500ms", "3m".
+    pub struct RawTimeouts {
+        boot: String,
+        links: String,
+        dhcp: String,
+        nfs: String,
+    }
+}
+
+raw_section! {
+    /// `[boot]`: the real root's init, failure action, debug logging.
+    pub struct RawBoot {
+        init: String,
+        failure: String,
+        debug: bool,
+    }
+}
+
+/// Merges an optional section: both present → field-wise merge; otherwise whichever exists.
+macro_rules! merge_opt {
+    ($dst:expr, $src:expr) => {
+        match (&mut $dst, $src) {
+            (Some(d), Some(s)) => d.merge(s),
+            (d @ None, Some(s)) => *d = Some(s),
+            (_, None) => {}
+        }
+    };
+}
+
+impl RawModules {
+    /// `load` replaces and resets earlier `add`/`remove`; `add`/`remove` accumulate.
+    pub fn merge(&mut self, other: Self) {
+        if other.load.is_some() {
+            self.load = other.load;
+            self.add = None;
+            self.remove = None;
+        }
+        append(&mut self.add, other.add);
+        append(&mut self.remove, other.remove);
+        if let Some(params) = other.params {
+            self.params.get_or_insert_with(BTreeMap::new).extend(params);
+        }
+    }
+}
+
+fn append(dst: &mut Option<Val<Vec<Val<String>>>>, src: Option<Val<Vec<Val<String>>>>) {
+    match (dst.as_mut(), src) {
+        (Some(d), Some(s)) => d.value.extend(s.value),
+        (None, Some(s)) => *dst = Some(s),
+        (_, None) => {}
+    }
+}
+
+impl RawProfile {
+    /// Overlays `other` (a later profile in the inheritance order) on `self`.
+    pub fn merge(&mut self, other: Self) {
+        if other.description.is_some() {
+            self.description = other.description;
+        }
+        // The kernel is one choice (dir, package or host): a later section replaces it whole.
+        if other.kernel.is_some() {
+            self.kernel = other.kernel;
+        }
+        merge_opt!(self.modules, other.modules);
+        merge_opt!(self.firmware, other.firmware);
+        merge_opt!(self.initramfs, other.initramfs);
+        merge_opt!(self.extra, other.extra);
+        merge_opt!(self.bond, other.bond);
+        merge_opt!(self.ip, other.ip);
+        merge_opt!(self.nfs, other.nfs);
+        merge_opt!(self.overlay, other.overlay);
+        merge_opt!(self.timeouts, other.timeouts);
+        merge_opt!(self.boot, other.boot);
+    }
+}

@@ -1,0 +1,111 @@
+//! Renders a validated [`Profile`] as TOML: what `netroot profiles show` prints, and the canonical
+//! text whose hash identifies the profile in the build cache.
+
+use netroot_init::bootconfig::{IpConfig, PortId};
+use toml::{Table, Value};
+
+use super::model::{KernelSpec, Profile};
+
+fn s(v: impl ToString) -> Value {
+    Value::String(v.to_string())
+}
+
+fn list<I: IntoIterator<Item = Value>>(i: I) -> Value {
+    Value::Array(i.into_iter().collect())
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+fn table(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// The fully merged profile, every default made explicit.
+pub fn to_toml(p: &Profile) -> String {
+    let b = &p.boot;
+    let mut t = Table::new();
+    t.insert("description".into(), s(&p.description));
+    t.insert("files".into(), list(p.files.iter().map(|f| s(f.display()))));
+    if let Some(k) = &p.kernel {
+        let (key, v) = match k {
+            KernelSpec::Dir(d) => ("path", s(d.display())),
+            KernelSpec::Deb(d) => ("deb", s(d.display())),
+            KernelSpec::Host => ("host", Value::Boolean(true)),
+        };
+        t.insert("kernel".into(), table(vec![(key, v)]));
+    }
+    let params: Table = p.module_params.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+    t.insert("modules".into(), table(vec![("load", list(p.modules.iter().map(s))), ("params", Value::Table(params))]));
+    t.insert(
+        "firmware".into(),
+        table(vec![("dirs", list(p.firmware.dirs.iter().map(|d| s(d.display())))), ("strict", Value::Boolean(p.firmware.strict))]),
+    );
+    let mut ini = vec![("compression", s(p.compression.kind))];
+    if let Some(l) = p.compression.level {
+        ini.push(("level", Value::Integer(l.into())));
+    }
+    t.insert("initramfs".into(), table(ini));
+    t.insert("extra".into(), table(vec![("binaries", list(p.extra_binaries.iter().map(|d| s(d.display()))))]));
+    let ports = b.bond.ports.iter().map(|p| match p {
+        PortId::Mac(m) => s(mac(m)),
+        PortId::Name(n) => s(n),
+    });
+    let mut bond = vec![
+        ("name", s(&b.bond.name)),
+        ("mode", s(b.bond.mode)),
+        ("miimon", Value::Integer(b.bond.miimon_ms.into())),
+        ("lacp_rate", s(b.bond.lacp_rate)),
+        ("xmit_hash_policy", s(b.bond.xmit_hash_policy)),
+        ("ports", list(ports)),
+        ("min_ports", Value::Integer(b.bond.min_ports.into())),
+    ];
+    if let Some(m) = &b.bond.mac {
+        bond.push(("mac", s(mac(m))));
+    }
+    t.insert("bond".into(), table(bond));
+    let ip = match &b.ip {
+        IpConfig::Dhcp => table(vec![("method", s("dhcp"))]),
+        IpConfig::Static(st) => {
+            let mut v = vec![("method", s("static")), ("address", s(format!("{}/{}", st.address, st.prefix_len)))];
+            if let Some(g) = st.gateway {
+                v.push(("gateway", s(g)));
+            }
+            v.push(("dns", list(st.dns.iter().map(s))));
+            if let Some(h) = &st.hostname {
+                v.push(("hostname", s(h)));
+            }
+            table(v)
+        }
+    };
+    t.insert("ip".into(), ip);
+    t.insert(
+        "nfs".into(),
+        table(vec![
+            ("server", s(b.nfs.server)),
+            ("export", s(&b.nfs.export)),
+            ("versions", list(b.nfs.versions.iter().map(s))),
+            ("options", s(&b.nfs.options)),
+            ("allow_dhcp_root_path", Value::Boolean(b.nfs.allow_dhcp_root_path)),
+        ]),
+    );
+    t.insert("overlay".into(), table(vec![("enabled", Value::Boolean(b.overlay.enabled)), ("size", s(b.overlay.size))]));
+    let secs = |d: std::time::Duration| {
+        if d.subsec_millis() == 0 { s(format!("{}s", d.as_secs())) } else { s(format!("{}ms", d.as_millis())) }
+    };
+    t.insert(
+        "timeouts".into(),
+        table(vec![
+            ("boot", secs(b.timeouts.boot_deadline)),
+            ("links", secs(b.timeouts.links)),
+            ("dhcp", secs(b.timeouts.dhcp)),
+            ("nfs", secs(b.timeouts.nfs)),
+        ]),
+    );
+    t.insert(
+        "boot".into(),
+        table(vec![("init", s(&b.real_init)), ("failure", s(b.failure)), ("debug", Value::Boolean(b.debug))]),
+    );
+    format!("# profile {} (merged from: {})\n{}", p.name, p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "), t)
+}

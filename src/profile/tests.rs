@@ -1,0 +1,182 @@
+//! Profile loading tests: inheritance and merge rules, and one asserted message per kind of bad input.
+
+use std::fs;
+
+use netroot_init::bootconfig::{BondMode, IpConfig, NfsVersion, PortId};
+
+use super::*;
+
+/// A minimal valid concrete profile body.
+const VALID: &str = r#"
+[bond]
+mode = "active-backup"
+ports = ["eth0", "52:54:00:00:00:02"]
+
+[nfs]
+server = "10.0.0.1"
+export = "/srv/root"
+"#;
+
+fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join(PROFILES_DIR)).unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join(PROFILES_DIR).join(format!("{name}.toml")), text).unwrap();
+    }
+    let p = Project::new(dir.path());
+    (dir, p)
+}
+
+fn err(files: &[(&str, &str)], name: &str) -> String {
+    let (_d, p) = project(files);
+    p.load_profile(name).unwrap_err().to_string()
+}
+
+#[test]
+fn valid_profile_gets_defaults() {
+    let (_d, p) = project(&[("a", VALID)]);
+    let prof = p.load_profile("a").unwrap();
+    assert_eq!(prof.boot.bond.name, "bond0");
+    assert_eq!(prof.boot.bond.mode, BondMode::ActiveBackup);
+    assert_eq!(prof.boot.bond.ports, vec![PortId::Name("eth0".into()), PortId::Mac([0x52, 0x54, 0, 0, 0, 2])]);
+    assert_eq!(prof.boot.ip, IpConfig::Dhcp);
+    assert_eq!(prof.boot.nfs.versions, vec![NfsVersion::V4_2, NfsVersion::V4_1]);
+    assert_eq!(prof.boot.profile, "a");
+    assert!(prof.boot.overlay.enabled);
+    assert_eq!(prof.files, vec![std::path::PathBuf::from("profiles/a.toml")]);
+}
+
+#[test]
+fn inheritance_merges_in_order_later_wins_and_modules_add() {
+    let base = format!("{VALID}\n[modules]\nload = [\"bonding\", \"nfsv4\"]\n[modules.params]\nbonding = \"max_bonds=0\"\n");
+    let mid = "inherits = [\"base\"]\n[modules]\nadd = [\"e1000e\"]\n[bond]\nmode = \"802.3ad\"\n";
+    let top = "inherits = [\"mid\", \"base\"]\ndescription = \"top\"\n[modules]\nadd = [\"igb\"]\nremove = [\"nfsv4\"]\n[nfs]\nexport = \"/other\"\n";
+    let (_d, p) = project(&[("base", &base), ("mid", mid), ("top", top)]);
+    let prof = p.load_profile("top").unwrap();
+    assert_eq!(prof.modules, vec!["bonding", "e1000e", "igb"]);
+    assert_eq!(prof.module_params.get("bonding").map(String::as_str), Some("max_bonds=0"));
+    assert_eq!(prof.boot.bond.mode, BondMode::Ieee8023ad);
+    assert_eq!(prof.boot.nfs.export, "/other");
+    assert_eq!(prof.boot.nfs.server.to_string(), "10.0.0.1");
+    assert_eq!(prof.description, "top");
+    // base is merged once, first, even though both top and mid inherit it.
+    let files: Vec<_> = prof.files.iter().map(|f| f.display().to_string()).collect();
+    assert_eq!(files, ["profiles/base.toml", "profiles/mid.toml", "profiles/top.toml"]);
+}
+
+#[test]
+fn modules_load_replaces_inherited_list() {
+    let base = format!("{VALID}\n[modules]\nload = [\"a\"]\nadd = [\"b\"]\n");
+    let top = "inherits = [\"base\"]\n[modules]\nload = [\"c\"]\n";
+    let (_d, p) = project(&[("base", &base), ("top", top)]);
+    assert_eq!(p.load_profile("top").unwrap().modules, vec!["c"]);
+}
+
+#[test]
+fn static_ip_is_parsed() {
+    let text = format!("{VALID}\n[ip]\nmethod = \"static\"\naddress = \"10.1.2.3/16\"\ngateway = \"10.1.0.1\"\ndns = [\"10.1.0.2\"]\nhostname = \"n1\"\n");
+    let (_d, p) = project(&[("a", &text)]);
+    match p.load_profile("a").unwrap().boot.ip {
+        IpConfig::Static(s) => {
+            assert_eq!((s.address.to_string(), s.prefix_len), ("10.1.2.3".to_string(), 16));
+            assert_eq!(s.gateway.map(|g| g.to_string()).as_deref(), Some("10.1.0.1"));
+            assert_eq!(s.hostname.as_deref(), Some("n1"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Each bad profile and the exact message it must produce.
+#[test]
+fn bad_profiles_name_file_line_col_and_value() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[bond]\nmode = \"8023ad\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
+            "profiles/p.toml:2:8: unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)",
+        ),
+        ("[bond]\nmood = \"x\"\n", "profiles/p.toml:2:1: unknown field `mood`"),
+        ("colour = 1\n", "profiles/p.toml:1:1: unknown field `colour`"),
+        ("[bond\n", "profiles/p.toml:1:6"),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.300\"\nexport = \"/r\"\n",
+            "profiles/p.toml:5:10: nfs.server: invalid IPv4 address \"10.0.0.300\"",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"relative\"\n",
+            "profiles/p.toml:6:10: nfs.export must be an absolute path, got \"relative\"",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"52:54:00:zz:00:01\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
+            "profiles/p.toml:3:19: bond.ports: invalid MAC address \"52:54:00:zz:00:01\"",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
+            "profiles/p.toml:3:19: bond.ports: \"eth0\" listed twice",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\nmin_ports = 2\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
+            "profiles/p.toml:4:13: bond.min_ports must be between 1 and 1 (the number of ports), got 2",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nexport = \"/r\"\n",
+            "profiles/p.toml", // checked precisely below (missing field names the chain)
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n[ip]\nmethod = \"bootp\"\n",
+            "profiles/p.toml:8:10: unknown ip method \"bootp\" (expected one of: dhcp, static)",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n[initramfs]\ncompression = \"lz5\"\n",
+            "profiles/p.toml:8:15: unknown compression \"lz5\" (expected one of: zstd, gzip, xz, none)",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n[kernel]\npath = \"/k\"\ndeb = \"/k.deb\"\n",
+            "profiles/p.toml:9:7: kernel: set only one of path, deb, host",
+        ),
+        (
+            "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n[modules]\nremove = [\"nope\"]\n",
+            "profiles/p.toml:8:11: modules.remove: \"nope\" is not in the module list",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = err(&[("p", text)], "p");
+        if want.ends_with("p.toml") {
+            assert_eq!(got, "profile \"p\": nfs.server is required but no profile in its chain (p) sets it");
+        } else {
+            assert!(got.starts_with(want), "profile:\n{text}\nwant prefix: {want}\ngot:         {got}");
+        }
+    }
+}
+
+#[test]
+fn bad_inheritance_is_reported() {
+    let got = err(&[("a", "inherits = [\"b\"]\n"), ("b", "inherits = [\"a\"]\n")], "a");
+    assert_eq!(got, "profiles/b.toml:1:13: inheritance cycle: a -> b -> a");
+    let got = err(&[("a", "inherits = [\"nope\"]\n")], "a");
+    assert_eq!(got, "profiles/a.toml:1:13: inherited profile \"nope\" not found (available: a)");
+    let got = err(&[("a", VALID)], "zzz");
+    assert!(got.starts_with("profile \"zzz\" not found in "), "{got}");
+    assert!(got.ends_with("(available: a)"), "{got}");
+    let got = err(&[("a", VALID)], "../etc/passwd");
+    assert_eq!(got, "invalid profile name \"../etc/passwd\" (use letters, digits, '-', '_')");
+}
+
+#[test]
+fn shipped_profiles_are_valid() {
+    let p = Project::new(concat!(env!("CARGO_MANIFEST_DIR")));
+    let names = super::load::list(&p.profiles_dir()).unwrap();
+    assert_eq!(names, vec!["base", "compute", "qemu"]);
+    let compute = p.load_profile("compute").unwrap();
+    assert_eq!(compute.boot.bond.mode, BondMode::Ieee8023ad);
+    assert_eq!(compute.boot.bond.ports.len(), 4);
+    for m in ["e1000e", "igb", "ixgbe", "bnx2x", "mlx5_core", "virtio_net", "bonding", "nfsv4", "overlay"] {
+        assert!(compute.modules.iter().any(|x| x == m), "compute lacks {m}");
+    }
+    let qemu = p.load_profile("qemu").unwrap();
+    assert!(qemu.boot.bond.ports.iter().all(|p| matches!(p, PortId::Mac(_))));
+    assert_eq!(qemu.boot.nfs.server.to_string(), "10.0.2.2");
+    // The rendered TOML is stable and mentions the merge chain.
+    let shown = to_toml(&qemu);
+    assert!(shown.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu.toml)"), "{shown}");
+    assert_eq!(shown, to_toml(&p.load_profile("qemu").unwrap()));
+}
