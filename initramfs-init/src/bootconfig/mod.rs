@@ -1,6 +1,25 @@
-//! The boot configuration shared by builder and init: the data model (`model`), and the one table
-//! that renders and parses every field and kernel-cmdline key.
+//! The boot configuration shared by builder and init: the data model (`model`), the one table
+//! that renders and parses every `netroot.*` key (`keys`, `fields`), the value spellings
+//! (`values`, `net`, `units`), the boot-config file (`text`) and the kernel command line
+//! (`cmdline`, `dracut`).
 
+mod cmdline;
+mod dracut;
+mod fields;
+mod keys;
 mod model;
+mod net;
+mod text;
+mod units;
+mod values;
 
+pub use cmdline::{split_cmdline, CmdlineError};
+pub use keys::{find_key, KeyDef, KEYS};
 pub use model::*;
+pub use net::{
+    format_mac, format_ports, parse_host_ipv4, parse_mac, parse_netmask, parse_ports,
+    prefix_to_netmask, validate_hostname, validate_ifname, IFNAME_MAX_LEN,
+};
+pub use text::{decode_value, encode_value, ConfigError, FORMAT_KEY};
+pub use units::{format_byte_size, format_duration, parse_byte_size, parse_duration};
+pub use values::{format_nfs_versions, parse_nfs_versions, ValueError, DEFAULT_REBOOT_DELAY};

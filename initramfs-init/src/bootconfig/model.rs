@@ -178,7 +178,9 @@ pub struct Timeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureAction {
     /// Reboot after the delay.
-    Reboot { delay: Duration },
+    Reboot {
+        delay: Duration,
+    },
     Poweroff,
     /// Exec `/bin/sh` if the image has one, else reboot.
     Shell,

@@ -1,0 +1,536 @@
+//! Kernel command line: the kernel's quote-aware splitting, the dracut-compatible keys, the
+//! precedence of overrides, and `to_cmdline` round trips.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use netroot_init::bootconfig::{
+    split_cmdline, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsVersion, PortId,
+    StaticIp, TmpfsSize, XmitHashPolicy,
+};
+
+const FIXTURE: &str = include_str!("fixtures/boot.conf");
+
+fn fixture() -> BootConfig {
+    BootConfig::parse(FIXTURE).unwrap()
+}
+
+fn applied(cmdline: &str) -> BootConfig {
+    let mut cfg = fixture();
+    cfg.apply_cmdline(cmdline)
+        .unwrap_or_else(|e| panic!("{cmdline}: {e}"));
+    cfg
+}
+
+fn apply_err(cmdline: &str) -> String {
+    let mut cfg = fixture();
+    let err = cfg.apply_cmdline(cmdline).expect_err(cmdline).to_string();
+    assert_eq!(
+        cfg,
+        fixture(),
+        "{cmdline}: a failed override must leave the config unchanged"
+    );
+    err
+}
+
+/// Expected `(key, value)` pairs of a split.
+type Pairs = &'static [(&'static str, Option<&'static str>)];
+
+fn pairs(items: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect()
+}
+
+#[test]
+fn splitting_follows_the_kernel_rules() {
+    let cases: &[(&str, Pairs)] = &[
+        ("", &[]),
+        ("   \t\n", &[]),
+        (
+            "quiet root=nfs:1.2.3.4:/r",
+            &[("quiet", None), ("root", Some("nfs:1.2.3.4:/r"))],
+        ),
+        ("  lead\ttabs\n", &[("lead", None), ("tabs", None)]),
+        ("key=\"a b\" x", &[("key", Some("a b")), ("x", None)]),
+        ("\"key=a b\" x", &[("key", Some("a b")), ("x", None)]),
+        ("\"flag with space\"", &[("flag with space", None)]),
+        ("k=a\"b c\"d", &[("k", Some("a\"b c\"d"))]),
+        ("k==v", &[("k", Some("=v"))]),
+        ("=v", &[("=v", None)]),
+        ("=a=b", &[("=a", Some("b"))]),
+        ("k=", &[("k", Some(""))]),
+        ("k=\"\"", &[("k", Some(""))]),
+        ("k=\"", &[("k", Some(""))]),
+        ("k=\"open value", &[("k", Some("open value"))]),
+        ("a -- b=c", &[("a", None)]),
+        ("a=1 \"--\" b", &[("a", Some("1"))]),
+        ("a --x b", &[("a", None), ("--x", None), ("b", None)]),
+        (
+            "netroot.profile=\"gpu nodes\" k=ünï",
+            &[("netroot.profile", Some("gpu nodes")), ("k", Some("ünï"))],
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(split_cmdline(line), pairs(expected), "{line:?}");
+    }
+}
+
+#[test]
+fn unknown_kernel_parameters_are_ignored() {
+    let mut cfg = fixture();
+    let applied = cfg
+        .apply_cmdline("BOOT_IMAGE=/vmlinuz quiet console=ttyS0,115200 ifname=e:52:54:00:00:00:01 vlan=v:e rdinit=/init")
+        .unwrap();
+    assert!(applied.is_empty());
+    assert_eq!(cfg, fixture());
+}
+
+#[test]
+fn unknown_netroot_keys_are_errors() {
+    assert_eq!(
+        apply_err("quiet netroot.bogus=1"),
+        "kernel command line: unknown key \"netroot.bogus\" (netroot.* keys are reserved for netroot)"
+    );
+    assert_eq!(
+        apply_err("netroot.format=1"),
+        "kernel command line: unknown key \"netroot.format\" (netroot.* keys are reserved for netroot)"
+    );
+}
+
+fn static_ip(
+    address: [u8; 4],
+    prefix_len: u8,
+    gateway: Option<[u8; 4]>,
+    dns: &[[u8; 4]],
+    hostname: Option<&str>,
+) -> IpConfig {
+    IpConfig::Static(StaticIp {
+        address: Ipv4Addr::from(address),
+        prefix_len,
+        gateway: gateway.map(Ipv4Addr::from),
+        dns: dns.iter().map(|d| Ipv4Addr::from(*d)).collect(),
+        hostname: hostname.map(str::to_string),
+    })
+}
+
+#[test]
+fn ip_forms() {
+    let cases = [
+        ("ip=dhcp", IpConfig::Dhcp),
+        ("ip=on", IpConfig::Dhcp),
+        ("ip=bond0:dhcp", IpConfig::Dhcp),
+        ("ip=bond0:any::", IpConfig::Dhcp),
+        ("ip=:::::bond0:dhcp", IpConfig::Dhcp),
+        (
+            "ip=10.1.0.5::10.1.0.1:255.255.0.0:node5:bond0:none",
+            static_ip([10, 1, 0, 5], 16, Some([10, 1, 0, 1]), &[], Some("node5")),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16::bond0:off",
+            static_ip([10, 1, 0, 5], 16, Some([10, 1, 0, 1]), &[], None),
+        ),
+        (
+            "ip=10.1.0.5:::24:::none",
+            static_ip([10, 1, 0, 5], 24, None, &[], None),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:24:n:bond0:none:10.1.0.2:10.1.0.3",
+            static_ip(
+                [10, 1, 0, 5],
+                24,
+                Some([10, 1, 0, 1]),
+                &[[10, 1, 0, 2], [10, 1, 0, 3]],
+                Some("n"),
+            ),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:24::bond0:none::10.1.0.3",
+            static_ip(
+                [10, 1, 0, 5],
+                24,
+                Some([10, 1, 0, 1]),
+                &[[10, 1, 0, 3]],
+                None,
+            ),
+        ),
+    ];
+    for (line, ip) in cases {
+        let cfg = applied(line);
+        assert_eq!(cfg.ip, ip, "{line}");
+    }
+}
+
+#[test]
+fn malformed_ip_values() {
+    let syntax = "expected dhcp, <interface>:dhcp, or <client>:<peer>:<gateway>:<netmask>:<hostname>:<interface>:none[:<dns1>[:<dns2>]]";
+    let cases = [
+        ("ip", "kernel command line: ip: missing value (expected ip=<value>)".to_string()),
+        ("ip=off", "kernel command line: ip=\"off\": invalid ip \"off\": netroot needs an address: use dhcp or the static form".to_string()),
+        ("ip=dhcp6", "kernel command line: ip=\"dhcp6\": unknown ip method \"dhcp6\" (expected one of: dhcp, on, any)".to_string()),
+        ("ip=eth0:dhcp", "kernel command line: ip=\"eth0:dhcp\": invalid interface \"eth0\": netroot configures addresses only on the bond \"bond0\"".to_string()),
+        ("ip=bond0:dhcp:9000", "kernel command line: ip=\"bond0:dhcp:9000\": invalid ip \"bond0:dhcp:9000\": setting the MTU or MAC address with ip= is not supported".to_string()),
+        ("ip=1:2:3:4:5", format!("kernel command line: ip=\"1:2:3:4:5\": invalid ip \"1:2:3:4:5\": {syntax}")),
+        (
+            "ip=10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none",
+            "kernel command line: ip=\"10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none\": invalid ip \"10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none\": a peer address is not supported (netroot addresses an Ethernet bond)".to_string(),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16::bond0:none:9000",
+            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:none:9000\": invalid ip \"10.1.0.5::10.1.0.1:16::bond0:none:9000\": setting the MTU with ip= is not supported".to_string(),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16::bond0:static",
+            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:static\": unknown ip method \"static\" (expected one of: none, off, dhcp, on, any)".to_string(),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:::bond0:none",
+            "kernel command line: ip=\"10.1.0.5::10.1.0.1:::bond0:none\": invalid netmask \"\": expected a prefix length 1-32 or a contiguous mask like 255.255.255.0".to_string(),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16:node_5:bond0:none",
+            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16:node_5:bond0:none\": invalid host name \"node_5\": expected dot-separated labels of letters, digits and inner hyphens".to_string(),
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16::bond0:dhcp",
+            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:dhcp\": invalid ip \"10.1.0.5::10.1.0.1:16::bond0:dhcp\": with dhcp only the interface field may be set".to_string(),
+        ),
+    ];
+    for (line, message) in cases {
+        assert_eq!(apply_err(line), message, "{line}");
+    }
+}
+
+#[test]
+fn ip_interface_is_checked_against_the_final_bond_name() {
+    assert_eq!(applied("ip=bond1:dhcp bond=bond1").bond.name, "bond1");
+    assert_eq!(applied("bond=bond1 ip=bond1:dhcp").ip, IpConfig::Dhcp);
+    assert_eq!(
+        applied("ip=eth0:dhcp ip=bond0:dhcp").ip,
+        IpConfig::Dhcp,
+        "the last ip= wins"
+    );
+    assert_eq!(
+        apply_err("ip=bond0:dhcp bond=bond1"),
+        "kernel command line: ip=\"bond0:dhcp\": invalid interface \"bond0\": netroot configures addresses only on the bond \"bond1\""
+    );
+}
+
+#[test]
+fn bond_forms() {
+    let cfg = applied("bond=bond0:eth2,52-54-00-00-00-07:mode=active-backup,miimon=200,lacp_rate=slow,xmit_hash_policy=layer2 netroot.bond.min_ports=1");
+    assert_eq!(
+        cfg.bond.ports,
+        vec![
+            PortId::Name("eth2".to_string()),
+            PortId::Mac([0x52, 0x54, 0, 0, 0, 7])
+        ]
+    );
+    assert_eq!(cfg.bond.mode, BondMode::ActiveBackup);
+    assert_eq!(cfg.bond.miimon_ms, 200);
+    assert_eq!(cfg.bond.lacp_rate, LacpRate::Slow);
+    assert_eq!(cfg.bond.xmit_hash_policy, XmitHashPolicy::Layer2);
+    assert_eq!(cfg.bond.min_ports, 1);
+
+    // Only the name: ports and options keep the image's values.
+    let cfg = applied("bond=bond1 ip=bond1:dhcp");
+    let mut expected = fixture().bond;
+    expected.name = "bond1".to_string();
+    assert_eq!(cfg.bond, expected);
+
+    // Empty port field keeps the ports; numeric mode as in sysfs; trailing empty MTU is fine.
+    let cfg = applied("bond=bond0::mode=1:");
+    assert_eq!(cfg.bond.ports, fixture().bond.ports);
+    assert_eq!(cfg.bond.mode, BondMode::ActiveBackup);
+}
+
+#[test]
+fn malformed_bond_values() {
+    let cases = [
+        ("bond=bond0:eth0,eth1:mode=8023ad", "unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"),
+        ("bond=bond0:eth0,eth1:speed=10", "unknown bond option \"speed\" (expected one of: mode, miimon, lacp_rate, xmit_hash_policy)"),
+        ("bond=bond0:eth0,eth1:miimon", "invalid bond option \"miimon\": expected <option>=<value>"),
+        ("bond=bond0:eth0,eth1:miimon=0", "invalid miimon interval \"0\": expected a whole number greater than zero"),
+        ("bond=bond0:eth0,eth1:mode=4:9000", "invalid bond \"bond0:eth0,eth1:mode=4:9000\": setting the MTU with bond= is not supported"),
+        ("bond=bond0:eth0,eth1:mode=4::x", "invalid bond \"bond0:eth0,eth1:mode=4::x\": expected <name>[:<ports>[:<options>[:<mtu>]]]"),
+        ("bond=bond0:eth0,eth0", "invalid bond \"bond0:eth0,eth0\": port eth0 is listed twice"),
+        ("bond=bond0:eth0,et/h1", "invalid interface name \"et/h1\": must not contain '/', ':', ',', '\"', spaces or control characters"),
+        ("bond=", "invalid interface name \"\": must not be empty"),
+    ];
+    for (line, message) in cases {
+        let (key, value) = line.split_once('=').unwrap();
+        assert_eq!(
+            apply_err(line),
+            format!("kernel command line: {key}={value:?}: {message}"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        apply_err("bond"),
+        "kernel command line: bond: missing value (expected bond=<value>)"
+    );
+    assert_eq!(
+        apply_err("bond=bond0:eth0"),
+        "kernel command line: netroot.bond.min_ports: invalid minimum port count \"2\": exceeds the number of ports (1)"
+    );
+    assert_eq!(
+        applied("bond=bond0:eth0 netroot.bond.min_ports=1")
+            .bond
+            .ports,
+        vec![PortId::Name("eth0".to_string())]
+    );
+}
+
+#[test]
+fn root_and_nfsroot_forms() {
+    let v4 = vec![NfsVersion::V4_2, NfsVersion::V4_1, NfsVersion::V4_0];
+    let cfg = applied("root=nfs:10.0.2.9:/srv/other:nolock,vers=3");
+    assert_eq!(
+        (cfg.nfs.server, cfg.nfs.export.as_str()),
+        (Ipv4Addr::new(10, 0, 2, 9), "/srv/other")
+    );
+    assert_eq!(
+        (cfg.nfs.options.as_str(), cfg.nfs.versions.clone()),
+        ("nolock", vec![NfsVersion::V3])
+    );
+
+    let cfg = applied("root=nfs:/srv/other");
+    assert_eq!(
+        (
+            cfg.nfs.server,
+            cfg.nfs.export.as_str(),
+            cfg.nfs.options.as_str()
+        ),
+        (Ipv4Addr::new(10, 0, 2, 2), "/srv/other", "")
+    );
+    assert_eq!(cfg.nfs.versions, fixture().nfs.versions);
+
+    let cfg = applied("root=nfs4:10.0.2.9:/srv/x");
+    assert_eq!(cfg.nfs.versions, vec![NfsVersion::V4_2, NfsVersion::V4_1]);
+    let cfg = applied("netroot.nfs.versions=3 root=nfs4:/srv/x");
+    assert_eq!(
+        cfg.nfs.versions,
+        vec![NfsVersion::V3],
+        "netroot.* wins over root="
+    );
+    let cfg = applied("root=nfs:10.0.2.9:/srv/x:vers=4,,timeo=50");
+    assert_eq!(
+        (cfg.nfs.versions.clone(), cfg.nfs.options.as_str()),
+        (v4.clone(), "timeo=50")
+    );
+
+    let cfg = applied("root=/dev/nfs nfsroot=10.0.2.8:/srv/n,nolock,nfsvers=4.1");
+    assert_eq!(
+        (cfg.nfs.server, cfg.nfs.export.as_str()),
+        (Ipv4Addr::new(10, 0, 2, 8), "/srv/n")
+    );
+    assert_eq!(
+        (cfg.nfs.options.as_str(), cfg.nfs.versions.clone()),
+        ("nolock", vec![NfsVersion::V4_1])
+    );
+    let cfg = applied("nfsroot=/srv/n");
+    assert_eq!(
+        (
+            cfg.nfs.server,
+            cfg.nfs.export.as_str(),
+            cfg.nfs.options.as_str()
+        ),
+        (Ipv4Addr::new(10, 0, 2, 2), "/srv/n", "")
+    );
+    assert_eq!(applied("root=/dev/nfs"), fixture());
+}
+
+#[test]
+fn malformed_root_values() {
+    let cases = [
+        ("root=/dev/sda1", "unknown root \"/dev/sda1\" (expected one of: nfs:[<server>:]<path>[:<options>], nfs4:[<server>:]<path>[:<options>], /dev/nfs)"),
+        ("root=nfs:nfs.example:/srv", "invalid IPv4 address \"nfs.example\": expected a dotted quad like 10.0.2.2"),
+        ("root=nfs:10.0.2.9:srv", "invalid nfs export \"srv\": must be an absolute path"),
+        ("root=nfs4:10.0.2.9:/srv:vers=3", "invalid nfs version list \"3\": contradicts nfs4:"),
+        ("root=nfs:10.0.2.9:/srv:vers=5", "unknown nfs version \"5\" (expected one of: 4.2, 4.1, 4.0, 3)"),
+        ("root=nfs:10.0.2.9:/srv:a\"b", "invalid nfs options \"a\\\"b\": expected comma-separated options without spaces or quotes"),
+        ("nfsroot=10.0.2.9:/srv/%s", "invalid nfsroot \"10.0.2.9:/srv/%s\": %s substitution is not supported"),
+        ("nfsroot=10.0.2.9:/srv/x,vers=2", "unknown nfs version \"2\" (expected one of: 4.2, 4.1, 4.0, 3)"),
+    ];
+    for (line, message) in cases {
+        let (key, value) = line.split_once('=').unwrap();
+        assert_eq!(
+            apply_err(line),
+            format!("kernel command line: {key}={value:?}: {message}"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn dracut_switches() {
+    let quiet = applied("netroot.debug=0 netroot.overlay.enabled=1 netroot.failure=poweroff");
+    let from = |line: &str| {
+        let mut cfg = quiet.clone();
+        cfg.apply_cmdline(line)
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        cfg
+    };
+    assert!(from("rd.debug").debug);
+    assert!(from("rd.debug=1").debug);
+    assert!(!from("rd.debug=0").debug);
+    assert!(!from("rd.overlay=0").overlay.enabled);
+    assert!(from("rd.overlay").overlay.enabled);
+    assert_eq!(from("rd.shell").failure, FailureAction::Shell);
+    assert_eq!(
+        from("rd.shell=0").failure,
+        FailureAction::Poweroff,
+        "rd.shell=0 leaves a non-shell action alone"
+    );
+    assert_eq!(
+        from("rd.shell rd.shell=0").failure,
+        FailureAction::Reboot {
+            delay: Duration::from_secs(10)
+        },
+        "rd.shell=0 replaces the shell by the default reboot"
+    );
+    assert_eq!(from("init=/bin/bash").real_init, "/bin/bash");
+    assert_eq!(
+        from("rd.timeout=120").timeouts.boot_deadline,
+        Duration::from_secs(120)
+    );
+
+    let errors = [
+        ("rd.shell=maybe", "kernel command line: rd.shell=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0)"),
+        ("rd.debug=yes", "kernel command line: rd.debug=\"yes\": unknown boolean \"yes\" (expected one of: 1, 0)"),
+        ("rd.timeout=0", "kernel command line: rd.timeout=\"0\": invalid timeout \"0\": must be greater than zero"),
+        ("init=sbin/init", "kernel command line: init=\"sbin/init\": invalid init path \"sbin/init\": must be an absolute path"),
+        ("init", "kernel command line: init: missing value (expected init=<value>)"),
+    ];
+    for (line, message) in errors {
+        assert_eq!(apply_err(line), message);
+    }
+}
+
+#[test]
+fn netroot_keys_win_and_the_last_value_wins() {
+    assert!(!applied("rd.debug netroot.debug=0").debug);
+    assert!(!applied("netroot.debug=0 rd.debug").debug);
+    assert_eq!(
+        applied("netroot.bond.mode=1 netroot.bond.mode=4").bond.mode,
+        BondMode::Ieee8023ad
+    );
+    assert_eq!(
+        applied("ip=dhcp ip=10.1.0.5::10.1.0.1:16::bond0:none").ip,
+        static_ip([10, 1, 0, 5], 16, Some([10, 1, 0, 1]), &[], None)
+    );
+    assert_eq!(applied("netroot.init=/a init=/b").real_init, "/a");
+    assert_eq!(
+        applied("netroot.overlay.size=25% rd.overlay=0")
+            .overlay
+            .size,
+        TmpfsSize::Percent(25)
+    );
+    // Static sub-keys work whatever their order relative to netroot.ip.
+    let cfg = applied("ip=dhcp netroot.ip.gateway=10.0.0.1 netroot.ip=10.0.0.5/24");
+    assert_eq!(
+        cfg.ip,
+        static_ip([10, 0, 0, 5], 24, Some([10, 0, 0, 1]), &[], None)
+    );
+    // All netroot.module values together replace the list, in order.
+    let cfg = applied("netroot.module=\"a x/a.ko\" quiet netroot.module=\"b x/b.ko p=1 q=2\"");
+    let modules: Vec<(&str, &str, &str)> = cfg
+        .modules
+        .iter()
+        .map(|m| (m.name.as_str(), m.path.as_str(), m.params.as_str()))
+        .collect();
+    assert_eq!(
+        modules,
+        vec![("a", "x/a.ko", ""), ("b", "x/b.ko", "p=1 q=2")]
+    );
+}
+
+#[test]
+fn applied_keys_are_reported_in_application_order() {
+    let mut cfg = fixture();
+    let applied = cfg
+        .apply_cmdline("quiet netroot.failure=poweroff root=nfs:/srv/x rd.debug netroot.bond.mode=4 console=ttyS0")
+        .unwrap();
+    assert_eq!(
+        applied,
+        vec!["root", "rd.debug", "netroot.bond.mode", "netroot.failure"]
+    );
+}
+
+#[test]
+fn a_failed_override_changes_nothing() {
+    assert_eq!(
+        apply_err("netroot.debug=0 ip=dhcp root=nfs:/srv/x netroot.bond.mode=bad"),
+        "kernel command line: netroot.bond.mode=\"bad\": unknown bond mode \"bad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"
+    );
+}
+
+#[test]
+fn to_cmdline_renders_the_boot_relevant_subset() {
+    assert_eq!(
+        fixture().to_cmdline(),
+        "root=nfs:10.0.2.2:/srv/netroot/compute/current:nolock,timeo=600 netroot.nfs.versions=4.2,4.1,3 \
+         bond=bond0:52-54-00-00-00-01,eth1:mode=802.3ad,miimon=100,lacp_rate=fast,xmit_hash_policy=layer3+4 \
+         netroot.bond.mac=52:54:00:ab:cd:ef netroot.bond.min_ports=2 \
+         ip=10.0.2.15::10.0.2.2:255.255.255.0:node07.cluster:bond0:none:10.0.2.3:10.0.2.4"
+    );
+}
+
+/// Configs whose boot-relevant parts differ from the fixture in every way `to_cmdline` renders.
+fn cmdline_variants() -> Vec<BootConfig> {
+    let mut out = vec![fixture()];
+    let mut c = fixture();
+    c.ip = IpConfig::Dhcp;
+    c.bond.name = "bond7".to_string();
+    c.bond.mac = None;
+    c.bond.ports = vec![PortId::Name("enp1s0".to_string())];
+    c.bond.min_ports = 1;
+    c.bond.mode = BondMode::BalanceAlb;
+    c.nfs.options = String::new();
+    c.nfs.versions = vec![NfsVersion::V3];
+    out.push(c.clone());
+    c.ip = static_ip(
+        [172, 16, 0, 9],
+        12,
+        None,
+        &[[1, 1, 1, 1], [8, 8, 8, 8], [9, 9, 9, 9]],
+        None,
+    );
+    c.nfs.versions = vec![NfsVersion::V4_0, NfsVersion::V4_1];
+    out.push(c.clone());
+    c.ip = static_ip(
+        [172, 16, 0, 9],
+        32,
+        Some([172, 16, 0, 1]),
+        &[[1, 1, 1, 1]],
+        Some("x"),
+    );
+    out.push(c);
+    out
+}
+
+#[test]
+fn to_cmdline_applied_to_the_same_config_is_a_no_op() {
+    for c in cmdline_variants() {
+        let line = c.to_cmdline();
+        let mut applied = c.clone();
+        applied
+            .apply_cmdline(&line)
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(applied, c, "{line}");
+    }
+}
+
+#[test]
+fn to_cmdline_carries_root_bond_and_ip_to_another_config() {
+    let variants = cmdline_variants();
+    for (i, c) in variants.iter().enumerate() {
+        let mut other = variants[(i + 1) % variants.len()].clone();
+        other.bond.mac = None;
+        other.apply_cmdline(&c.to_cmdline()).unwrap();
+        assert_eq!(other.nfs, c.nfs, "{}", c.to_cmdline());
+        assert_eq!(other.bond, c.bond, "{}", c.to_cmdline());
+        assert_eq!(other.ip, c.ip, "{}", c.to_cmdline());
+    }
+}
