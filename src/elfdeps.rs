@@ -1,1 +1,0 @@
-//! TODO-OWNER: elfdeps

@@ -1,0 +1,212 @@
+//! Unpacks the kernel parts of a Debian kernel package, in-process.
+//!
+//! A `.deb` is an `ar` archive whose `data.tar[.xz|.zst|.gz]` member holds the
+//! files. Only the image, its config, modules and firmware are written (see
+//! [`super::untar`] for the entry rules). The output appears atomically: the
+//! files go to a temporary directory next to `dest`, which is synced and then
+//! renamed to `dest`; on any error nothing is left at `dest`.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::untar::{self, Source};
+use super::{io_err, KernelError};
+
+/// Magic at the start of every `ar` archive.
+const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
+/// Name prefix of the payload member.
+const DATA_MEMBER: &str = "data.tar";
+/// Read buffer for the package file: large reads keep syscalls off the
+/// profile, which the xz decoder dominates.
+const PACKAGE_BUF: usize = 1 << 20;
+/// Buffer between the decompressor and the tar parser, which reads in
+/// 512-byte headers and would otherwise call into the decoder per header.
+const DECODED_BUF: usize = 1 << 20;
+/// Mode of the published directory (the temporary one is created 0700).
+const DEST_MODE: u32 = 0o755;
+/// Prefix of the temporary directory, hidden so that scans of the parent skip it.
+const TEMP_PREFIX: &str = ".netroot-extract-";
+
+/// Compression of the `data.tar` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Xz,
+    Zstd,
+    Gzip,
+}
+
+impl Compression {
+    /// Maps a member name to its compression; `None` for other members,
+    /// `Some(Err(()))` for a `data.tar` with an unsupported suffix.
+    fn of_member(name: &str) -> Option<Result<Self, ()>> {
+        let suffix = name.strip_prefix(DATA_MEMBER)?;
+        Some(match suffix {
+            "" => Ok(Self::None),
+            ".xz" => Ok(Self::Xz),
+            ".zst" => Ok(Self::Zstd),
+            ".gz" => Ok(Self::Gzip),
+            _ => Err(()),
+        })
+    }
+}
+
+/// Extracts `boot/vmlinuz-*`, `boot/config-*`, `[usr/]lib/modules/**` and
+/// `[usr/]lib/firmware/**` of the Debian package `deb` into the new
+/// directory `dest`, which must not exist yet.
+pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), KernelError> {
+    if fs::symlink_metadata(dest).is_ok() {
+        return Err(KernelError::DestExists {
+            path: dest.to_path_buf(),
+        });
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempdir_in(&parent)
+        .map_err(io_err("creating a temporary directory in", &parent))?;
+    extract_into(deb, temp.path())?;
+    fs::set_permissions(temp.path(), fs::Permissions::from_mode(DEST_MODE))
+        .map_err(io_err("setting permissions of", temp.path()))?;
+    // Data first, then the rename, then the directory entry: a crash leaves
+    // either no `dest` or a complete one.
+    let dir = File::open(temp.path()).map_err(io_err("opening", temp.path()))?;
+    rustix::fs::syncfs(&dir).map_err(|e| io_err("syncing", temp.path())(io::Error::from(e)))?;
+    fs::rename(temp.path(), dest).map_err(io_err("renaming into place", dest))?;
+    // The directory now lives at `dest`; keep `TempDir` from deleting anything.
+    let _moved = temp.keep();
+    let parent_dir = File::open(&parent).map_err(io_err("opening", &parent))?;
+    parent_dir.sync_all().map_err(io_err("syncing", &parent))
+}
+
+/// Finds the data member of `deb` and unpacks it into `root`.
+fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
+    let mut file = File::open(deb).map_err(io_err("opening", deb))?;
+    let mut magic = Vec::with_capacity(AR_MAGIC.len());
+    (&mut file)
+        .take(AR_MAGIC.len() as u64)
+        .read_to_end(&mut magic)
+        .map_err(io_err("reading", deb))?;
+    if magic != AR_MAGIC {
+        return Err(KernelError::NotAr {
+            path: deb.to_path_buf(),
+        });
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_err("seeking in", deb))?;
+    let mut archive = ar::Archive::new(BufReader::with_capacity(PACKAGE_BUF, file));
+    let mut members = Vec::new();
+    while let Some(entry) = archive.next_entry() {
+        let entry = entry.map_err(|source| KernelError::Corrupt {
+            path: deb.to_path_buf(),
+            member: "ar member header".to_owned(),
+            source,
+        })?;
+        let name = String::from_utf8_lossy(entry.header().identifier())
+            .trim_end_matches('/')
+            .to_owned();
+        match Compression::of_member(&name) {
+            None => members.push(name),
+            Some(Err(())) => {
+                return Err(KernelError::UnsupportedCompression {
+                    path: deb.to_path_buf(),
+                    member: name,
+                })
+            }
+            Some(Ok(compression)) => {
+                let size = entry.header().size();
+                let source = Source { deb, member: &name };
+                return unpack_member(entry, size, compression, root, &source);
+            }
+        }
+    }
+    Err(KernelError::NoDataTar {
+        path: deb.to_path_buf(),
+        members,
+    })
+}
+
+/// Decompresses and unpacks one member, then checks that the member and the
+/// compressed stream were read to their ends (this is what catches a
+/// truncated package and runs the xz/zstd/gzip integrity checks).
+fn unpack_member(
+    member: impl Read,
+    size: u64,
+    compression: Compression,
+    root: &Path,
+    source: &Source<'_>,
+) -> Result<(), KernelError> {
+    let mut counted = Counting {
+        inner: member,
+        count: 0,
+    };
+    {
+        let decoded: Box<dyn Read + '_> = match compression {
+            Compression::None => Box::new(&mut counted),
+            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut counted)),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut counted)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(&mut counted).map_err(|e| source.corrupt(e))?,
+            ),
+        };
+        let buffered = BufReader::with_capacity(DECODED_BUF, decoded);
+        let mut rest = untar::extract(buffered, root, source)?;
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| source.corrupt(e))?;
+    }
+    io::copy(&mut counted, &mut io::sink()).map_err(|e| source.corrupt(e))?;
+    if counted.count != size {
+        let msg = format!(
+            "member is {size} bytes but the file ends after {}",
+            counted.count
+        );
+        return Err(source.corrupt(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
+    }
+    Ok(())
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names() {
+        assert_eq!(
+            Compression::of_member("data.tar"),
+            Some(Ok(Compression::None))
+        );
+        assert_eq!(
+            Compression::of_member("data.tar.xz"),
+            Some(Ok(Compression::Xz))
+        );
+        assert_eq!(
+            Compression::of_member("data.tar.zst"),
+            Some(Ok(Compression::Zstd))
+        );
+        assert_eq!(
+            Compression::of_member("data.tar.gz"),
+            Some(Ok(Compression::Gzip))
+        );
+        assert_eq!(Compression::of_member("data.tar.bz2"), Some(Err(())));
+        assert_eq!(Compression::of_member("control.tar.xz"), None);
+        assert_eq!(Compression::of_member("debian-binary"), None);
+    }
+}
