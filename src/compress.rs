@@ -1,1 +1,448 @@
-//! TODO-OWNER: compress
+//! Compression of initramfs archives, and detection/decompression for the reader.
+//!
+//! Writing is byte-deterministic and limited to what the kernel's initramfs unpacker
+//! (`init/initramfs.c` calling the `lib/decompress_*.c` streaming decoders) accepts:
+//!
+//! - gzip: header mtime 0, no file name, fixed OS byte (like `gzip -n`).
+//! - zstd: one frame, single-threaded, content checksum and content size on. The kernel
+//!   decodes initramfs zstd in streaming mode and allocates the frame's whole window
+//!   (`lib/decompress_unzstd.c`); the kernel build notes that levels up to 19 keep the
+//!   window at 8 MiB while `--ultra` levels would need 128 MiB, so ultra levels are run
+//!   with the window capped at [`ZSTD_MAX_WINDOW_LOG`].
+//! - xz: LZMA2 only (no BCJ filter, which the kernel may lack), CRC32 check (the kernel's
+//!   XZ Embedded decoder supports only "none" and CRC32, `Documentation/staging/xz.rst`),
+//!   1 MiB dictionary like the kernel's own `xzmisc` command for non-kernel payloads.
+//!
+//! Reading detects the formats the kernel detects (`lib/decompress.c`) by magic and
+//! decodes one stream, reporting how many input bytes it used, because an initramfs may
+//! hold several concatenated segments.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+/// Largest zstd window (log2) we write: 8 MiB, what the kernel's streaming initramfs
+/// decoder is designed around; `zstd -19` and below never exceed it.
+pub const ZSTD_MAX_WINDOW_LOG: u32 = 23;
+/// Highest zstd level that stays within [`ZSTD_MAX_WINDOW_LOG`] by its own parameters.
+const ZSTD_MAX_PLAIN_LEVEL: i32 = 19;
+/// LZMA2 dictionary for xz: 1 MiB, as the kernel's `xzmisc` uses, since the streaming
+/// decoder allocates the whole dictionary during early boot.
+pub const XZ_DICT_SIZE: u32 = 1 << 20;
+/// gzip header OS byte: 255 ("unknown"), fixed so output does not depend on the host.
+const GZIP_OS_UNKNOWN: u8 = 255;
+
+/// A compression we can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompressionKind {
+    /// Zstandard: fast to decompress, good ratio; the default.
+    Zstd,
+    /// gzip: universally supported by kernels and bootloaders.
+    Gzip,
+    /// xz (LZMA2): smallest output, slowest to decompress.
+    Xz,
+    /// Uncompressed cpio.
+    None,
+}
+
+impl CompressionKind {
+    /// Every kind, in the order shown to users.
+    pub const ALL: [CompressionKind; 4] = [Self::Zstd, Self::Gzip, Self::Xz, Self::None];
+
+    /// The name used on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Zstd => "zstd",
+            Self::Gzip => "gzip",
+            Self::Xz => "xz",
+            Self::None => "none",
+        }
+    }
+
+    /// Default level, and why:
+    /// - zstd 19: what the kernel build uses for streamed payloads (`cmd_zstd`); images are
+    ///   built once and fetched by many nodes, and decompression speed does not depend on it.
+    /// - gzip 9: the kernel build's `gzip -n -9`.
+    /// - xz 6: xz's own default preset, which the kernel's `xzmisc` also uses.
+    pub fn default_level(self) -> Option<i32> {
+        match self {
+            Self::Zstd => Some(19),
+            Self::Gzip => Some(9),
+            Self::Xz => Some(6),
+            Self::None => None,
+        }
+    }
+
+    /// Accepted levels, inclusive (`None` for uncompressed).
+    pub fn level_range(self) -> Option<(i32, i32)> {
+        match self {
+            Self::Zstd => Some((
+                zstd::zstd_safe::min_c_level(),
+                zstd::zstd_safe::max_c_level(),
+            )),
+            Self::Gzip => Some((0, 9)),
+            Self::Xz => Some((0, 9)),
+            Self::None => None,
+        }
+    }
+}
+
+impl fmt::Display for CompressionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CompressionKind {
+    type Err = CompressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| CompressError::UnknownKind {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// A compression kind and an optional level (`None` = the kind's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    /// The algorithm.
+    pub kind: CompressionKind,
+    /// Level; `None` uses [`CompressionKind::default_level`].
+    pub level: Option<i32>,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self {
+            kind: CompressionKind::Zstd,
+            level: None,
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    /// `zstd:19`, `gzip:9`, `xz:6` (the effective level) or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.level.or(self.kind.default_level()) {
+            Some(level) => write!(f, "{}:{level}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl Compression {
+    /// Checks the level against the kind's range.
+    pub fn check_level(&self) -> Result<(), CompressError> {
+        self.effective_level().map(|_| ())
+    }
+
+    /// The level that will be used, validated against the kind's range.
+    pub fn effective_level(&self) -> Result<Option<i32>, CompressError> {
+        match (self.kind.level_range(), self.level) {
+            (None, None) => Ok(None),
+            (None, Some(level)) => Err(CompressError::LevelNotAccepted {
+                kind: self.kind,
+                level,
+            }),
+            (Some(_), None) => Ok(self.kind.default_level()),
+            (Some((min, max)), Some(level)) if (min..=max).contains(&level) => Ok(Some(level)),
+            (Some((min, max)), Some(level)) => Err(CompressError::LevelOutOfRange {
+                kind: self.kind,
+                level,
+                min,
+                max,
+            }),
+        }
+    }
+}
+
+/// Errors from compressing, detecting or decompressing.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    /// Unknown compression name.
+    #[error("unknown compression {given:?} (choose one of: zstd, gzip, xz, none)")]
+    UnknownKind { given: String },
+    /// Level outside the kind's range.
+    #[error("{kind} level {level} is out of range {min}..={max}")]
+    LevelOutOfRange {
+        kind: CompressionKind,
+        level: i32,
+        min: i32,
+        max: i32,
+    },
+    /// A level given for a kind without levels.
+    #[error("compression {kind} takes no level (got {level})")]
+    LevelNotAccepted { kind: CompressionKind, level: i32 },
+    /// The encoder failed.
+    #[error("{kind} compression failed: {source}")]
+    Encode {
+        kind: CompressionKind,
+        source: io::Error,
+    },
+    /// A format the kernel knows but this reader cannot decode.
+    #[error("unsupported compression {format} (this reader decodes gzip, zstd, xz and lzma)")]
+    Unsupported { format: &'static str },
+    /// The stream ends before its end marker.
+    #[error("{format} stream is truncated: {source}")]
+    Truncated {
+        format: &'static str,
+        source: io::Error,
+    },
+    /// The stream is damaged.
+    #[error("{format} stream is corrupt: {source}")]
+    Corrupt {
+        format: &'static str,
+        source: io::Error,
+    },
+}
+
+/// Compresses `data` deterministically (see the module docs for the exact settings).
+pub fn compress(data: &[u8], c: &Compression) -> Result<Vec<u8>, CompressError> {
+    let level = c.effective_level()?;
+    let encode_err = |source| CompressError::Encode {
+        kind: c.kind,
+        source,
+    };
+    match (c.kind, level) {
+        (CompressionKind::None, _) => Ok(data.to_vec()),
+        (CompressionKind::Gzip, Some(level)) => gzip(data, level).map_err(encode_err),
+        (CompressionKind::Zstd, Some(level)) => zstd_frame(data, level).map_err(encode_err),
+        (CompressionKind::Xz, Some(level)) => xz(data, level).map_err(encode_err),
+        (kind, None) => Err(encode_err(io::Error::other(format!("{kind} has no level")))),
+    }
+}
+
+fn gzip(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let level = u32::try_from(level).map_err(io::Error::other)?;
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(GZIP_OS_UNKNOWN)
+        .write(Vec::new(), flate2::Compression::new(level));
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+fn zstd_frame(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let mut enc = zstd::bulk::Compressor::new(level)?;
+    enc.include_checksum(true)?;
+    enc.include_contentsize(true)?;
+    if level > ZSTD_MAX_PLAIN_LEVEL {
+        enc.window_log(ZSTD_MAX_WINDOW_LOG)?;
+    }
+    enc.compress(data)
+}
+
+fn xz(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let preset = u32::try_from(level).map_err(io::Error::other)?;
+    let mut opts = xz2::stream::LzmaOptions::new_preset(preset)?;
+    opts.dict_size(XZ_DICT_SIZE);
+    let mut filters = xz2::stream::Filters::new();
+    filters.lzma2(&opts);
+    let stream = xz2::stream::Stream::new_stream_encoder(&filters, xz2::stream::Check::Crc32)?;
+    let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// A compressed stream format recognised by magic, as the kernel recognises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Detected {
+    Gzip,
+    Zstd,
+    Xz,
+    Lzma,
+    Bzip2,
+    Lzo,
+    /// The legacy lz4 format (`lz4 -l`), the only one the kernel reads.
+    Lz4Legacy,
+    /// The lz4 frame format, which the kernel does not read.
+    Lz4Frame,
+}
+
+/// Magic numbers, longest useful prefix of each format.
+const MAGICS: [(&[u8], Detected); 8] = [
+    (&[0x1f, 0x8b], Detected::Gzip),
+    (&[0x28, 0xb5, 0x2f, 0xfd], Detected::Zstd),
+    (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], Detected::Xz),
+    (&[0x5d, 0x00, 0x00], Detected::Lzma),
+    (b"BZh", Detected::Bzip2),
+    (&[0x89, b'L', b'Z', b'O'], Detected::Lzo),
+    (&[0x02, 0x21, 0x4c, 0x18], Detected::Lz4Legacy),
+    (&[0x04, 0x22, 0x4d, 0x18], Detected::Lz4Frame),
+];
+
+impl Detected {
+    /// Short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+            Self::Xz => "xz",
+            Self::Lzma => "lzma",
+            Self::Bzip2 => "bzip2",
+            Self::Lzo => "lzo",
+            Self::Lz4Legacy => "lz4",
+            Self::Lz4Frame => "lz4-frame",
+        }
+    }
+}
+
+impl fmt::Display for Detected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Recognises a compressed stream at the start of `data`.
+pub fn detect(data: &[u8]) -> Option<Detected> {
+    MAGICS
+        .iter()
+        .find(|(magic, _)| data.starts_with(magic))
+        .map(|&(_, d)| d)
+}
+
+/// One decoded stream.
+#[derive(Debug)]
+pub struct Decompressed {
+    /// The decompressed bytes.
+    pub data: Vec<u8>,
+    /// How many input bytes the stream occupied.
+    pub consumed: usize,
+}
+
+/// Decodes the single stream of `format` at the start of `data`; trailing bytes are left.
+pub fn decompress_stream(data: &[u8], format: Detected) -> Result<Decompressed, CompressError> {
+    let name = format.name();
+    let classify = |source: io::Error| {
+        if source.kind() == io::ErrorKind::UnexpectedEof {
+            CompressError::Truncated {
+                format: name,
+                source,
+            }
+        } else {
+            CompressError::Corrupt {
+                format: name,
+                source,
+            }
+        }
+    };
+    let mut out = Vec::new();
+    let consumed = match format {
+        Detected::Gzip => {
+            let mut dec = flate2::bufread::GzDecoder::new(data);
+            dec.read_to_end(&mut out).map_err(classify)?;
+            data.len() - dec.into_inner().len()
+        }
+        Detected::Zstd => {
+            let mut dec = zstd::stream::read::Decoder::with_buffer(data)
+                .map_err(classify)?
+                .single_frame();
+            dec.read_to_end(&mut out).map_err(classify)?;
+            data.len() - dec.finish().len()
+        }
+        Detected::Xz | Detected::Lzma => {
+            let stream = if format == Detected::Xz {
+                xz2::stream::Stream::new_stream_decoder(u64::MAX, 0)
+            } else {
+                xz2::stream::Stream::new_lzma_decoder(u64::MAX)
+            }
+            .map_err(|e| classify(e.into()))?;
+            xz_stream(data, stream, &mut out).map_err(classify)?
+        }
+        Detected::Bzip2 | Detected::Lzo | Detected::Lz4Legacy | Detected::Lz4Frame => {
+            return Err(CompressError::Unsupported { format: name });
+        }
+    };
+    Ok(Decompressed {
+        data: out,
+        consumed,
+    })
+}
+
+/// Runs an xz/lzma decoder over one stream, stopping at its end marker. (xz2's readers
+/// treat bytes after the stream as corruption, but an initramfs continues after it.)
+fn xz_stream(data: &[u8], mut stream: xz2::stream::Stream, out: &mut Vec<u8>) -> io::Result<usize> {
+    /// Output grows by this much per step.
+    const CHUNK: usize = 1 << 16;
+    loop {
+        let pos = usize::try_from(stream.total_in()).map_err(io::Error::other)?;
+        let input = data.get(pos..).unwrap_or_default();
+        let action = if input.is_empty() {
+            xz2::stream::Action::Finish
+        } else {
+            xz2::stream::Action::Run
+        };
+        let before = (stream.total_in(), stream.total_out());
+        out.reserve(CHUNK);
+        let status = stream.process_vec(input, out, action)?;
+        if status == xz2::stream::Status::StreamEnd {
+            return usize::try_from(stream.total_in()).map_err(io::Error::other);
+        }
+        if (stream.total_in(), stream.total_out()) == before {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "input ends before the end of the stream",
+            ));
+        }
+    }
+}
+
+/// The window a zstd frame declares (RFC 8878 section 3.1.1.1), which the kernel's
+/// streaming decoder must allocate; `None` if the header is incomplete.
+pub fn zstd_window_size(frame: &[u8]) -> Option<u64> {
+    let descriptor = *frame.get(4)?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let wd = *frame.get(5)?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    // Single-segment frames: the window is the content size.
+    let dict_len = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let start = 5 + dict_len;
+    let fcs_len = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let bytes = frame.get(start..start + fcs_len)?;
+    let value = bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    Some(if fcs_len == 2 { value + 256 } else { value })
+}
+
+/// The integrity check an xz stream declares: 0 none, 1 CRC32, 4 CRC64, 10 SHA-256.
+pub fn xz_check_id(stream: &[u8]) -> Option<u8> {
+    stream.get(7).map(|flags| flags & 0x0f)
+}
+
+/// Ways a stream that decodes fine here may still fail or strain the kernel's decoder.
+pub fn kernel_compat_warnings(stream: &[u8], format: Detected) -> Vec<String> {
+    let mut warnings = Vec::new();
+    match format {
+        Detected::Zstd => {
+            if let Some(window) = zstd_window_size(stream) {
+                if window > 1 << ZSTD_MAX_WINDOW_LOG {
+                    warnings.push(format!(
+                        "zstd window of {} MiB: the kernel must allocate it while unpacking \
+                         (8 MiB or less recommended)",
+                        window >> 20
+                    ));
+                }
+            }
+        }
+        Detected::Xz => match xz_check_id(stream) {
+            Some(0 | 1) | None => {}
+            Some(id) => warnings.push(format!(
+                "xz check type {id}: the kernel's xz decoder accepts only none or crc32"
+            )),
+        },
+        Detected::Lz4Frame => {
+            warnings.push("lz4 frame format: the kernel reads only legacy lz4 (lz4 -l)".into())
+        }
+        _ => {}
+    }
+    warnings
+}

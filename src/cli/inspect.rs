@@ -1,0 +1,61 @@
+//! `netroot inspect`: verify and list an initramfs image, or diff two images.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::image::{self, diff, inspect, Image};
+
+/// Arguments of `netroot inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Image to verify and list (the old image with --diff).
+    pub image: PathBuf,
+    /// Second image to compare with (the new image); requires --diff.
+    #[arg(value_name = "B", requires = "diff")]
+    pub other: Option<PathBuf>,
+    /// Compare IMAGE with B: added, removed and changed files, and kernel modules.
+    /// Both `inspect --diff A B` and `inspect A --diff B` work.
+    #[arg(long, requires = "other")]
+    pub diff: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Only print the segment lines and the summary, not every entry.
+    #[arg(long, conflicts_with = "diff")]
+    pub segments: bool,
+}
+
+/// Reads and verifies one image.
+fn load(path: &Path) -> anyhow::Result<Image> {
+    let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    image::read_image(&data).with_context(|| format!("{} is not a valid initramfs", path.display()))
+}
+
+/// Runs the subcommand; corruption in either image is an error (non-zero exit).
+pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let a = load(&args.image)?;
+    let a_name = args.image.display().to_string();
+    let text = match (&args.other, args.diff) {
+        (Some(other), true) => {
+            let b = load(other)?;
+            let b_name = other.display().to_string();
+            let d = diff::diff(&a, &b);
+            if args.json {
+                serde_json::to_string_pretty(&diff::diff_json(&d, &a_name, &b_name))? + "\n"
+            } else {
+                diff::render_diff(&d, &a_name, &b_name)
+            }
+        }
+        _ if args.json => {
+            serde_json::to_string_pretty(&inspect::listing_json(&a_name, &a, args.segments))? + "\n"
+        }
+        _ => inspect::listing(&a, args.segments),
+    };
+    out.write_all(text.as_bytes())
+        .context("cannot write output")?;
+    Ok(ExitCode::SUCCESS)
+}
