@@ -1,4 +1,21 @@
 //! netroot-init: the PID 1 of netroot initramfs images, and the boot-config format that the
 //! builder (`netroot build`) renders into every image and the init parses back.
+//!
+//! The init runs the phases in [`phases`] against the [`sys::Sys`] seam: [`sys::RealSys`] on a
+//! node, [`sys::FakeSys`] in tests. Line formats the QEMU tests grep are in [`log`].
 
+pub mod backoff;
 pub mod bootconfig;
+pub mod cli;
+pub mod dhcp;
+pub mod failure;
+pub mod log;
+pub mod netlink;
+pub mod parse;
+pub mod paths;
+pub mod phases;
+pub mod pid1;
+pub mod sys;
+
+#[cfg(test)]
+mod testutil;
