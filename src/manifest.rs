@@ -116,10 +116,16 @@ impl Manifest {
 
 /// `SHA256SUMS` in the format `sha256sum -c` reads.
 pub fn sha256sums(files: &[(&str, &[u8])]) -> String {
-    files.iter().map(|(name, data)| format!("{}  {name}\n", sha256_hex(data))).collect()
+    files
+        .iter()
+        .map(|(name, data)| format!("{}  {name}\n", sha256_hex(data)))
+        .collect()
 }
 
 /// A path as recorded in the manifest: relative to the project when inside it, else as given.
 pub fn display_path(path: &Path, project: &Path) -> String {
-    path.strip_prefix(project).unwrap_or(path).display().to_string()
+    path.strip_prefix(project)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

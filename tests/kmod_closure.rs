@@ -229,8 +229,12 @@ fn alias_requests() {
     let c = run(&dir, &["fs-nfs4"]).unwrap();
     assert_eq!(reasons(&c, "nfs"), [Reason::Requested("fs-nfs4".into())]);
     assert!(!set(&c).contains("nfsv4"));
-    // Module aliases are read for every module: all module files are inputs.
-    assert!(c.inputs.contains(&dir.join("kernel/fs/nfs/nfsv3.ko")));
+    // Module aliases are read for every module: every module's .modinfo is an input (with the
+    // section's hash), but only modules in the closure are whole-content inputs.
+    let nfsv3 = dir.join("kernel/fs/nfs/nfsv3.ko");
+    assert!(!c.inputs.contains(&nfsv3));
+    let (_, h) = c.modinfo_inputs.iter().find(|(p, _)| p == &nfsv3).expect("nfsv3 modinfo input");
+    assert_eq!(h, &netroot::kmod::modinfo_hash(&nfsv3).unwrap());
 
     // An Intel 82574L NIC, as udev would ask for it.
     let c = run(

@@ -35,7 +35,9 @@ pub fn acquire(
                 .hash(deb)
                 .map_err(BuildError::io("cannot read kernel package", deb))?
                 .ok_or_else(|| BuildError::DebNotFound(deb.clone()))?;
-            state.add_file(hc, deb).map_err(BuildError::io("cannot read kernel package", deb))?;
+            state
+                .add_file(hc, deb)
+                .map_err(BuildError::io("cannot read kernel package", deb))?;
             let dest = cache.join(KERNELS_DIR).join(&hash);
             let cached = dest.is_dir();
             if !cached {
@@ -59,8 +61,12 @@ fn record(k: &Kernel, hc: &mut HashCache, state: &mut BuildState) -> Result<(), 
 /// Records a path as a file input, or as a listing input when it is a directory.
 pub fn add_input(p: &Path, hc: &mut HashCache, state: &mut BuildState) -> Result<(), BuildError> {
     if p.is_dir() {
-        state.add_listing(p).map_err(BuildError::io("cannot list input directory", p))
+        state
+            .add_listing(hc, p)
+            .map_err(BuildError::io("cannot list input directory", p))
     } else {
-        state.add_file(hc, p).map_err(BuildError::io("cannot read input", p))
+        state
+            .add_file(hc, p)
+            .map_err(BuildError::io("cannot read input", p))
     }
 }

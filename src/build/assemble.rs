@@ -28,7 +28,11 @@ pub fn module_path(kver: &str, rel: &str) -> String {
 }
 
 /// The module load list for the boot config, in the closure's topological order.
-pub fn module_loads(kver: &str, closure: &Closure, params: &BTreeMap<String, String>) -> Vec<ModuleLoad> {
+pub fn module_loads(
+    kver: &str,
+    closure: &Closure,
+    params: &BTreeMap<String, String>,
+) -> Vec<ModuleLoad> {
     closure
         .modules
         .iter()
@@ -50,7 +54,10 @@ pub fn modules_segment(kver: &str, closure: &Closure) -> Result<ImageBuilder, Bu
         if let Some(src) = &fw.source {
             let data = fs::read(src).map_err(BuildError::io("cannot read firmware", src))?;
             // Keep the on-disk suffix (.xz/.zst): the kernel loader looks for those names itself.
-            let suffix = src.extension().and_then(|e| e.to_str()).filter(|e| *e == "xz" || *e == "zst");
+            let suffix = src
+                .extension()
+                .and_then(|e| e.to_str())
+                .filter(|e| *e == "xz" || *e == "zst");
             let name = match suffix {
                 Some(s) if !fw.name.ends_with(s) => format!("{}.{s}", fw.name),
                 _ => fw.name.clone(),
@@ -71,7 +78,8 @@ pub fn init_segment(boot: &BootConfig, binaries: &[ElfFile]) -> Result<ImageBuil
     img.add_file(INIT_PATH, 0o755, INIT_BINARY.to_vec())?;
     img.add_file(BOOT_CONFIG_PATH, 0o644, boot.render().into_bytes())?;
     for b in binaries {
-        let md = fs::metadata(&b.source).map_err(BuildError::io("cannot read binary", &b.source))?;
+        let md =
+            fs::metadata(&b.source).map_err(BuildError::io("cannot read binary", &b.source))?;
         let data = fs::read(&b.source).map_err(BuildError::io("cannot read binary", &b.source))?;
         // Keep execute bits; drop setuid/setgid (nothing in an initramfs needs them).
         img.add_file(&b.dest, md.permissions().mode() & 0o755, data)?;
@@ -82,11 +90,16 @@ pub fn init_segment(boot: &BootConfig, binaries: &[ElfFile]) -> Result<ImageBuil
 /// Checks that the embedded init is a static executable: an ELF interpreter in the initramfs would
 /// be missing and the kernel would report a misleading "No such file or directory".
 pub fn check_init_static(data: &[u8]) -> Result<(), BuildError> {
-    let elf = goblin::elf::Elf::parse(data).map_err(|e| BuildError::InitNotStatic(format!("not an ELF file: {e}")))?;
+    let elf = goblin::elf::Elf::parse(data)
+        .map_err(|e| BuildError::InitNotStatic(format!("not an ELF file: {e}")))?;
     if let Some(interp) = elf.interpreter {
-        return Err(BuildError::InitNotStatic(format!("it requests the ELF interpreter {interp}")));
+        return Err(BuildError::InitNotStatic(format!(
+            "it requests the ELF interpreter {interp}"
+        )));
     }
-    if elf.header.e_type != goblin::elf::header::ET_DYN && elf.header.e_type != goblin::elf::header::ET_EXEC {
+    if elf.header.e_type != goblin::elf::header::ET_DYN
+        && elf.header.e_type != goblin::elf::header::ET_EXEC
+    {
         return Err(BuildError::InitNotStatic("not an executable".into()));
     }
     Ok(())
@@ -105,8 +118,14 @@ mod tests {
     fn dynamic_binary_is_rejected() {
         let ls = fs::read("/bin/ls").unwrap();
         let e = check_init_static(&ls).unwrap_err().to_string();
-        assert!(e.contains("ELF interpreter /lib64/ld-linux-x86-64.so.2"), "{e}");
+        assert!(
+            e.contains("ELF interpreter /lib64/ld-linux-x86-64.so.2"),
+            "{e}"
+        );
         let e = check_init_static(b"#!/bin/sh\n").unwrap_err().to_string();
-        assert!(e.starts_with("embedded init is not a static executable: not an ELF file"), "{e}");
+        assert!(
+            e.starts_with("embedded init is not a static executable: not an ELF file"),
+            "{e}"
+        );
     }
 }

@@ -2,11 +2,11 @@
 //! mtime, ctime, inode and device are unchanged is not read again; a touched file is re-hashed, and if
 //! its content is the same nothing downstream changes.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,10 +38,16 @@ struct Entry {
     blake3: String,
 }
 
-/// A persistent path → (stamp, blake3) memo.
+/// A persistent path → (stamp, blake3) memo for file contents and directory listings.
+/// Keys are strings (a HashMap: `PathBuf` ordering compares component-wise and dominated the
+/// no-op build's profile).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct HashCache {
-    entries: BTreeMap<PathBuf, Entry>,
+    entries: HashMap<String, Entry>,
+    #[serde(default)]
+    listings: HashMap<String, Entry>,
+    #[serde(default)]
+    modinfo: HashMap<String, Entry>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -61,7 +67,10 @@ pub fn hash_file_uncached(path: &Path) -> io::Result<String> {
 impl HashCache {
     /// Loads the memo from `path`; a missing or unreadable memo is an empty one (it is only a cache).
     pub fn load(path: &Path) -> HashCache {
-        fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// Writes the memo if anything changed.
@@ -83,16 +92,104 @@ impl HashCache {
             Err(e) => return Err(e),
         };
         let stamp = Stamp::of(&md);
-        if let Some(e) = self.entries.get(path) {
+        let key = key_of(path)?;
+        if let Some(e) = self.entries.get(key) {
             if e.stamp == stamp {
                 return Ok(Some(e.blake3.clone()));
             }
         }
         let blake3 = hash_file_uncached(path)?;
-        self.entries.insert(path.to_path_buf(), Entry { stamp, blake3: blake3.clone() });
+        self.entries.insert(
+            key.to_string(),
+            Entry {
+                stamp,
+                blake3: blake3.clone(),
+            },
+        );
         self.dirty = true;
         Ok(Some(blake3))
     }
+
+    /// Listing hash of a directory (see [`hash_listing`]), memoized by the directory's own stamp:
+    /// adding, removing or renaming an entry changes the directory's mtime and ctime.
+    pub fn listing(&mut self, dir: &Path) -> io::Result<Option<String>> {
+        let md = match fs::metadata(dir) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stamp = Stamp::of(&md);
+        let key = key_of(dir)?;
+        if let Some(e) = self.listings.get(key) {
+            if e.stamp == stamp {
+                return Ok(Some(e.blake3.clone()));
+            }
+        }
+        let Some(h) = hash_listing(dir)? else {
+            return Ok(None);
+        };
+        self.listings.insert(
+            key.to_string(),
+            Entry {
+                stamp,
+                blake3: h.clone(),
+            },
+        );
+        self.dirty = true;
+        Ok(Some(h))
+    }
+}
+
+impl HashCache {
+    /// blake3 of a module's `.modinfo` section, memoized by the file's stamp.
+    pub fn modinfo(&mut self, path: &Path) -> io::Result<Option<String>> {
+        let md = match fs::metadata(path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stamp = Stamp::of(&md);
+        let key = key_of(path)?;
+        if let Some(e) = self.modinfo.get(key) {
+            if e.stamp == stamp {
+                return Ok(Some(e.blake3.clone()));
+            }
+        }
+        let h = crate::kmod::modinfo_hash(path).map_err(io::Error::other)?;
+        self.modinfo.insert(
+            key.to_string(),
+            Entry {
+                stamp,
+                blake3: h.clone(),
+            },
+        );
+        self.dirty = true;
+        Ok(Some(h))
+    }
+
+    /// Records a `.modinfo` hash computed elsewhere (the module resolver) for the file as it is now.
+    pub fn remember_modinfo(&mut self, path: &Path, h: &str) -> io::Result<()> {
+        let stamp = Stamp::of(&fs::metadata(path)?);
+        self.modinfo.insert(
+            key_of(path)?.to_string(),
+            Entry {
+                stamp,
+                blake3: h.to_string(),
+            },
+        );
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+/// Paths are recorded as UTF-8 strings (the build records and manifests are JSON).
+fn key_of(path: &Path) -> io::Result<&str> {
+    path.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("path is not UTF-8: {}", path.display()),
+        )
+    })
 }
 
 /// Hash of a directory listing (sorted entry names), for inputs that depend on which files exist.

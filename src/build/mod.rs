@@ -101,6 +101,8 @@ pub enum BuildError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Compress(#[from] crate::compress::CompressError),
+    #[error("resolved boot config is invalid")]
+    BootConfig(#[from] netroot_init::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]
     InitNotStatic(String),
     #[error("{context}: {path}")]
@@ -113,9 +115,16 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();
-        move |source| BuildError::Io { context, path, source }
+        move |source| BuildError::Io {
+            context,
+            path,
+            source,
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use rustix::fs::{renameat_with, RenameFlags, CWD};
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent(path);
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".netroot-tmp-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".netroot-tmp-")
+        .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -56,7 +58,10 @@ mod tests {
         write_atomic(&p, b"1").unwrap();
         write_atomic(&p, b"2").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"2");
-        let names: Vec<_> = fs::read_dir(d.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec!["f"]);
     }
 

@@ -63,7 +63,11 @@ impl Stages<'_> {
         self.at = Instant::now();
     }
     fn done(&mut self, name: &'static str, cached: bool) {
-        self.list.push(StageReport { name, seconds: secs(self.at.elapsed()), cached });
+        self.list.push(StageReport {
+            name,
+            seconds: secs(self.at.elapsed()),
+            cached,
+        });
     }
 }
 
@@ -72,7 +76,11 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let t0 = Instant::now();
     let project = Project::new(&opts.project);
     let profile = project.load_profile(&opts.profile)?;
-    let spec = opts.kernel.clone().or_else(|| profile.kernel.clone()).ok_or_else(|| BuildError::NoKernel(profile.name.clone()))?;
+    let spec = opts
+        .kernel
+        .clone()
+        .or_else(|| profile.kernel.clone())
+        .ok_or_else(|| BuildError::NoKernel(profile.name.clone()))?;
     let cache = cache_dir_for(opts);
     let out = opts.out_dir.join(&profile.name);
     let hc_path = cache.join("hashes.json");
@@ -88,12 +96,19 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         )
         .as_bytes(),
     );
-    let saved: Option<Saved> = fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let saved: Option<Saved> = fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let reason = match &saved {
         Some(s) if s.state.key == key => {
-            match s.state.first_change(&mut hc, &out).map_err(BuildError::io("cannot check inputs", &out))? {
+            match s
+                .state
+                .first_change(&mut hc, &out)
+                .map_err(BuildError::io("cannot check inputs", &out))?
+            {
                 None => {
-                    hc.save(&hc_path).map_err(BuildError::io("cannot write cache", &hc_path))?;
+                    hc.save(&hc_path)
+                        .map_err(BuildError::io("cannot write cache", &hc_path))?;
                     let m = &s.summary;
                     return Ok(BuildReport {
                         profile: profile.name,
@@ -112,13 +127,24 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
                 Some(r) => Some(r),
             }
         }
-        Some(_) => Some("configuration changed (profile, options, init or netroot version)".to_string()),
+        Some(_) => {
+            Some("configuration changed (profile, options, init or netroot version)".to_string())
+        }
         None => None,
     };
-    let mut st = Stages { list: Vec::new(), at: Instant::now(), progress };
-    let mut state = BuildState { key, ..Default::default() };
+    let mut st = Stages {
+        list: Vec::new(),
+        at: Instant::now(),
+        progress,
+    };
+    let mut state = BuildState {
+        key,
+        ..Default::default()
+    };
     for f in &profile.files {
-        state.add_file(&mut hc, &opts.project.join(f)).map_err(BuildError::io("cannot read profile", f))?;
+        state
+            .add_file(&mut hc, &opts.project.join(f))
+            .map_err(BuildError::io("cannot read profile", f))?;
     }
 
     st.start("kernel");
@@ -138,13 +164,25 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     for p in closure.inputs.iter().filter(|p| !p.starts_with(&cache)) {
         add_input(p, &mut hc, &mut state)?;
     }
+    for (p, h) in closure
+        .modinfo_inputs
+        .iter()
+        .filter(|(p, _)| !p.starts_with(&cache))
+    {
+        state
+            .add_modinfo(&mut hc, p, h)
+            .map_err(BuildError::io("cannot record input", p))?;
+    }
     for fw in &closure.firmware {
         match &fw.source {
             Some(src) => add_input(src, &mut hc, &mut state)?,
             // A firmware file that appears later must trigger a rebuild.
             None => {
                 for d in &profile.firmware.dirs {
-                    state.inputs.insert(d.join(&fw.name), InputHash::File(None));
+                    let p = d.join(&fw.name);
+                    state
+                        .add_absent(&p)
+                        .map_err(BuildError::io("cannot record input", &p))?;
                 }
             }
         }
@@ -165,9 +203,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let mut boot = profile.boot.clone();
     boot.kernel_version = kernel.version.clone();
     boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
+    boot.validate()?;
     assemble::check_init_static(INIT_BINARY)?;
     let segments = [
-        ("modules", assemble::modules_segment(&kernel.version, &closure)?),
+        (
+            "modules",
+            assemble::modules_segment(&kernel.version, &closure)?,
+        ),
         ("init", assemble::init_segment(&boot, &binaries)?),
     ];
     st.done("assemble", false);
@@ -176,9 +218,24 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let seg_dir = cache.join(SEGMENTS_DIR);
     let mut image = Vec::new();
     let mut seg_infos = Vec::new();
+    // Segments compress in parallel (one thread each); results are concatenated in order.
+    let results: Vec<Result<Compressed, BuildError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .iter()
+            .map(|(_, seg)| {
+                scope.spawn(|| {
+                    compress_segment(seg, &profile.compression, opts.source_date_epoch, &seg_dir)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     let mut all_cached = true;
-    for (name, seg) in &segments {
-        let (compressed, cpio_len, cached) = compress_segment(seg, &profile.compression, opts.source_date_epoch, &seg_dir)?;
+    for ((name, seg), result) in segments.iter().zip(results) {
+        let (compressed, cpio_len, cached) = result?;
         all_cached &= cached;
         seg_infos.push(manifest::SegmentInfo {
             name: name.to_string(),
@@ -191,24 +248,59 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.done("compress", all_cached);
 
     st.start("write");
-    let vmlinuz = fs::read(&kernel.image).map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
-    let man = build_manifest(opts, &profile.name, &spec, &kernel, &closure, &boot, &segments, seg_infos, &image, &vmlinuz, &state, &profile.compression);
-    let man_json = man.to_json().map_err(|e| BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e)))?;
-    let sums = manifest::sha256sums(&[(VMLINUZ, &vmlinuz), (INITRAMFS, &image), (MANIFEST, &man_json)]);
-    fs::create_dir_all(&opts.out_dir).map_err(BuildError::io("cannot create output directory", &opts.out_dir))?;
+    let vmlinuz = fs::read(&kernel.image)
+        .map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
+    let man = build_manifest(
+        opts,
+        &profile.name,
+        &spec,
+        &kernel,
+        &closure,
+        &boot,
+        &segments,
+        seg_infos,
+        &image,
+        &vmlinuz,
+        &state,
+        &profile.compression,
+    );
+    let man_json = man.to_json().map_err(|e| {
+        BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e))
+    })?;
+    let sums = manifest::sha256sums(&[
+        (VMLINUZ, &vmlinuz),
+        (INITRAMFS, &image),
+        (MANIFEST, &man_json),
+    ]);
+    fs::create_dir_all(&opts.out_dir).map_err(BuildError::io(
+        "cannot create output directory",
+        &opts.out_dir,
+    ))?;
     let staged = tempfile::Builder::new()
         .prefix(&format!(".{}.staging-", profile.name))
         .tempdir_in(&opts.out_dir)
-        .map_err(BuildError::io("cannot create staging directory", &opts.out_dir))?;
-    for (name, data) in [(VMLINUZ, &vmlinuz[..]), (INITRAMFS, &image[..]), (MANIFEST, &man_json[..]), (SHA256SUMS, sums.as_bytes())] {
+        .map_err(BuildError::io(
+            "cannot create staging directory",
+            &opts.out_dir,
+        ))?;
+    for (name, data) in [
+        (VMLINUZ, &vmlinuz[..]),
+        (INITRAMFS, &image[..]),
+        (MANIFEST, &man_json[..]),
+        (SHA256SUMS, sums.as_bytes()),
+    ] {
         let p = staged.path().join(name);
         write_atomic(&p, data).map_err(BuildError::io("cannot write output", &p))?;
     }
     let staged = staged.keep();
-    swap_dir_into_place(&staged, &out).map_err(BuildError::io("cannot move build into place", &out))?;
+    swap_dir_into_place(&staged, &out)
+        .map_err(BuildError::io("cannot move build into place", &out))?;
     for name in [VMLINUZ, INITRAMFS, MANIFEST, SHA256SUMS] {
         let p = out.join(name);
-        if let Some(h) = hc.hash(&p).map_err(BuildError::io("cannot hash output", &p))? {
+        if let Some(h) = hc
+            .hash(&p)
+            .map_err(BuildError::io("cannot hash output", &p))?
+        {
             state.outputs.insert(name.to_string(), h);
         }
     }
@@ -219,9 +311,15 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         modules: closure.modules.len(),
         warnings: closure.warnings.clone(),
     };
-    let saved = serde_json::to_vec(&Saved { state, summary: summary.clone() }).map_err(|e| BuildError::io("cannot serialize state", &state_path)(std::io::Error::other(e)))?;
-    write_atomic(&state_path, &saved).map_err(BuildError::io("cannot write build state", &state_path))?;
-    hc.save(&hc_path).map_err(BuildError::io("cannot write cache", &hc_path))?;
+    let saved = serde_json::to_vec(&Saved {
+        state,
+        summary: summary.clone(),
+    })
+    .map_err(|e| BuildError::io("cannot serialize state", &state_path)(std::io::Error::other(e)))?;
+    write_atomic(&state_path, &saved)
+        .map_err(BuildError::io("cannot write build state", &state_path))?;
+    hc.save(&hc_path)
+        .map_err(BuildError::io("cannot write cache", &hc_path))?;
     st.done("write", false);
 
     Ok(BuildReport {
@@ -239,13 +337,16 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     })
 }
 
+/// A compressed segment: bytes, uncompressed cpio length, whether it came from the cache.
+type Compressed = (Vec<u8>, u64, bool);
+
 /// Writes a segment's cpio and compresses it, reusing an earlier result for identical content.
 fn compress_segment(
     seg: &ImageBuilder,
     c: &Compression,
     mtime: u64,
     dir: &Path,
-) -> Result<(Vec<u8>, u64, bool), BuildError> {
+) -> Result<Compressed, BuildError> {
     let mut cpio = Vec::new();
     seg.write_cpio(&mut cpio, mtime)?;
     let key = hash_bytes(format!("{}:{:?}:", c.kind, c.level).as_bytes()) + &hash_bytes(&cpio);
@@ -275,7 +376,10 @@ fn build_manifest(
 ) -> Manifest {
     use crate::profile::KernelSpec;
     use manifest::*;
-    let fi = |d: &[u8]| FileInfo { size: d.len() as u64, sha256: sha256_hex(d) };
+    let fi = |d: &[u8]| FileInfo {
+        size: d.len() as u64,
+        sha256: sha256_hex(d),
+    };
     let source = match spec {
         KernelSpec::Dir(d) => format!("dir:{}", display_path(d, &opts.project)),
         KernelSpec::Deb(d) => format!("deb:{}", display_path(d, &opts.project)),
@@ -303,7 +407,12 @@ fn build_manifest(
             path: assemble::module_path(&kernel.version, &m.rel_path),
             size: m.data.len() as u64,
             sha256: sha256_hex(&m.data),
-            params: boot.modules.iter().find(|l| l.name == m.name).map(|l| l.params.clone()).unwrap_or_default(),
+            params: boot
+                .modules
+                .iter()
+                .find(|l| l.name == m.name)
+                .map(|l| l.params.clone())
+                .unwrap_or_default(),
             reasons: m.reasons.iter().map(|r| r.to_string()).collect(),
             firmware: m.firmware.clone(),
         })
@@ -312,9 +421,10 @@ fn build_manifest(
         .inputs
         .iter()
         .map(|(p, h)| InputInfo {
-            path: display_path(p, &opts.project),
+            path: display_path(Path::new(p), &opts.project),
             blake3: match h {
                 InputHash::File(Some(h)) | InputHash::Listing(Some(h)) => h.clone(),
+                InputHash::Modinfo(h) => format!("modinfo:{h}"),
                 InputHash::File(None) | InputHash::Listing(None) => "absent".into(),
             },
         })
@@ -323,18 +433,37 @@ fn build_manifest(
         manifest_version: MANIFEST_VERSION,
         netroot_version: env!("CARGO_PKG_VERSION").to_string(),
         profile: profile.to_string(),
-        kernel: KernelInfo { version: kernel.version.clone(), source, vmlinuz: fi(vmlinuz) },
+        kernel: KernelInfo {
+            version: kernel.version.clone(),
+            source,
+            vmlinuz: fi(vmlinuz),
+        },
         compression: compression.to_string(),
         source_date_epoch: opts.source_date_epoch,
-        initramfs: ImageInfo { size: image.len() as u64, sha256: sha256_hex(image), segments: seg_infos },
+        initramfs: ImageInfo {
+            size: image.len() as u64,
+            sha256: sha256_hex(image),
+            segments: seg_infos,
+        },
         init: fi(INIT_BINARY),
         boot_config: fi(boot.render().as_bytes()),
         modules,
-        builtin: closure.builtin.iter().map(|(n, w)| BuiltinInfo { name: n.clone(), why: w.clone() }).collect(),
+        builtin: closure
+            .builtin
+            .iter()
+            .map(|(n, w)| BuiltinInfo {
+                name: n.clone(),
+                why: w.clone(),
+            })
+            .collect(),
         firmware: closure
             .firmware
             .iter()
-            .map(|f| FirmwareInfo { name: f.name.clone(), found: f.source.is_some(), needed_by: f.needed_by.clone() })
+            .map(|f| FirmwareInfo {
+                name: f.name.clone(),
+                found: f.source.is_some(),
+                needed_by: f.needed_by.clone(),
+            })
             .collect(),
         warnings: closure.warnings.clone(),
         files,

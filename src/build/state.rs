@@ -2,14 +2,14 @@
 //! (file content hash, or directory listing hash, or "must be absent") it depended on. A build whose
 //! key and inputs all match, and whose outputs are intact, is up to date and does no work.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::hashcache::{hash_listing, HashCache};
+use super::hashcache::HashCache;
 
 /// What one input contributed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,8 @@ pub enum InputHash {
     File(Option<String>),
     /// Sorted names in a directory; `None` = the directory must not exist.
     Listing(Option<String>),
+    /// Only a kernel module's `.modinfo` section was used (alias lookup): its blake3.
+    Modinfo(String),
 }
 
 /// Dependencies of one build, as recorded after it succeeded.
@@ -26,30 +28,27 @@ pub enum InputHash {
 pub struct BuildState {
     /// Hash of tool version, init binary, resolved profile and options.
     pub key: String,
-    pub inputs: BTreeMap<PathBuf, InputHash>,
+    /// Input path (UTF-8) → what it contributed.
+    pub inputs: BTreeMap<String, InputHash>,
     /// Output file name → blake3, checked so a damaged output is rebuilt.
     pub outputs: BTreeMap<String, String>,
 }
 
 impl BuildState {
-    pub fn load(path: &Path) -> Option<BuildState> {
-        serde_json::from_slice(&fs::read(path).ok()?).ok()
-    }
-
     /// Records a file input through the hash cache.
     pub fn add_file(&mut self, hc: &mut HashCache, path: &Path) -> io::Result<()> {
-        if !self.inputs.contains_key(path) {
+        if let Entry::Vacant(slot) = self.inputs.entry(key(path)?) {
             let h = hc.hash(path).map_err(|e| with_path(e, path))?;
-            self.inputs.insert(path.to_path_buf(), InputHash::File(h));
+            slot.insert(InputHash::File(h));
         }
         Ok(())
     }
 
     /// Records a directory listing input.
-    pub fn add_listing(&mut self, path: &Path) -> io::Result<()> {
-        if !self.inputs.contains_key(path) {
-            let h = hash_listing(path).map_err(|e| with_path(e, path))?;
-            self.inputs.insert(path.to_path_buf(), InputHash::Listing(h));
+    pub fn add_listing(&mut self, hc: &mut HashCache, path: &Path) -> io::Result<()> {
+        if let Entry::Vacant(slot) = self.inputs.entry(key(path)?) {
+            let h = hc.listing(path).map_err(|e| with_path(e, path))?;
+            slot.insert(InputHash::Listing(h));
         }
         Ok(())
     }
@@ -57,12 +56,17 @@ impl BuildState {
     /// The first input or output that differs from what is on disk now, if any.
     pub fn first_change(&self, hc: &mut HashCache, out_dir: &Path) -> io::Result<Option<String>> {
         for (path, recorded) in &self.inputs {
+            let p = Path::new(path);
             let now = match recorded {
-                InputHash::File(_) => InputHash::File(hc.hash(path)?),
-                InputHash::Listing(_) => InputHash::Listing(hash_listing(path)?),
+                InputHash::File(_) => InputHash::File(hc.hash(p)?),
+                InputHash::Listing(_) => InputHash::Listing(hc.listing(p)?),
+                InputHash::Modinfo(_) => match hc.modinfo(p)? {
+                    Some(h) => InputHash::Modinfo(h),
+                    None => InputHash::File(None),
+                },
             };
             if &now != recorded {
-                return Ok(Some(format!("input changed: {}", path.display())));
+                return Ok(Some(format!("input changed: {path}")));
             }
         }
         for (name, recorded) in &self.outputs {
@@ -72,6 +76,31 @@ impl BuildState {
         }
         Ok(None)
     }
+
+    /// Records a module whose `.modinfo` section (hash `h`) was used, unless its whole content
+    /// is already an input.
+    pub fn add_modinfo(&mut self, hc: &mut HashCache, path: &Path, h: &str) -> io::Result<()> {
+        if let Entry::Vacant(slot) = self.inputs.entry(key(path)?) {
+            hc.remember_modinfo(path, h)?;
+            slot.insert(InputHash::Modinfo(h.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Records a negative input: `path` must stay absent.
+    pub fn add_absent(&mut self, path: &Path) -> io::Result<()> {
+        self.inputs.insert(key(path)?, InputHash::File(None));
+        Ok(())
+    }
+}
+
+fn key(path: &Path) -> io::Result<String> {
+    path.to_str().map(str::to_string).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("path is not UTF-8: {}", path.display()),
+        )
+    })
 }
 
 fn with_path(e: io::Error, path: &Path) -> io::Error {

@@ -43,7 +43,9 @@ pub fn kernel_spec(arg: &str) -> Result<KernelSpec, UsageError> {
     } else if p.is_file() {
         Ok(KernelSpec::Deb(p.to_path_buf()))
     } else {
-        Err(UsageError(format!("--kernel {arg}: no such file or directory")))
+        Err(UsageError(format!(
+            "--kernel {arg}: no such file or directory"
+        )))
     }
 }
 
@@ -51,7 +53,11 @@ pub fn kernel_spec(arg: &str) -> Result<KernelSpec, UsageError> {
 pub fn source_date_epoch() -> Result<u64, UsageError> {
     match std::env::var(SOURCE_DATE_EPOCH_ENV) {
         Err(_) => Ok(0),
-        Ok(v) => v.trim().parse().map_err(|_| UsageError(format!("{SOURCE_DATE_EPOCH_ENV}={v:?} is not a non-negative integer"))),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            UsageError(format!(
+                "{SOURCE_DATE_EPOCH_ENV}={v:?} is not a non-negative integer"
+            ))
+        }),
     }
 }
 
@@ -79,14 +85,26 @@ pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<E
 
 fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
     if r.up_to_date {
-        writeln!(out, "{}: up to date ({}, {:.3}s)", r.profile, r.out_dir.display(), r.seconds)?;
+        writeln!(
+            out,
+            "{}: up to date ({}, {:.3}s)",
+            r.profile,
+            r.out_dir.display(),
+            r.seconds
+        )?;
         return Ok(());
     }
     if let Some(reason) = &r.reason {
         writeln!(out, "{}: rebuilding: {reason}", r.profile)?;
     }
     for s in &r.stages {
-        writeln!(out, "  {:<10} {:>7.3}s{}", s.name, s.seconds, if s.cached { " (cached)" } else { "" })?;
+        writeln!(
+            out,
+            "  {:<10} {:>7.3}s{}",
+            s.name,
+            s.seconds,
+            if s.cached { " (cached)" } else { "" }
+        )?;
     }
     writeln!(
         out,

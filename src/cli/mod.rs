@@ -22,7 +22,13 @@ pub const EXIT_USAGE: u8 = 2;
 #[command(name = "netroot", version, about, long_about = None)]
 pub struct Cli {
     /// Project directory holding profiles/ and overlays/.
-    #[arg(short = 'C', long, global = true, default_value = ".", env = "NETROOT_PROJECT")]
+    #[arg(
+        short = 'C',
+        long,
+        global = true,
+        default_value = ".",
+        env = "NETROOT_PROJECT"
+    )]
     pub project: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -75,7 +81,10 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         c.is::<UsageError>()
             || matches!(
                 c.downcast_ref::<crate::profile::ProfileError>(),
-                Some(crate::profile::ProfileError::NotFound { .. } | crate::profile::ProfileError::BadName(_))
+                Some(
+                    crate::profile::ProfileError::NotFound { .. }
+                        | crate::profile::ProfileError::BadName(_)
+                )
             )
     });
     if usage {

@@ -36,7 +36,11 @@ pub fn run(cli: &Cli, args: &ProfilesArgs, out: &mut dyn Write) -> anyhow::Resul
                     }
                 }
             }
-            Ok(if broken { ExitCode::from(super::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+            Ok(if broken {
+                ExitCode::from(super::EXIT_FAILURE)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Some(ProfilesAction::Show { name }) => {
             let p = project.load_profile(name)?;

@@ -25,12 +25,17 @@ impl CliProgress {
             CliProgress::Silent
         } else if std::io::stderr().is_terminal() {
             let pb = ProgressBar::new_spinner();
-            pb.set_style(ProgressStyle::with_template("{spinner} [{prefix}] {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} [{prefix}] {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             pb.set_prefix(profile.to_string());
             pb.enable_steady_tick(TICK);
             CliProgress::Spinner(pb)
         } else {
-            CliProgress::Lines { profile: profile.to_string() }
+            CliProgress::Lines {
+                profile: profile.to_string(),
+            }
         }
     }
 
@@ -53,7 +58,9 @@ impl Progress for CliProgress {
     fn warn(&self, message: &str) {
         match self {
             CliProgress::Spinner(pb) => pb.println(format!("warning: {message}")),
-            CliProgress::Lines { .. } | CliProgress::Silent => eprintln!("netroot: warning: {message}"),
+            CliProgress::Lines { .. } | CliProgress::Silent => {
+                eprintln!("netroot: warning: {message}")
+            }
         }
     }
 }

@@ -67,6 +67,12 @@ pub enum ElfError {
 /// Everything that can go wrong while resolving a module closure.
 #[derive(Debug, thiserror::Error)]
 pub enum KmodError {
+    /// A path given as a module file does not end in .ko, .ko.xz, .ko.zst or .ko.gz.
+    #[error("{path} is not a kernel module file (.ko, .ko.xz, .ko.zst, .ko.gz)")]
+    NotAModule {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The modules directory does not exist or is not a directory.
     #[error("modules directory {path} is not a directory")]
     NotADirectory {

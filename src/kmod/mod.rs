@@ -53,6 +53,23 @@ pub struct Closure {
     pub warnings: Vec<String>,
     /// Every file and directory whose content or listing was read, sorted (for a make-style cache).
     pub inputs: Vec<PathBuf>,
+    /// Modules of which only the `.modinfo` section was read (to look up aliases), with the blake3
+    /// of that section: the closure depends on their metadata, not their code.
+    pub modinfo_inputs: Vec<(PathBuf, String)>,
+}
+
+/// blake3 (hex) of a module file's `.modinfo` section, as recorded in [`Closure::modinfo_inputs`].
+pub fn modinfo_hash(path: &std::path::Path) -> Result<String, KmodError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (_, compression) =
+        source::split_module_file_name(name).ok_or_else(|| KmodError::NotAModule {
+            path: path.to_owned(),
+        })?;
+    let section = source::read_modinfo_only(path, compression)?;
+    Ok(blake3::hash(&section).to_hex().to_string())
 }
 
 /// One module of the closure.

@@ -48,6 +48,8 @@ struct Resolver<'a> {
     builtin_hits: BTreeSet<(String, String)>,
     warnings: Vec<String>,
     inputs: BTreeSet<PathBuf>,
+    /// Modules whose `.modinfo` alone was read (alias index): path → blake3 of the section.
+    modinfo_inputs: BTreeMap<PathBuf, String>,
 }
 
 /// Resolves `requests` (module names, aliases, or path globs relative to `modules_dir`) into the
@@ -76,6 +78,7 @@ pub fn resolve(
         index,
         builtins,
         aliases: None,
+        modinfo_inputs: BTreeMap::new(),
         loaded: BTreeMap::new(),
         pending: Vec::new(),
         edges: BTreeSet::new(),
@@ -192,18 +195,21 @@ impl Resolver<'_> {
             let entries: Vec<&ModuleEntry> = self.index.by_name.values().collect();
             let parsed = parallel_map(&entries, |entry| {
                 let section = read_modinfo_only(&entry.source, entry.compression)?;
-                ModInfo::parse_aliases(&section).map_err(|source| KmodError::Modinfo {
-                    path: entry.source.clone(),
-                    source,
-                })
+                let hash = blake3::hash(&section).to_hex().to_string();
+                ModInfo::parse_aliases(&section)
+                    .map(|parsed| (parsed, hash))
+                    .map_err(|source| KmodError::Modinfo {
+                        path: entry.source.clone(),
+                        source,
+                    })
             });
             let mut index = AliasIndex::default();
             for (entry, result) in entries.iter().zip(parsed) {
-                let (_, aliases) = result?;
+                let ((_, aliases), hash) = result?;
                 for alias in aliases {
                     index.insert(&alias, &entry.name);
                 }
-                self.inputs.insert(entry.source.clone());
+                self.modinfo_inputs.insert(entry.source.clone(), hash);
             }
             self.aliases = Some(index);
         }
@@ -363,6 +369,7 @@ impl Resolver<'_> {
             builtin: self.builtin_hits.into_iter().collect(),
             warnings: self.warnings,
             inputs: self.inputs.into_iter().collect(),
+            modinfo_inputs: self.modinfo_inputs.into_iter().collect(),
         })
     }
 

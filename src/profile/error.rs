@@ -8,9 +8,17 @@ use super::source::Location;
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("profile \"{name}\" not found in {dir} (available: {})", .available.join(", "))]
-    NotFound { name: String, dir: PathBuf, available: Vec<String> },
+    NotFound {
+        name: String,
+        dir: PathBuf,
+        available: Vec<String>,
+    },
     #[error("{at}: inherited profile \"{name}\" not found (available: {})", .available.join(", "))]
-    InheritNotFound { at: Location, name: String, available: Vec<String> },
+    InheritNotFound {
+        at: Location,
+        name: String,
+        available: Vec<String>,
+    },
     #[error("cannot read {path}")]
     Io {
         path: PathBuf,
@@ -24,7 +32,11 @@ pub enum ProfileError {
     #[error("{at}: {message}")]
     Invalid { at: Location, message: String },
     #[error("profile \"{profile}\": {field} is required but no profile in its chain ({}) sets it", .chain.join(", "))]
-    Missing { profile: String, field: &'static str, chain: Vec<String> },
+    Missing {
+        profile: String,
+        field: &'static str,
+        chain: Vec<String>,
+    },
     #[error("invalid profile name \"{0}\" (use letters, digits, '-', '_')")]
     BadName(String),
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::ProfileError;
 use super::raw::RawProfile;
@@ -16,10 +16,16 @@ pub const PROFILE_EXT: &str = "toml";
 
 /// Names of all profiles in `dir`, sorted.
 pub fn list(dir: &Path) -> Result<Vec<String>, ProfileError> {
-    let rd = fs::read_dir(dir).map_err(|source| ProfileError::Io { path: dir.into(), source })?;
+    let rd = fs::read_dir(dir).map_err(|source| ProfileError::Io {
+        path: dir.into(),
+        source,
+    })?;
     let mut names = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|source| ProfileError::Io { path: dir.into(), source })?;
+        let entry = entry.map_err(|source| ProfileError::Io {
+            path: dir.into(),
+            source,
+        })?;
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) == Some(PROFILE_EXT) {
             if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
@@ -34,7 +40,9 @@ pub fn list(dir: &Path) -> Result<Vec<String>, ProfileError> {
 /// A profile name must be a plain file stem: no path separators, no dot files.
 pub fn check_name(name: &str) -> Result<(), ProfileError> {
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -53,7 +61,16 @@ pub fn load_chain(
     let mut out = Vec::new();
     let mut done = BTreeSet::new();
     let mut stack = Vec::new();
-    visit(dir, display_dir, name, None, sm, &mut stack, &mut done, &mut out)?;
+    visit(
+        dir,
+        display_dir,
+        name,
+        None,
+        sm,
+        &mut stack,
+        &mut done,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -84,8 +101,16 @@ fn visit(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let available = list(dir)?;
             return Err(match referenced_at {
-                Some(at) => ProfileError::InheritNotFound { at, name: name.into(), available },
-                None => ProfileError::NotFound { name: name.into(), dir: dir.into(), available },
+                Some(at) => ProfileError::InheritNotFound {
+                    at,
+                    name: name.into(),
+                    available,
+                },
+                None => ProfileError::NotFound {
+                    name: name.into(),
+                    dir: dir.into(),
+                    available,
+                },
             });
         }
         Err(source) => return Err(ProfileError::Io { path, source }),
@@ -96,7 +121,16 @@ fn visit(
     stack.push(name.to_string());
     if let Some(parents) = &raw.inherits {
         for parent in &parent_names(parents, sm)? {
-            visit(dir, display_dir, &parent.0, Some(parent.1.clone()), sm, stack, done, out)?;
+            visit(
+                dir,
+                display_dir,
+                &parent.0,
+                Some(parent.1.clone()),
+                sm,
+                stack,
+                done,
+                out,
+            )?;
         }
     }
     stack.pop();
@@ -114,7 +148,10 @@ fn parent_names(
         .iter()
         .map(|p| {
             let at = sm.locate(p.span.start);
-            check_name(&p.value).map_err(|e| ProfileError::Invalid { at: at.clone(), message: e.to_string() })?;
+            check_name(&p.value).map_err(|e| ProfileError::Invalid {
+                at: at.clone(),
+                message: e.to_string(),
+            })?;
             Ok((p.value.clone(), at))
         })
         .collect()
@@ -127,9 +164,4 @@ pub fn merge_layers(layers: Vec<(String, RawProfile)>) -> RawProfile {
         merged.merge(layer);
     }
     merged
-}
-
-/// Path of a profile file, for hashing inputs.
-pub fn profile_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.{PROFILE_EXT}"))
 }

@@ -19,13 +19,15 @@ use std::path::{Path, PathBuf};
 pub use error::ProfileError;
 pub use model::{FirmwareSpec, KernelSpec, Profile};
 pub use render::to_toml;
-pub use resolve_net::parse_mac;
 pub use source::Location;
 
 /// Directory of profile files inside a project.
 pub const PROFILES_DIR: &str = "profiles";
 /// Directory of overlay trees inside a project.
 pub const OVERLAYS_DIR: &str = "overlays";
+
+/// A profile name and its description, or why it does not load.
+pub type ProfileListing = (String, Result<String, ProfileError>);
 
 /// A netroot project: the directory holding `profiles/` and `overlays/`.
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ impl Project {
     }
 
     /// All profile names with their descriptions (a profile that fails to load shows its error).
-    pub fn list_profiles(&self) -> Result<Vec<(String, Result<String, ProfileError>)>, ProfileError> {
+    pub fn list_profiles(&self) -> Result<Vec<ProfileListing>, ProfileError> {
         let names = load::list(&self.profiles_dir())?;
         Ok(names
             .into_iter()
@@ -57,7 +59,8 @@ impl Project {
     /// Loads, merges and validates the profile `name`.
     pub fn load_profile(&self, name: &str) -> Result<Profile, ProfileError> {
         let mut sm = source::SourceMap::default();
-        let layers = load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
+        let layers =
+            load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
         let chain: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
         let merged = load::merge_layers(layers);
         resolve::resolve(name, merged, &sm, &chain, &self.root)

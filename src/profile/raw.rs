@@ -58,13 +58,14 @@ pub struct RawModules {
     pub params: Option<BTreeMap<String, Val<String>>>,
 }
 
-raw_section! {
-    /// `[kernel]`: exactly one of `path` (a directory), `deb` (a package file) or `host = true`.
-    pub struct RawKernel {
-        path: String,
-        deb: String,
-        host: bool,
-    }
+/// `[kernel]`: exactly one of `path` (a directory), `deb` (a package file) or `host = true`.
+/// Not merged field-wise: a later `[kernel]` section replaces an inherited one whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKernel {
+    pub path: Option<Val<String>>,
+    pub deb: Option<Val<String>>,
+    pub host: Option<Val<bool>>,
 }
 
 raw_section! {

@@ -15,7 +15,10 @@ fn list<I: IntoIterator<Item = Value>>(i: I) -> Value {
 }
 
 fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn table(pairs: Vec<(&str, Value)>) -> Value {
@@ -36,18 +39,37 @@ pub fn to_toml(p: &Profile) -> String {
         };
         t.insert("kernel".into(), table(vec![(key, v)]));
     }
-    let params: Table = p.module_params.iter().map(|(k, v)| (k.clone(), s(v))).collect();
-    t.insert("modules".into(), table(vec![("load", list(p.modules.iter().map(s))), ("params", Value::Table(params))]));
+    let params: Table = p
+        .module_params
+        .iter()
+        .map(|(k, v)| (k.clone(), s(v)))
+        .collect();
+    t.insert(
+        "modules".into(),
+        table(vec![
+            ("load", list(p.modules.iter().map(s))),
+            ("params", Value::Table(params)),
+        ]),
+    );
     t.insert(
         "firmware".into(),
-        table(vec![("dirs", list(p.firmware.dirs.iter().map(|d| s(d.display())))), ("strict", Value::Boolean(p.firmware.strict))]),
+        table(vec![
+            ("dirs", list(p.firmware.dirs.iter().map(|d| s(d.display())))),
+            ("strict", Value::Boolean(p.firmware.strict)),
+        ]),
     );
     let mut ini = vec![("compression", s(p.compression.kind))];
     if let Some(l) = p.compression.level {
         ini.push(("level", Value::Integer(l.into())));
     }
     t.insert("initramfs".into(), table(ini));
-    t.insert("extra".into(), table(vec![("binaries", list(p.extra_binaries.iter().map(|d| s(d.display()))))]));
+    t.insert(
+        "extra".into(),
+        table(vec![(
+            "binaries",
+            list(p.extra_binaries.iter().map(|d| s(d.display()))),
+        )]),
+    );
     let ports = b.bond.ports.iter().map(|p| match p {
         PortId::Mac(m) => s(mac(m)),
         PortId::Name(n) => s(n),
@@ -68,7 +90,10 @@ pub fn to_toml(p: &Profile) -> String {
     let ip = match &b.ip {
         IpConfig::Dhcp => table(vec![("method", s("dhcp"))]),
         IpConfig::Static(st) => {
-            let mut v = vec![("method", s("static")), ("address", s(format!("{}/{}", st.address, st.prefix_len)))];
+            let mut v = vec![
+                ("method", s("static")),
+                ("address", s(format!("{}/{}", st.address, st.prefix_len))),
+            ];
             if let Some(g) = st.gateway {
                 v.push(("gateway", s(g)));
             }
@@ -87,12 +112,25 @@ pub fn to_toml(p: &Profile) -> String {
             ("export", s(&b.nfs.export)),
             ("versions", list(b.nfs.versions.iter().map(s))),
             ("options", s(&b.nfs.options)),
-            ("allow_dhcp_root_path", Value::Boolean(b.nfs.allow_dhcp_root_path)),
+            (
+                "allow_dhcp_root_path",
+                Value::Boolean(b.nfs.allow_dhcp_root_path),
+            ),
         ]),
     );
-    t.insert("overlay".into(), table(vec![("enabled", Value::Boolean(b.overlay.enabled)), ("size", s(b.overlay.size))]));
+    t.insert(
+        "overlay".into(),
+        table(vec![
+            ("enabled", Value::Boolean(b.overlay.enabled)),
+            ("size", s(b.overlay.size)),
+        ]),
+    );
     let secs = |d: std::time::Duration| {
-        if d.subsec_millis() == 0 { s(format!("{}s", d.as_secs())) } else { s(format!("{}ms", d.as_millis())) }
+        if d.subsec_millis() == 0 {
+            s(format!("{}s", d.as_secs()))
+        } else {
+            s(format!("{}ms", d.as_millis()))
+        }
     };
     t.insert(
         "timeouts".into(),
@@ -105,7 +143,20 @@ pub fn to_toml(p: &Profile) -> String {
     );
     t.insert(
         "boot".into(),
-        table(vec![("init", s(&b.real_init)), ("failure", s(b.failure)), ("debug", Value::Boolean(b.debug))]),
+        table(vec![
+            ("init", s(&b.real_init)),
+            ("failure", s(b.failure)),
+            ("debug", Value::Boolean(b.debug)),
+        ]),
     );
-    format!("# profile {} (merged from: {})\n{}", p.name, p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "), t)
+    format!(
+        "# profile {} (merged from: {})\n{}",
+        p.name,
+        p.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        t
+    )
 }

@@ -50,12 +50,23 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn invalid(&self, span: &std::ops::Range<usize>, message: impl Into<String>) -> ProfileError {
-        ProfileError::Invalid { at: self.sm.locate(span.start), message: message.into() }
+    pub(super) fn invalid(
+        &self,
+        span: &std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> ProfileError {
+        ProfileError::Invalid {
+            at: self.sm.locate(span.start),
+            message: message.into(),
+        }
     }
 
     pub(super) fn missing(&self, field: &'static str) -> ProfileError {
-        ProfileError::Missing { profile: self.profile.into(), field, chain: self.chain.to_vec() }
+        ProfileError::Missing {
+            profile: self.profile.into(),
+            field,
+            chain: self.chain.to_vec(),
+        }
     }
 
     /// Parses a string value with `FromStr`, reporting the error at the value's position.
@@ -63,13 +74,21 @@ impl Ctx<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        v.value.parse::<T>().map_err(|e| self.invalid(&v.span, e.to_string()))
+        v.value
+            .parse::<T>()
+            .map_err(|e| self.invalid(&v.span, e.to_string()))
     }
 
-    fn duration(&self, v: &Option<Val<String>>, default: Duration) -> Result<Duration, ProfileError> {
+    fn duration(
+        &self,
+        v: &Option<Val<String>>,
+        default: Duration,
+    ) -> Result<Duration, ProfileError> {
         match v {
             None => Ok(default),
-            Some(v) => bc::parse_duration(&v.value).map_err(|e| self.invalid(&v.span, e.to_string())),
+            Some(v) => {
+                bc::parse_duration(&v.value).map_err(|e| self.invalid(&v.span, e.to_string()))
+            }
         }
     }
 
@@ -91,7 +110,12 @@ pub fn resolve(
     chain: &[String],
     project: &Path,
 ) -> Result<Profile, ProfileError> {
-    let cx = Ctx { sm, profile: name, chain, project };
+    let cx = Ctx {
+        sm,
+        profile: name,
+        chain,
+        project,
+    };
     let kernel = kernel(&cx, raw.kernel.as_ref())?;
     let (modules, module_params) = modules(&cx, raw.modules.unwrap_or_default())?;
     let fw = raw.firmware.unwrap_or_default();
@@ -108,18 +132,34 @@ pub fn resolve(
         .and_then(|e| e.binaries)
         .map(|b| b.value.iter().map(|v| cx.path(&v.value)).collect())
         .unwrap_or_default();
-    let boot = boot_config(&cx, &raw.bond, &raw.ip, &raw.nfs, &raw.overlay, &raw.timeouts, &raw.boot)?;
+    let boot = boot_config(
+        &cx,
+        &raw.bond,
+        &raw.ip,
+        &raw.nfs,
+        &raw.overlay,
+        &raw.timeouts,
+        &raw.boot,
+    )?;
     Ok(Profile {
         name: name.to_string(),
         description: raw.description.map(|d| d.value).unwrap_or_default(),
-        files: chain.iter().map(|n| Path::new(super::PROFILES_DIR).join(format!("{n}.{}", super::load::PROFILE_EXT))).collect(),
+        files: chain
+            .iter()
+            .map(|n| {
+                Path::new(super::PROFILES_DIR).join(format!("{n}.{}", super::load::PROFILE_EXT))
+            })
+            .collect(),
         kernel,
         modules,
         module_params,
         firmware,
         compression,
         extra_binaries,
-        boot: BootConfig { profile: name.to_string(), ..boot },
+        boot: BootConfig {
+            profile: name.to_string(),
+            ..boot
+        },
     })
 }
 
@@ -149,7 +189,12 @@ fn modules(
     m: RawModules,
 ) -> Result<(Vec<String>, BTreeMap<String, String>), ProfileError> {
     let mut list: Vec<String> = Vec::new();
-    for v in m.load.iter().chain(m.add.iter()).flat_map(|l| l.value.iter()) {
+    for v in m
+        .load
+        .iter()
+        .chain(m.add.iter())
+        .flat_map(|l| l.value.iter())
+    {
         if v.value.trim().is_empty() {
             return Err(cx.invalid(&v.span, "empty module name"));
         }
@@ -161,10 +206,18 @@ fn modules(
         let before = list.len();
         list.retain(|x| x != &v.value);
         if list.len() == before {
-            return Err(cx.invalid(&v.span, format!("modules.remove: \"{}\" is not in the module list", v.value)));
+            return Err(cx.invalid(
+                &v.span,
+                format!("modules.remove: \"{}\" is not in the module list", v.value),
+            ));
         }
     }
-    let params = m.params.unwrap_or_default().into_iter().map(|(k, v)| (k.replace('-', "_"), v.value)).collect();
+    let params = m
+        .params
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.replace('-', "_"), v.value))
+        .collect();
     Ok((list, params))
 }
 
@@ -173,15 +226,24 @@ fn compression(cx: &Ctx<'_>, i: RawInitramfs) -> Result<Compression, ProfileErro
         Some(v) => cx.parse::<CompressionKind>(v)?,
         None => CompressionKind::Zstd,
     };
-    let c = Compression { kind, level: i.level.as_ref().map(|l| l.value) };
+    let c = Compression {
+        kind,
+        level: i.level.as_ref().map(|l| l.value),
+    };
     if let Some(l) = &i.level {
-        c.check_level().map_err(|e| cx.invalid(&l.span, e.to_string()))?;
+        c.check_level()
+            .map_err(|e| cx.invalid(&l.span, e.to_string()))?;
     }
     Ok(c)
 }
 
 pub(super) fn ipv4(cx: &Ctx<'_>, v: &Val<String>, what: &str) -> Result<Ipv4Addr, ProfileError> {
-    v.value.parse().map_err(|_| cx.invalid(&v.span, format!("{what}: invalid IPv4 address \"{}\"", v.value)))
+    v.value.parse().map_err(|_| {
+        cx.invalid(
+            &v.span,
+            format!("{what}: invalid IPv4 address \"{}\"", v.value),
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -212,20 +274,39 @@ fn boot_config(
         dhcp: cx.duration(&t.dhcp, defaults::DHCP)?,
         nfs: cx.duration(&t.nfs, defaults::NFS)?,
     };
-    for (v, d, name) in [(&t.links, timeouts.links, "links"), (&t.dhcp, timeouts.dhcp, "dhcp"), (&t.nfs, timeouts.nfs, "nfs")] {
+    for (v, d, name) in [
+        (&t.links, timeouts.links, "links"),
+        (&t.dhcp, timeouts.dhcp, "dhcp"),
+        (&t.nfs, timeouts.nfs, "nfs"),
+    ] {
         if d > timeouts.boot_deadline {
-            let span = v.as_ref().or(t.boot.as_ref()).map(|v| v.span.clone()).unwrap_or(0..0);
-            return Err(cx.invalid(&span, format!("timeouts.{name} ({d:?}) exceeds timeouts.boot ({:?})", timeouts.boot_deadline)));
+            let span = v
+                .as_ref()
+                .or(t.boot.as_ref())
+                .map(|v| v.span.clone())
+                .unwrap_or(0..0);
+            return Err(cx.invalid(
+                &span,
+                format!(
+                    "timeouts.{name} ({d:?}) exceeds timeouts.boot ({:?})",
+                    timeouts.boot_deadline
+                ),
+            ));
         }
     }
     let b = boot.clone().unwrap_or_default();
     let failure = match &b.failure {
         Some(v) => cx.parse::<bc::FailureAction>(v)?,
-        None => bc::FailureAction::Reboot { delay: defaults::FAILURE_DELAY },
+        None => bc::FailureAction::Reboot {
+            delay: defaults::FAILURE_DELAY,
+        },
     };
     let real_init = match &b.init {
         Some(v) if !v.value.starts_with('/') => {
-            return Err(cx.invalid(&v.span, format!("boot.init must be an absolute path, got \"{}\"", v.value)))
+            return Err(cx.invalid(
+                &v.span,
+                format!("boot.init must be an absolute path, got \"{}\"", v.value),
+            ))
         }
         Some(v) => v.value.clone(),
         None => defaults::REAL_INIT.to_string(),
@@ -249,11 +330,23 @@ fn nfs_config(cx: &Ctx<'_>, n: RawNfs) -> Result<bc::NfsConfig, ProfileError> {
     let server = n.server.as_ref().ok_or_else(|| cx.missing("nfs.server"))?;
     let export = n.export.as_ref().ok_or_else(|| cx.missing("nfs.export"))?;
     if !export.value.starts_with('/') {
-        return Err(cx.invalid(&export.span, format!("nfs.export must be an absolute path, got \"{}\"", export.value)));
+        return Err(cx.invalid(
+            &export.span,
+            format!(
+                "nfs.export must be an absolute path, got \"{}\"",
+                export.value
+            ),
+        ));
     }
     let versions = match &n.versions {
-        Some(list) if list.value.is_empty() => return Err(cx.invalid(&list.span, "nfs.versions is empty")),
-        Some(list) => list.value.iter().map(|v| cx.parse::<bc::NfsVersion>(v)).collect::<Result<Vec<_>, _>>()?,
+        Some(list) if list.value.is_empty() => {
+            return Err(cx.invalid(&list.span, "nfs.versions is empty"))
+        }
+        Some(list) => list
+            .value
+            .iter()
+            .map(|v| cx.parse::<bc::NfsVersion>(v))
+            .collect::<Result<Vec<_>, _>>()?,
         None => vec![bc::NfsVersion::V4_2, bc::NfsVersion::V4_1],
     };
     Ok(bc::NfsConfig {

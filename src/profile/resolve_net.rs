@@ -7,49 +7,33 @@ use super::raw::{RawBond, RawIp};
 use super::resolve::{defaults, ipv4, Ctx};
 use super::source::Val;
 
-/// Longest Linux interface name (IFNAMSIZ - 1).
-const IFNAME_MAX: usize = 15;
-
 fn ifname(cx: &Ctx<'_>, v: &Val<String>, what: &str) -> Result<String, ProfileError> {
-    let n = &v.value;
-    let ok = !n.is_empty()
-        && n.len() <= IFNAME_MAX
-        && n != "."
-        && n != ".."
-        && n.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != ':' && c != ',');
-    if ok {
-        Ok(n.clone())
-    } else {
-        Err(cx.invalid(&v.span, format!("{what}: invalid interface name \"{n}\" (1-{IFNAME_MAX} chars, no '/', ':', ',' or spaces)")))
-    }
+    bc::validate_ifname(&v.value).map_err(|e| cx.invalid(&v.span, format!("{what}: {e}")))?;
+    Ok(v.value.clone())
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in out.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    bc::parse_mac(s).ok()
 }
 
 /// `[bond]` → [`bc::BondConfig`]; ports are MAC addresses or interface names.
 pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileError> {
     let ports_val = b.ports.as_ref().ok_or_else(|| cx.missing("bond.ports"))?;
     if ports_val.value.is_empty() {
-        return Err(cx.invalid(&ports_val.span, "bond.ports is empty (list MAC addresses or interface names)"));
+        return Err(cx.invalid(
+            &ports_val.span,
+            "bond.ports is empty (list MAC addresses or interface names)",
+        ));
     }
     let mut ports = Vec::new();
     for p in &ports_val.value {
         let id = match parse_mac(&p.value) {
             Some(mac) => bc::PortId::Mac(mac),
             None if p.value.contains(':') => {
-                return Err(cx.invalid(&p.span, format!("bond.ports: invalid MAC address \"{}\"", p.value)))
+                return Err(cx.invalid(
+                    &p.span,
+                    format!("bond.ports: invalid MAC address \"{}\"", p.value),
+                ))
             }
             None => bc::PortId::Name(ifname(cx, p, "bond.ports")?),
         };
@@ -60,7 +44,14 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
     }
     let min_ports = match &b.min_ports {
         Some(v) if v.value == 0 || v.value as usize > ports.len() => {
-            return Err(cx.invalid(&v.span, format!("bond.min_ports must be between 1 and {} (the number of ports), got {}", ports.len(), v.value)))
+            return Err(cx.invalid(
+                &v.span,
+                format!(
+                    "bond.min_ports must be between 1 and {} (the number of ports), got {}",
+                    ports.len(),
+                    v.value
+                ),
+            ))
         }
         Some(v) => v.value,
         None => 1,
@@ -70,7 +61,12 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
         None => return Err(cx.missing("bond.mode")),
     };
     let mac = match &b.mac {
-        Some(v) => Some(parse_mac(&v.value).ok_or_else(|| cx.invalid(&v.span, format!("bond.mac: invalid MAC address \"{}\"", v.value)))?),
+        Some(v) => Some(parse_mac(&v.value).ok_or_else(|| {
+            cx.invalid(
+                &v.span,
+                format!("bond.mac: invalid MAC address \"{}\"", v.value),
+            )
+        })?),
         None => None,
     };
     Ok(bc::BondConfig {
@@ -96,13 +92,24 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
 
 /// `[ip]` → [`bc::IpConfig`].
 pub(super) fn ip(cx: &Ctx<'_>, i: RawIp) -> Result<bc::IpConfig, ProfileError> {
-    let method = i.method.as_ref().map(|m| m.value.as_str()).unwrap_or("dhcp");
-    let static_only = [("ip.address", &i.address), ("ip.gateway", &i.gateway), ("ip.hostname", &i.hostname)];
+    let method = i
+        .method
+        .as_ref()
+        .map(|m| m.value.as_str())
+        .unwrap_or("dhcp");
+    let static_only = [
+        ("ip.address", &i.address),
+        ("ip.gateway", &i.gateway),
+        ("ip.hostname", &i.hostname),
+    ];
     match method {
         "dhcp" => {
             for (name, v) in static_only {
                 if let Some(v) = v {
-                    return Err(cx.invalid(&v.span, format!("{name} is only valid with ip.method = \"static\"")));
+                    return Err(cx.invalid(
+                        &v.span,
+                        format!("{name} is only valid with ip.method = \"static\""),
+                    ));
                 }
             }
             Ok(bc::IpConfig::Dhcp)
@@ -110,16 +117,38 @@ pub(super) fn ip(cx: &Ctx<'_>, i: RawIp) -> Result<bc::IpConfig, ProfileError> {
         "static" => {
             let a = i.address.as_ref().ok_or_else(|| cx.missing("ip.address"))?;
             let (addr, prefix) = a.value.split_once('/').ok_or_else(|| {
-                cx.invalid(&a.span, format!("ip.address: expected A.B.C.D/PREFIX, got \"{}\"", a.value))
+                cx.invalid(
+                    &a.span,
+                    format!("ip.address: expected A.B.C.D/PREFIX, got \"{}\"", a.value),
+                )
             })?;
-            let address = addr.parse().map_err(|_| cx.invalid(&a.span, format!("ip.address: invalid IPv4 address \"{addr}\"")))?;
+            let address = addr.parse().map_err(|_| {
+                cx.invalid(
+                    &a.span,
+                    format!("ip.address: invalid IPv4 address \"{addr}\""),
+                )
+            })?;
             let prefix_len = prefix
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= 32)
-                .ok_or_else(|| cx.invalid(&a.span, format!("ip.address: invalid prefix length \"{prefix}\"")))?;
-            let gateway = i.gateway.as_ref().map(|g| ipv4(cx, g, "ip.gateway")).transpose()?;
-            let dns = i.dns.iter().flat_map(|d| d.value.iter()).map(|d| ipv4(cx, d, "ip.dns")).collect::<Result<_, _>>()?;
+                .ok_or_else(|| {
+                    cx.invalid(
+                        &a.span,
+                        format!("ip.address: invalid prefix length \"{prefix}\""),
+                    )
+                })?;
+            let gateway = i
+                .gateway
+                .as_ref()
+                .map(|g| ipv4(cx, g, "ip.gateway"))
+                .transpose()?;
+            let dns = i
+                .dns
+                .iter()
+                .flat_map(|d| d.value.iter())
+                .map(|d| ipv4(cx, d, "ip.dns"))
+                .collect::<Result<_, _>>()?;
             Ok(bc::IpConfig::Static(bc::StaticIp {
                 address,
                 prefix_len,
@@ -130,7 +159,10 @@ pub(super) fn ip(cx: &Ctx<'_>, i: RawIp) -> Result<bc::IpConfig, ProfileError> {
         }
         other => {
             let span = i.method.as_ref().map(|m| m.span.clone()).unwrap_or(0..0);
-            Err(cx.invalid(&span, format!("unknown ip method \"{other}\" (expected one of: dhcp, static)")))
+            Err(cx.invalid(
+                &span,
+                format!("unknown ip method \"{other}\" (expected one of: dhcp, static)"),
+            ))
         }
     }
 }

@@ -30,7 +30,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Val<T> {
         let s = Spanned::<T>::deserialize(d)?;
         let base = BASE.with(Cell::get);
         let span = s.span();
-        Ok(Val { span: span.start + base..span.end + base, value: s.into_inner() })
+        Ok(Val {
+            span: span.start + base..span.end + base,
+            value: s.into_inner(),
+        })
     }
 }
 
@@ -75,14 +78,25 @@ impl SourceMap {
         let base = self.next_base;
         // +1 keeps an end-of-file span of one file from being read as the start of the next.
         self.next_base += text.len() + 1;
-        self.files.push(SourceFile { display, base, text });
-        let file = self.files.last().map(|f| f.text.as_str()).unwrap_or_default();
+        self.files.push(SourceFile {
+            display,
+            base,
+            text,
+        });
+        let file = self
+            .files
+            .last()
+            .map(|f| f.text.as_str())
+            .unwrap_or_default();
         let prev = BASE.with(|b| b.replace(base));
         let result = toml::from_str::<T>(file);
         BASE.with(|b| b.set(prev));
         result.map_err(|e| {
             let pos = e.span().map(|s| s.start + base).unwrap_or(base);
-            (self.locate(pos), e.message().trim_end_matches('.').to_string())
+            (
+                self.locate(pos),
+                e.message().trim_end_matches('.').to_string(),
+            )
         })
     }
 
@@ -90,14 +104,26 @@ impl SourceMap {
     pub fn locate(&self, pos: usize) -> Location {
         let file = self.files.iter().rev().find(|f| f.base <= pos);
         let Some(file) = file else {
-            return Location { file: PathBuf::from("<unknown>"), line: 0, col: 0 };
+            return Location {
+                file: PathBuf::from("<unknown>"),
+                line: 0,
+                col: 0,
+            };
         };
         let offset = (pos - file.base).min(file.text.len());
         let before = file.text.get(..offset).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let col = before.get(line_start..).map(|s| s.chars().count()).unwrap_or(0) + 1;
-        Location { file: file.display.clone(), line, col }
+        let col = before
+            .get(line_start..)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
+        Location {
+            file: file.display.clone(),
+            line,
+            col,
+        }
     }
 }
 
@@ -105,7 +131,7 @@ impl SourceMap {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct T {
         a: Val<u32>,
@@ -115,7 +141,9 @@ mod tests {
     fn spans_are_global_and_map_back_to_file_line_col() {
         let mut sm = SourceMap::default();
         let one: T = sm.parse("one.toml".into(), "a = 1\n".into()).unwrap();
-        let two: T = sm.parse("two.toml".into(), "\n\n  a = 22\n".into()).unwrap();
+        let two: T = sm
+            .parse("two.toml".into(), "\n\n  a = 22\n".into())
+            .unwrap();
         assert_eq!(sm.locate(one.a.span.start).to_string(), "one.toml:1:5");
         assert_eq!(sm.locate(two.a.span.start).to_string(), "two.toml:3:7");
         assert_eq!(two.a.value, 22);
@@ -124,7 +152,9 @@ mod tests {
     #[test]
     fn syntax_error_has_location() {
         let mut sm = SourceMap::default();
-        let err = sm.parse::<T>("bad.toml".into(), "a = 1\nb = 2\n".into()).unwrap_err();
+        let err = sm
+            .parse::<T>("bad.toml".into(), "a = 1\nb = 2\n".into())
+            .unwrap_err();
         assert_eq!(err.0.to_string(), "bad.toml:2:1");
         assert!(err.1.contains("unknown field `b`"), "{}", err.1);
     }

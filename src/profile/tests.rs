@@ -21,7 +21,11 @@ fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join(PROFILES_DIR)).unwrap();
     for (name, text) in files {
-        fs::write(dir.path().join(PROFILES_DIR).join(format!("{name}.toml")), text).unwrap();
+        fs::write(
+            dir.path().join(PROFILES_DIR).join(format!("{name}.toml")),
+            text,
+        )
+        .unwrap();
     }
     let p = Project::new(dir.path());
     (dir, p)
@@ -38,12 +42,24 @@ fn valid_profile_gets_defaults() {
     let prof = p.load_profile("a").unwrap();
     assert_eq!(prof.boot.bond.name, "bond0");
     assert_eq!(prof.boot.bond.mode, BondMode::ActiveBackup);
-    assert_eq!(prof.boot.bond.ports, vec![PortId::Name("eth0".into()), PortId::Mac([0x52, 0x54, 0, 0, 0, 2])]);
+    assert_eq!(
+        prof.boot.bond.ports,
+        vec![
+            PortId::Name("eth0".into()),
+            PortId::Mac([0x52, 0x54, 0, 0, 0, 2])
+        ]
+    );
     assert_eq!(prof.boot.ip, IpConfig::Dhcp);
-    assert_eq!(prof.boot.nfs.versions, vec![NfsVersion::V4_2, NfsVersion::V4_1]);
+    assert_eq!(
+        prof.boot.nfs.versions,
+        vec![NfsVersion::V4_2, NfsVersion::V4_1]
+    );
     assert_eq!(prof.boot.profile, "a");
     assert!(prof.boot.overlay.enabled);
-    assert_eq!(prof.files, vec![std::path::PathBuf::from("profiles/a.toml")]);
+    assert_eq!(
+        prof.files,
+        vec![std::path::PathBuf::from("profiles/a.toml")]
+    );
 }
 
 #[test]
@@ -54,14 +70,24 @@ fn inheritance_merges_in_order_later_wins_and_modules_add() {
     let (_d, p) = project(&[("base", &base), ("mid", mid), ("top", top)]);
     let prof = p.load_profile("top").unwrap();
     assert_eq!(prof.modules, vec!["bonding", "e1000e", "igb"]);
-    assert_eq!(prof.module_params.get("bonding").map(String::as_str), Some("max_bonds=0"));
+    assert_eq!(
+        prof.module_params.get("bonding").map(String::as_str),
+        Some("max_bonds=0")
+    );
     assert_eq!(prof.boot.bond.mode, BondMode::Ieee8023ad);
     assert_eq!(prof.boot.nfs.export, "/other");
     assert_eq!(prof.boot.nfs.server.to_string(), "10.0.0.1");
     assert_eq!(prof.description, "top");
     // base is merged once, first, even though both top and mid inherit it.
     let files: Vec<_> = prof.files.iter().map(|f| f.display().to_string()).collect();
-    assert_eq!(files, ["profiles/base.toml", "profiles/mid.toml", "profiles/top.toml"]);
+    assert_eq!(
+        files,
+        [
+            "profiles/base.toml",
+            "profiles/mid.toml",
+            "profiles/top.toml"
+        ]
+    );
 }
 
 #[test]
@@ -78,8 +104,14 @@ fn static_ip_is_parsed() {
     let (_d, p) = project(&[("a", &text)]);
     match p.load_profile("a").unwrap().boot.ip {
         IpConfig::Static(s) => {
-            assert_eq!((s.address.to_string(), s.prefix_len), ("10.1.2.3".to_string(), 16));
-            assert_eq!(s.gateway.map(|g| g.to_string()).as_deref(), Some("10.1.0.1"));
+            assert_eq!(
+                (s.address.to_string(), s.prefix_len),
+                ("10.1.2.3".to_string(), 16)
+            );
+            assert_eq!(
+                s.gateway.map(|g| g.to_string()).as_deref(),
+                Some("10.1.0.1")
+            );
             assert_eq!(s.hostname.as_deref(), Some("n1"));
         }
         other => panic!("{other:?}"),
@@ -107,11 +139,11 @@ fn bad_profiles_name_file_line_col_and_value() {
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"52:54:00:zz:00:01\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
-            "profiles/p.toml:3:19: bond.ports: invalid MAC address \"52:54:00:zz:00:01\"",
+            "profiles/p.toml:3:18: bond.ports: invalid MAC address \"52:54:00:zz:00:01\"",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
-            "profiles/p.toml:3:19: bond.ports: \"eth0\" listed twice",
+            "profiles/p.toml:3:18: bond.ports: \"eth0\" listed twice",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\nmin_ports = 2\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
@@ -141,24 +173,39 @@ fn bad_profiles_name_file_line_col_and_value() {
     for (text, want) in cases {
         let got = err(&[("p", text)], "p");
         if want.ends_with("p.toml") {
-            assert_eq!(got, "profile \"p\": nfs.server is required but no profile in its chain (p) sets it");
+            assert_eq!(
+                got,
+                "profile \"p\": nfs.server is required but no profile in its chain (p) sets it"
+            );
         } else {
-            assert!(got.starts_with(want), "profile:\n{text}\nwant prefix: {want}\ngot:         {got}");
+            assert!(
+                got.starts_with(want),
+                "profile:\n{text}\nwant prefix: {want}\ngot:         {got}"
+            );
         }
     }
 }
 
 #[test]
 fn bad_inheritance_is_reported() {
-    let got = err(&[("a", "inherits = [\"b\"]\n"), ("b", "inherits = [\"a\"]\n")], "a");
+    let got = err(
+        &[("a", "inherits = [\"b\"]\n"), ("b", "inherits = [\"a\"]\n")],
+        "a",
+    );
     assert_eq!(got, "profiles/b.toml:1:13: inheritance cycle: a -> b -> a");
     let got = err(&[("a", "inherits = [\"nope\"]\n")], "a");
-    assert_eq!(got, "profiles/a.toml:1:13: inherited profile \"nope\" not found (available: a)");
+    assert_eq!(
+        got,
+        "profiles/a.toml:1:13: inherited profile \"nope\" not found (available: a)"
+    );
     let got = err(&[("a", VALID)], "zzz");
     assert!(got.starts_with("profile \"zzz\" not found in "), "{got}");
     assert!(got.ends_with("(available: a)"), "{got}");
     let got = err(&[("a", VALID)], "../etc/passwd");
-    assert_eq!(got, "invalid profile name \"../etc/passwd\" (use letters, digits, '-', '_')");
+    assert_eq!(
+        got,
+        "invalid profile name \"../etc/passwd\" (use letters, digits, '-', '_')"
+    );
 }
 
 #[test]
@@ -169,11 +216,26 @@ fn shipped_profiles_are_valid() {
     let compute = p.load_profile("compute").unwrap();
     assert_eq!(compute.boot.bond.mode, BondMode::Ieee8023ad);
     assert_eq!(compute.boot.bond.ports.len(), 4);
-    for m in ["e1000e", "igb", "ixgbe", "bnx2x", "mlx5_core", "virtio_net", "bonding", "nfsv4", "overlay"] {
+    for m in [
+        "e1000e",
+        "igb",
+        "ixgbe",
+        "bnx2x",
+        "mlx5_core",
+        "virtio_net",
+        "bonding",
+        "nfsv4",
+        "overlay",
+    ] {
         assert!(compute.modules.iter().any(|x| x == m), "compute lacks {m}");
     }
     let qemu = p.load_profile("qemu").unwrap();
-    assert!(qemu.boot.bond.ports.iter().all(|p| matches!(p, PortId::Mac(_))));
+    assert!(qemu
+        .boot
+        .bond
+        .ports
+        .iter()
+        .all(|p| matches!(p, PortId::Mac(_))));
     assert_eq!(qemu.boot.nfs.server.to_string(), "10.0.2.2");
     // The rendered TOML is stable and mentions the merge chain.
     let shown = to_toml(&qemu);
