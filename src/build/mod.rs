@@ -50,6 +50,17 @@ pub struct StageReport {
     pub cached: bool,
 }
 
+/// One compressed cpio segment of the image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentReport {
+    pub name: String,
+    pub entries: usize,
+    pub cpio_bytes: u64,
+    pub compressed_bytes: u64,
+    /// The compressed segment was reused from the cache (same content, same compression).
+    pub cached: bool,
+}
+
 /// Summary of a build (printed as text or `--json`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BuildReport {
@@ -64,6 +75,8 @@ pub struct BuildReport {
     pub modules: usize,
     pub warnings: Vec<String>,
     pub stages: Vec<StageReport>,
+    /// The image's segments, in order (empty when up to date).
+    pub segments: Vec<SegmentReport>,
     pub seconds: f64,
 }
 

@@ -121,6 +121,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
                         modules: m.modules,
                         warnings: m.warnings.clone(),
                         stages: Vec::new(),
+                        segments: Vec::new(),
                         seconds: secs(t0.elapsed()),
                     });
                 }
@@ -234,12 +235,21 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
             .collect()
     });
     let mut all_cached = true;
+    let mut seg_reports = Vec::new();
     for ((name, seg), result) in segments.iter().zip(results) {
         let (compressed, cpio_len, cached) = result?;
+        let entries = seg.entries().count();
         all_cached &= cached;
+        seg_reports.push(super::SegmentReport {
+            name: name.to_string(),
+            entries,
+            cpio_bytes: cpio_len,
+            compressed_bytes: compressed.len() as u64,
+            cached,
+        });
         seg_infos.push(manifest::SegmentInfo {
             name: name.to_string(),
-            entries: seg.entries().count(),
+            entries,
             cpio_bytes: cpio_len,
             compressed_bytes: compressed.len() as u64,
         });
@@ -333,6 +343,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         modules: summary.modules,
         warnings: summary.warnings,
         stages: st.list,
+        segments: seg_reports,
         seconds: secs(t0.elapsed()),
     })
 }

@@ -77,15 +77,14 @@ pub fn main() -> ExitCode {
 
 /// Usage errors (unknown profile name, bad option value) exit 2, everything else 1.
 fn exit_code_of(e: &anyhow::Error) -> u8 {
+    use crate::build::BuildError;
+    use crate::profile::ProfileError;
+    let usage_profile =
+        |p: &ProfileError| matches!(p, ProfileError::NotFound { .. } | ProfileError::BadName(_));
     let usage = e.chain().any(|c| {
         c.is::<UsageError>()
-            || matches!(
-                c.downcast_ref::<crate::profile::ProfileError>(),
-                Some(
-                    crate::profile::ProfileError::NotFound { .. }
-                        | crate::profile::ProfileError::BadName(_)
-                )
-            )
+            || c.downcast_ref::<ProfileError>().is_some_and(usage_profile)
+            || matches!(c.downcast_ref::<BuildError>(), Some(BuildError::Profile(p)) if usage_profile(p))
     });
     if usage {
         EXIT_USAGE

@@ -44,6 +44,8 @@ pub struct Entry {
     pub hardlink_to: Option<String>,
     /// Offset of the header in the segment's (decompressed) data.
     pub offset: u64,
+    /// Content of a regular file, kept only for the paths [`read_image_keeping`] was asked for.
+    pub data: Option<Vec<u8>>,
 }
 
 impl Entry {
@@ -142,6 +144,11 @@ pub enum ReadError {
 
 /// Reads and verifies every segment of an initramfs held in memory.
 pub fn read_image(data: &[u8]) -> Result<Image, ReadError> {
+    read_image_keeping(data, &|_| false)
+}
+
+/// [`read_image`], also keeping the content of regular files whose path `keep` accepts.
+pub fn read_image_keeping(data: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Image, ReadError> {
     if data.is_empty() {
         return Err(ReadError::Empty);
     }
@@ -178,7 +185,7 @@ pub fn read_image(data: &[u8]) -> Result<Image, ReadError> {
                 uncompressed_size: length,
                 archives: 1,
                 crc,
-                entries: resolve(&archive.entries),
+                entries: resolve(&archive.entries, keep),
                 warnings: Vec::new(),
             }
         } else if let Some(format) = compress::detect(rest) {
@@ -190,7 +197,7 @@ pub fn read_image(data: &[u8]) -> Result<Image, ReadError> {
                 }
             })?;
             let (archives, entries, crc) =
-                parse_stream(&decoded.data).map_err(|(at, source)| {
+                parse_stream(&decoded.data, keep).map_err(|(at, source)| {
                     ReadError::CompressedArchive {
                         segment: index,
                         format,
@@ -234,7 +241,10 @@ pub fn read_image(data: &[u8]) -> Result<Image, ReadError> {
 }
 
 /// Parses the archives in decompressed data: (archive count, entries, any crc header).
-fn parse_stream(buf: &[u8]) -> Result<(usize, Vec<Entry>, bool), (usize, CpioError)> {
+fn parse_stream(
+    buf: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<(usize, Vec<Entry>, bool), (usize, CpioError)> {
     let mut pos = 0;
     let mut archives = 0;
     let mut entries = Vec::new();
@@ -259,7 +269,7 @@ fn parse_stream(buf: &[u8]) -> Result<(usize, Vec<Entry>, bool), (usize, CpioErr
         }
         let archive = newc::parse_archive(buf, pos)?;
         crc |= archive.entries.iter().any(|e| e.header.crc);
-        entries.extend(resolve(&archive.entries));
+        entries.extend(resolve(&archive.entries, keep));
         archives += 1;
         pos = archive.end;
     }
@@ -273,7 +283,7 @@ fn parse_stream(buf: &[u8]) -> Result<(usize, Vec<Entry>, bool), (usize, CpioErr
 /// does: within one archive, regular files with nlink >= 2 and the same (dev, ino) are
 /// one inode; the first name is created, later names are linked to it, and the content
 /// is the last non-empty body written through any of them.
-fn resolve(raw: &[RawEntry<'_>]) -> Vec<Entry> {
+fn resolve(raw: &[RawEntry<'_>], keep: &dyn Fn(&str) -> bool) -> Vec<Entry> {
     type Key = (u32, u32, u32);
     let key = |e: &RawEntry<'_>| {
         let (major, minor) = e.header.dev();
@@ -328,6 +338,7 @@ fn resolve(raw: &[RawEntry<'_>]) -> Vec<Entry> {
                 link_target,
                 hardlink_to,
                 offset: e.offset as u64,
+                data: (is_file && keep(&e.name)).then(|| body.to_vec()),
             }
         })
         .collect()

@@ -1,0 +1,149 @@
+//! What a built image contains: the static init, the boot config (module load order, profile
+//! settings), decompressed modules, /dev/console; and the manifest that explains it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use common::*;
+use netroot_init::bootconfig::{BondMode, BootConfig};
+
+#[test]
+fn compute_image_contents_and_manifest() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let out = p.path().join("out");
+    build_json(p.path(), "compute", &kernel, &out);
+    let img = fs::read(out.join("compute/initramfs.img")).unwrap();
+    let parsed = netroot::image::read_image(&img).unwrap();
+    assert_eq!(parsed.segments.len(), 2);
+    let files: BTreeMap<String, _> = parsed
+        .segments
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .map(|e| (e.path.clone(), e))
+        .collect();
+
+    let init = files.get("init").expect("/init");
+    assert_eq!(init.mode & 0o777, 0o755);
+    let console = files.get("dev/console").expect("/dev/console");
+    assert_eq!(console.mode & 0o170000, 0o020000);
+    for d in ["proc", "sys", "dev", "run"] {
+        assert!(files.contains_key(d), "{d}");
+    }
+
+    // The boot config round-trips and lists modules in dependency order with their files present.
+    let conf_entry = files.get("etc/netroot/boot.conf").unwrap();
+    let conf_text = String::from_utf8(read_entry(&img, &conf_entry.path)).unwrap();
+    let boot = BootConfig::parse(&conf_text).unwrap();
+    assert_eq!(boot.profile, "compute");
+    assert_eq!(boot.kernel_version, "6.1.0-56-amd64");
+    assert_eq!(boot.bond.mode, BondMode::Ieee8023ad);
+    let order: Vec<&str> = boot.modules.iter().map(|m| m.name.as_str()).collect();
+    let pos = |n: &str| {
+        order
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("{n} not loaded: {order:?}"))
+    };
+    for (dep, user) in [
+        ("sunrpc", "nfs"),
+        ("nfs", "nfsv4"),
+        ("tls", "bonding"),
+        ("failover", "net_failover"),
+        ("net_failover", "virtio_net"),
+        ("mlxfw", "mlx5_core"),
+    ] {
+        assert!(
+            pos(dep) < pos(user),
+            "{dep} must load before {user}: {order:?}"
+        );
+    }
+    for m in &boot.modules {
+        let e = files
+            .get(&m.path)
+            .unwrap_or_else(|| panic!("{} missing", m.path));
+        assert!(e.size > 0);
+    }
+    assert_eq!(
+        boot.modules
+            .iter()
+            .find(|m| m.name == "bonding")
+            .unwrap()
+            .params,
+        "max_bonds=0"
+    );
+    let e1000e = read_entry(
+        &img,
+        &boot
+            .modules
+            .iter()
+            .find(|m| m.name == "e1000e")
+            .unwrap()
+            .path,
+    );
+    assert_eq!(&e1000e[..4], b"\x7fELF", "modules are stored decompressed");
+
+    // The manifest: every module with why, firmware warnings, files with sha256.
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("compute/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["kernel"]["version"], "6.1.0-56-amd64");
+    assert_eq!(m["compression"], "zstd:3");
+    let mods = m["modules"].as_array().unwrap();
+    assert_eq!(mods.len(), boot.modules.len());
+    let why = |n: &str| mods.iter().find(|x| x["name"] == n).unwrap()["reasons"].clone();
+    assert_eq!(why("nfsv4"), serde_json::json!(["requested as \"nfsv4\""]));
+    assert!(why("sunrpc")
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("dependency of nfs")));
+    assert_eq!(m["builtin"][0]["name"], "af_packet");
+    assert!(m["firmware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["needed_by"][0] == "bnx2x" && f["found"] == false));
+    assert!(m["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("for module bnx2x not found")));
+    let listed: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&"init") && listed.contains(&"etc/netroot/boot.conf"));
+    assert_eq!(
+        m["initramfs"]["sha256"],
+        netroot::manifest::sha256_hex(&img)
+    );
+}
+
+#[test]
+fn strict_firmware_fails_the_build_naming_the_file() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    edit_profile(p.path(), "base", "strict = false", "strict = true");
+    let o = run(netroot(p.path(), &["build", "compute", "--out"])
+        .arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&kernel));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bnx2x"), "{}", stderr(&o));
+    assert!(!p.path().join("out/compute").exists());
+}
+
+/// The data of one entry, by path, from an image.
+fn read_entry(img: &[u8], path: &str) -> Vec<u8> {
+    netroot::image::read_image_keeping(img, &|p| p == path)
+        .unwrap()
+        .segments
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .find(|e| e.path == path)
+        .and_then(|e| e.data.clone())
+        .unwrap_or_else(|| panic!("no data for {path}"))
+}

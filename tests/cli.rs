@@ -1,0 +1,154 @@
+//! The `netroot` command line: exit codes (0 ok, 1 build error, 2 usage), profile listing and
+//! display, error messages naming file:line:col, inspect on a freshly built image.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+#[test]
+fn usage_errors_exit_2() {
+    let p = project();
+    let o = run(&mut netroot(
+        p.path(),
+        &["build", "compute", "--frobnicate"],
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unexpected argument '--frobnicate'"));
+    let o = run(&mut netroot(p.path(), &["build", "nosuch"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("profile \"nosuch\" not found in"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("(available: base, compute, qemu)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&mut netroot(
+        p.path(),
+        &["build", "compute", "--kernel", "/does/not/exist"],
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--kernel /does/not/exist: no such file or directory"));
+    let o = run(&mut netroot(p.path(), &["--version"]));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        format!("netroot {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn broken_profile_is_a_build_error_naming_the_position() {
+    let p = project();
+    edit_profile(
+        p.path(),
+        "compute",
+        "mode = \"802.3ad\"",
+        "mode = \"8023ad\"",
+    );
+    let o = run(&mut netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("profiles/compute.toml:12:8: unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!p.path().join("out/compute").exists());
+    // The listing shows which profiles are broken and exits 1.
+    let o = run(&mut netroot(p.path(), &["profiles"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o)
+            .contains("compute          INVALID: profiles/compute.toml:12:8: unknown bond mode"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("qemu             local QEMU boot test"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn profiles_show_prints_the_merged_profile() {
+    let p = project();
+    let o = run(&mut netroot(p.path(), &["profiles", "show", "qemu"]));
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu.toml)\n"));
+    // Values from every layer: base (timeouts.links), compute (lacp_rate), qemu (mode).
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(parsed["bond"]["mode"].as_str(), Some("active-backup"));
+    assert_eq!(parsed["bond"]["lacp_rate"].as_str(), Some("fast"));
+    assert_eq!(parsed["timeouts"]["links"].as_str(), Some("30s"));
+    assert_eq!(parsed["timeouts"]["boot"].as_str(), Some("600s"));
+    assert_eq!(
+        parsed["modules"]["params"]["bonding"].as_str(),
+        Some("max_bonds=0")
+    );
+}
+
+#[test]
+fn inspect_lists_a_built_image_with_path_last() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let out = p.path().join("out");
+    build_json(p.path(), "qemu", &kernel, &out);
+    let o = run(&mut netroot(p.path(), &["inspect"]).arg(out.join("qemu/initramfs.img")));
+    assert!(o.status.success());
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let init = lines
+        .iter()
+        .find(|l| l.ends_with(" init"))
+        .expect("init line");
+    assert!(init.starts_with("-rwxr-xr-x"), "{init}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("crw-------") && l.ends_with(" dev/console")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("kernel/drivers/net/virtio_net.ko")),
+        "{text}"
+    );
+    // Corrupting the image is detected.
+    let img = out.join("qemu/initramfs.img");
+    let mut data = fs::read(&img).unwrap();
+    let len = data.len();
+    data.truncate(len - 100);
+    fs::write(&img, &data).unwrap();
+    let o = run(&mut netroot(p.path(), &["inspect"]).arg(&img));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("segment 2"), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_diff_shows_module_changes_between_builds() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    build_json(p.path(), "qemu", &kernel, &p.path().join("a"));
+    edit_profile(
+        p.path(),
+        "qemu",
+        "\"virtio_pci\"]",
+        "\"virtio_pci\", \"e1000\"]",
+    );
+    build_json(p.path(), "qemu", &kernel, &p.path().join("b"));
+    let o = run(netroot(p.path(), &["inspect", "--diff"])
+        .arg(p.path().join("a/qemu/initramfs.img"))
+        .arg(p.path().join("b/qemu/initramfs.img")));
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.contains("e1000.ko"), "{text}");
+    assert!(text.contains("etc/netroot/boot.conf"), "{text}");
+}

@@ -1,0 +1,93 @@
+//! Shared helpers of the CLI integration tests: the real test kernel, temp projects, running the
+//! `netroot` binary.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The extracted test kernel (`ci/setup`), or `None` (test skipped) unless NETROOT_REQUIRE_KERNEL=1.
+pub fn kernel_dir() -> Option<PathBuf> {
+    kernel_env("NETROOT_TEST_KERNEL_DIR")
+}
+
+/// The test kernel package.
+pub fn kernel_deb() -> Option<PathBuf> {
+    kernel_env("NETROOT_TEST_KERNEL_DEB")
+}
+
+fn kernel_env(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var("NETROOT_REQUIRE_KERNEL").as_deref() == Ok("1") => {
+            panic!("{var} not set but NETROOT_REQUIRE_KERNEL=1")
+        }
+        None => {
+            eprintln!("skipped: {var} not set");
+            None
+        }
+    }
+}
+
+/// A temporary project: a copy of the repository's profiles (as a clean checkout has them).
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_profiles(dir.path());
+    dir
+}
+
+pub fn copy_profiles(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    fs::create_dir_all(dest.join("profiles")).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dest.join("profiles").join(e.file_name())).unwrap();
+    }
+}
+
+/// `netroot -C project ARGS...` with a clean environment for reproducibility-relevant variables.
+pub fn netroot(project: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_netroot"));
+    c.arg("-C").arg(project).args(args);
+    c.env_remove("NETROOT_CACHE")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+pub fn run(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Builds `profile` with `--json` and returns the parsed report.
+pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> serde_json::Value {
+    let o = run(netroot(project, &["build", profile, "--json", "--out"])
+        .arg(out)
+        .arg("--kernel")
+        .arg(kernel));
+    assert!(o.status.success(), "build failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Replaces `from` by `to` in a project's profile file (the text must be present).
+pub fn edit_profile(project: &Path, name: &str, from: &str, to: &str) {
+    let p = project.join("profiles").join(format!("{name}.toml"));
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", p.display());
+    fs::write(&p, text.replacen(from, to, 1)).unwrap();
+}
