@@ -51,7 +51,7 @@ fn broken_profile_is_a_build_error_naming_the_position() {
         "mode = \"802.3ad\"",
         "mode = \"8023ad\"",
     );
-    let o = run(&mut netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
+    let o = run(netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("profiles/compute.toml:12:8: unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"),
@@ -100,7 +100,7 @@ fn inspect_lists_a_built_image_with_path_last() {
     let p = project();
     let out = p.path().join("out");
     build_json(p.path(), "qemu", &kernel, &out);
-    let o = run(&mut netroot(p.path(), &["inspect"]).arg(out.join("qemu/initramfs.img")));
+    let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu/initramfs.img")));
     assert!(o.status.success());
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -127,7 +127,7 @@ fn inspect_lists_a_built_image_with_path_last() {
     let len = data.len();
     data.truncate(len - 100);
     fs::write(&img, &data).unwrap();
-    let o = run(&mut netroot(p.path(), &["inspect"]).arg(&img));
+    let o = run(netroot(p.path(), &["inspect"]).arg(&img));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("segment 2"), "{}", stderr(&o));
 }
