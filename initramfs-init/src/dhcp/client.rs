@@ -107,7 +107,8 @@ fn exchange(
                 return Err(timeout(ctx, stats));
             }
             let secs = secs_since(ctx, start);
-            send(ctx, &packet::discover(xid, mac, secs), mac)?;
+            ctx.debug(Phase::Dhcp, &format!("DISCOVER xid={xid:#010x}"));
+            send(ctx, &packet::discover(xid, mac, secs)?, mac)?;
             stats.discovers += 1;
             let wait = wait_end(ctx, &mut backoff, until);
             if let Some(Reply::Offer(o)) =
@@ -129,7 +130,11 @@ fn exchange(
                 return Err(timeout(ctx, stats));
             }
             let secs = secs_since(ctx, start);
-            send(ctx, &packet::request(xid, mac, secs, &offer), mac)?;
+            ctx.debug(
+                Phase::Dhcp,
+                &format!("REQUEST {} xid={xid:#010x}", offer.address),
+            );
+            send(ctx, &packet::request(xid, mac, secs, &offer)?, mac)?;
             stats.requests += 1;
             let wait = wait_end(ctx, &mut backoff, until);
             let from_chosen = |r: &Reply| from_server(r, &offer);

@@ -141,30 +141,54 @@ pub enum Reply {
     },
 }
 
-fn base_message(xid: u32, mac: [u8; 6], secs: u16, kind: MessageType) -> Message {
-    let zero = Ipv4Addr::UNSPECIFIED;
-    let mut msg = Message::new_with_id(xid, zero, zero, zero, zero, &mac);
-    msg.set_secs(secs);
+/// An empty BOOTREQUEST (op 1, Ethernet, hlen 6, zero fields, magic cookie, End option).
+fn blank_request_bytes() -> [u8; OPTIONS_OFFSET + 1] {
+    let mut b = [0u8; OPTIONS_OFFSET + 1];
+    b[0] = 1; // BOOTREQUEST
+    b[1] = 1; // htype Ethernet
+    b[HLEN_OFFSET] = ETHERNET_HLEN;
+    b[236..240].copy_from_slice(&dhcproto::v4::MAGIC);
+    b[OPTIONS_OFFSET] = 255; // End
+    b
+}
+
+/// A BOOTREQUEST to fill in. Built by decoding a template, not with `Message::new_with_id`:
+/// dhcproto's constructors go through `Message::default()`, which calls `rand::random()`, i.e.
+/// `getrandom()` without GRND_NONBLOCK; early in boot on an entropy-starved node (a VM under TCG)
+/// the kernel CRNG is not ready and that blocks PID 1 forever. We bring our own xid.
+fn blank_request() -> Result<Message, PacketError> {
+    Message::decode(&mut Decoder::new(&blank_request_bytes()))
+        .map_err(|e| PacketError::Encode(e.to_string()))
+}
+
+fn base_message(
+    xid: u32,
+    mac: [u8; 6],
+    secs: u16,
+    kind: MessageType,
+) -> Result<Message, PacketError> {
+    let mut msg = blank_request()?;
+    msg.set_xid(xid).set_chaddr(&mac).set_secs(secs);
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::MessageType(kind));
     opts.insert(DhcpOption::ParameterRequestList(REQUESTED_OPTIONS.to_vec()));
     opts.insert(DhcpOption::MaxMessageSize(MAX_MESSAGE_SIZE));
-    msg
+    Ok(msg)
 }
 
 /// DHCPDISCOVER (RFC 2131 section 4.4.1).
-pub fn discover(xid: u32, mac: [u8; 6], secs: u16) -> Message {
+pub fn discover(xid: u32, mac: [u8; 6], secs: u16) -> Result<Message, PacketError> {
     base_message(xid, mac, secs, MessageType::Discover)
 }
 
 /// DHCPREQUEST in SELECTING state (RFC 2131 section 4.3.2): ciaddr 0, the offered address in
 /// option 50 and the chosen server in option 54, same xid as the DISCOVER.
-pub fn request(xid: u32, mac: [u8; 6], secs: u16, offer: &Offer) -> Message {
-    let mut msg = base_message(xid, mac, secs, MessageType::Request);
+pub fn request(xid: u32, mac: [u8; 6], secs: u16, offer: &Offer) -> Result<Message, PacketError> {
+    let mut msg = base_message(xid, mac, secs, MessageType::Request)?;
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::RequestedIpAddress(offer.address));
     opts.insert(DhcpOption::ServerIdentifier(offer.server_id));
-    msg
+    Ok(msg)
 }
 
 /// Encodes `msg` as a broadcast frame from 0.0.0.0:68 to 255.255.255.255:67.
@@ -301,7 +325,7 @@ mod tests {
 
     #[test]
     fn discover_and_request_carry_the_rfc2131_fields() {
-        let frame = to_frame(&discover(XID, MAC, 3), MAC).expect("encode");
+        let frame = to_frame(&discover(XID, MAC, 3).expect("discover"), MAC).expect("encode");
         let d = frame::parse(&frame).expect("frame");
         assert_eq!((d.src_port, d.dst_port), (68, 67));
         assert_eq!(d.dst_ip, Ipv4Addr::BROADCAST);
@@ -316,7 +340,9 @@ mod tests {
             address: Ipv4Addr::new(10, 0, 2, 15),
             server_id: Ipv4Addr::new(10, 0, 2, 2),
         };
-        let req = request(XID, MAC, 4, &offer);
+        let req = request(XID, MAC, 4, &offer).expect("request");
+        assert_eq!(req.htype(), dhcproto::v4::HType::Eth);
+        assert_eq!(req.flags(), dhcproto::v4::Flags::default());
         assert_eq!(req.opts().msg_type(), Some(MessageType::Request));
         assert_eq!(req.ciaddr(), Ipv4Addr::UNSPECIFIED);
         assert_eq!(
@@ -410,7 +436,7 @@ mod tests {
             })
         );
         // Our own broadcast DISCOVER echoed back is not for the client port.
-        let own = to_frame(&discover(XID, MAC, 0), MAC).expect("encode");
+        let own = to_frame(&discover(XID, MAC, 0).expect("discover"), MAC).expect("encode");
         assert_eq!(
             parse_reply(&own, XID, MAC),
             Err(PacketError::NotForClient(67))

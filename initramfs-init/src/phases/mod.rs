@@ -163,3 +163,6 @@ fn boot_configured(
         args: init_args.to_vec(),
     })
 }
+
+#[cfg(test)]
+mod boot_tests;
