@@ -147,3 +147,109 @@ fn read_entry(img: &[u8], path: &str) -> Vec<u8> {
         .and_then(|e| e.data.clone())
         .unwrap_or_else(|| panic!("no data for {path}"))
 }
+
+#[test]
+fn extra_binaries_come_with_their_libraries_and_interpreter() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let prof = p.path().join("profiles/tools.toml");
+    fs::write(
+        &prof,
+        "inherits = [\"qemu\"]\n[extra]\nbinaries = [\"/bin/ls\"]\n",
+    )
+    .unwrap();
+    build_json(p.path(), "tools", &kernel, &p.path().join("out"));
+    let img = fs::read(p.path().join("out/tools/initramfs.img")).unwrap();
+    let parsed = netroot::image::read_image(&img).unwrap();
+    let paths: Vec<&str> = parsed
+        .segments
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .map(|e| e.path.as_str())
+        .collect();
+    for want in [
+        "bin/ls",
+        "lib64/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/libc.so.6",
+        "lib/x86_64-linux-gnu/libselinux.so.1",
+    ] {
+        assert!(paths.contains(&want), "{want} missing from {paths:?}");
+    }
+    // A binary that does not exist is a build error naming it.
+    fs::write(
+        &prof,
+        "inherits = [\"qemu\"]\n[extra]\nbinaries = [\"/usr/bin/nonexistent-tool\"]\n",
+    )
+    .unwrap();
+    let o = run(netroot(p.path(), &["build", "tools", "--out"])
+        .arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&kernel));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/usr/bin/nonexistent-tool"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn every_compression_kind_builds_a_readable_image() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let mut sizes = Vec::new();
+    for (kind, level) in [("gzip", "6"), ("xz", "1"), ("none", ""), ("zstd", "1")] {
+        let level = if level.is_empty() {
+            String::new()
+        } else {
+            format!("level = {level}\n")
+        };
+        fs::write(
+            p.path().join(format!("profiles/c{kind}.toml")),
+            format!("inherits = [\"qemu\"]\n[initramfs]\ncompression = \"{kind}\"\n{level}"),
+        )
+        .unwrap();
+        let r = build_json(
+            p.path(),
+            &format!("c{kind}"),
+            &kernel,
+            &p.path().join("out"),
+        );
+        let img = fs::read(p.path().join(format!("out/c{kind}/initramfs.img"))).unwrap();
+        let parsed = netroot::image::read_image(&img).unwrap();
+        let names: Vec<String> = parsed
+            .segments
+            .iter()
+            .map(|s| {
+                s.compression
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none".into())
+            })
+            .collect();
+        assert_eq!(names.len(), 2, "{kind}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n.contains(kind) || (kind == "none" && n == "none")),
+            "{kind}: {names:?}"
+        );
+        sizes.push((kind, r["initramfs_bytes"].as_u64().unwrap()));
+    }
+    let size = |k: &str| sizes.iter().find(|s| s.0 == k).unwrap().1;
+    assert!(size("none") > 2 * size("zstd"), "{sizes:?}");
+}
+
+#[test]
+fn netroot_cache_moves_the_cache() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let cache = p.path().join("elsewhere");
+    let o = run(netroot(p.path(), &["build", "qemu", "--out"])
+        .arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&kernel)
+        .env("NETROOT_CACHE", &cache));
+    assert!(o.status.success());
+    assert!(cache.join("state/qemu.json").is_file());
+    assert!(!p.path().join("out/.cache").exists());
+}
