@@ -163,7 +163,8 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
     let mut backoff = Backoff::new(NFS_FIRST_BACKOFF, NFS_MAX_BACKOFF, NFS_BACKOFF_JITTER);
     let mut round = 0u32;
     loop {
-        round += 1;
+        // A round counts once it has tried a mount (the last pause may end at the deadline).
+        let mut attempted = false;
         for version in usable.clone() {
             let spec = mount_spec(
                 version,
@@ -175,6 +176,10 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
             let left = until.saturating_sub(ctx.now());
             if left.is_zero() {
                 break;
+            }
+            if !attempted {
+                round += 1;
+                attempted = true;
             }
             ctx.debug(
                 Phase::Nfs,
@@ -188,7 +193,7 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
                     ctx.log(
                         Phase::Nfs,
                         &format!(
-                            "mounted {source} vers={} at {mountpoint} attempts={round}",
+                            "mounted {source} vers={} at {mountpoint} rounds={round}",
                             version.as_str()
                         ),
                     );
@@ -380,7 +385,7 @@ mod tests {
             .collect();
         assert_eq!(tried, ["vers=4.2", "vers=4.1"]);
         assert!(sys.logs.last().is_some_and(|l| l.ends_with(
-            "phase=nfs mounted 10.0.2.2:/export vers=4.1 at /run/netroot/nfs attempts=1"
+            "phase=nfs mounted 10.0.2.2:/export vers=4.1 at /run/netroot/nfs rounds=1"
         )));
     }
 
