@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::packet::{self, AckInfo, Offer, PacketError, Reply};
 use crate::backoff::Backoff;
-use crate::failure::Phase;
+use crate::failure::{self, Phase};
 use crate::phases::Ctx;
 use crate::sys::SysError;
 
@@ -214,6 +214,8 @@ fn await_reply(
             return Ok(None);
         }
         let Some(n) = ctx.sys.packet_recv(&mut buf, wait_until - now)? else {
+            // Between transmissions: collect any exited children (PID 1 inherits orphans).
+            failure::reap(ctx.sys);
             continue;
         };
         let frame = buf.get(..n).unwrap_or(&[]);
