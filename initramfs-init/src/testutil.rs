@@ -7,6 +7,7 @@ use crate::bootconfig::{
     BondConfig, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, ModuleLoad, NfsConfig,
     NfsVersion, OverlayConfig, PortId, Timeouts, TmpfsSize, XmitHashPolicy,
 };
+use crate::dhcp::lease::{Lease, LeaseSource};
 use crate::sys::FakeSys;
 
 /// MAC of port `i` (0-based) on the fake machine.
@@ -83,4 +84,24 @@ pub fn fake_machine(ports: u8) -> FakeSys {
         sys.add_interface(&name, &port_mac_text(i));
     }
     sys
+}
+
+/// The lease QEMU's user network hands out, with optional DHCP root-path.
+pub fn sample_lease(root_path: Option<&str>) -> Lease {
+    Lease {
+        source: LeaseSource::Dhcp,
+        interface: "bond0".into(),
+        mac: port_mac(0),
+        address: Ipv4Addr::new(10, 0, 2, 15),
+        prefix_len: 24,
+        gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+        dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
+        server_id: Some(Ipv4Addr::new(10, 0, 2, 2)),
+        lease_secs: Some(86400),
+        obtained_at: Duration::from_secs(6),
+        obtained_unix: None,
+        hostname: None,
+        domain: None,
+        root_path: root_path.map(str::to_string),
+    }
 }

@@ -261,29 +261,9 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dhcp::lease::LeaseSource;
     use crate::paths::Paths;
     use crate::sys::{FakeSys, ScriptedError};
-    use crate::testutil::sample_config;
-
-    fn lease(root_path: Option<&str>) -> Lease {
-        Lease {
-            source: LeaseSource::Dhcp,
-            interface: "bond0".into(),
-            mac: [0x52, 0x54, 0, 0, 0, 1],
-            address: Ipv4Addr::new(10, 0, 2, 15),
-            prefix_len: 24,
-            gateway: None,
-            dns: vec![],
-            server_id: None,
-            lease_secs: None,
-            obtained_at: Duration::ZERO,
-            obtained_unix: None,
-            hostname: None,
-            domain: None,
-            root_path: root_path.map(str::to_string),
-        }
-    }
+    use crate::testutil::{sample_config, sample_lease as lease};
 
     #[test]
     fn mount_options_per_version() {

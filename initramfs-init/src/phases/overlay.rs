@@ -117,30 +117,9 @@ pub fn run(ctx: &mut Ctx, cfg: &OverlayConfig, lease: &Lease) -> Result<(), Fata
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dhcp::lease::LeaseSource;
     use crate::paths::Paths;
     use crate::sys::{Call, Errno, FakeSys, ScriptedError};
-    use std::net::Ipv4Addr;
-    use std::time::Duration;
-
-    fn lease() -> Lease {
-        Lease {
-            source: LeaseSource::Dhcp,
-            interface: "bond0".into(),
-            mac: [0; 6],
-            address: Ipv4Addr::new(10, 0, 2, 15),
-            prefix_len: 24,
-            gateway: None,
-            dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
-            server_id: None,
-            lease_secs: None,
-            obtained_at: Duration::ZERO,
-            obtained_unix: None,
-            hostname: None,
-            domain: None,
-            root_path: None,
-        }
-    }
+    use crate::testutil::sample_lease as lease;
 
     fn cfg(size: TmpfsSize) -> OverlayConfig {
         OverlayConfig {
@@ -155,7 +134,7 @@ mod tests {
         sys.add_dir("/run/netroot/nfs");
         sys.add_file("/sysroot/etc/hostname", "x");
         let mut ctx = Ctx::new(&mut sys, Paths::standard());
-        run(&mut ctx, &cfg(TmpfsSize::Percent(50)), &lease()).expect("overlay");
+        run(&mut ctx, &cfg(TmpfsSize::Percent(50)), &lease(None)).expect("overlay");
         let mounts: Vec<String> = sys
             .mounts()
             .iter()
@@ -189,7 +168,7 @@ mod tests {
         let mut sys = FakeSys::new();
         sys.add_symlink("/sysroot/etc/resolv.conf");
         let mut ctx = Ctx::new(&mut sys, Paths::standard());
-        run(&mut ctx, &cfg(TmpfsSize::Bytes(1 << 20)), &lease()).expect("overlay");
+        run(&mut ctx, &cfg(TmpfsSize::Bytes(1 << 20)), &lease(None)).expect("overlay");
         assert!(!sys
             .calls
             .iter()
@@ -205,7 +184,7 @@ mod tests {
             enabled: false,
             size: TmpfsSize::Percent(50),
         };
-        run(&mut ctx, &off, &lease()).expect("nothing to do");
+        run(&mut ctx, &off, &lease(None)).expect("nothing to do");
         assert!(sys.mounts().is_empty());
         assert!(
             sys.logs[0].ends_with("phase=overlay disabled: the NFS root is mounted read-only as /")
@@ -219,7 +198,7 @@ mod tests {
             .push(ScriptedError::always("mount", "overlay", Errno::NODEV));
         let mut ctx = Ctx::new(&mut sys, Paths::standard());
         let fatal =
-            run(&mut ctx, &cfg(TmpfsSize::Percent(50)), &lease()).expect_err("no overlayfs");
+            run(&mut ctx, &cfg(TmpfsSize::Percent(50)), &lease(None)).expect_err("no overlayfs");
         assert_eq!(
             fatal.line(),
             "netroot-init: FAILED phase=overlay reason=mount /sysroot: ENODEV (No such device, errno 19)"
