@@ -17,15 +17,31 @@ fn main() {
         println!("cargo:rerun-if-changed={prebuilt}");
         return;
     }
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    println!("cargo:rerun-if-changed={}", manifest_dir.join("initramfs-init").display());
-    println!("cargo:rerun-if-changed={}", manifest_dir.join("Cargo.lock").display());
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("initramfs-init").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("Cargo.lock").display()
+    );
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = out_dir.join("init-target");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&manifest_dir)
-        .args(["build", "--locked", "--profile", "init", "-p", "netroot-init", "--bin", "netroot-init"])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            "init",
+            "-p",
+            "netroot-init",
+            "--bin",
+            "netroot-init",
+        ])
         .args(["--target", INIT_TARGET, "--target-dir"])
         .arg(&target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -38,6 +54,9 @@ fn main() {
     if !status.success() {
         panic!("building the static netroot-init failed: {status}");
     }
-    let bin = target_dir.join(INIT_TARGET).join("init").join("netroot-init");
+    let bin = target_dir
+        .join(INIT_TARGET)
+        .join("init")
+        .join("netroot-init");
     println!("cargo:rustc-env=NETROOT_INIT_BIN={}", bin.display());
 }

@@ -233,7 +233,11 @@ fn alias_requests() {
     // section's hash), but only modules in the closure are whole-content inputs.
     let nfsv3 = dir.join("kernel/fs/nfs/nfsv3.ko");
     assert!(!c.inputs.contains(&nfsv3));
-    let (_, h) = c.modinfo_inputs.iter().find(|(p, _)| p == &nfsv3).expect("nfsv3 modinfo input");
+    let (_, h) = c
+        .modinfo_inputs
+        .iter()
+        .find(|(p, _)| p == &nfsv3)
+        .expect("nfsv3 modinfo input");
     assert_eq!(h, &netroot::kmod::modinfo_hash(&nfsv3).unwrap());
 
     // An Intel 82574L NIC, as udev would ask for it.
