@@ -12,12 +12,16 @@ mod raw;
 mod render;
 mod resolve;
 mod resolve_net;
+mod resolve_site;
 mod source;
 
 use std::path::{Path, PathBuf};
 
 pub use error::ProfileError;
-pub use model::{FirmwareSpec, KernelSpec, Profile};
+pub use model::{
+    AllowSpec, FirmwareSpec, KernelSpec, MenuSpec, OverlaysSpec, OwnerSpec, Profile, PublishSpec,
+    RootSpec,
+};
 pub use render::to_toml;
 pub use source::Location;
 

@@ -44,4 +44,80 @@ pub struct Profile {
     pub extra_binaries: Vec<PathBuf>,
     /// The boot config the init gets; `modules` and `kernel_version` are filled in by the build.
     pub boot: BootConfig,
+    /// The read-only root tree served over NFS (`None`: the profile builds boot artifacts only).
+    pub root: Option<RootSpec>,
+    pub root_allow: AllowSpec,
+    pub overlays: OverlaysSpec,
+    /// Template variables for `.j2` overlay files.
+    pub vars: BTreeMap<String, toml::Value>,
+    pub publish: PublishSpec,
+    pub menu: MenuSpec,
+}
+
+/// Where the root tree comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSpec {
+    Dir(PathBuf),
+    Tarball(PathBuf),
+    Mmdebstrap {
+        suite: String,
+        variant: String,
+        packages: Vec<String>,
+        mirror: Option<String>,
+        components: Vec<String>,
+        hooks: Vec<PathBuf>,
+    },
+}
+
+/// Globs of paths allowed to carry each kind of special permission.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowSpec {
+    pub setuid: Vec<String>,
+    pub setgid: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub devices: Vec<String>,
+    pub world_writable: Vec<String>,
+}
+
+/// Mode/owner override of one overlay path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerSpec {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// Overlay trees, by name (`overlays/NAME/`), in application order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverlaysSpec {
+    pub root: Vec<String>,
+    pub initramfs: Vec<String>,
+    pub allow_override: Vec<String>,
+    pub owners: BTreeMap<String, OwnerSpec>,
+}
+
+/// Publication targets on the masters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishSpec {
+    pub tftp: Option<PathBuf>,
+    pub nfs: Option<PathBuf>,
+    /// Base URL for iPXE to fetch kernel and initramfs over HTTP.
+    pub http_base: Option<String>,
+    /// Client network allowed to mount the export (`10.0.0.0/16`).
+    pub client_network: Option<String>,
+    /// Command run after activation.
+    pub hook: Option<String>,
+    /// Generations kept by `netroot gc` when no `--keep` is given.
+    pub keep: u32,
+}
+
+/// Boot menu settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MenuSpec {
+    pub title: Option<String>,
+    pub timeout_secs: u32,
+    /// Serial console (unit, baud) for GRUB and the kernel.
+    pub serial: Option<(u8, u32)>,
+    /// Extra kernel command-line words appended to every entry.
+    pub cmdline_extra: String,
 }

@@ -45,6 +45,12 @@ pub struct RawProfile {
     pub overlay: Option<RawOverlay>,
     pub timeouts: Option<RawTimeouts>,
     pub boot: Option<RawBoot>,
+    pub root: Option<RawRoot>,
+    pub overlays: Option<RawOverlays>,
+    /// Template variables for `.j2` overlay files; merged key by key.
+    pub vars: Option<BTreeMap<String, Val<toml::Value>>>,
+    pub publish: Option<RawPublish>,
+    pub menu: Option<RawMenu>,
 }
 
 /// `[modules]`: `load` replaces the inherited list, `add` appends to it, `remove` drops entries.
@@ -154,6 +160,83 @@ raw_section! {
     }
 }
 
+/// `[root]`: where the read-only root tree comes from. Like `[kernel]`, replaced whole by a later
+/// profile (a recipe's packages from one profile and a tarball from another make no sense).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoot {
+    /// "dir", "tarball" or "mmdebstrap".
+    pub source: Option<Val<String>>,
+    /// Directory or tarball path (dir/tarball).
+    pub path: Option<Val<String>>,
+    /// mmdebstrap recipe.
+    pub suite: Option<Val<String>>,
+    pub variant: Option<Val<String>>,
+    pub packages: Option<Val<Vec<Val<String>>>>,
+    pub mirror: Option<Val<String>>,
+    pub components: Option<Val<Vec<Val<String>>>>,
+    pub hooks: Option<Val<Vec<Val<String>>>>,
+    /// Allowed special files: globs per category.
+    pub allow: Option<RawAllow>,
+}
+
+/// `[root.allow]`: paths (globs) allowed to be setuid, setgid, have file capabilities, be
+/// device nodes or be world-writable; anything else found fails the build.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllow {
+    pub setuid: Option<Val<Vec<Val<String>>>>,
+    pub setgid: Option<Val<Vec<Val<String>>>>,
+    pub capabilities: Option<Val<Vec<Val<String>>>>,
+    pub devices: Option<Val<Vec<Val<String>>>>,
+    pub world_writable: Option<Val<Vec<Val<String>>>>,
+}
+
+/// `[overlays]`: overlay trees (`overlays/NAME/`) applied in order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverlays {
+    /// Applied on top of the root tree.
+    pub root: Option<Val<Vec<Val<String>>>>,
+    /// Applied into the initramfs.
+    pub initramfs: Option<Val<Vec<Val<String>>>>,
+    /// Paths a later overlay may override without a conflict error.
+    pub allow_override: Option<Val<Vec<Val<String>>>>,
+    /// Per-path mode/owner overrides (`[overlays.owners."etc/shadow"] mode = "0640"`).
+    pub owners: Option<BTreeMap<String, Val<RawOwner>>>,
+}
+
+/// One `[overlays.owners."PATH"]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOwner {
+    pub mode: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+raw_section! {
+    /// `[publish]`: where `netroot publish` puts generations, and how the masters serve them.
+    pub struct RawPublish {
+        tftp: String,
+        nfs: String,
+        http_base: String,
+        client_network: String,
+        hook: String,
+        keep: u32,
+    }
+}
+
+raw_section! {
+    /// `[menu]`: boot menu settings.
+    pub struct RawMenu {
+        title: String,
+        timeout: u32,
+        serial: String,
+        cmdline_extra: String,
+    }
+}
+
 /// Merges an optional section: both present → field-wise merge; otherwise whichever exists.
 macro_rules! merge_opt {
     ($dst:expr, $src:expr) => {
@@ -163,6 +246,24 @@ macro_rules! merge_opt {
             (_, None) => {}
         }
     };
+}
+
+impl RawOverlays {
+    /// Lists replace (the overlay order is a whole decision); owners merge path by path.
+    pub fn merge(&mut self, other: Self) {
+        if other.root.is_some() {
+            self.root = other.root;
+        }
+        if other.initramfs.is_some() {
+            self.initramfs = other.initramfs;
+        }
+        if other.allow_override.is_some() {
+            self.allow_override = other.allow_override;
+        }
+        if let Some(o) = other.owners {
+            self.owners.get_or_insert_with(BTreeMap::new).extend(o);
+        }
+    }
 }
 
 impl RawModules {
@@ -209,5 +310,14 @@ impl RawProfile {
         merge_opt!(self.overlay, other.overlay);
         merge_opt!(self.timeouts, other.timeouts);
         merge_opt!(self.boot, other.boot);
+        if other.root.is_some() {
+            self.root = other.root;
+        }
+        merge_opt!(self.overlays, other.overlays);
+        if let Some(vars) = other.vars {
+            self.vars.get_or_insert_with(BTreeMap::new).extend(vars);
+        }
+        merge_opt!(self.publish, other.publish);
+        merge_opt!(self.menu, other.menu);
     }
 }

@@ -4,7 +4,7 @@
 use netroot_init::bootconfig::{IpConfig, PortId};
 use toml::{Table, Value};
 
-use super::model::{KernelSpec, Profile};
+use super::model::{KernelSpec, Profile, RootSpec};
 
 fn s(v: impl ToString) -> Value {
     Value::String(v.to_string())
@@ -149,6 +149,102 @@ pub fn to_toml(p: &Profile) -> String {
             ("debug", Value::Boolean(b.debug)),
         ]),
     );
+    if let Some(r) = &p.root {
+        let mut v = match r {
+            RootSpec::Dir(d) => vec![("source", s("dir")), ("path", s(d.display()))],
+            RootSpec::Tarball(d) => vec![("source", s("tarball")), ("path", s(d.display()))],
+            RootSpec::Mmdebstrap {
+                suite,
+                variant,
+                packages,
+                mirror,
+                components,
+                hooks,
+            } => {
+                let mut v = vec![
+                    ("source", s("mmdebstrap")),
+                    ("suite", s(suite)),
+                    ("variant", s(variant)),
+                    ("packages", list(packages.iter().map(s))),
+                    ("components", list(components.iter().map(s))),
+                    ("hooks", list(hooks.iter().map(|h| s(h.display())))),
+                ];
+                if let Some(m) = mirror {
+                    v.push(("mirror", s(m)));
+                }
+                v
+            }
+        };
+        let a = &p.root_allow;
+        v.push((
+            "allow",
+            table(vec![
+                ("setuid", list(a.setuid.iter().map(s))),
+                ("setgid", list(a.setgid.iter().map(s))),
+                ("capabilities", list(a.capabilities.iter().map(s))),
+                ("devices", list(a.devices.iter().map(s))),
+                ("world_writable", list(a.world_writable.iter().map(s))),
+            ]),
+        ));
+        t.insert("root".into(), table(v));
+    }
+    let o = &p.overlays;
+    let owners: Table = o
+        .owners
+        .iter()
+        .map(|(path, w)| {
+            let mut e = Table::new();
+            if let Some(m) = w.mode {
+                e.insert("mode".into(), s(format!("{m:04o}")));
+            }
+            if let Some(u) = w.uid {
+                e.insert("uid".into(), Value::Integer(u.into()));
+            }
+            if let Some(g) = w.gid {
+                e.insert("gid".into(), Value::Integer(g.into()));
+            }
+            (path.clone(), Value::Table(e))
+        })
+        .collect();
+    t.insert(
+        "overlays".into(),
+        table(vec![
+            ("root", list(o.root.iter().map(s))),
+            ("initramfs", list(o.initramfs.iter().map(s))),
+            ("allow_override", list(o.allow_override.iter().map(s))),
+            ("owners", Value::Table(owners)),
+        ]),
+    );
+    t.insert(
+        "vars".into(),
+        Value::Table(p.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+    );
+    let pb = &p.publish;
+    let mut pv = vec![("keep", Value::Integer(pb.keep.into()))];
+    for (k, v) in [
+        ("tftp", pb.tftp.as_ref().map(|x| x.display().to_string())),
+        ("nfs", pb.nfs.as_ref().map(|x| x.display().to_string())),
+        ("http_base", pb.http_base.clone()),
+        ("client_network", pb.client_network.clone()),
+        ("hook", pb.hook.clone()),
+    ] {
+        if let Some(v) = v {
+            pv.push((k, s(v)));
+        }
+    }
+    t.insert("publish".into(), table(pv));
+    let m = &p.menu;
+    let mut mv = vec![
+        ("timeout", Value::Integer(m.timeout_secs.into())),
+        ("cmdline_extra", s(&m.cmdline_extra)),
+    ];
+    if let Some(title) = &m.title {
+        mv.push(("title", s(title)));
+    }
+    if let Some((unit, baud)) = m.serial {
+        mv.push(("serial", s(format!("ttyS{unit},{baud}"))));
+    }
+    t.insert("menu".into(), table(mv));
     format!(
         "# profile {} (merged from: {})\n{}",
         p.name,

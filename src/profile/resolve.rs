@@ -92,7 +92,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn path(&self, v: &str) -> PathBuf {
+    pub(super) fn path(&self, v: &str) -> PathBuf {
         let p = Path::new(v);
         if p.is_absolute() {
             p.to_path_buf()
@@ -141,6 +141,16 @@ pub fn resolve(
         &raw.timeouts,
         &raw.boot,
     )?;
+    let (root, root_allow) = super::resolve_site::root(&cx, raw.root.as_ref())?;
+    let overlays = super::resolve_site::overlays(&cx, raw.overlays.as_ref())?;
+    let publish = super::resolve_site::publish(&cx, raw.publish.as_ref())?;
+    let menu = super::resolve_site::menu(&cx, raw.menu.as_ref())?;
+    let vars = raw
+        .vars
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
     Ok(Profile {
         name: name.to_string(),
         description: raw.description.map(|d| d.value).unwrap_or_default(),
@@ -160,6 +170,12 @@ pub fn resolve(
             profile: name.to_string(),
             ..boot
         },
+        root,
+        root_allow,
+        overlays,
+        vars,
+        publish,
+        menu,
     })
 }
 

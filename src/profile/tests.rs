@@ -242,3 +242,67 @@ fn shipped_profiles_are_valid() {
     assert!(shown.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu.toml)"), "{shown}");
     assert_eq!(shown, to_toml(&p.load_profile("qemu").unwrap()));
 }
+
+#[test]
+fn site_sections_resolve() {
+    let text = format!(
+        "{VALID}\n[root]\nsource = \"mmdebstrap\"\nsuite = \"bookworm\"\npackages = [\"systemd\", \"udev\"]\n[root.allow]\nsetuid = [\"usr/bin/passwd\"]\n\
+         [publish]\ntftp = \"/srv/tftp\"\nnfs = \"srv/nfs\"\nclient_network = \"10.0.0.0/16\"\nkeep = 4\n[menu]\nserial = \"ttyS0,115200\"\n\
+         [vars]\nsite = \"lab\"\n[overlays]\nroot = [\"common\"]\n[overlays.owners.\"etc/shadow\"]\nmode = \"0640\"\ngid = 42\n"
+    );
+    let (d, p) = project(&[("a", &text)]);
+    fs::create_dir_all(d.path().join("overlays/common")).unwrap();
+    let prof = p.load_profile("a").unwrap();
+    assert_eq!(
+        prof.root,
+        Some(RootSpec::Mmdebstrap {
+            suite: "bookworm".into(),
+            variant: "minbase".into(),
+            packages: vec!["systemd".into(), "udev".into()],
+            mirror: None,
+            components: vec![],
+            hooks: vec![],
+        })
+    );
+    assert_eq!(prof.root_allow.setuid, vec!["usr/bin/passwd"]);
+    assert_eq!(
+        prof.publish.tftp.as_deref(),
+        Some(std::path::Path::new("/srv/tftp"))
+    );
+    assert_eq!(prof.publish.nfs, Some(d.path().join("srv/nfs")));
+    assert_eq!(prof.publish.keep, 4);
+    assert_eq!(prof.menu.serial, Some((0, 115200)));
+    assert_eq!(prof.vars["site"].as_str(), Some("lab"));
+    assert_eq!(
+        prof.overlays.owners["etc/shadow"],
+        OwnerSpec {
+            mode: Some(0o640),
+            uid: None,
+            gid: Some(42)
+        }
+    );
+    let shown = to_toml(&prof);
+    assert!(shown.contains("[root.allow]"), "{shown}");
+}
+
+#[test]
+fn bad_site_sections_name_position() {
+    let cases: &[(&str, &str)] = &[
+        ("[root]\nsource = \"svn\"\n", "profiles/p.toml:10:10: unknown root source \"svn\" (expected one of: dir, tarball, mmdebstrap)"),
+        ("[root]\nsource = \"dir\"\nsuite = \"bookworm\"\n", "profiles/p.toml:10:10: root.suite is only valid with root.source = \"mmdebstrap\""),
+        ("[root]\nsource = \"mmdebstrap\"\nsuite = \"bookworm\"\npackages = [\"ok\", \"rm -rf\"]\n", "profiles/p.toml:12:19: root.packages: invalid package name \"rm -rf\""),
+        ("[overlays]\nroot = [\"nope\"]\n", "profiles/p.toml:10:9: overlay \"nope\" not found (no directory overlays/nope)"),
+        ("[publish]\nclient_network = \"10.0.0.0\"\n", "profiles/p.toml:10:18: publish.client_network: expected A.B.C.D/N, got \"10.0.0.0\""),
+        ("[publish]\nkeep = 1\n", "profiles/p.toml:10:8: publish.keep must be at least 2"),
+        ("[menu]\nserial = \"com1\"\n", "profiles/p.toml:10:10: menu.serial: expected ttySN,BAUD"),
+        ("[overlays.owners.\"etc/x\"]\nmode = \"999\"\n", "profiles/p.toml:9:1"),
+    ];
+    for (extra, want) in cases {
+        let text = format!("{VALID}{extra}");
+        let got = err(&[("p", &text)], "p");
+        assert!(
+            got.starts_with(want),
+            "extra:\n{extra}\nwant prefix: {want}\ngot:         {got}"
+        );
+    }
+}
