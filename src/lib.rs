@@ -11,4 +11,7 @@ pub mod init_binary;
 pub mod kernel;
 pub mod kmod;
 pub mod manifest;
+pub mod menus;
+pub mod nodes;
+pub mod overlay;
 pub mod profile;

@@ -1,0 +1,203 @@
+//! Parsing and validating `nodes.toml`: the raw schema (`deny_unknown_fields`, spans kept),
+//! field checks and duplicate detection, each error at `file:line:col`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use netroot_init::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Duplicate, Inventory, Node, NodeAddress, NodesError, NODE_VAR};
+use crate::overlay::Vars;
+use crate::profile::Location;
+
+/// Longest node name: one DNS label (RFC 1035 section 2.3.4).
+const NAME_MAX_LEN: usize = 63;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    node: Vec<Spanned<RawNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    mac: Spanned<String>,
+    profile: Spanned<String>,
+    address: Option<Spanned<String>>,
+    vars: Option<Spanned<toml::Table>>,
+}
+
+/// Maps byte offsets of one file to `file:line:col`.
+struct Locator<'a> {
+    file: PathBuf,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn at(&self, span: &Range<usize>) -> Location {
+        let offset = span.start.min(self.text.len());
+        let before = self.text.get(..offset).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            file: self.file.clone(),
+            line: before.matches('\n').count() + 1,
+            col: before.get(line_start..).map_or(0, |s| s.chars().count()) + 1,
+        }
+    }
+}
+
+pub(super) fn parse(display: &Path, text: &str) -> Result<Inventory, NodesError> {
+    let loc = Locator {
+        file: display.to_path_buf(),
+        text,
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| NodesError::Syntax {
+        at: loc.at(&e.span().unwrap_or(0..0)),
+        message: e.message().trim_end_matches('.').to_string(),
+    })?;
+    let mut nodes: Vec<Node> = Vec::new();
+    // Value -> index into `nodes`, per duplicate-checked field.
+    let mut seen: [BTreeMap<String, usize>; 3] = Default::default();
+    for raw in raw.node {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().clone();
+        let node = check_node(&loc, &span, &name, raw)?;
+        let keys = [
+            ("name", Some(node.name.clone())),
+            ("MAC", Some(format_mac(&node.mac))),
+            ("address", node.address.map(|a| a.ip.to_string())),
+        ];
+        for ((what, value), seen) in keys.into_iter().zip(seen.iter_mut()) {
+            let Some(value) = value else { continue };
+            if let Some(other) = seen.get(&value).and_then(|&i| nodes.get(i)) {
+                return Err(NodesError::Duplicate(Box::new(Duplicate {
+                    at: node.at.clone(),
+                    node: node.name.clone(),
+                    what,
+                    value,
+                    other: other.name.clone(),
+                    other_at: other.at.clone(),
+                })));
+            }
+            seen.insert(value, nodes.len());
+        }
+        nodes.push(node);
+    }
+    Ok(Inventory { nodes })
+}
+
+fn check_node(
+    loc: &Locator<'_>,
+    span: &Range<usize>,
+    name: &str,
+    raw: RawNode,
+) -> Result<Node, NodesError> {
+    let invalid = |at: &Range<usize>, message: String| NodesError::Invalid {
+        at: loc.at(at),
+        node: name.to_string(),
+        message,
+    };
+    check_name(name).map_err(|m| invalid(&raw.name.span(), m))?;
+    let mac = parse_mac(raw.mac.get_ref())
+        .map_err(|e| e.to_string())
+        .and_then(|m| check_unicast(&m).map(|()| m))
+        .map_err(|m| invalid(&raw.mac.span(), format!("mac: {m}")))?;
+    let profile = raw.profile.get_ref();
+    let profile_ok = !profile.is_empty()
+        && profile
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !profile_ok {
+        return Err(invalid(
+            &raw.profile.span(),
+            format!("invalid profile name {profile:?} (use letters, digits, '-', '_')"),
+        ));
+    }
+    let address = match &raw.address {
+        None => None,
+        Some(a) => Some(
+            parse_address(a.get_ref())
+                .map_err(|m| invalid(&a.span(), format!("address {:?}: {m}", a.get_ref())))?,
+        ),
+    };
+    let vars: Vars = match raw.vars {
+        None => Vars::new(),
+        Some(v) => {
+            let vspan = v.span();
+            let table = v.into_inner();
+            if table.contains_key(NODE_VAR) {
+                return Err(invalid(
+                    &vspan,
+                    format!("vars: {NODE_VAR:?} is reserved for the node's own fields"),
+                ));
+            }
+            table.into_iter().collect()
+        }
+    };
+    Ok(Node {
+        name: name.to_string(),
+        mac,
+        profile: profile.clone(),
+        address,
+        vars,
+        at: loc.at(span),
+    })
+}
+
+/// A node name is one host-name label: letters, digits and inner hyphens.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= NAME_MAX_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?} (one host-name label: letters, digits and inner hyphens, \
+             at most {NAME_MAX_LEN} characters)"
+        ))
+    }
+}
+
+/// A NIC's own address is unicast and not all zeros.
+fn check_unicast(mac: &[u8; 6]) -> Result<(), String> {
+    if mac.iter().all(|&b| b == 0) {
+        Err(format!("{} is not a NIC address", format_mac(mac)))
+    } else if mac[0] & 1 != 0 {
+        Err(format!("{} is a multicast address", format_mac(mac)))
+    } else {
+        Ok(())
+    }
+}
+
+/// `A.B.C.D/N` (or `/255.255.0.0`) naming a host: not the network or broadcast address of its
+/// subnet, except in /31 and /32 where every address is a host (RFC 3021).
+fn parse_address(s: &str) -> Result<NodeAddress, String> {
+    let (ip, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| "expected A.B.C.D/PREFIX like 10.0.1.1/16".to_string())?;
+    let ip = parse_host_ipv4(ip).map_err(|e| e.to_string())?;
+    let prefix_len = parse_netmask(prefix).map_err(|e| e.to_string())?;
+    if prefix_len < 31 {
+        let host_bits = u32::MAX >> prefix_len;
+        let host = u32::from(ip) & host_bits;
+        if host == 0 || host == host_bits {
+            let net = Ipv4Addr::from(u32::from(ip) & !host_bits);
+            return Err(format!(
+                "{ip} is the {} address of {net}/{prefix_len}",
+                if host == 0 { "network" } else { "broadcast" }
+            ));
+        }
+    }
+    Ok(NodeAddress { ip, prefix_len })
+}

@@ -1,0 +1,253 @@
+//! Shared fixtures and checkers of the boot-menu tests: a boot config, golden files, GRUB's
+//! `grub-script-check`, and models of how each loader turns a config line into the kernel's
+//! command line.
+
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netroot_init::bootconfig::{
+    split_cmdline, BondConfig, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsConfig,
+    NfsVersion, OverlayConfig, PortId, Timeouts, TmpfsSize, XmitHashPolicy,
+};
+
+/// Set to 1 to rewrite the golden files from the current output.
+const UPDATE_ENV: &str = "NETROOT_UPDATE_GOLDEN";
+
+/// A boot config like the compute profile's: 802.3ad bond over two ports by MAC, DHCP, NFS.
+pub fn boot(profile: &str, export: &str) -> BootConfig {
+    BootConfig {
+        profile: profile.into(),
+        kernel_version: "6.1.0-56-amd64".into(),
+        modules: Vec::new(),
+        bond: BondConfig {
+            name: "bond0".into(),
+            mode: BondMode::Ieee8023ad,
+            miimon_ms: 100,
+            lacp_rate: LacpRate::Fast,
+            xmit_hash_policy: XmitHashPolicy::Layer3_4,
+            mac: None,
+            ports: vec![
+                PortId::Mac([0x52, 0x54, 0, 0, 0, 1]),
+                PortId::Mac([0x52, 0x54, 0, 0, 0, 2]),
+            ],
+            min_ports: 1,
+        },
+        ip: IpConfig::Dhcp,
+        nfs: NfsConfig {
+            server: Ipv4Addr::new(10, 0, 2, 2),
+            export: export.into(),
+            versions: vec![NfsVersion::V4_2, NfsVersion::V4_1],
+            options: String::new(),
+            allow_dhcp_root_path: false,
+        },
+        overlay: OverlayConfig {
+            enabled: true,
+            size: TmpfsSize::Percent(50),
+        },
+        timeouts: Timeouts {
+            boot_deadline: Duration::from_secs(300),
+            links: Duration::from_secs(30),
+            dhcp: Duration::from_secs(60),
+            nfs: Duration::from_secs(120),
+        },
+        failure: FailureAction::Reboot {
+            delay: Duration::from_secs(10),
+        },
+        real_init: "/sbin/init".into(),
+        debug: false,
+    }
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/menus")
+        .join(name)
+}
+
+/// Compares `actual` with the golden file `name` (rewrites it when NETROOT_UPDATE_GOLDEN=1).
+pub fn golden(name: &str, actual: &str) {
+    let path = golden_path(name);
+    if std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden file {} unreadable ({e}); run with {UPDATE_ENV}=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        want,
+        "{} differs; run with {UPDATE_ENV}=1 to update it after review",
+        path.display()
+    );
+}
+
+/// Runs `grub-script-check` on a config; `None` when GRUB's tools are not installed.
+pub fn grub_script_check(cfg: &str) -> Option<Result<(), String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grub.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let out = match std::process::Command::new("grub-script-check")
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("grub-script-check: {e}"),
+    };
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })
+}
+
+/// Checks a GRUB config with grub-script-check, or says why it was skipped.
+pub fn assert_grub_syntax(cfg: &str) {
+    match grub_script_check(cfg) {
+        None => println!("skipped: grub-script-check not installed (apt-get install grub-common)"),
+        Some(Ok(())) => {}
+        Some(Err(e)) => panic!("grub-script-check rejects the config: {e}\n{cfg}"),
+    }
+}
+
+/// GRUB's word splitting of one command line: blanks separate words, `'...'` is literal, a
+/// backslash outside quotes escapes the next character. Enough for what netroot writes.
+pub fn grub_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if let Some(w) = cur.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = cur.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '\\' => {
+                let next = chars.next().expect("backslash at end of line");
+                cur.get_or_insert_with(String::new).push(next);
+            }
+            '"' => panic!("netroot does not write double quotes in GRUB words: {line}"),
+            c => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(cur);
+    words
+}
+
+/// What GRUB's `linux` gives the kernel for these arguments (grub-core/lib/cmdline.c): a word
+/// with a space in double quotes, `\`, `'`, `"` backslash-escaped; `BOOT_IMAGE=` first.
+pub fn grub_loader_cmdline(kernel: &str, args: &[String]) -> String {
+    let mut out = format!("BOOT_IMAGE={kernel}");
+    for a in args {
+        let mut w = String::new();
+        for c in a.chars() {
+            if matches!(c, '\\' | '\'' | '"') {
+                w.push('\\');
+            }
+            w.push(c);
+        }
+        out.push(' ');
+        if a.contains(' ') {
+            out.push_str(&format!("\"{w}\""));
+        } else {
+            out.push_str(&w);
+        }
+    }
+    out
+}
+
+/// What iPXE's `kernel URL ARGS...` gives the kernel: the words after the URL, joined by
+/// single spaces (core/exec.c `concat_args`).
+pub fn ipxe_kernel_cmdline(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"kernel"), "{line}");
+    words[2..].join(" ")
+}
+
+/// The parameters the kernel (and netroot's init) reads from a command line.
+pub fn kernel_params(cmdline: &str) -> Vec<(String, Option<String>)> {
+    split_cmdline(cmdline)
+}
+
+/// The commands a netroot iPXE script may use.
+const IPXE_COMMANDS: [&str; 13] = [
+    "menu", "item", "choose", "goto", "iseq", "imgfree", "kernel", "initrd", "boot", "echo",
+    "shell", "exit", "sleep",
+];
+
+/// iPXE sanity: `#!ipxe` first, every line a comment, label or known command, every label
+/// defined once, every `goto` and `item` target defined.
+pub fn assert_ipxe_sane(script: &str) {
+    let mut lines = script.lines();
+    assert_eq!(lines.next(), Some("#!ipxe"));
+    let mut labels = std::collections::BTreeSet::new();
+    let mut targets = Vec::new();
+    for line in script.lines().skip(1) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(first) = words.first() else { continue };
+        if first.starts_with('#') {
+            continue;
+        }
+        if let Some(label) = first.strip_prefix(':') {
+            assert_eq!(words.len(), 1, "label line with extra words: {line}");
+            assert!(
+                labels.insert(label.to_string()),
+                "label {label} defined twice"
+            );
+            continue;
+        }
+        assert!(
+            IPXE_COMMANDS.contains(first),
+            "unknown iPXE command in {line:?}"
+        );
+        // Commands chained with || / && are known commands too.
+        for (i, w) in words.iter().enumerate() {
+            if matches!(*w, "||" | "&&") {
+                if let Some(next) = words.get(i + 1) {
+                    assert!(
+                        IPXE_COMMANDS.contains(next),
+                        "unknown command after {w}: {line}"
+                    );
+                }
+            }
+            if *w == "goto" {
+                let target = words.get(i + 1).expect("goto without a label");
+                if !target.starts_with("${") {
+                    targets.push(target.to_string());
+                }
+            }
+        }
+        if *first == "item" {
+            targets.push(words[1].to_string());
+        }
+        if *first == "choose" {
+            let d = words.iter().position(|w| *w == "--default").unwrap();
+            targets.push(words[d + 1].to_string());
+        }
+    }
+    for t in targets {
+        assert!(labels.contains(&t), "target {t} has no label");
+    }
+}
