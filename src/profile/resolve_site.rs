@@ -1,0 +1,293 @@
+//! Validation of the site sections: `[root]`, `[overlays]`, `[vars]`, `[publish]`, `[menu]`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::error::ProfileError;
+use super::model::{AllowSpec, MenuSpec, OverlaysSpec, OwnerSpec, PublishSpec, RootSpec};
+use super::raw::{RawMenu, RawOverlays, RawPublish, RawRoot};
+use super::resolve::Ctx;
+use super::source::Val;
+
+/// Generations `netroot gc` keeps by default: the active one, the rollback target, one spare.
+const DEFAULT_KEEP: u32 = 3;
+/// Seconds a boot menu waits before booting the default entry.
+const DEFAULT_MENU_TIMEOUT: u32 = 5;
+
+fn strings(v: &Option<Val<Vec<Val<String>>>>) -> Vec<String> {
+    v.iter()
+        .flat_map(|l| l.value.iter())
+        .map(|s| s.value.clone())
+        .collect()
+}
+
+/// `[root]` → [`RootSpec`].
+pub(super) fn root(
+    cx: &Ctx<'_>,
+    r: Option<&RawRoot>,
+) -> Result<(Option<RootSpec>, AllowSpec), ProfileError> {
+    let Some(r) = r else {
+        return Ok((None, AllowSpec::default()));
+    };
+    let allow = r
+        .allow
+        .as_ref()
+        .map(|a| AllowSpec {
+            setuid: strings(&a.setuid),
+            setgid: strings(&a.setgid),
+            capabilities: strings(&a.capabilities),
+            devices: strings(&a.devices),
+            world_writable: strings(&a.world_writable),
+        })
+        .unwrap_or_default();
+    let source = r.source.as_ref().ok_or_else(|| cx.missing("root.source"))?;
+    let recipe_keys = [
+        ("suite", r.suite.is_some()),
+        ("variant", r.variant.is_some()),
+        ("packages", r.packages.is_some()),
+        ("mirror", r.mirror.is_some()),
+        ("components", r.components.is_some()),
+        ("hooks", r.hooks.is_some()),
+    ];
+    let spec = match source.value.as_str() {
+        "dir" | "tarball" => {
+            if let Some((k, _)) = recipe_keys.iter().find(|(_, set)| *set) {
+                return Err(cx.invalid(
+                    &source.span,
+                    format!("root.{k} is only valid with root.source = \"mmdebstrap\""),
+                ));
+            }
+            let path = r.path.as_ref().ok_or_else(|| cx.missing("root.path"))?;
+            let p = cx.path(&path.value);
+            if source.value == "dir" {
+                RootSpec::Dir(p)
+            } else {
+                RootSpec::Tarball(p)
+            }
+        }
+        "mmdebstrap" => {
+            if let Some(p) = &r.path {
+                return Err(cx.invalid(&p.span, "root.path is not used with root.source = \"mmdebstrap\" (the recipe builds the tree)"));
+            }
+            let suite = r.suite.as_ref().ok_or_else(|| cx.missing("root.suite"))?;
+            for word in [Some(suite), r.variant.as_ref(), r.mirror.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                if word.value.is_empty() || word.value.chars().any(char::is_whitespace) {
+                    return Err(cx.invalid(
+                        &word.span,
+                        format!("invalid value \"{}\" (one word expected)", word.value),
+                    ));
+                }
+            }
+            for p in r.packages.iter().flat_map(|l| l.value.iter()) {
+                let ok = !p.value.is_empty()
+                    && p.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.:=_".contains(c));
+                if !ok {
+                    return Err(cx.invalid(
+                        &p.span,
+                        format!("root.packages: invalid package name \"{}\"", p.value),
+                    ));
+                }
+            }
+            RootSpec::Mmdebstrap {
+                suite: suite.value.clone(),
+                variant: r
+                    .variant
+                    .as_ref()
+                    .map(|v| v.value.clone())
+                    .unwrap_or_else(|| "minbase".into()),
+                packages: strings(&r.packages),
+                mirror: r.mirror.as_ref().map(|m| m.value.clone()),
+                components: strings(&r.components),
+                hooks: r
+                    .hooks
+                    .iter()
+                    .flat_map(|l| l.value.iter())
+                    .map(|h| cx.path(&h.value))
+                    .collect(),
+            }
+        }
+        other => {
+            return Err(cx.invalid(
+                &source.span,
+                format!(
+                    "unknown root source \"{other}\" (expected one of: dir, tarball, mmdebstrap)"
+                ),
+            ))
+        }
+    };
+    Ok((Some(spec), allow))
+}
+
+/// `[overlays]` → [`OverlaysSpec`]; every named overlay must exist under `overlays/`.
+pub(super) fn overlays(
+    cx: &Ctx<'_>,
+    o: Option<&RawOverlays>,
+) -> Result<OverlaysSpec, ProfileError> {
+    let Some(o) = o else {
+        return Ok(OverlaysSpec::default());
+    };
+    let dir = cx.project.join(super::OVERLAYS_DIR);
+    for name in o
+        .root
+        .iter()
+        .chain(o.initramfs.iter())
+        .flat_map(|l| l.value.iter())
+    {
+        let ok = !name.value.is_empty()
+            && name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok || !dir.join(&name.value).is_dir() {
+            return Err(cx.invalid(
+                &name.span,
+                format!(
+                    "overlay \"{}\" not found (no directory {}/{})",
+                    name.value,
+                    super::OVERLAYS_DIR,
+                    name.value
+                ),
+            ));
+        }
+    }
+    let mut owners = BTreeMap::new();
+    for (path, v) in o.owners.iter().flatten() {
+        let mode = match &v.value.mode {
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| {
+                        cx.invalid(
+                            &v.span,
+                            format!("overlays.owners.\"{path}\".mode: invalid octal mode \"{m}\""),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        if Path::new(path).is_absolute() || path.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(cx.invalid(
+                &v.span,
+                format!("overlays.owners: \"{path}\" must be a relative path inside the image"),
+            ));
+        }
+        owners.insert(
+            path.clone(),
+            OwnerSpec {
+                mode,
+                uid: v.value.uid,
+                gid: v.value.gid,
+            },
+        );
+    }
+    Ok(OverlaysSpec {
+        root: strings(&o.root),
+        initramfs: strings(&o.initramfs),
+        allow_override: strings(&o.allow_override),
+        owners,
+    })
+}
+
+/// `[publish]` → [`PublishSpec`].
+pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpec, ProfileError> {
+    let Some(p) = p else {
+        return Ok(PublishSpec {
+            keep: DEFAULT_KEEP,
+            ..Default::default()
+        });
+    };
+    if let Some(net) = &p.client_network {
+        let ok = net.value.split_once('/').is_some_and(|(a, n)| {
+            a.parse::<Ipv4Addr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 32)
+        });
+        if !ok {
+            return Err(cx.invalid(
+                &net.span,
+                format!(
+                    "publish.client_network: expected A.B.C.D/N, got \"{}\"",
+                    net.value
+                ),
+            ));
+        }
+    }
+    if let Some(url) = &p.http_base {
+        if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+            return Err(cx.invalid(
+                &url.span,
+                format!(
+                    "publish.http_base must start with http:// or https://, got \"{}\"",
+                    url.value
+                ),
+            ));
+        }
+    }
+    if let Some(k) = &p.keep {
+        if k.value < 2 {
+            return Err(cx.invalid(
+                &k.span,
+                "publish.keep must be at least 2 (the active generation and the rollback target)",
+            ));
+        }
+    }
+    Ok(PublishSpec {
+        tftp: p.tftp.as_ref().map(|v| cx.path(&v.value)),
+        nfs: p.nfs.as_ref().map(|v| cx.path(&v.value)),
+        http_base: p
+            .http_base
+            .as_ref()
+            .map(|v| v.value.trim_end_matches('/').to_string()),
+        client_network: p.client_network.as_ref().map(|v| v.value.clone()),
+        hook: p.hook.as_ref().map(|v| v.value.clone()),
+        keep: p.keep.as_ref().map(|v| v.value).unwrap_or(DEFAULT_KEEP),
+    })
+}
+
+/// `[menu]` → [`MenuSpec`]; `serial = "ttyS0,115200"`.
+pub(super) fn menu(cx: &Ctx<'_>, m: Option<&RawMenu>) -> Result<MenuSpec, ProfileError> {
+    let Some(m) = m else {
+        return Ok(MenuSpec {
+            timeout_secs: DEFAULT_MENU_TIMEOUT,
+            ..Default::default()
+        });
+    };
+    let serial = match &m.serial {
+        None => None,
+        Some(v) => {
+            let parsed = v
+                .value
+                .strip_prefix("ttyS")
+                .and_then(|rest| rest.split_once(','))
+                .and_then(|(u, b)| Some((u.parse::<u8>().ok()?, b.parse::<u32>().ok()?)));
+            Some(parsed.ok_or_else(|| {
+                cx.invalid(
+                    &v.span,
+                    format!(
+                        "menu.serial: expected ttySN,BAUD (e.g. ttyS0,115200), got \"{}\"",
+                        v.value
+                    ),
+                )
+            })?)
+        }
+    };
+    Ok(MenuSpec {
+        title: m.title.as_ref().map(|v| v.value.clone()),
+        timeout_secs: m
+            .timeout
+            .as_ref()
+            .map(|v| v.value)
+            .unwrap_or(DEFAULT_MENU_TIMEOUT),
+        serial,
+        cmdline_extra: m
+            .cmdline_extra
+            .as_ref()
+            .map(|v| v.value.clone())
+            .unwrap_or_default(),
+    })
+}
