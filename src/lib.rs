@@ -15,3 +15,4 @@ pub mod menus;
 pub mod nodes;
 pub mod overlay;
 pub mod profile;
+pub mod rootfs;

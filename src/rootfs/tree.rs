@@ -1,0 +1,296 @@
+//! Writes nodes into a fresh image root, never outside it and never through a symlink.
+//!
+//! Every entry's parent directory is resolved by [`resolve_dir`] (symlinks followed with the image
+//! root as `/`, missing directories created) and then opened with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)`, so the kernel re-checks that the canonical path has no link in it. The
+//! node is created relative to that directory fd; an existing non-directory at the name is
+//! unlinked first (a later entry wins, and a symlink there is replaced, never written through).
+//!
+//! Nodes and their metadata are made by [`super::node`] without following links.
+//! Directories are created 0700 and get their metadata in [`Tree::finish`], after their children
+//! (mode 0555 must not block extraction, and adding children changes the mtime).
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::error::EntryError;
+use super::node::{apply_fd, create, Kind, Meta, Time};
+use super::resolve::{self, entry_components, resolve_dir, Lookup, Missing, Node};
+
+/// Mode of directories while they are being filled (their real mode is set at the end).
+const BUSY_DIR_MODE: u32 = 0o700;
+/// Mode of parent directories the source does not list.
+const IMPLICIT_DIR_MODE: u32 = 0o755;
+/// Copy buffer for file data.
+const COPY_BUF: usize = 256 * 1024;
+
+/// A staging root being filled.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    root: OwnedFd,
+    /// Metadata of every directory, applied by [`Tree::finish`]; keyed by canonical path.
+    dirs: BTreeMap<Vec<OsString>, Meta>,
+    /// Owner of implicit directories (the running user).
+    owner: (u32, u32),
+    /// Copy buffer for file data.
+    buf: Vec<u8>,
+}
+
+impl Tree {
+    /// Opens the (empty) staging directory `root`.
+    pub(crate) fn open(root: &Path) -> io::Result<Tree> {
+        let root = rfs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Tree {
+            root,
+            dirs: BTreeMap::new(),
+            owner: (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            ),
+            buf: vec![0u8; COPY_BUF],
+        })
+    }
+
+    fn implicit(&self, mtime: Time) -> Meta {
+        Meta {
+            uid: self.owner.0,
+            gid: self.owner.1,
+            mode: IMPLICIT_DIR_MODE,
+            mtime,
+            xattrs: Vec::new(),
+        }
+    }
+
+    /// Creates `kind` at the image path `name` (normal components; empty = the root).
+    pub(crate) fn put(
+        &mut self,
+        name: &[OsString],
+        kind: Kind<'_>,
+        meta: Meta,
+    ) -> Result<(), EntryError> {
+        if !self.dirs.contains_key(&Vec::new()) {
+            let m = self.implicit(meta.mtime);
+            self.dirs.insert(Vec::new(), m);
+        }
+        let Some((last, parent)) = name.split_last() else {
+            return match kind {
+                Kind::Dir => {
+                    self.dirs.insert(Vec::new(), meta);
+                    Ok(())
+                }
+                other => Err(EntryError::RootNotDirectory { kind: other.name() }),
+            };
+        };
+        let implicit = self.implicit(meta.mtime);
+        let canon = resolve_dir(&mut self.lookup(implicit.clone()), parent, Missing::Create)?;
+        let dir = open_dir(self.root.as_fd(), &canon, OFlags::PATH)
+            .map_err(EntryError::io("opening the parent directory"))?;
+        let existing = stat_nofollow(dir.as_fd(), last).map_err(EntryError::io("stat"))?;
+        let path = resolve::with(&canon, last);
+        match kind {
+            Kind::Dir => {
+                match existing {
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Some(st) => {
+                        self.remove(dir.as_fd(), &path, &st, "directory")?;
+                        mkdir(dir.as_fd(), last)?;
+                    }
+                    None => mkdir(dir.as_fd(), last)?,
+                }
+                self.dirs.insert(path, meta);
+                Ok(())
+            }
+            Kind::Hardlink(target) => self.hardlink(
+                dir.as_fd(),
+                last,
+                &path,
+                existing.as_ref(),
+                target,
+                implicit,
+            ),
+            other => {
+                if let Some(st) = existing {
+                    self.remove(dir.as_fd(), &path, &st, other.name())?;
+                }
+                create(dir.as_fd(), last, other, &meta, &mut self.buf)
+            }
+        }
+    }
+
+    /// Applies the deferred directory metadata, children before parents.
+    pub(crate) fn finish(self) -> Result<(), (String, EntryError)> {
+        for (path, meta) in self.dirs.iter().rev() {
+            let fd = open_dir(self.root.as_fd(), path, OFlags::RDONLY).map_err(|e| {
+                (
+                    resolve::display(path),
+                    EntryError::io("opening directory")(e),
+                )
+            })?;
+            apply_fd(fd.as_fd(), meta).map_err(|e| (resolve::display(path), e))?;
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, implicit: Meta) -> FsLookup<'_> {
+        FsLookup {
+            root: self.root.as_fd(),
+            dirs: &mut self.dirs,
+            implicit,
+        }
+    }
+
+    /// Unlinks what is at `path` so `new` can take its place; a directory only if empty.
+    fn remove(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        path: &[OsString],
+        st: &rfs::Stat,
+        new: &'static str,
+    ) -> Result<(), EntryError> {
+        let name = path.last().map(OsString::as_os_str).unwrap_or_default();
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+                Ok(()) => {
+                    self.dirs.remove(path);
+                    Ok(())
+                }
+                Err(Errno::NOTEMPTY) => Err(EntryError::NonEmptyDirectory { kind: new }),
+                Err(e) => Err(EntryError::io("removing the existing directory")(e)),
+            }
+        } else {
+            rfs::unlinkat(dir, name, AtFlags::empty())
+                .map_err(EntryError::io("removing the existing entry"))
+        }
+    }
+
+    fn hardlink(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &[OsString],
+        existing: Option<&rfs::Stat>,
+        target: &[u8],
+        implicit: Meta,
+    ) -> Result<(), EntryError> {
+        let shown = String::from_utf8_lossy(target).into_owned();
+        let parts = entry_components(target).map_err(|source| EntryError::HardlinkTarget {
+            target: shown.clone(),
+            source,
+        })?;
+        let Some((tname, tparent)) = parts.split_last() else {
+            return Err(EntryError::HardlinkToDirectory { target: shown });
+        };
+        let tcanon =
+            resolve_dir(&mut self.lookup(implicit), tparent, Missing::Fail).map_err(|source| {
+                EntryError::HardlinkTarget {
+                    target: shown.clone(),
+                    source,
+                }
+            })?;
+        let tdir = open_dir(self.root.as_fd(), &tcanon, OFlags::PATH)
+            .map_err(EntryError::io("opening the hardlink target directory"))?;
+        let tst = stat_nofollow(tdir.as_fd(), tname)
+            .map_err(EntryError::io("stat of the hardlink target"))?
+            .ok_or_else(|| EntryError::HardlinkTargetMissing {
+                target: shown.clone(),
+            })?;
+        if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
+            return Err(EntryError::HardlinkToDirectory { target: shown });
+        }
+        if let Some(st) = existing {
+            if st.st_dev == tst.st_dev && st.st_ino == tst.st_ino {
+                return Ok(());
+            }
+            self.remove(dir, path, st, "hardlink")?;
+        }
+        rfs::linkat(tdir.as_fd(), tname, dir, name, AtFlags::empty())
+            .map_err(EntryError::io("link"))
+    }
+}
+
+/// [`Lookup`] over the staging root; creates implicit directories with `implicit` metadata.
+struct FsLookup<'a> {
+    root: BorrowedFd<'a>,
+    dirs: &'a mut BTreeMap<Vec<OsString>, Meta>,
+    implicit: Meta,
+}
+
+impl Lookup for FsLookup<'_> {
+    fn node(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<Node> {
+        let path = resolve::with(dir, name);
+        let fd = match openat2_beneath(self.root, &path, OFlags::PATH | OFlags::NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Node::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        let st = rfs::fstat(&fd)?;
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => Node::Dir,
+            FileType::Symlink => Node::Symlink(rfs::readlinkat(&fd, "", Vec::new())?.into_bytes()),
+            _ => Node::Other,
+        })
+    }
+
+    fn mkdir(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<()> {
+        let parent = open_dir(self.root, dir, OFlags::PATH)?;
+        rfs::mkdirat(&parent, name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
+        self.dirs
+            .insert(resolve::with(dir, name), self.implicit.clone());
+        Ok(())
+    }
+}
+
+/// Opens `path` (canonical, relative to `root`) refusing any symlink or escape on the way.
+fn openat2_beneath(
+    root: BorrowedFd<'_>,
+    path: &[OsString],
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let rel = if path.is_empty() {
+        PathBuf::from(".")
+    } else {
+        resolve::rel_path(path)
+    };
+    rfs::openat2(
+        root,
+        &rel,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH
+            | ResolveFlags::NO_SYMLINKS
+            | ResolveFlags::NO_MAGICLINKS
+            | ResolveFlags::NO_XDEV,
+    )
+}
+
+/// Opens the canonical directory `path`.
+fn open_dir(root: BorrowedFd<'_>, path: &[OsString], flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    openat2_beneath(root, path, flags | OFlags::DIRECTORY | OFlags::NOFOLLOW)
+}
+
+fn stat_nofollow(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Option<rfs::Stat>> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn mkdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), EntryError> {
+    rfs::mkdirat(dir, name, Mode::from_raw_mode(BUSY_DIR_MODE)).map_err(EntryError::io("mkdir"))
+}
+
+/// The resolve error of an entry name, for callers that normalize names themselves.
+pub(crate) fn components(name: &[u8]) -> Result<Vec<OsString>, EntryError> {
+    entry_components(name).map_err(EntryError::Path)
+}
