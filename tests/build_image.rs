@@ -253,3 +253,42 @@ fn netroot_cache_moves_the_cache() {
     assert!(cache.join("state/qemu.json").is_file());
     assert!(!p.path().join("out/.cache").exists());
 }
+
+#[test]
+fn initramfs_overlays_render_templates_and_are_inputs() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let ov = p.path().join("overlays/site/etc");
+    fs::create_dir_all(&ov).unwrap();
+    fs::write(
+        ov.join("motd.j2"),
+        "cluster {{ cluster }} profile {{ profile }}\n",
+    )
+    .unwrap();
+    fs::write(ov.join("plain"), "as is {{ not rendered }}\n").unwrap();
+    fs::write(
+        p.path().join("profiles/ov.toml"),
+        "inherits = [\"qemu\"]\n[overlays]\ninitramfs = [\"site\"]\n[vars]\ncluster = \"hpc1\"\n",
+    )
+    .unwrap();
+    let out = p.path().join("out");
+    build_json(p.path(), "ov", &kernel, &out);
+    let img = fs::read(out.join("ov/initramfs.img")).unwrap();
+    assert_eq!(read_entry(&img, "etc/motd"), b"cluster hpc1 profile ov\n");
+    assert_eq!(read_entry(&img, "etc/plain"), b"as is {{ not rendered }}\n");
+    // Editing an overlay file rebuilds the init segment only.
+    fs::write(ov.join("plain"), "changed\n").unwrap();
+    let r = build_json(p.path(), "ov", &kernel, &out);
+    assert_eq!(r["up_to_date"], false);
+    let segs = r["segments"].as_array().unwrap();
+    assert_eq!(segs[0]["cached"], true);
+    assert_eq!(segs[1]["cached"], false);
+    // An undefined template variable is an error naming the file.
+    fs::write(ov.join("bad.j2"), "{{ nope }}\n").unwrap();
+    let o = run(netroot(p.path(), &["build", "ov", "--out"])
+        .arg(&out)
+        .arg("--kernel")
+        .arg(&kernel));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.j2"), "{}", stderr(&o));
+}

@@ -10,6 +10,7 @@ mod acquire;
 mod assemble;
 pub mod hashcache;
 pub mod output;
+mod overlays;
 mod run;
 mod state;
 
@@ -114,6 +115,8 @@ pub enum BuildError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Compress(#[from] crate::compress::CompressError),
+    #[error(transparent)]
+    Overlay(#[from] crate::overlay::OverlayError),
     #[error("resolved boot config is invalid")]
     BootConfig(#[from] netroot_init::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]

@@ -206,12 +206,23 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
     boot.validate()?;
     assemble::check_init_static(INIT_BINARY)?;
+    super::overlays::record_inputs(
+        &opts.project,
+        &profile.overlays.initramfs,
+        &mut hc,
+        &mut state,
+    )?;
+    let mut init_seg = assemble::init_segment(&boot, &binaries)?;
+    if !profile.overlays.initramfs.is_empty() {
+        super::overlays::plan_overlays(&opts.project, &profile, &profile.overlays.initramfs)?
+            .add_to_image(&mut init_seg)?;
+    }
     let segments = [
         (
             "modules",
             assemble::modules_segment(&kernel.version, &closure)?,
         ),
-        ("init", assemble::init_segment(&boot, &binaries)?),
+        ("init", init_seg),
     ];
     st.done("assemble", false);
 

@@ -1,0 +1,83 @@
+//! Overlay trees for the build: the profile's `[overlays]` names resolved to `overlays/NAME/`,
+//! planned with the profile's variables, and recorded as build inputs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::acquire::add_input;
+use super::hashcache::HashCache;
+use super::state::BuildState;
+use super::BuildError;
+use crate::overlay::{self, OverlaySpec, Ownership, Plan, Vars};
+use crate::profile::{Profile, OVERLAYS_DIR};
+
+/// Variable every template gets: the profile name.
+const PROFILE_VAR: &str = "profile";
+
+/// Plans the overlays `names` (in order) with the profile's owners, variables and overrides.
+pub fn plan_overlays(
+    project: &Path,
+    profile: &Profile,
+    names: &[String],
+) -> Result<Plan, BuildError> {
+    let specs: Vec<OverlaySpec> = names
+        .iter()
+        .map(|n| OverlaySpec {
+            name: n.clone(),
+            dir: project.join(OVERLAYS_DIR).join(n),
+        })
+        .collect();
+    let owners: BTreeMap<String, Ownership> = profile
+        .overlays
+        .owners
+        .iter()
+        .map(|(p, o)| {
+            (
+                p.clone(),
+                Ownership {
+                    mode: o.mode,
+                    uid: o.uid,
+                    gid: o.gid,
+                },
+            )
+        })
+        .collect();
+    let mut vars: Vars = profile.vars.clone();
+    vars.entry(PROFILE_VAR.to_string())
+        .or_insert_with(|| toml::Value::String(profile.name.clone()));
+    Ok(overlay::plan(
+        &specs,
+        &owners,
+        &vars,
+        &profile.overlays.allow_override,
+    )?)
+}
+
+/// Records every file and directory of the named overlays as build inputs.
+pub fn record_inputs(
+    project: &Path,
+    names: &[String],
+    hc: &mut HashCache,
+    state: &mut BuildState,
+) -> Result<(), BuildError> {
+    for n in names {
+        let mut stack = vec![project.join(OVERLAYS_DIR).join(n)];
+        while let Some(dir) = stack.pop() {
+            add_input(&dir, hc, state)?;
+            let rd =
+                std::fs::read_dir(&dir).map_err(BuildError::io("cannot read overlay", &dir))?;
+            for e in rd {
+                let e = e.map_err(BuildError::io("cannot read overlay", &dir))?;
+                let ft = e
+                    .file_type()
+                    .map_err(BuildError::io("cannot read overlay", e.path()))?;
+                if ft.is_dir() {
+                    stack.push(e.path());
+                } else if ft.is_file() {
+                    add_input(&e.path(), hc, state)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
