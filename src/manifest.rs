@@ -25,6 +25,16 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     pub files: Vec<EntryInfo>,
     pub inputs: Vec<InputInfo>,
+    /// The NFS root tree (`OUT/PROFILE/rootfs`), when the profile has `[root]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<RootInfo>,
+}
+
+/// The root tree: its content key and security inventory.
+#[derive(Debug, Serialize)]
+pub struct RootInfo {
+    pub key: String,
+    pub report: crate::rootfs::RootReport,
 }
 
 #[derive(Debug, Serialize)]

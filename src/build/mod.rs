@@ -11,6 +11,7 @@ mod assemble;
 pub mod hashcache;
 pub mod output;
 mod overlays;
+mod root;
 mod run;
 mod state;
 
@@ -117,6 +118,8 @@ pub enum BuildError {
     Compress(#[from] crate::compress::CompressError),
     #[error(transparent)]
     Overlay(#[from] crate::overlay::OverlayError),
+    #[error(transparent)]
+    Root(#[from] crate::rootfs::RootfsError),
     #[error("resolved boot config is invalid")]
     BootConfig(#[from] netroot_init::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]

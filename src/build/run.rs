@@ -24,12 +24,16 @@ pub const VMLINUZ: &str = "vmlinuz";
 pub const INITRAMFS: &str = "initramfs.img";
 pub const MANIFEST: &str = "manifest.json";
 pub const SHA256SUMS: &str = "SHA256SUMS";
+/// Symlink to the profile's root tree (in the cache), when the profile has one.
+pub const ROOTFS: &str = "rootfs";
 /// Cache subdirectory of compressed segments, keyed by content + compression.
 const SEGMENTS_DIR: &str = "segments";
 
 /// What the last build produced, kept with its state to answer an up-to-date build.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Summary {
+    /// The root tree in the cache that `OUT/PROFILE/rootfs` points at.
+    root_dir: Option<PathBuf>,
     kernel_version: String,
     initramfs_bytes: u64,
     initramfs_sha256: String,
@@ -268,6 +272,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     }
     st.done("compress", all_cached);
 
+    st.start("root");
+    let root = super::root::build_root(&opts.project, &profile, &cache, &mut hc, &mut state)?;
+    st.done("root", root.as_ref().is_none_or(|r| r.cached));
+
     st.start("write");
     let vmlinuz = fs::read(&kernel.image)
         .map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
@@ -284,6 +292,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         &vmlinuz,
         &state,
         &profile.compression,
+        root.as_ref(),
     );
     let man_json = man.to_json().map_err(|e| {
         BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e))
@@ -313,6 +322,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         let p = staged.path().join(name);
         write_atomic(&p, data).map_err(BuildError::io("cannot write output", &p))?;
     }
+    if let Some(r) = &root {
+        let link = staged.path().join(ROOTFS);
+        let target = std::path::absolute(&r.dir)
+            .map_err(BuildError::io("cannot resolve root tree path", &r.dir))?;
+        std::os::unix::fs::symlink(&target, &link)
+            .map_err(BuildError::io("cannot link root tree", &link))?;
+    }
     let staged = staged.keep();
     swap_dir_into_place(&staged, &out)
         .map_err(BuildError::io("cannot move build into place", &out))?;
@@ -326,6 +342,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         }
     }
     let summary = Summary {
+        root_dir: root.as_ref().map(|r| r.dir.clone()),
         kernel_version: kernel.version.clone(),
         initramfs_bytes: image.len() as u64,
         initramfs_sha256: man.initramfs.sha256.clone(),
@@ -395,6 +412,7 @@ fn build_manifest(
     vmlinuz: &[u8],
     state: &BuildState,
     compression: &Compression,
+    root: Option<&super::root::BuiltRoot>,
 ) -> Manifest {
     use crate::profile::KernelSpec;
     use manifest::*;
@@ -447,6 +465,8 @@ fn build_manifest(
             blake3: match h {
                 InputHash::File(Some(h)) | InputHash::Listing(Some(h)) => h.clone(),
                 InputHash::Modinfo(h) => format!("modinfo:{h}"),
+                InputHash::Tree(Some(h)) => format!("tree:{h}"),
+                InputHash::Tree(None) => "absent".into(),
                 InputHash::File(None) | InputHash::Listing(None) => "absent".into(),
             },
         })
@@ -490,5 +510,9 @@ fn build_manifest(
         warnings: closure.warnings.clone(),
         files,
         inputs,
+        root: root.map(|r| manifest::RootInfo {
+            key: r.key.clone(),
+            report: r.report.clone(),
+        }),
     }
 }

@@ -21,6 +21,8 @@ pub enum InputHash {
     Listing(Option<String>),
     /// Only a kernel module's `.modinfo` section was used (alias lookup): its blake3.
     Modinfo(String),
+    /// A whole directory tree with metadata (see `hashcache::tree_digest`).
+    Tree(Option<String>),
 }
 
 /// Dependencies of one build, as recorded after it succeeded.
@@ -60,6 +62,7 @@ impl BuildState {
             let now = match recorded {
                 InputHash::File(_) => InputHash::File(hc.hash(p)?),
                 InputHash::Listing(_) => InputHash::Listing(hc.listing(p)?),
+                InputHash::Tree(_) => InputHash::Tree(super::hashcache::tree_digest(p, hc)?),
                 InputHash::Modinfo(_) => match hc.modinfo(p)? {
                     Some(h) => InputHash::Modinfo(h),
                     None => InputHash::File(None),
@@ -85,6 +88,13 @@ impl BuildState {
             slot.insert(InputHash::Modinfo(h.to_string()));
         }
         Ok(())
+    }
+
+    /// Records a directory tree input (content and metadata) and returns its digest.
+    pub fn add_tree(&mut self, hc: &mut HashCache, path: &Path) -> io::Result<Option<String>> {
+        let d = super::hashcache::tree_digest(path, hc).map_err(|e| with_path(e, path))?;
+        self.inputs.insert(key(path)?, InputHash::Tree(d.clone()));
+        Ok(d)
     }
 
     /// Records a negative input: `path` must stay absent.

@@ -77,6 +77,7 @@ pub struct AllowSpec {
     pub capabilities: Vec<String>,
     pub devices: Vec<String>,
     pub world_writable: Vec<String>,
+    pub sticky_dirs: Vec<String>,
 }
 
 /// Mode/owner override of one overlay path.

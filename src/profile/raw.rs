@@ -190,6 +190,7 @@ pub struct RawAllow {
     pub capabilities: Option<Val<Vec<Val<String>>>>,
     pub devices: Option<Val<Vec<Val<String>>>>,
     pub world_writable: Option<Val<Vec<Val<String>>>>,
+    pub sticky_dirs: Option<Val<Vec<Val<String>>>>,
 }
 
 /// `[overlays]`: overlay trees (`overlays/NAME/`) applied in order.

@@ -184,6 +184,7 @@ pub fn to_toml(p: &Profile) -> String {
                 ("capabilities", list(a.capabilities.iter().map(s))),
                 ("devices", list(a.devices.iter().map(s))),
                 ("world_writable", list(a.world_writable.iter().map(s))),
+                ("sticky_dirs", list(a.sticky_dirs.iter().map(s))),
             ]),
         ));
         t.insert("root".into(), table(v));

@@ -39,6 +39,7 @@ pub(super) fn root(
             capabilities: strings(&a.capabilities),
             devices: strings(&a.devices),
             world_writable: strings(&a.world_writable),
+            sticky_dirs: strings(&a.sticky_dirs),
         })
         .unwrap_or_default();
     let source = r.source.as_ref().ok_or_else(|| cx.missing("root.source"))?;

@@ -1,0 +1,195 @@
+//! The read-only root tree of a profile: materialized once per content key into the cache
+//! (`cache/roots/KEY/`), with the profile's root overlays applied, scanned, and checked against
+//! the profile's allow-list. `OUT/PROFILE/rootfs` points at it.
+//!
+//! The key covers the source (a directory's full tree digest, a tarball's hash, or the mmdebstrap
+//! recipe with its hook files), the overlay plan and the allow-list, so an unchanged root is never
+//! rebuilt and a changed overlay file rebuilds only the root.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::hashcache::{hash_bytes, HashCache};
+use super::output::write_atomic;
+use super::state::BuildState;
+use super::BuildError;
+use crate::overlay::{EntryContent, Plan};
+use crate::profile::{Profile, RootSpec};
+use crate::rootfs::{self, AllowList, RootReport, RootSource};
+
+/// Cache subdirectory of finished root trees.
+const ROOTS_DIR: &str = "roots";
+
+/// A finished root tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuiltRoot {
+    pub dir: PathBuf,
+    pub key: String,
+    pub report: RootReport,
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+/// The rootfs crate's view of the profile's source.
+fn source(spec: &RootSpec) -> RootSource {
+    match spec {
+        RootSpec::Dir(d) => RootSource::Dir(d.clone()),
+        RootSpec::Tarball(t) => RootSource::Tarball(t.clone()),
+        RootSpec::Mmdebstrap {
+            suite,
+            variant,
+            packages,
+            mirror,
+            components,
+            hooks,
+        } => RootSource::Mmdebstrap(rootfs::Recipe {
+            suite: suite.clone(),
+            variant: variant.clone(),
+            packages: packages.clone(),
+            mirror: mirror.clone(),
+            hooks: hooks.clone(),
+            components: components.clone(),
+        }),
+    }
+}
+
+fn allow_list(p: &Profile) -> AllowList {
+    let a = &p.root_allow;
+    AllowList {
+        setuid: a.setuid.clone(),
+        setgid: a.setgid.clone(),
+        capabilities: a.capabilities.clone(),
+        devices: a.devices.clone(),
+        world_writable: a.world_writable.clone(),
+        sticky_dirs: a.sticky_dirs.clone(),
+    }
+}
+
+/// Digest of an overlay plan: every path with its kind, content, mode and owner.
+fn plan_digest(plan: &Plan) -> String {
+    let mut h = blake3::Hasher::new();
+    for e in plan.entries() {
+        let content = match &e.content {
+            EntryContent::Directory => "d".to_string(),
+            EntryContent::File(data) => format!("f{}", hash_bytes(data)),
+            EntryContent::Symlink(t) => format!("l{t}"),
+        };
+        h.update(
+            format!(
+                "{}\0{content}\0{:o}\0{}\0{}\n",
+                e.path, e.mode, e.uid, e.gid
+            )
+            .as_bytes(),
+        );
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn not_found(context: &'static str, path: &Path) -> BuildError {
+    BuildError::io(context, path)(std::io::ErrorKind::NotFound.into())
+}
+
+/// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`.
+pub fn build_root(
+    project: &Path,
+    profile: &Profile,
+    cache: &Path,
+    hc: &mut HashCache,
+    state: &mut BuildState,
+) -> Result<Option<BuiltRoot>, BuildError> {
+    let Some(spec) = &profile.root else {
+        return Ok(None);
+    };
+    let src = source(spec);
+    let source_key = match (&src, spec) {
+        (_, RootSpec::Dir(d)) => state
+            .add_tree(hc, d)
+            .map_err(BuildError::io("cannot read root directory", d))?
+            .ok_or_else(|| not_found("cannot read root directory", d))?,
+        (_, RootSpec::Tarball(t)) => {
+            state
+                .add_file(hc, t)
+                .map_err(BuildError::io("cannot read root tarball", t))?;
+            hc.hash(t)
+                .map_err(BuildError::io("cannot read root tarball", t))?
+                .ok_or_else(|| not_found("cannot read root tarball", t))?
+        }
+        (RootSource::Mmdebstrap(recipe), RootSpec::Mmdebstrap { hooks, .. }) => {
+            let mut contents = Vec::new();
+            for h in hooks {
+                state
+                    .add_file(hc, h)
+                    .map_err(BuildError::io("cannot read mmdebstrap hook", h))?;
+                contents
+                    .push(fs::read(h).map_err(BuildError::io("cannot read mmdebstrap hook", h))?);
+            }
+            rootfs::cache_key(recipe, &contents, rootfs::source_date_epoch()?)
+        }
+        (_, RootSpec::Mmdebstrap { .. }) => {
+            return Err(not_found(
+                "mmdebstrap recipe did not map to a recipe source",
+                Path::new("[root]"),
+            ))
+        }
+    };
+    super::overlays::record_inputs(project, &profile.overlays.root, hc, state)?;
+    let plan = super::overlays::plan_overlays(project, profile, &profile.overlays.root)?;
+    let allow = allow_list(profile);
+    let key = hash_bytes(format!("{source_key}\n{}\n{allow:?}", plan_digest(&plan)).as_bytes());
+    let roots = cache.join(ROOTS_DIR);
+    let dir = roots.join(&key);
+    let report_path = roots.join(format!("{key}.json"));
+    if dir.is_dir() {
+        if let Some(report) = fs::read(&report_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RootReport>(&b).ok())
+        {
+            return Ok(Some(BuiltRoot {
+                dir,
+                key,
+                report,
+                cached: true,
+            }));
+        }
+        fs::remove_dir_all(&dir)
+            .map_err(BuildError::io("cannot remove incomplete root tree", &dir))?;
+    }
+    fs::create_dir_all(&roots).map_err(BuildError::io("cannot create cache directory", &roots))?;
+    let staging = roots.join(format!(".{key}.staging"));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)
+            .map_err(BuildError::io("cannot remove stale staging tree", &staging))?;
+    }
+    rootfs::materialize(&src, cache, &staging)?;
+    let result = (|| {
+        crate::overlay::apply(&plan, &staging)?;
+        let report = rootfs::scan(&staging)?;
+        rootfs::check_allowed(&report, &allow)?;
+        Ok::<_, BuildError>(report)
+    })();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // A rejected tree is not kept; the error names the offenders.
+            let _cleanup = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| {
+        BuildError::io("cannot serialize root report", &report_path)(std::io::Error::other(e))
+    })?;
+    write_atomic(&report_path, &json)
+        .map_err(BuildError::io("cannot write root report", &report_path))?;
+    fs::rename(&staging, &dir)
+        .map_err(BuildError::io("cannot move root tree into the cache", &dir))?;
+    super::output::fsync_dir(&roots)
+        .map_err(BuildError::io("cannot sync cache directory", &roots))?;
+    Ok(Some(BuiltRoot {
+        dir,
+        key,
+        report,
+        cached: false,
+    }))
+}
