@@ -212,6 +212,43 @@ pub fn hash_listing(dir: &Path) -> io::Result<Option<String>> {
     Ok(Some(h.finalize().to_hex().to_string()))
 }
 
+/// Digest of a whole directory tree: every entry's relative path, type, mode, owner, and content
+/// hash (files, memoized) or link target (symlinks) or device number. Symlinks are never followed.
+/// Used for a directory root-tree source, where metadata matters as much as content.
+pub fn tree_digest(root: &Path, hc: &mut HashCache) -> io::Result<Option<String>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if fs::symlink_metadata(root).is_err() {
+        return Ok(None);
+    }
+    let mut h = blake3::Hasher::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let md = fs::symlink_metadata(&path)?;
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let ft = md.file_type();
+            let what = if ft.is_dir() {
+                stack.push(path.clone());
+                "d".to_string()
+            } else if ft.is_symlink() {
+                format!("l{}", fs::read_link(&path)?.display())
+            } else if ft.is_file() {
+                format!("f{}", hc.hash(&path)?.unwrap_or_default())
+            } else if ft.is_block_device() || ft.is_char_device() {
+                format!("n{}", md.rdev())
+            } else {
+                "s".to_string()
+            };
+            h.update(rel.as_os_str().as_encoded_bytes());
+            h.update(format!("\0{what}\0{:o}\0{}\0{}\n", md.mode(), md.uid(), md.gid()).as_bytes());
+        }
+    }
+    Ok(Some(h.finalize().to_hex().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,41 +293,4 @@ mod tests {
         assert_ne!(a, hash_listing(dir.path()).unwrap());
         assert_eq!(hash_listing(&dir.path().join("nope")).unwrap(), None);
     }
-}
-
-/// Digest of a whole directory tree: every entry's relative path, type, mode, owner, and content
-/// hash (files, memoized) or link target (symlinks) or device number. Symlinks are never followed.
-/// Used for a directory root-tree source, where metadata matters as much as content.
-pub fn tree_digest(root: &Path, hc: &mut HashCache) -> io::Result<Option<String>> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    if fs::symlink_metadata(root).is_err() {
-        return Ok(None);
-    }
-    let mut h = blake3::Hasher::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let path = e.path();
-            let md = fs::symlink_metadata(&path)?;
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let ft = md.file_type();
-            let what = if ft.is_dir() {
-                stack.push(path.clone());
-                "d".to_string()
-            } else if ft.is_symlink() {
-                format!("l{}", fs::read_link(&path)?.display())
-            } else if ft.is_file() {
-                format!("f{}", hc.hash(&path)?.unwrap_or_default())
-            } else if ft.is_block_device() || ft.is_char_device() {
-                format!("n{}", md.rdev())
-            } else {
-                "s".to_string()
-            };
-            h.update(rel.as_os_str().as_encoded_bytes());
-            h.update(format!("\0{what}\0{:o}\0{}\0{}\n", md.mode(), md.uid(), md.gid()).as_bytes());
-        }
-    }
-    Ok(Some(h.finalize().to_hex().to_string()))
 }
