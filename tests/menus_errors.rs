@@ -154,10 +154,18 @@ fn each_dialect_refuses_what_it_cannot_carry() {
 
 #[test]
 fn loader_prefixes_count_against_the_kernel_limit() {
-    // 2047 bytes is the kernel's limit; GRUB adds BOOT_IMAGE=..., iPXE initrd=initrd.
+    // 2047 bytes is the kernel's limit; GRUB adds BOOT_IMAGE=..., iPXE initrd=initrd,
+    // PXELINUX both BOOT_IMAGE= and initrd=.
     let long = format!("x={}", "y".repeat(2040));
     let m = model(vec![entry("a", &long)]);
-    pxelinux_cfg(&m).unwrap();
+    assert_eq!(
+        pxelinux_cfg(&m).unwrap_err().to_string(),
+        "menu entry \"a\": PXELINUX cannot carry a 2110-byte command line with BOOT_IMAGE= and \
+         initrd= (the kernel keeps 2047)"
+    );
+    // A line that fits PXELINUX's additions.
+    let fits = format!("x={}", "y".repeat(1970));
+    pxelinux_cfg(&model(vec![entry("a", &fits)])).unwrap();
     assert_eq!(
         grub_cfg(&m).unwrap_err().to_string(),
         "menu entry \"a\": GRUB cannot carry a 2096-byte command line with BOOT_IMAGE= (the \

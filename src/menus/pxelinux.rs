@@ -1,7 +1,8 @@
-//! PXELINUX configs (`pxelinux.cfg/default`, `pxelinux.cfg/01-<mac>`). Kernel and initrd paths
-//! start with `::`, which PXELINUX passes to the TFTP server without its path prefix (the
-//! directory `pxelinux.0` was loaded from), so they are relative to the TFTP root as in the other
-//! dialects. `MENU` lines take effect when the admin adds `UI menu.c32`; plain PXELINUX shows a
+//! PXELINUX configs (`pxelinux.cfg/default`, `pxelinux.cfg/01-<mac>`, found next to
+//! `pxelinux.0`). Kernel and initrd paths start with `::`, which PXELINUX passes to the TFTP
+//! server without its path prefix (the directory `pxelinux.0` was loaded from), so they are
+//! relative to the TFTP root as in the other dialects (tests/menus_qemu.rs boots one from a
+//! subdirectory). `MENU` lines take effect when the admin adds `UI menu.c32`; plain PXELINUX shows a
 //! `boot:` prompt where the entry ids can be typed.
 
 use super::cmdline::{self, kernel_text};
@@ -46,6 +47,18 @@ pub fn pxelinux_cfg(m: &MenuModel) -> Result<String, MenuError> {
             reason,
         })?;
         let append = kernel_text(&params);
+        // PXELINUX puts `BOOT_IMAGE=::<kernel> ` in front and ` initrd=::<initrd>` after.
+        let len = format!("BOOT_IMAGE=::{} {append} initrd=::{}", e.kernel, e.initrd).len();
+        if len > cmdline::CMDLINE_MAX {
+            return Err(MenuError::Unsupported {
+                entry: e.id.clone(),
+                dialect: Dialect::Pxelinux,
+                what: format!(
+                    "a {len}-byte command line with BOOT_IMAGE= and initrd= (the kernel keeps {})",
+                    cmdline::CMDLINE_MAX
+                ),
+            });
+        }
         if append == "-" {
             return Err(MenuError::Unsupported {
                 entry: e.id.clone(),
