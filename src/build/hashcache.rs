@@ -64,6 +64,40 @@ pub fn hash_file_uncached(path: &Path) -> io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// Looks `path` up in `map` by its current stamp, else computes, stores and returns the hash;
+/// `None` when the path does not exist.
+fn memoized(
+    map: &mut HashMap<String, Entry>,
+    dirty: &mut bool,
+    path: &Path,
+    compute: impl FnOnce(&Path) -> io::Result<Option<String>>,
+) -> io::Result<Option<String>> {
+    let md = match fs::metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let stamp = Stamp::of(&md);
+    let key = key_of(path)?;
+    if let Some(e) = map.get(key) {
+        if e.stamp == stamp {
+            return Ok(Some(e.blake3.clone()));
+        }
+    }
+    let Some(blake3) = compute(path)? else {
+        return Ok(None);
+    };
+    map.insert(
+        key.to_string(),
+        Entry {
+            stamp,
+            blake3: blake3.clone(),
+        },
+    );
+    *dirty = true;
+    Ok(Some(blake3))
+}
+
 impl HashCache {
     /// Loads the memo from `path`; a missing or unreadable memo is an empty one (it is only a cache).
     pub fn load(path: &Path) -> HashCache {
@@ -86,85 +120,24 @@ impl HashCache {
 
     /// Content hash of `path`, or `None` when it does not exist.
     pub fn hash(&mut self, path: &Path) -> io::Result<Option<String>> {
-        let md = match fs::metadata(path) {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let stamp = Stamp::of(&md);
-        let key = key_of(path)?;
-        if let Some(e) = self.entries.get(key) {
-            if e.stamp == stamp {
-                return Ok(Some(e.blake3.clone()));
-            }
-        }
-        let blake3 = hash_file_uncached(path)?;
-        self.entries.insert(
-            key.to_string(),
-            Entry {
-                stamp,
-                blake3: blake3.clone(),
-            },
-        );
-        self.dirty = true;
-        Ok(Some(blake3))
+        memoized(&mut self.entries, &mut self.dirty, path, |p| {
+            hash_file_uncached(p).map(Some)
+        })
     }
 
     /// Listing hash of a directory (see [`hash_listing`]), memoized by the directory's own stamp:
     /// adding, removing or renaming an entry changes the directory's mtime and ctime.
     pub fn listing(&mut self, dir: &Path) -> io::Result<Option<String>> {
-        let md = match fs::metadata(dir) {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let stamp = Stamp::of(&md);
-        let key = key_of(dir)?;
-        if let Some(e) = self.listings.get(key) {
-            if e.stamp == stamp {
-                return Ok(Some(e.blake3.clone()));
-            }
-        }
-        let Some(h) = hash_listing(dir)? else {
-            return Ok(None);
-        };
-        self.listings.insert(
-            key.to_string(),
-            Entry {
-                stamp,
-                blake3: h.clone(),
-            },
-        );
-        self.dirty = true;
-        Ok(Some(h))
+        memoized(&mut self.listings, &mut self.dirty, dir, hash_listing)
     }
-}
 
-impl HashCache {
     /// blake3 of a module's `.modinfo` section, memoized by the file's stamp.
     pub fn modinfo(&mut self, path: &Path) -> io::Result<Option<String>> {
-        let md = match fs::metadata(path) {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let stamp = Stamp::of(&md);
-        let key = key_of(path)?;
-        if let Some(e) = self.modinfo.get(key) {
-            if e.stamp == stamp {
-                return Ok(Some(e.blake3.clone()));
-            }
-        }
-        let h = crate::kmod::modinfo_hash(path).map_err(io::Error::other)?;
-        self.modinfo.insert(
-            key.to_string(),
-            Entry {
-                stamp,
-                blake3: h.clone(),
-            },
-        );
-        self.dirty = true;
-        Ok(Some(h))
+        memoized(&mut self.modinfo, &mut self.dirty, path, |p| {
+            crate::kmod::modinfo_hash(p)
+                .map(Some)
+                .map_err(io::Error::other)
+        })
     }
 
     /// Records a `.modinfo` hash computed elsewhere (the module resolver) for the file as it is now.
