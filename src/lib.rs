@@ -15,4 +15,5 @@ pub mod menus;
 pub mod nodes;
 pub mod overlay;
 pub mod profile;
+pub mod qemu;
 pub mod rootfs;

@@ -16,11 +16,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{ensure, Context, Result};
 use tempfile::TempDir;
 
-use vm::console::{Console, FailedLine, Summary};
+use netroot::qemu::args::{Boot, Uplink, VmSpec, CONSOLE_ARGS, DEFAULT_MACS};
+use netroot::qemu::ganesha::{self, Export, Ganesha, PSEUDO};
+use netroot::qemu::runner::{self, Exit, VmRun, Watch};
+use vm::console::{Console, FailedLine, GuestChecks, Summary};
 use vm::env::{vm_tools_or_skip, VmTools};
-use vm::ganesha::{self, Ganesha, PSEUDO};
 use vm::project::{self, TestProfile, Timeouts};
-use vm::qemu::{self, Boot, Exit, QemuRun, QemuSpec, Uplink};
 use vm::report::Report;
 use vm::rootfs::{self, GuestExpect, RootTree, CHECKS};
 
@@ -93,13 +94,17 @@ fn prepare(
     let expect = GuestExpect {
         bond: "bond0".into(),
         mode: mode.into(),
-        slaves: qemu::MACS.len(),
+        slaves: DEFAULT_MACS.len(),
         nfs_source: format!("{NFS_SERVER}:{PSEUDO}"),
         token: token(name),
     };
     let tree = rootfs::build_root(&tmp.path().join("root"), &tools.busybox, &expect)?;
     let (server, port) = if serve {
-        let g = Ganesha::start(&tools.ganesha, &tree.dir, tmp.path())?;
+        let export = Export {
+            path: &tree.dir,
+            pseudo: PSEUDO,
+        };
+        let g = Ganesha::start(&tools.ganesha, &export, tmp.path())?;
         let port = g.port();
         (Some(g), port)
     } else {
@@ -109,9 +114,10 @@ fn prepare(
         name: PROFILE.into(),
         inherits: "qemu".into(),
         bond_mode: mode.into(),
-        nfs_options: format!("port={port}"),
+        nfs_options: Some(format!("port={port}")),
         failure: FAILURE_ACTION.into(),
         timeouts,
+        root_dir: None,
     };
     let proj = tmp.path().join("project");
     project::create_project(&proj, &profile)?;
@@ -130,21 +136,23 @@ fn prepare(
     })
 }
 
-fn boot(tools: &VmTools, bed: &Bed, uplink: Uplink, links_down: &[&str]) -> Result<QemuRun> {
-    let spec = QemuSpec {
-        boot: Boot::Direct {
+fn boot(tools: &VmTools, bed: &Bed, uplink: Uplink, links_down: &[&str]) -> Result<VmRun> {
+    let mut spec = VmSpec::new(
+        Boot::Direct {
             kernel: bed.image.vmlinuz.clone(),
             initrd: bed.image.initramfs.clone(),
-            append: vec![],
+            cmdline: CONSOLE_ARGS.into(),
         },
         uplink,
-        accel: tools.accel.clone(),
-        timeout: QEMU_TIMEOUT,
-        links_down: links_down.iter().map(|s| s.to_string()).collect(),
-    };
+        tools.accel,
+    );
+    spec.timeout = Some(QEMU_TIMEOUT);
+    spec.links_down = links_down.iter().map(|s| s.to_string()).collect();
     let vmdir = bed.tmp.path().join("vm");
     std::fs::create_dir_all(&vmdir).context("vm dir")?;
-    Ok(qemu::run(&tools.qemu, &spec, &vmdir)?)
+    Ok(runner::run(&tools.qemu, &spec, &vmdir, None, &mut |_| {
+        Watch::Continue
+    })?)
 }
 
 /// The phase lines are in boot order with non-decreasing timestamps, after the kernel started
@@ -212,7 +220,7 @@ fn boot_ok(
     report.kernel_to_ok = Some(ok.t);
     report.qemu_to_ok = run.seen_at(vm::console::OK_PREFIX);
     report.note = format!("{mode} bond={}/{}", ok.ports_up, ok.ports_total);
-    let total = qemu::MACS.len() as u32;
+    let total = DEFAULT_MACS.len() as u32;
     ensure!(
         ok.root == format!("{NFS_SERVER}:{PSEUDO}") && ok.ports_up == up && ok.ports_total == total,
         "OK line {ok:?}, expected root={NFS_SERVER}:{PSEUDO} bond={up}/{total}:\n{t}"

@@ -5,6 +5,7 @@ mod build;
 pub mod inspect;
 mod profiles;
 mod progress;
+mod qemu;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List profiles, or show one fully merged and validated.
     Profiles(profiles::ProfilesArgs),
+    /// Boot a profile under QEMU (4 NICs, PXE or direct, NFS root from a local nfs-ganesha).
+    Qemu(qemu::QemuArgs),
 }
 
 /// An error that is the user's invocation, not the build: exits with [`EXIT_USAGE`].
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Build(a) => build::run(&cli, a, &mut out),
         Command::Inspect(a) => inspect::run(a, &mut out),
         Command::Profiles(a) => profiles::run(&cli, a, &mut out),
+        Command::Qemu(a) => qemu::run(&cli, a, &mut out),
     };
     let _ = out.flush();
     match result {

@@ -6,6 +6,8 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
+use netroot::qemu::Accel;
+
 /// Set to 1 to turn every "skipped" into a failure (CI machines that must run the VM tests).
 pub const REQUIRE_VM_VAR: &str = "NETROOT_REQUIRE_VM";
 /// Set to 1 by ci/test: a missing test kernel fails instead of skipping.
@@ -18,10 +20,10 @@ pub const KERNEL_DEB_VAR: &str = "NETROOT_TEST_KERNEL_DEB";
 pub const NETROOT_BIN_VAR: &str = "NETROOT_BIN";
 /// QEMU accelerator; TCG by default because KVM hangs on these machines (shared notes).
 pub const ACCEL_VAR: &str = "NETROOT_QEMU_ACCEL";
-pub const DEFAULT_ACCEL: &str = "tcg";
+pub const DEFAULT_ACCEL: Accel = Accel::Tcg;
 
-pub const QEMU: &str = "qemu-system-x86_64";
-pub const GANESHA: &str = "ganesha.nfsd";
+pub const QEMU: &str = netroot::qemu::args::QEMU;
+pub const GANESHA: &str = netroot::qemu::ganesha::GANESHA;
 pub const BUSYBOX: &str = "busybox";
 
 /// Everything a VM test runs, found on this machine.
@@ -33,7 +35,7 @@ pub struct VmTools {
     pub netroot: PathBuf,
     /// `--kernel` argument of `netroot build`: an extracted tree or a .deb.
     pub kernel: PathBuf,
-    pub accel: String,
+    pub accel: Accel,
 }
 
 /// The first executable `name` in the colon-separated `path` list.
@@ -79,7 +81,13 @@ fn probe() -> (Vec<String>, Option<VmTools>, bool) {
     let netroot = env::var_os(NETROOT_BIN_VAR)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_netroot")));
-    let accel = env::var(ACCEL_VAR).unwrap_or_else(|_| DEFAULT_ACCEL.to_string());
+    let accel = match env::var(ACCEL_VAR) {
+        Err(_) => DEFAULT_ACCEL,
+        Ok(v) => v.parse().unwrap_or_else(|e| {
+            missing.push(format!("{ACCEL_VAR}: {e}"));
+            DEFAULT_ACCEL
+        }),
+    };
     let tools = match (qemu, ganesha, busybox, kernel) {
         (Some(qemu), Some(ganesha), Some(busybox), Some(kernel)) if missing.is_empty() => {
             Some(VmTools {

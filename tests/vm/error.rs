@@ -1,9 +1,8 @@
-//! The one error type of the VM test support code: each variant names the path, program or
-//! port involved so a failed setup says what to look at.
+//! The one error type of the VM test support code: each variant names the path or program
+//! involved so a failed setup says what to look at; the library's VM errors pass through.
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -12,12 +11,6 @@ pub enum VmError {
         op: &'static str,
         path: PathBuf,
         source: std::io::Error,
-    },
-    #[error("{what} path {path} cannot be written into a ganesha config (contains {bad:?})")]
-    UnquotablePath {
-        what: &'static str,
-        path: PathBuf,
-        bad: char,
     },
     #[error("{program} exited with {status}: {stderr}")]
     Command {
@@ -31,20 +24,10 @@ pub enum VmError {
     NotStatic { path: PathBuf },
     #[error("{path} is not an ELF executable: {detail}")]
     NotElf { path: PathBuf, detail: String },
-    #[error("ganesha.nfsd gave up after {attempts} attempts; last: {last}")]
-    GaneshaStart { attempts: u32, last: String },
     #[error("netroot build of profile {profile} produced no {path}")]
     MissingArtifact { profile: String, path: PathBuf },
-    #[error("qmp {path}: {detail}")]
-    Qmp { path: PathBuf, detail: String },
-    #[error("qmp command {command} failed: {class}: {desc}")]
-    QmpCommand {
-        command: String,
-        class: String,
-        desc: String,
-    },
-    #[error("qemu did not create its qmp socket {path} within {waited:?}")]
-    QmpSocket { path: PathBuf, waited: Duration },
+    #[error(transparent)]
+    Qemu(#[from] netroot::qemu::QemuError),
 }
 
 impl VmError {

@@ -1,17 +1,17 @@
-//! Support code for the QEMU boot tests (`tests/vm_boot.rs`, later the PXE end-to-end suite):
-//! a busybox root tree whose `/sbin/init` checks what the initramfs handed over, a per-test
-//! nfs-ganesha, a per-test project with a generated profile built by the `netroot` binary, a QEMU
-//! runner with four virtio NICs on one hub, a QMP client, console parsing and a summary row.
+//! Support code for the QEMU boot tests (`tests/vm_boot.rs`, `tests/qemu_cli.rs`, later the PXE
+//! end-to-end suite): what a test needs from the machine ([`env`]), a busybox root tree whose
+//! `/sbin/init` checks what the initramfs handed over ([`rootfs`]) and the parser of its result
+//! lines ([`console`]), a per-test project with a generated profile built by the `netroot`
+//! binary ([`project`]) and a summary row per test ([`report`]). The VM machinery itself
+//! (nfs-ganesha, the QEMU runner, QMP, the init's console lines) is the library's
+//! `netroot::qemu`, which `netroot qemu` uses too.
 //!
 //! Test binaries include it with `#[path = "vm/mod.rs"] mod vm;` and use a subset of it.
 
 pub mod console;
 pub mod env;
 pub mod error;
-pub mod ganesha;
 pub mod project;
-pub mod qemu;
-pub mod qmp;
 pub mod report;
 pub mod rootfs;
 

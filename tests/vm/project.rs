@@ -1,6 +1,7 @@
 //! A per-test netroot project: the shipped profiles copied into a temp dir plus one generated
-//! test profile that inherits `qemu` and overrides the bond mode, the NFS port, the failure
-//! action and the timeouts; built with the `netroot` binary into `OUT/PROFILE/`.
+//! test profile that inherits `qemu` and overrides the bond mode, the NFS options, the failure
+//! action and the timeouts, and may name a root directory; built with the `netroot` binary into
+//! `OUT/PROFILE/` (or booted with `netroot qemu`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,11 +29,13 @@ pub struct TestProfile {
     pub name: String,
     pub inherits: String,
     pub bond_mode: String,
-    /// `nfs.options`, e.g. `port=20490`.
-    pub nfs_options: String,
+    /// `nfs.options`, e.g. `port=20490` (`None`: inherited; `netroot qemu` sets the port).
+    pub nfs_options: Option<String>,
     /// `boot.failure`, e.g. `reboot:1s`.
     pub failure: String,
     pub timeouts: Timeouts,
+    /// `[root] source = "dir"` with this path.
+    pub root_dir: Option<PathBuf>,
 }
 
 /// The profile's TOML text.
@@ -55,7 +58,16 @@ pub fn render_profile(p: &TestProfile) -> Result<String, toml::ser::Error> {
         t.into()
     };
     root.insert("bond".into(), section(&[("mode", &p.bond_mode)]));
-    root.insert("nfs".into(), section(&[("options", &p.nfs_options)]));
+    if let Some(options) = &p.nfs_options {
+        root.insert("nfs".into(), section(&[("options", options)]));
+    }
+    if let Some(dir) = &p.root_dir {
+        let path = dir.to_string_lossy();
+        root.insert(
+            "root".into(),
+            section(&[("source", "dir"), ("path", path.as_ref())]),
+        );
+    }
     root.insert("boot".into(), section(&[("failure", &p.failure)]));
     let t = &p.timeouts;
     root.insert(
@@ -148,7 +160,7 @@ mod tests {
             name: "vmtest".into(),
             inherits: "qemu".into(),
             bond_mode: "balance-alb".into(),
-            nfs_options: "port=20490".into(),
+            nfs_options: Some("port=20490".into()),
             failure: "reboot:1s".into(),
             timeouts: Timeouts {
                 links: "20s".into(),
@@ -156,6 +168,7 @@ mod tests {
                 nfs: "8s".into(),
                 boot: "60s".into(),
             },
+            root_dir: None,
         }
     }
 
@@ -168,6 +181,15 @@ mod tests {
         assert_eq!(parsed["nfs"]["options"].as_str(), Some("port=20490"));
         assert_eq!(parsed["boot"]["failure"].as_str(), Some("reboot:1s"));
         assert_eq!(parsed["timeouts"]["nfs"].as_str(), Some("8s"));
+        assert!(parsed.get("root").is_none());
+        let mut with_root = profile();
+        with_root.root_dir = Some("/tmp/tree".into());
+        with_root.nfs_options = None;
+        let parsed: toml::Table =
+            toml::from_str(&render_profile(&with_root).expect("render")).expect("parse");
+        assert_eq!(parsed["root"]["source"].as_str(), Some("dir"));
+        assert_eq!(parsed["root"]["path"].as_str(), Some("/tmp/tree"));
+        assert!(parsed.get("nfs").is_none());
     }
 
     /// The generated profile is valid for the real builder: `netroot profiles show` merges it.

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::VmError;
+use super::QemuError;
 
-/// QEMU answers a command at once; a stalled monitor must not hang the test.
+/// QEMU answers a command at once; a stalled monitor must not hang the run.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Poll interval while waiting for QEMU to create the socket.
 const SOCKET_POLL: Duration = Duration::from_millis(20);
@@ -64,21 +64,21 @@ pub struct Qmp {
 
 impl Qmp {
     /// Connects once QEMU has created `path` (waiting up to `wait`) and negotiates capabilities.
-    pub fn connect(path: &Path, wait: Duration) -> Result<Self, VmError> {
+    pub fn connect(path: &Path, wait: Duration) -> Result<Self, QemuError> {
         let start = Instant::now();
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(s) => break s,
                 Err(_) if start.elapsed() < wait => sleep(SOCKET_POLL),
                 Err(_) => {
-                    return Err(VmError::QmpSocket {
+                    return Err(QemuError::QmpSocket {
                         path: path.to_path_buf(),
                         waited: wait,
                     })
                 }
             }
         };
-        let err = |e: std::io::Error| VmError::Qmp {
+        let err = |e: std::io::Error| QemuError::Qmp {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
@@ -98,14 +98,14 @@ impl Qmp {
         Ok(qmp)
     }
 
-    fn error(&self, detail: String) -> VmError {
-        VmError::Qmp {
+    fn error(&self, detail: String) -> QemuError {
+        QemuError::Qmp {
             path: self.path.clone(),
             detail,
         }
     }
 
-    fn read(&mut self) -> Result<Message, VmError> {
+    fn read(&mut self) -> Result<Message, QemuError> {
         let mut line = String::new();
         let n = self
             .reader
@@ -118,7 +118,7 @@ impl Qmp {
     }
 
     /// Runs `command` and returns its `return` value.
-    pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, VmError> {
+    pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, QemuError> {
         let mut request = json!({ "execute": command });
         if let Some(args) = arguments {
             request["arguments"] = args;
@@ -131,7 +131,7 @@ impl Qmp {
             match self.read()? {
                 Message::Return(v) => return Ok(v),
                 Message::Error { class, desc } => {
-                    return Err(VmError::QmpCommand {
+                    return Err(QemuError::QmpCommand {
                         command: command.to_string(),
                         class,
                         desc,
@@ -144,13 +144,13 @@ impl Qmp {
     }
 
     /// Sets the link state of the device or netdev `name` (`nic0`..`nic3`).
-    pub fn set_link(&mut self, name: &str, up: bool) -> Result<(), VmError> {
+    pub fn set_link(&mut self, name: &str, up: bool) -> Result<(), QemuError> {
         self.execute("set_link", Some(json!({ "name": name, "up": up })))
             .map(|_| ())
     }
 
     /// Starts a VM created with `-S`.
-    pub fn cont(&mut self) -> Result<(), VmError> {
+    pub fn cont(&mut self) -> Result<(), QemuError> {
         self.execute("cont", None).map(|_| ())
     }
 

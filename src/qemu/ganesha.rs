@@ -1,8 +1,8 @@
-//! One nfs-ganesha per test: NFSv4 only (no rpcbind), bound to 127.0.0.1 on a free port of its
-//! own, numeric owners (a guest NFS root deadlocks in the id mapper otherwise), graceless with a
-//! fresh recovery directory (a reused one brings a 90 s grace period), exporting one tree
-//! read-only at the pseudo path `/export`. The guard kills the server when dropped, also when
-//! the test panics.
+//! One nfs-ganesha per run: NFSv4 only (no rpcbind), bound to 127.0.0.1 on a free port of its
+//! own, numeric owners (a guest NFS root deadlocks in the kernel's id mapper otherwise),
+//! graceless with a fresh recovery directory (a reused one brings a 90 s grace period),
+//! exporting one tree read-only at a pseudo path. The guard kills the server when dropped, on
+//! every exit path including panics. The recipe is the verified one of the project's notes.
 
 use std::fs;
 use std::io::Read;
@@ -12,10 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::VmError;
+use super::QemuError;
 
-/// Pseudo path of the export; what the guest mounts.
+/// Default pseudo path of the export (what profiles/qemu.toml mounts).
 pub const PSEUDO: &str = "/export";
+/// The server binary, looked up in `PATH`.
+pub const GANESHA: &str = "ganesha.nfsd";
 /// ganesha listens ~0.06 s after start (shared notes); 10 s covers a loaded 2-core machine.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Poll interval while waiting for the listening socket.
@@ -24,26 +26,25 @@ const LISTEN_POLL: Duration = Duration::from_millis(20);
 const START_ATTEMPTS: u32 = 3;
 /// Connect timeout of one readiness probe (loopback answers at once or not at all).
 const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+/// Characters ganesha's config syntax cannot carry inside a quoted string.
+const UNQUOTABLE: &[char] = &['"', '\\', '\n', '\r', ';', '{', '}', '#'];
 
 /// A port nothing listens on right now (the kernel's pick for an ephemeral bind).
-pub fn free_port() -> Result<u16, VmError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(VmError::io("bind", "127.0.0.1:0"))?;
+pub fn free_port() -> Result<u16, QemuError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(QemuError::io("bind", "127.0.0.1:0"))?;
     let port = listener
         .local_addr()
-        .map_err(VmError::io("local address of", "127.0.0.1:0"))?
+        .map_err(QemuError::io("local address of", "127.0.0.1:0"))?
         .port();
     Ok(port)
 }
 
 /// A path as a quoted ganesha config string; refuses characters the format cannot carry.
-fn quoted(what: &'static str, path: &Path) -> Result<String, VmError> {
+fn quoted(what: &'static str, path: &Path) -> Result<String, QemuError> {
     let text = path.to_string_lossy();
-    if let Some(bad) = text
-        .chars()
-        .find(|c| matches!(c, '"' | '\\' | '\n' | '\r' | ';' | '{' | '}'))
-    {
-        return Err(VmError::UnquotablePath {
+    if let Some(bad) = text.chars().find(|c| UNQUOTABLE.contains(c)) {
+        return Err(QemuError::UnquotablePath {
             what,
             path: path.to_path_buf(),
             bad,
@@ -52,9 +53,26 @@ fn quoted(what: &'static str, path: &Path) -> Result<String, VmError> {
     Ok(format!("\"{text}\""))
 }
 
+/// What one ganesha instance exports and where it keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export<'a> {
+    /// The tree served read-only.
+    pub path: &'a Path,
+    /// The path clients mount (`/export`, or the profile's `nfs.export`).
+    pub pseudo: &'a str,
+}
+
 /// The ganesha configuration (the verified recipe of the shared notes).
-pub fn render_config(port: u16, export: &Path, recovery: &Path) -> Result<String, VmError> {
-    let export = quoted("export", export)?;
+pub fn render_config(port: u16, export: &Export<'_>, recovery: &Path) -> Result<String, QemuError> {
+    if !export.pseudo.starts_with('/') || export.pseudo == "/" {
+        return Err(QemuError::BadSetting {
+            what: "nfs export path",
+            value: export.pseudo.to_string(),
+            reason: "ganesha needs an absolute pseudo path below /".into(),
+        });
+    }
+    let path = quoted("export", export.path)?;
+    let pseudo = quoted("pseudo", Path::new(export.pseudo))?;
     let recovery = quoted("recovery", recovery)?;
     Ok(format!(
         r#"NFS_CORE_PARAM {{
@@ -73,8 +91,8 @@ NFSv4 {{
 }}
 EXPORT {{
     Export_Id = 1;
-    Path = {export};
-    Pseudo = {PSEUDO};
+    Path = {path};
+    Pseudo = {pseudo};
     Access_Type = RO;
     Squash = No_Root_Squash;
     Protocols = 4;
@@ -97,7 +115,7 @@ pub struct Ganesha {
 
 impl Ganesha {
     /// Starts ganesha exporting `export`, with its config, logs and state under `workdir`.
-    pub fn start(binary: &Path, export: &Path, workdir: &Path) -> Result<Self, VmError> {
+    pub fn start(binary: &Path, export: &Export<'_>, workdir: &Path) -> Result<Self, QemuError> {
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let dir = workdir.join(format!("ganesha-{attempt}"));
@@ -106,7 +124,7 @@ impl Ganesha {
                 Err(why) => last = why,
             }
         }
-        Err(VmError::GaneshaStart {
+        Err(QemuError::GaneshaStart {
             attempts: START_ATTEMPTS,
             last,
         })
@@ -115,19 +133,22 @@ impl Ganesha {
     /// `Ok(Err(why))` when this attempt did not come up (retryable), `Err` on setup errors.
     fn start_once(
         binary: &Path,
-        export: &Path,
+        export: &Export<'_>,
         dir: &Path,
-    ) -> Result<Result<Self, String>, VmError> {
+    ) -> Result<Result<Self, String>, QemuError> {
         let recovery = dir.join("recovery");
-        fs::create_dir_all(&recovery).map_err(VmError::io("create", &recovery))?;
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(QemuError::io("remove", dir))?;
+        }
+        fs::create_dir_all(&recovery).map_err(QemuError::io("create", &recovery))?;
         let port = free_port()?;
         let conf = dir.join("ganesha.conf");
         fs::write(&conf, render_config(port, export, &recovery)?)
-            .map_err(VmError::io("write", &conf))?;
+            .map_err(QemuError::io("write", &conf))?;
         let log = dir.join("ganesha.log");
         let stdout = dir.join("ganesha.out");
-        let out = fs::File::create(&stdout).map_err(VmError::io("create", &stdout))?;
-        let err = out.try_clone().map_err(VmError::io("dup", &stdout))?;
+        let out = fs::File::create(&stdout).map_err(QemuError::io("create", &stdout))?;
+        let err = out.try_clone().map_err(QemuError::io("dup", &stdout))?;
         let child = Command::new(binary)
             .arg("-F")
             .arg("-f")
@@ -141,7 +162,13 @@ impl Ganesha {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(VmError::io("run", binary))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => QemuError::ToolMissing {
+                    program: binary.display().to_string(),
+                    hint: "install nfs-ganesha and nfs-ganesha-vfs",
+                },
+                _ => QemuError::io("run", binary)(e),
+            })?;
         let mut ganesha = Ganesha { child, port, log };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let start = Instant::now();
@@ -169,6 +196,16 @@ impl Ganesha {
         self.port
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// ganesha's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// ganesha's log so far (for failure messages); empty when unreadable.
     pub fn log_text(&self) -> String {
         let mut text = String::new();
@@ -183,7 +220,7 @@ impl Ganesha {
 impl Drop for Ganesha {
     fn drop(&mut self) {
         // SIGKILL: the instance's state is thrown away with its directory, and a graceful
-        // SIGTERM takes 1-2 s per test. Errors mean it is already gone.
+        // SIGTERM takes 1-2 s. Errors mean it is already gone.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -193,9 +230,16 @@ impl Drop for Ganesha {
 mod tests {
     use super::*;
 
+    fn export(path: &str) -> Export<'_> {
+        Export {
+            path: Path::new(path),
+            pseudo: PSEUDO,
+        }
+    }
+
     #[test]
     fn config_is_v4_only_numeric_graceless_on_the_given_port() {
-        let c = render_config(20490, Path::new("/tmp/root"), Path::new("/tmp/rec")).expect("ok");
+        let c = render_config(20490, &export("/tmp/root"), Path::new("/tmp/rec")).expect("ok");
         for needle in [
             "Protocols = 4;",
             "NFS_Port = 20490;",
@@ -204,24 +248,41 @@ mod tests {
             "RecoveryRoot = \"/tmp/rec\";",
             "Only_Numeric_Owners = true;",
             "Path = \"/tmp/root\";",
-            "Pseudo = /export;",
+            "Pseudo = \"/export\";",
             "Access_Type = RO;",
             "Squash = No_Root_Squash;",
             "FSAL { Name = VFS; }",
         ] {
             assert!(c.contains(needle), "{needle} missing in\n{c}");
         }
+        let deep = Export {
+            path: Path::new("/r"),
+            pseudo: "/srv/netroot/compute",
+        };
+        let c = render_config(1, &deep, Path::new("/rec")).expect("deep pseudo");
+        assert!(c.contains("Pseudo = \"/srv/netroot/compute\";"), "{c}");
     }
 
     #[test]
-    fn unquotable_paths_are_refused() {
-        let e = render_config(1, Path::new("/tmp/a\"b"), Path::new("/tmp/rec")).expect_err("quote");
+    fn unquotable_paths_and_bad_pseudo_paths_are_refused() {
+        let e = render_config(1, &export("/tmp/a\"b"), Path::new("/tmp/rec")).expect_err("quote");
         assert_eq!(
             e.to_string(),
             "export path /tmp/a\"b cannot be written into a ganesha config (contains '\"')"
         );
-        let e = render_config(1, Path::new("/tmp/root"), Path::new("/tmp/x;y")).expect_err(";");
-        assert!(e.to_string().starts_with("recovery path /tmp/x;y"));
+        let e = render_config(1, &export("/tmp/root"), Path::new("/tmp/x;y")).expect_err(";");
+        assert!(e.to_string().starts_with("recovery path /tmp/x;y"), "{e}");
+        for pseudo in ["/", "export", ""] {
+            let bad = Export {
+                path: Path::new("/r"),
+                pseudo,
+            };
+            let e = render_config(1, &bad, Path::new("/rec")).expect_err(pseudo);
+            assert_eq!(
+                e.to_string(),
+                format!("invalid nfs export path {pseudo:?}: ganesha needs an absolute pseudo path below /")
+            );
+        }
     }
 
     #[test]
@@ -229,5 +290,20 @@ mod tests {
         let port = free_port().expect("port");
         assert_ne!(port, 0);
         TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("still free");
+    }
+
+    #[test]
+    fn a_missing_server_binary_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Ganesha::start(
+            Path::new("/nonexistent/ganesha.nfsd"),
+            &export("/tmp"),
+            dir.path(),
+        )
+        .expect_err("no binary");
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/ganesha.nfsd not found (install nfs-ganesha and nfs-ganesha-vfs)"
+        );
     }
 }

@@ -1,0 +1,162 @@
+//! `netroot qemu PROFILE [--kernel K] [--out DIR] [--loader grub|ipxe|pxelinux|direct]
+//! [--accel auto|kvm|tcg] [--check [--marker TEXT]] [--timeout SECS] [--append PARAM]...`.
+//!
+//! Interactive: the serial console on the terminal (Ctrl-A x quits QEMU). `--check`: the
+//! console goes to a log; exits 0 on PASS, 1 on FAIL, with one verdict line on stdout. SIGINT,
+//! SIGTERM and SIGHUP stop the VM and the NFS server before exiting (130); a second signal
+//! exits at once.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use super::build::{kernel_spec, source_date_epoch};
+use super::Cli;
+use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Tools};
+
+/// Exit code after SIGINT/SIGTERM (128 + SIGINT, as shells report a Ctrl-C).
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// Default `--timeout` of `--check`: a Debian systemd root reaches its login prompt ~33 s
+/// after QEMU starts under TCG (shared notes); five minutes leaves room for a loaded 2-core
+/// machine and a GRUB/TFTP transfer, and still ends a hung boot in CI.
+pub const DEFAULT_CHECK_TIMEOUT_SECS: u64 = 300;
+
+#[derive(Debug, Args)]
+pub struct QemuArgs {
+    /// Profile to boot (profiles/NAME.toml); it needs a [root] section.
+    pub profile: String,
+    /// Kernel to use instead of the profile's: a directory, a Debian kernel package, or "host".
+    #[arg(long, value_name = "DIR|DEB|host")]
+    pub kernel: Option<String>,
+    /// Build output directory; run state goes to OUT/.qemu/PROFILE/.
+    #[arg(long, value_name = "DIR", default_value = "build")]
+    pub out: PathBuf,
+    /// How the VM loads the kernel: PXE into GRUB, an iPXE script or PXELINUX, or QEMU's
+    /// -kernel/-initrd.
+    #[arg(long, default_value = "ipxe", value_parser = parse_loader)]
+    pub loader: Loader,
+    /// Accelerator; auto probes KVM (bounded) and falls back to TCG.
+    #[arg(long, default_value = "auto", value_parser = parse_accel)]
+    pub accel: AccelChoice,
+    /// Capture the console and wait for the init's OK line and the marker; exit 0/1 with a
+    /// one-line verdict.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: the real root's success text, after the OK line.
+    #[arg(long, default_value = qemu::DEFAULT_MARKER, requires = "check")]
+    pub marker: String,
+    /// Kill QEMU after this many seconds (default with --check: 300; interactive: none).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Extra kernel parameter (repeatable), e.g. --append netroot.debug.
+    #[arg(long, value_name = "PARAM", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+}
+
+fn parse_loader(s: &str) -> Result<Loader, String> {
+    s.parse()
+}
+
+fn parse_accel(s: &str) -> Result<AccelChoice, String> {
+    s.parse()
+}
+
+/// Progress notes on stderr, so stdout holds only the verdict.
+struct StderrEvents;
+
+impl Events for StderrEvents {
+    fn note(&self, text: &str) {
+        eprintln!("netroot qemu: {text}");
+    }
+}
+
+/// Sets `flag` on SIGINT, SIGTERM and SIGHUP; a second signal terminates at once.
+fn install_signal_flag(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // Registered first, so it sees the flag before the second registration sets it: the
+        // first signal only sets the flag, a repeated one exits.
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            i32::from(EXIT_INTERRUPTED),
+            Arc::clone(flag),
+        )
+        .with_context(|| format!("cannot install the handler of signal {sig}"))?;
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .with_context(|| format!("cannot install the handler of signal {sig}"))?;
+    }
+    Ok(())
+}
+
+pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let timeout = match (args.timeout, args.check) {
+        (Some(0), _) => {
+            return Err(super::UsageError("--timeout must be at least 1 second".into()).into())
+        }
+        (Some(secs), _) => Some(Duration::from_secs(secs)),
+        (None, true) => Some(Duration::from_secs(DEFAULT_CHECK_TIMEOUT_SECS)),
+        (None, false) => None,
+    };
+    let opts = QemuOptions {
+        project: cli.project.clone(),
+        profile: args.profile.clone(),
+        kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
+        out_dir: args.out.clone(),
+        cache_dir: None,
+        source_date_epoch: source_date_epoch()?,
+        loader: args.loader,
+        accel: args.accel,
+        check: args.check.then(|| args.marker.clone()),
+        timeout,
+        append: args.append.clone(),
+        tools: Tools::default(),
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    install_signal_flag(&interrupt)?;
+    let result = qemu::run(&opts, &StderrEvents, &interrupt);
+    let outcome = match result {
+        Ok(o) => o,
+        Err(QemuError::Interrupted) => {
+            if args.check {
+                writeln!(
+                    out,
+                    "netroot qemu: FAIL profile={}: interrupted before the boot",
+                    args.profile
+                )?;
+            }
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        Err(e) => {
+            let e = match e {
+                // Unboxed, so that exit_code_of sees the BuildError (a usage error exits 2).
+                QemuError::Build { profile, source } => anyhow::Error::from(*source)
+                    .context(format!("build of profile \"{profile}\" failed")),
+                other => anyhow::Error::from(other),
+            };
+            if args.check {
+                // The one verdict line; main prints the error on stderr as well.
+                writeln!(out, "netroot qemu: FAIL profile={}: {e:#}", args.profile)?;
+            }
+            return Err(e);
+        }
+    };
+    let line = outcome.summary_line();
+    if args.check {
+        writeln!(out, "{line}")?;
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(if outcome.exit == qemu::Exit::Interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if outcome.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FAILURE)
+    })
+}

@@ -1,0 +1,403 @@
+//! One `netroot qemu` run: build the profile (make-style, fast when up to date; the build also
+//! materializes the root tree with its overlays and links it as `OUT/PROFILE/rootfs`), start
+//! nfs-ganesha exporting that tree on a free loopback port, lay out the scratch
+//! TFTP directory for the loader, pick the accelerator, boot the VM and, with a check, decide
+//! pass or fail. Every process it starts is owned by a guard, so each exit path (error,
+//! timeout, verdict, interrupt, panic) stops QEMU and ganesha.
+//!
+//! Scratch state lives in `OUT/.qemu/PROFILE/` (console log, QEMU's stderr, TFTP dir, ganesha
+//! config and log), kept after the run for inspection and replaced by the next one; a lock file
+//! next to it refuses a second concurrent run of the same profile into the same `OUT`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::fs::{flock, FlockOperation};
+
+use super::accel::{self, AccelChoice, KvmProbe};
+use super::args::{Accel, ConsoleMode, Uplink, VmSpec, QEMU};
+use super::check::{CheckWatch, Verdict};
+use super::ganesha::{Export, Ganesha, GANESHA};
+use super::guest;
+use super::loader::{self, BootFiles, Loader, LoaderTools};
+use super::runner::{self, Exit, Watch};
+use super::timeline::{Timeline, TimelineBuilder};
+use super::QemuError;
+use crate::build::{self, BuildOptions, Quiet};
+use crate::profile::{KernelSpec, Project};
+
+/// Directory of run state below `OUT`.
+pub const RUN_SUBDIR: &str = ".qemu";
+/// What `netroot build` writes into `OUT/PROFILE/` (src/build/run.rs): the boot files and the
+/// link to the profile's root tree.
+const BUILT_KERNEL: &str = "vmlinuz";
+const BUILT_INITRD: &str = "initramfs.img";
+const BUILT_ROOTFS: &str = "rootfs";
+
+/// Programs and files a run uses from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    pub qemu: PathBuf,
+    pub ganesha: PathBuf,
+    pub loaders: LoaderTools,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools {
+            qemu: PathBuf::from(QEMU),
+            ganesha: PathBuf::from(GANESHA),
+            loaders: LoaderTools::default(),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct QemuOptions {
+    /// Directory holding `profiles/`.
+    pub project: PathBuf,
+    pub profile: String,
+    /// Overrides the profile's `[kernel]`.
+    pub kernel: Option<KernelSpec>,
+    /// Build outputs (`OUT/PROFILE/`) and run state (`OUT/.qemu/PROFILE/`).
+    pub out_dir: PathBuf,
+    /// Build cache; `None`: the build's default.
+    pub cache_dir: Option<PathBuf>,
+    pub source_date_epoch: u64,
+    pub loader: Loader,
+    pub accel: AccelChoice,
+    /// `Some(marker)`: `--check` mode; `None`: interactive console.
+    pub check: Option<String>,
+    /// QEMU is killed after this long (`None`: never).
+    pub timeout: Option<Duration>,
+    /// Extra kernel parameters, after everything else.
+    pub append: Vec<String>,
+    pub tools: Tools,
+}
+
+/// Progress notes for the user (the CLI prints them on stderr).
+pub trait Events {
+    fn note(&self, text: &str);
+}
+
+/// Notes nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Events for Silent {
+    fn note(&self, _: &str) {}
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub profile: String,
+    pub loader: Loader,
+    pub accel: Accel,
+    /// The KVM probe's finding when `--accel auto` probed.
+    pub probe: Option<KvmProbe>,
+    /// The serial console log.
+    pub log: PathBuf,
+    pub exit: Exit,
+    /// QEMU's start to its end.
+    pub wall: Duration,
+    /// The check's verdict (`None` in interactive mode).
+    pub verdict: Option<Verdict>,
+    pub timeline: Timeline,
+}
+
+impl Outcome {
+    /// The one-line summary: `netroot qemu: PASS|FAIL profile=.. loader=.. accel=..: why |
+    /// timeline | log PATH` (interactive runs: how QEMU ended instead of a verdict).
+    pub fn summary_line(&self) -> String {
+        let head = match &self.verdict {
+            Some(v) => format!(
+                "{} {}",
+                if v.pass { "PASS" } else { "FAIL" },
+                self.settings()
+            ),
+            None => self.settings(),
+        };
+        let why = match (&self.verdict, self.exit) {
+            (Some(v), _) => v.reason.clone(),
+            (None, Exit::Exited(status)) => format!(
+                "qemu exited ({status}) after {:.1}s",
+                self.wall.as_secs_f64()
+            ),
+            (None, Exit::TimedOut) => format!(
+                "qemu killed at the timeout after {:.1}s",
+                self.wall.as_secs_f64()
+            ),
+            (None, Exit::Interrupted) => "interrupted".to_string(),
+            (None, Exit::Stopped) => "stopped".to_string(),
+        };
+        format!(
+            "netroot qemu: {head}: {why} | {} | log {}",
+            self.timeline,
+            self.log.display()
+        )
+    }
+
+    fn settings(&self) -> String {
+        format!(
+            "profile={} loader={} accel={}",
+            self.profile,
+            self.loader.name(),
+            self.accel.as_str()
+        )
+    }
+
+    /// Whether a check passed (interactive: QEMU exited successfully).
+    pub fn success(&self) -> bool {
+        match &self.verdict {
+            Some(v) => v.pass,
+            None => matches!(self.exit, Exit::Exited(s) if s.success()),
+        }
+    }
+}
+
+/// Holds `OUT/.qemu/PROFILE.lock` for the run.
+#[derive(Debug)]
+struct RunLock(#[allow(dead_code)] fs::File);
+
+fn lock(path: &Path, profile: &str) -> Result<RunLock, QemuError> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(QemuError::io("open", path))?;
+    flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(|_| QemuError::Busy {
+        profile: profile.to_string(),
+        lock: path.to_path_buf(),
+    })?;
+    Ok(RunLock(file))
+}
+
+fn check_interrupt(interrupt: &AtomicBool) -> Result<(), QemuError> {
+    if interrupt.load(Ordering::SeqCst) {
+        Err(QemuError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs `opts` to the end. `interrupt` (set by a SIGINT/SIGTERM handler) stops the run
+/// between steps and the VM while it runs.
+pub fn run(
+    opts: &QemuOptions,
+    events: &dyn Events,
+    interrupt: &AtomicBool,
+) -> Result<Outcome, QemuError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(QemuError::NotRoot);
+    }
+    let build_opts = BuildOptions {
+        project: opts.project.clone(),
+        profile: opts.profile.clone(),
+        kernel: opts.kernel.clone(),
+        out_dir: opts.out_dir.clone(),
+        cache_dir: opts.cache_dir.clone(),
+        source_date_epoch: opts.source_date_epoch,
+    };
+    let report = build::build(&build_opts, &Quiet).map_err(|source| QemuError::Build {
+        profile: opts.profile.clone(),
+        source: Box::new(source),
+    })?;
+    events.note(&format!(
+        "{} {} ({:.1}s)",
+        if report.up_to_date {
+            "up to date:"
+        } else {
+            "built"
+        },
+        report.out_dir.display(),
+        report.seconds
+    ));
+    check_interrupt(interrupt)?;
+    let profile = Project::new(&opts.project)
+        .load_profile(&opts.profile)
+        .map_err(|e| QemuError::Build {
+            profile: opts.profile.clone(),
+            source: Box::new(e.into()),
+        })?;
+    if profile.root.is_none() {
+        return Err(QemuError::NoRoot {
+            profile: profile.name.clone(),
+        });
+    }
+    let link = report.out_dir.join(BUILT_ROOTFS);
+    // ganesha exports a real directory, not the build's symlink to it.
+    let root = link
+        .canonicalize()
+        .map_err(QemuError::io("resolve", &link))?;
+
+    // Absolute: ganesha's config and the reported log path must not depend on the cwd.
+    let state = opts.out_dir.join(RUN_SUBDIR);
+    let state = std::path::absolute(&state).map_err(QemuError::io("resolve", &state))?;
+    fs::create_dir_all(&state).map_err(QemuError::io("create", &state))?;
+    let _lock = lock(&state.join(format!("{}.lock", profile.name)), &profile.name)?;
+    let run_dir = state.join(&profile.name);
+    if run_dir.exists() {
+        fs::remove_dir_all(&run_dir).map_err(QemuError::io("remove", &run_dir))?;
+    }
+    fs::create_dir_all(&run_dir).map_err(QemuError::io("create", &run_dir))?;
+
+    let kernel = report.out_dir.join(BUILT_KERNEL);
+    let (accel, probe) = accel::resolve(opts.accel, &opts.tools.qemu, &kernel)?;
+    if let Some(p) = &probe {
+        events.note(&format!("kvm probe: {p}; using {}", accel.as_str()));
+    }
+    check_interrupt(interrupt)?;
+
+    let export = Export {
+        path: &root,
+        pseudo: &profile.boot.nfs.export,
+    };
+    let ganesha = Ganesha::start(&opts.tools.ganesha, &export, &run_dir)?;
+    events.note(&format!(
+        "nfs-ganesha (pid {}) serves {} as {} on 127.0.0.1:{}",
+        ganesha.pid(),
+        root.display(),
+        export.pseudo,
+        ganesha.port()
+    ));
+    let boot = guest::guest_boot_config(&profile.name, &profile.boot, ganesha.port())?;
+    let cmdline = guest::kernel_cmdline(&boot, &profile.menu.cmdline_extra, &opts.append)?;
+    let title = format!("netroot qemu: {}", profile.name);
+    let files = BootFiles {
+        kernel: &kernel,
+        initrd: &report.out_dir.join(BUILT_INITRD),
+        cmdline: &cmdline,
+        title: &title,
+    };
+    let boot_spec = loader::prepare(
+        opts.loader,
+        &opts.tools.loaders,
+        &files,
+        &run_dir.join("tftp"),
+    )?;
+    let mut spec = VmSpec::new(boot_spec, Uplink::User, accel);
+    spec.macs = guest::nic_macs(&boot.bond);
+    spec.timeout = opts.timeout;
+    spec.console = match opts.check {
+        Some(_) => ConsoleMode::Capture,
+        None => ConsoleMode::Terminal,
+    };
+    check_interrupt(interrupt)?;
+    events.note(&format!(
+        "booting via {} with {} (console log {})",
+        opts.loader.name(),
+        accel.as_str(),
+        run_dir.join("console.log").display()
+    ));
+    let needle = opts.loader.console_needle();
+    let (vm, verdict, timeline) = match &opts.check {
+        Some(marker) => {
+            let mut watch = CheckWatch::new(marker, needle);
+            let vm = runner::run(
+                &opts.tools.qemu,
+                &spec,
+                &run_dir,
+                Some(interrupt),
+                &mut |l| watch.observe(l),
+            )?;
+            let v = watch.verdict(vm.exit, vm.shutdown.as_deref(), opts.timeout);
+            let t = v.timeline.clone();
+            (vm, Some(v), t)
+        }
+        None => {
+            let mut tb = TimelineBuilder::new(needle);
+            let vm = runner::run(
+                &opts.tools.qemu,
+                &spec,
+                &run_dir,
+                Some(interrupt),
+                &mut |l| {
+                    tb.observe(l);
+                    Watch::Continue
+                },
+            )?;
+            (vm, None, tb.timeline().clone())
+        }
+    };
+    drop(ganesha);
+    Ok(Outcome {
+        profile: profile.name,
+        loader: opts.loader,
+        accel,
+        probe,
+        log: run_dir.join("console.log"),
+        exit: vm.exit,
+        wall: vm.wall,
+        verdict,
+        timeline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::timeline::Stage;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    fn outcome(verdict: Option<Verdict>, exit: Exit) -> Outcome {
+        Outcome {
+            profile: "qemu".into(),
+            loader: Loader::Ipxe,
+            accel: Accel::Tcg,
+            probe: None,
+            log: "/out/.qemu/qemu/console.log".into(),
+            exit,
+            wall: Duration::from_millis(40_060),
+            verdict,
+            timeline: Timeline {
+                stages: Stage::ALL.iter().map(|s| (*s, None)).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn summary_lines_are_one_line_with_settings_timeline_and_log() {
+        let v = Verdict {
+            pass: false,
+            reason: "netroot-init: FAILED phase=nfs reason=x (at 17.0s)".into(),
+            timeline: Timeline { stages: vec![] },
+        };
+        let o = outcome(Some(v), Exit::Stopped);
+        let line = o.summary_line();
+        assert!(line.starts_with("netroot qemu: FAIL profile=qemu loader=ipxe accel=tcg: netroot-init: FAILED phase=nfs reason=x (at 17.0s) | firmware - → "), "{line}");
+        assert!(
+            line.ends_with(" | log /out/.qemu/qemu/console.log"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert!(!o.success());
+        let i = outcome(None, Exit::Exited(ExitStatus::from_raw(0)));
+        assert!(i
+            .summary_line()
+            .starts_with("netroot qemu: profile=qemu loader=ipxe accel=tcg: qemu exited (exit status: 0) after 40.1s | "));
+        assert!(i.success());
+    }
+
+    #[test]
+    fn a_second_run_of_the_same_profile_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.lock");
+        let held = lock(&path, "p").expect("first");
+        let e = lock(&path, "p").expect_err("second");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "another netroot qemu run of profile \"p\" holds {}",
+                path.display()
+            )
+        );
+        drop(held);
+        lock(&path, "p").expect("free again");
+    }
+}

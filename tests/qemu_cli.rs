@@ -1,0 +1,656 @@
+//! `netroot qemu --check` end to end: the real binary builds a generated profile whose `[root]`
+//! is a busybox tree (tests/vm/rootfs.rs: its `/sbin/init` checks the overlay, the NFS lower,
+//! the bond, and prints `vmcheck: N passed, 0 failed`, the marker), serves it from its own
+//! nfs-ganesha and boots it through each loader. Asserted: the exit code, the ONE verdict line
+//! (init's OK line, marker, a complete and ordered stage timeline, the log path), the guest's
+//! checks in the log, and that no process the command started outlives it. Failure cases: a
+//! missing NFS root path (the init's FAILED line is the verdict), usage errors, a profile
+//! without a root. Skipped with a message without root, QEMU, ganesha, busybox or the test
+//! kernel, unless `NETROOT_REQUIRE_VM=1` (tests/vm/env.rs).
+
+#[allow(dead_code)] // shared with other VM suites; each binary uses a subset
+#[path = "vm/mod.rs"]
+mod vm;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use tempfile::TempDir;
+
+use netroot::qemu::args::DEFAULT_MACS;
+use netroot::qemu::ganesha::PSEUDO;
+use netroot::qemu::guest::HOST_FROM_GUEST;
+use netroot::qemu::{Stage, KVM_PROBE_TIMEOUT};
+use vm::console::{all_passed_line, Console, GuestChecks};
+use vm::env::{find_in_path, vm_tools_or_skip, VmTools, KERNEL_DEB_VAR, KERNEL_DIR_VAR};
+use vm::project::{self, TestProfile, Timeouts};
+use vm::report::Report;
+use vm::rootfs::{self, GuestExpect, RootTree, CHECKS};
+
+/// Name of the generated profile in each test's project.
+const PROFILE: &str = "qt";
+/// `netroot qemu --timeout`: every boot here ends (OK + marker, or FAILED) within ~25 s under
+/// TCG on an idle machine; 150 s leaves room for parallel tests on 2 cores.
+const QEMU_TIMEOUT_SECS: &str = "150";
+/// Hard limit of one `netroot qemu` command as the test sees it: its own timeout plus the
+/// build, the KVM probe and ganesha start; past it the test kills the command and fails.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
+/// The NFS phase's timeout of the failing boot: short, so the FAILED line comes quickly.
+const FAILING_NFS_TIMEOUT: &str = "8s";
+/// Poll interval while waiting for the command.
+const POLL: Duration = Duration::from_millis(100);
+/// Slack on top of the probe's own bound: QEMU start-up and the kill of a hung probe.
+const PROBE_SLACK: Duration = Duration::from_secs(3);
+
+/// A per-test token: tells this test's export from any other.
+fn token(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+/// A project whose profile `qt` boots a busybox checker root.
+struct Bed {
+    tree: RootTree,
+    project: PathBuf,
+    out: PathBuf,
+    _tmp: TempDir,
+}
+
+fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("netroot-qemu-{name}-"))
+        .tempdir()
+        .context("temp dir")?;
+    let expect = GuestExpect {
+        bond: "bond0".into(),
+        mode: "active-backup".into(),
+        slaves: DEFAULT_MACS.len(),
+        nfs_source: format!("{HOST_FROM_GUEST}:{PSEUDO}"),
+        token: token(name),
+    };
+    let tree = rootfs::build_root(&tmp.path().join("root"), &tools.busybox, &expect)?;
+    let profile = TestProfile {
+        name: PROFILE.into(),
+        inherits: "qemu".into(),
+        bond_mode: "active-backup".into(),
+        nfs_options: None,
+        failure: "reboot:1s".into(),
+        timeouts: Timeouts {
+            links: "20s".into(),
+            dhcp: "20s".into(),
+            nfs: nfs_timeout.into(),
+            boot: "90s".into(),
+        },
+        root_dir: Some(tree.dir.clone()),
+    };
+    let project = tmp.path().join("project");
+    project::create_project(&project, &profile)?;
+    Ok(Bed {
+        tree,
+        project,
+        out: tmp.path().join("out"),
+        _tmp: tmp,
+    })
+}
+
+/// One `netroot qemu` command's output; stderr lines keep the time they appeared.
+#[derive(Debug)]
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: Vec<(Duration, String)>,
+}
+
+impl Run {
+    fn stderr_text(&self) -> String {
+        self.stderr.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+
+    /// The one verdict line; fails unless stdout is exactly one line.
+    fn verdict(&self) -> Result<&str> {
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        ensure!(
+            lines.len() == 1,
+            "stdout must be one verdict line, got {lines:?}; stderr:\n{}",
+            self.stderr_text()
+        );
+        Ok(lines[0])
+    }
+
+    /// The time the first stderr line containing `needle` appeared.
+    fn note_at(&self, needle: &str) -> Option<(Duration, &str)> {
+        self.stderr
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(t, l)| (*t, l.as_str()))
+    }
+}
+
+/// Runs `netroot -C PROJECT qemu qt --kernel K --out OUT ARGS...`, killed after
+/// [`COMMAND_TIMEOUT`].
+fn netroot_qemu(tools: &VmTools, bed: &Bed, args: &[&str]) -> Result<Run> {
+    let mut child = Command::new(&tools.netroot)
+        .arg("-C")
+        .arg(&bed.project)
+        .args(["qemu", PROFILE, "--kernel"])
+        .arg(&tools.kernel)
+        .arg("--out")
+        .arg(&bed.out)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("run netroot")?;
+    let start = Instant::now();
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let out_reader = thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let err_reader = thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .map(|l| (start.elapsed(), l))
+            .collect::<Vec<_>>()
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().context("wait for netroot")? {
+            break status;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            // The test fails either way; the kill keeps the machine clean.
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("netroot qemu {args:?} still running after {COMMAND_TIMEOUT:?}");
+        }
+        thread::sleep(POLL);
+    };
+    let stdout = out_reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))?
+        .context("read stdout")?;
+    let stderr = err_reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("stderr reader panicked"))?;
+    Ok(Run {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Processes (other than this test) whose command line mentions `path`.
+fn processes_mentioning(path: &Path) -> Vec<String> {
+    let needle = path.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.bytes().all(|b| b.is_ascii_digit()) && name != me
+        })
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains(&needle)
+                .then(|| format!("{}: {text}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+/// The parts of a verdict line: `netroot qemu: HEAD: WHY | TIMELINE | log PATH`.
+struct Verdict<'a> {
+    head_and_why: &'a str,
+    timeline: Vec<(&'a str, Option<f64>)>,
+    log: PathBuf,
+}
+
+fn split_verdict(line: &str) -> Result<Verdict<'_>> {
+    let parts: Vec<&str> = line.split(" | ").collect();
+    let [head_and_why, timeline, log] = parts[..] else {
+        bail!("verdict {line:?} is not 'HEAD: WHY | TIMELINE | log PATH'");
+    };
+    let log = log
+        .strip_prefix("log ")
+        .with_context(|| format!("no log path in {line:?}"))?;
+    let timeline = timeline
+        .split(" → ")
+        .map(|stage| {
+            let (name, t) = stage
+                .split_once(' ')
+                .with_context(|| format!("bad stage {stage:?}"))?;
+            let t = match t {
+                "-" => None,
+                t => Some(
+                    t.strip_suffix('s')
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .with_context(|| format!("bad stage time {stage:?}"))?,
+                ),
+            };
+            Ok((name, t))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let names: Vec<&str> = timeline.iter().map(|(n, _)| *n).collect();
+    let want: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+    ensure!(names == want, "stages {names:?}, expected {want:?}");
+    Ok(Verdict {
+        head_and_why,
+        timeline,
+        log: PathBuf::from(log),
+    })
+}
+
+/// Everything a passing `--check` must show; returns the verdict line.
+fn assert_pass(tools: &VmTools, bed: &Bed, run: &Run, loader: &str, accel: &str) -> Result<String> {
+    let line = run.verdict()?.to_string();
+    let ctx = || format!("{line}\nstderr:\n{}", run.stderr_text());
+    ensure!(
+        run.status.code() == Some(0),
+        "exit {:?}: {}",
+        run.status,
+        ctx()
+    );
+    let v = split_verdict(&line).with_context(ctx)?;
+    let head = format!(
+        "netroot qemu: PASS profile={PROFILE} loader={loader} accel={accel}: netroot-init: OK root={HOST_FROM_GUEST}:{PSEUDO} bond=4/4 t="
+    );
+    ensure!(
+        v.head_and_why.starts_with(&head),
+        "expected {head}...: {}",
+        ctx()
+    );
+    let marker = format!(", marker {:?} at ", all_passed_line());
+    ensure!(v.head_and_why.contains(&marker), "no {marker}: {}", ctx());
+    let mut last = 0.0;
+    for (stage, t) in &v.timeline {
+        let t = t.with_context(|| format!("stage {stage} never seen: {}", ctx()))?;
+        ensure!(t >= last, "stage {stage} at {t}s before {last}s: {}", ctx());
+        last = t;
+    }
+    let log = std::fs::read_to_string(&v.log).with_context(|| format!("log {:?}", v.log))?;
+    let console = Console::new(log.lines().map(str::to_string).collect());
+    let checks = console.checks().map_err(anyhow::Error::msg)?;
+    let failed: Vec<String> = checks
+        .iter()
+        .filter_map(|c| c.result.as_ref().err().map(|e| format!("{}: {e}", c.name)))
+        .collect();
+    ensure!(
+        checks.len() == CHECKS.len() && failed.is_empty(),
+        "guest checks {} of {}, failed {failed:?}:\n{log}",
+        checks.len(),
+        CHECKS.len()
+    );
+    ensure!(
+        bed.tree.leaked_probes().is_empty(),
+        "guest writes reached the export: {:?}",
+        bed.tree.leaked_probes()
+    );
+    assert_cleaned_up(tools, bed, run)?;
+    Ok(line)
+}
+
+/// The ganesha the command started is gone, and nothing else runs out of its output dir.
+fn assert_cleaned_up(_tools: &VmTools, bed: &Bed, run: &Run) -> Result<()> {
+    let (_, note) = run
+        .note_at("nfs-ganesha (pid ")
+        .with_context(|| format!("no ganesha note:\n{}", run.stderr_text()))?;
+    let pid = note
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .with_context(|| format!("no pid in {note:?}"))?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    ensure!(!comm.starts_with("ganesha"), "ganesha pid {pid} still runs");
+    let left = processes_mentioning(&bed.out);
+    ensure!(left.is_empty(), "left running: {left:?}");
+    Ok(())
+}
+
+fn check_boot(name: &str, loader: &str) -> Result<()> {
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, "20s")?;
+    let accel = tools.accel.as_str();
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &[
+            "--loader",
+            loader,
+            "--accel",
+            accel,
+            "--check",
+            "--marker",
+            &all_passed_line(),
+            "--timeout",
+            QEMU_TIMEOUT_SECS,
+        ],
+    )?;
+    let line = assert_pass(&tools, &bed, &run, loader, accel)?;
+    fill_report(&mut report, &line);
+    report.pass();
+    Ok(())
+}
+
+/// The summary row's times from a PASS line (`... bond=4/4 t=5.047 at 15.0s, marker ...`) and
+/// the timeline as its note.
+fn fill_report(report: &mut Report, line: &str) {
+    let after = |key: &str| {
+        line.split(key)
+            .nth(1)
+            .and_then(|r| r.split([' ', 's']).next())
+    };
+    let secs = |text: Option<&str>| {
+        text.and_then(|t| t.parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+    };
+    report.kernel_to_ok = secs(after(" t="));
+    report.qemu_to_ok = secs(after(" at "));
+    report.note = line.split(" | ").nth(1).unwrap_or_default().to_string();
+}
+
+#[test]
+fn direct_boot_check_passes_with_a_busybox_root() -> Result<()> {
+    check_boot("direct_boot_check_passes_with_a_busybox_root", "direct")
+}
+
+/// PXE: nic0's iPXE ROM gets `netroot.ipxe` from QEMU's built-in TFTP.
+#[test]
+fn ipxe_boot_check_passes() -> Result<()> {
+    check_boot("ipxe_boot_check_passes", "ipxe")
+}
+
+/// PXE into GRUB (grub-mknetdir's core.0 and a generated grub.cfg).
+#[test]
+fn grub_boot_check_passes() -> Result<()> {
+    let name = "grub_boot_check_passes";
+    let path = std::env::var("PATH").unwrap_or_default();
+    if find_in_path("grub-mknetdir", &path).is_none() {
+        if std::env::var(vm::env::REQUIRE_VM_VAR).is_ok_and(|v| v == "1") {
+            bail!(
+                "{name}: grub-mknetdir not found (and {}=1)",
+                vm::env::REQUIRE_VM_VAR
+            );
+        }
+        println!("skipped: {name}: grub-mknetdir not found in PATH");
+        return Ok(());
+    }
+    check_boot(name, "grub")
+}
+
+/// PXE into PXELINUX when its files are installed; otherwise the command names what is missing.
+#[test]
+fn pxelinux_boot_check_passes_or_names_the_missing_files() -> Result<()> {
+    let name = "pxelinux_boot_check_passes_or_names_the_missing_files";
+    let loaders = netroot::qemu::loader::LoaderTools::default();
+    if loaders.pxelinux.is_file() && loaders.ldlinux.is_file() {
+        return check_boot(name, "pxelinux");
+    }
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let bed = bed(&tools, name, "20s")?;
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &["--loader", "pxelinux", "--accel", "tcg", "--check"],
+    )?;
+    let line = run.verdict()?;
+    ensure!(run.status.code() == Some(1), "exit {:?}", run.status);
+    let want = format!(
+        "netroot qemu: FAIL profile={PROFILE}: pxelinux loader needs {} (Debian packages pxelinux and syslinux-common)",
+        [&loaders.pxelinux, &loaders.ldlinux]
+            .into_iter()
+            .find(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    ensure!(line == want, "{line:?}, expected {want:?}");
+    assert_cleaned_up(&tools, &bed, &run)
+}
+
+/// The guest asks for an export path the server does not have: the init's FAILED line is the
+/// verdict, exit 1, and the real init never runs.
+#[test]
+fn a_missing_nfs_root_path_fails_with_the_inits_failed_line() -> Result<()> {
+    let name = "a_missing_nfs_root_path_fails_with_the_inits_failed_line";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, FAILING_NFS_TIMEOUT)?;
+    let accel = tools.accel.as_str();
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &[
+            "--loader",
+            "direct",
+            "--accel",
+            accel,
+            "--check",
+            "--timeout",
+            QEMU_TIMEOUT_SECS,
+            "--append",
+            "netroot.nfs.export=/missing",
+        ],
+    )?;
+    let line = run.verdict()?;
+    let ctx = || format!("{line}\nstderr:\n{}", run.stderr_text());
+    ensure!(
+        run.status.code() == Some(1),
+        "exit {:?}: {}",
+        run.status,
+        ctx()
+    );
+    let v = split_verdict(line)?;
+    let head = format!(
+        "netroot qemu: FAIL profile={PROFILE} loader=direct accel={accel}: netroot-init: FAILED phase=nfs reason={HOST_FROM_GUEST}:/missing: not mounted after {FAILING_NFS_TIMEOUT} "
+    );
+    ensure!(
+        v.head_and_why.starts_with(&head),
+        "expected {head}...: {}",
+        ctx()
+    );
+    ensure!(v.head_and_why.contains("ENOENT"), "no ENOENT: {}", ctx());
+    let reached: Vec<&str> = v
+        .timeline
+        .iter()
+        .filter(|(_, t)| t.is_some())
+        .map(|(n, _)| *n)
+        .collect();
+    ensure!(
+        reached == ["firmware", "loader", "kernel", "init", "modules", "bond", "lease"],
+        "stages reached {reached:?}: {}",
+        ctx()
+    );
+    let log = std::fs::read_to_string(&v.log).context("log")?;
+    ensure!(!log.contains(rootfs::PREFIX), "the real init ran:\n{log}");
+    assert_cleaned_up(&tools, &bed, &run)?;
+    report.note = "FAILED phase=nfs ENOENT".into();
+    report.pass();
+    Ok(())
+}
+
+/// `--accel auto` probes KVM within its bound and boots with what the probe found (TCG on
+/// machines where KVM hangs).
+#[test]
+fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
+    let name = "accel_auto_probes_within_a_bound_and_falls_back_to_tcg";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, "20s")?;
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &[
+            "--loader",
+            "direct",
+            "--accel",
+            "auto",
+            "--check",
+            "--marker",
+            &all_passed_line(),
+            "--timeout",
+            QEMU_TIMEOUT_SECS,
+        ],
+    )?;
+    let (built_at, _) = run
+        .note_at("built ")
+        .or_else(|| run.note_at("up to date"))
+        .with_context(|| format!("no build note:\n{}", run.stderr_text()))?;
+    let (probed_at, probe) = run
+        .note_at("kvm probe: ")
+        .with_context(|| format!("no probe note:\n{}", run.stderr_text()))?;
+    let took = probed_at.saturating_sub(built_at);
+    ensure!(
+        took <= KVM_PROBE_TIMEOUT + PROBE_SLACK,
+        "the probe took {took:?}: {probe}"
+    );
+    let accel = if probe.ends_with("; using kvm") {
+        "kvm"
+    } else {
+        ensure!(
+            probe.ends_with("; using tcg"),
+            "probe note {probe:?} names no accelerator"
+        );
+        "tcg"
+    };
+    let line = assert_pass(&tools, &bed, &run, "direct", accel)?;
+    fill_report(&mut report, &line);
+    report.note = format!(
+        "{} ({:.1}s)",
+        probe.trim_start_matches("netroot qemu: "),
+        took.as_secs_f64()
+    );
+    report.pass();
+    Ok(())
+}
+
+/// Usage errors exit 2 before anything runs (no tools needed).
+#[test]
+fn usage_errors_exit_2() -> Result<()> {
+    let netroot = env!("CARGO_BIN_EXE_netroot");
+    for (args, needle) in [
+        (
+            &["qemu", "qt", "--loader", "uboot"][..],
+            "unknown loader \"uboot\" (expected grub, ipxe, pxelinux or direct)",
+        ),
+        (
+            &["qemu", "qt", "--accel", "xen"][..],
+            "unknown accelerator \"xen\" (expected auto, kvm or tcg)",
+        ),
+        (
+            &["qemu", "qt", "--marker", "x"][..],
+            "the following required arguments were not provided",
+        ),
+        (
+            &["qemu", "qt", "--timeout", "0", "--check"][..],
+            "--timeout must be at least 1 second",
+        ),
+    ] {
+        let out = Command::new(netroot).args(args).output().context("run")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.code() == Some(2),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        ensure!(stderr.contains(needle), "{args:?}: {stderr}");
+        ensure!(out.stdout.is_empty(), "{args:?}: stdout {:?}", out.stdout);
+    }
+    if rustix::process::geteuid().is_root() {
+        // Past the root check, an unknown profile is still the invocation's fault.
+        let dir = tempfile::tempdir().context("tempdir")?;
+        std::fs::create_dir(dir.path().join("profiles")).context("mkdir")?;
+        let out = Command::new(netroot)
+            .arg("-C")
+            .arg(dir.path())
+            .args(["qemu", "nosuch", "--check", "--out"])
+            .arg(dir.path().join("out"))
+            .output()
+            .context("run")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure!(out.status.code() == Some(2), "{:?}", out.status);
+        ensure!(
+            stdout.starts_with("netroot qemu: FAIL profile=nosuch: build of profile \"nosuch\" failed: profile \"nosuch\" not found"),
+            "{stdout}"
+        );
+    }
+    Ok(())
+}
+
+/// A profile without `[root]` cannot be booted: the verdict names the missing section.
+#[test]
+fn a_profile_without_a_root_is_refused_with_a_fail_line() -> Result<()> {
+    let name = "a_profile_without_a_root_is_refused_with_a_fail_line";
+    let dir = tempfile::tempdir().context("tempdir")?;
+    let profile = TestProfile {
+        name: PROFILE.into(),
+        inherits: "qemu".into(),
+        bond_mode: "active-backup".into(),
+        nfs_options: None,
+        failure: "reboot:1s".into(),
+        timeouts: Timeouts {
+            links: "20s".into(),
+            dhcp: "20s".into(),
+            nfs: "20s".into(),
+            boot: "60s".into(),
+        },
+        root_dir: None,
+    };
+    project::create_project(dir.path(), &profile)?;
+    let root = rustix::process::geteuid().is_root();
+    let kernel = std::env::var_os(KERNEL_DIR_VAR).or_else(|| std::env::var_os(KERNEL_DEB_VAR));
+    let want = match (root, kernel) {
+        (false, _) => "netroot qemu must run as root".to_string(),
+        (true, Some(_)) => format!("profile \"{PROFILE}\" has no [root] section"),
+        (true, None) => {
+            if std::env::var(vm::env::REQUIRE_KERNEL_VAR).is_ok_and(|v| v == "1") {
+                bail!(
+                    "{name}: {KERNEL_DIR_VAR} not set (and {}=1)",
+                    vm::env::REQUIRE_KERNEL_VAR
+                );
+            }
+            println!("skipped: {name}: {KERNEL_DIR_VAR} not set");
+            return Ok(());
+        }
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netroot"));
+    cmd.arg("-C")
+        .arg(dir.path())
+        .args(["qemu", PROFILE, "--check", "--out"]);
+    cmd.arg(dir.path().join("out"));
+    if let Some(k) = std::env::var_os(KERNEL_DIR_VAR).or_else(|| std::env::var_os(KERNEL_DEB_VAR)) {
+        cmd.arg("--kernel").arg(k);
+    }
+    let out = cmd.output().context("run netroot")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1), "{:?}: {stderr}", out.status);
+    let line = format!("netroot qemu: FAIL profile={PROFILE}: {want}");
+    ensure!(
+        stdout.lines().count() == 1 && stdout.starts_with(&line),
+        "stdout {stdout:?}, expected {line}..."
+    );
+    ensure!(stderr.contains(&want), "stderr {stderr}");
+    Ok(())
+}
