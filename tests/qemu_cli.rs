@@ -545,6 +545,67 @@ fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
     Ok(())
 }
 
+/// Without `--check` the serial console is the command's stdout (and still logged); the guest
+/// powers off after its checks, QEMU exits 0 and so does the command, with a summary on stderr.
+#[test]
+fn interactive_mode_passes_the_console_through() -> Result<()> {
+    let name = "interactive_mode_passes_the_console_through";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, "20s")?;
+    let accel = tools.accel.as_str();
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &[
+            "--loader",
+            "direct",
+            "--accel",
+            accel,
+            "--timeout",
+            QEMU_TIMEOUT_SECS,
+        ],
+    )?;
+    let ctx = || format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr_text());
+    ensure!(
+        run.status.code() == Some(0),
+        "exit {:?}: {}",
+        run.status,
+        ctx()
+    );
+    let console = Console::new(
+        run.stdout
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect(),
+    );
+    ensure!(
+        console.ok_lines().map_err(anyhow::Error::msg)?.len() == 1,
+        "no OK line on stdout: {}",
+        ctx()
+    );
+    ensure!(
+        console.position(&all_passed_line()).is_some(),
+        "no checker summary on stdout: {}",
+        ctx()
+    );
+    let (_, summary) = run
+        .note_at(&format!("netroot qemu: profile={PROFILE} loader=direct accel={accel}: qemu exited (exit status: 0) after "))
+        .with_context(|| format!("no summary line: {}", ctx()))?;
+    let v = split_verdict(summary)?;
+    let log = std::fs::read_to_string(&v.log).context("log")?;
+    ensure!(
+        log.contains(&all_passed_line()),
+        "the console log misses the checker:\n{log}"
+    );
+    assert_cleaned_up(&tools, &bed, &run)?;
+    report.note = v.head_and_why.to_string();
+    report.pass();
+    Ok(())
+}
+
 /// Usage errors exit 2 before anything runs (no tools needed).
 #[test]
 fn usage_errors_exit_2() -> Result<()> {

@@ -199,11 +199,10 @@ pub fn run(
     File::create(&serial).map_err(QemuError::io("create", &serial))?;
     let stderr = File::create(&stderr_path).map_err(QemuError::io("create", &stderr_path))?;
     let mut cmd = Command::new(qemu);
-    cmd.args(qemu_args(spec, &serial, &qmp_path))
-        .stdout(Stdio::null())
-        .stderr(stderr);
+    cmd.args(qemu_args(spec, &serial, &qmp_path)).stderr(stderr);
+    // Terminal mode keeps the inherited stdin and stdout: they are the serial console.
     if spec.console == ConsoleMode::Capture {
-        cmd.stdin(Stdio::null());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
     }
     let start = Instant::now();
     let child = cmd
