@@ -15,5 +15,6 @@ pub mod menus;
 pub mod nodes;
 pub mod overlay;
 pub mod profile;
+pub mod publish;
 pub mod qemu;
 pub mod rootfs;

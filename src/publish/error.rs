@@ -1,0 +1,101 @@
+//! Errors of the publish engine. Every variant names the path, profile or generation involved.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a publish, rollback, gc, verify or export rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The profile name cannot be used as a directory name on the targets.
+    #[error("invalid profile name {name:?}: {reason}")]
+    InvalidProfile { name: String, reason: &'static str },
+    /// A generation id is not `g` followed by 16 lowercase hex digits.
+    #[error("invalid generation id {id:?}: expected 'g' followed by 16 lowercase hex digits")]
+    InvalidGeneration { id: String },
+    /// A menu file path cannot be written under the TFTP root.
+    #[error("invalid menu file path {path:?}: {reason}")]
+    InvalidMenuPath { path: String, reason: &'static str },
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// An input is not what the engine can publish.
+    #[error("{path}: {reason}")]
+    BadInput { path: PathBuf, reason: String },
+    /// A source file changed between hashing and copying.
+    #[error("{path}: source changed during publish ({detail}); publish again")]
+    SourceChanged { path: PathBuf, detail: String },
+    /// A state file (history, generation record, tree manifest) cannot be read.
+    #[error("{path}: {reason}")]
+    BadState { path: PathBuf, reason: String },
+    /// The profile has no active generation.
+    #[error("profile {profile} has no published generation")]
+    NothingPublished { profile: String },
+    /// Rollback found no generation before the active one.
+    #[error("profile {profile}: no generation before {active} to roll back to")]
+    NoRollbackTarget { profile: String, active: String },
+    /// A generation named by the caller is not in the profile's history.
+    #[error("profile {profile}: generation {generation} is not in the history")]
+    UnknownGeneration { profile: String, generation: String },
+    /// A generation in the history lost one of its parts.
+    #[error("profile {profile}: generation {generation} is incomplete: {path} is missing")]
+    GenerationIncomplete {
+        profile: String,
+        generation: String,
+        path: PathBuf,
+    },
+    /// A consumer references a generation that the history does not list.
+    #[error(
+        "profile {profile}: {consumer} references generation {generation}, which the history does \
+         not list; run verify"
+    )]
+    UnlistedReference {
+        profile: String,
+        consumer: String,
+        generation: String,
+    },
+    /// Another publisher holds the lock.
+    #[error("timed out after {secs} s waiting for the publish lock {path}")]
+    LockTimeout { path: PathBuf, secs: u64 },
+    /// An export setting is unusable.
+    #[error("invalid export setting {field} = {value:?}: {reason}")]
+    InvalidExport {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// Two profiles derive the same export identifier.
+    #[error("profiles {a} and {b} both get {kind} {id}; set one of them explicitly")]
+    ExportIdCollision {
+        kind: &'static str,
+        a: String,
+        b: String,
+        id: u64,
+    },
+}
+
+/// Maps an `io::Error` of operation `op` on `path` to [`PublishError::Io`].
+pub(crate) fn io_err(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> PublishError {
+    let path = path.into();
+    move |source| PublishError::Io { op, path, source }
+}
+
+/// Same as [`io_err`] for rustix's errno type.
+pub(crate) fn errno(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(rustix::io::Errno) -> PublishError {
+    let path = path.into();
+    move |e| PublishError::Io {
+        op,
+        path,
+        source: io::Error::from(e),
+    }
+}

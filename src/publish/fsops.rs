@@ -1,0 +1,311 @@
+//! Crash-safe filesystem primitives, each counted as one step so tests can stop the process at any
+//! chosen point (`PublishOptions::crash_after_ops`): temp file in the same directory → fsync →
+//! rename → fsync(dir); symlink flips through a temporary name; deletions rename the victim to a
+//! temporary name first, so a half-deleted directory never carries a generation's name.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
+
+use super::error::{errno, io_err, PublishError};
+use super::layout::{is_tmp_name, TMP_PREFIX};
+
+/// How long a publisher waits for another one to finish: a cold publish of a large root tree takes
+/// minutes, and a queued CLI call should wait for it rather than fail.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Poll interval while waiting for the lock.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// Counts mutating filesystem steps (from any thread); aborts the process at a chosen step
+/// (crash simulation).
+#[derive(Debug, Default)]
+pub struct Fs {
+    ops: AtomicU64,
+    crash_after: Option<u64>,
+}
+
+impl Fs {
+    pub fn new(crash_after: Option<u64>) -> Fs {
+        Fs {
+            ops: AtomicU64::new(0),
+            crash_after,
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn ops(&self) -> u64 {
+        self.ops.load(Ordering::Relaxed)
+    }
+
+    /// Called before every mutating step: aborts (like SIGKILL or a failover, no cleanup) once
+    /// `crash_after` steps have been taken.
+    pub fn step(&self) {
+        let n = self.ops.fetch_add(1, Ordering::Relaxed);
+        if self.crash_after == Some(n) {
+            std::process::abort();
+        }
+    }
+
+    /// Creates `dir` and missing parents, fsyncing each parent whose listing changed.
+    pub fn create_dir_all(&self, dir: &Path) -> Result<(), PublishError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.create_dir_all(parent)?;
+        }
+        self.step();
+        match fs::DirBuilder::new().mode(0o755).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                return Ok(())
+            }
+            Err(e) => return Err(io_err("create directory", dir)(e)),
+        }
+        self.fsync_dir(parent_of(dir))
+    }
+
+    /// Writes `data` to `path` atomically (mode 0644).
+    pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), PublishError> {
+        let dir = parent_of(path);
+        self.step();
+        let tmp = tmp_path(dir, "file");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        f.write_all(data).map_err(io_err("write", &tmp))?;
+        self.step();
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        drop(f);
+        self.rename(&tmp, path)?;
+        self.fsync_dir(dir)
+    }
+
+    /// Points the symlink `path` at `target` atomically (symlink to a temporary name + rename).
+    pub fn symlink_atomic(&self, target: &str, path: &Path) -> Result<(), PublishError> {
+        let dir = parent_of(path);
+        self.step();
+        let tmp = tmp_path(dir, "link");
+        std::os::unix::fs::symlink(target, &tmp).map_err(io_err("create symlink", &tmp))?;
+        self.rename(&tmp, path)?;
+        self.fsync_dir(dir)
+    }
+
+    /// rename(2); replaces a file or symlink at `to`.
+    pub fn rename(&self, from: &Path, to: &Path) -> Result<(), PublishError> {
+        self.step();
+        fs::rename(from, to).map_err(io_err("rename to", to))
+    }
+
+    /// rename(2) that fails when `to` exists (a generation is never replaced).
+    pub fn rename_noreplace(&self, from: &Path, to: &Path) -> Result<(), PublishError> {
+        self.step();
+        renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(errno("rename to", to))
+    }
+
+    /// Fsyncs a directory so renames and creations in it survive a crash.
+    pub fn fsync_dir(&self, dir: &Path) -> Result<(), PublishError> {
+        self.step();
+        File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("fsync directory", dir))
+    }
+
+    /// Flushes the whole filesystem holding `path` (one syncfs instead of one fsync per file of a
+    /// staged tree).
+    pub fn syncfs(&self, path: &Path) -> Result<(), PublishError> {
+        self.step();
+        let f = File::open(path).map_err(io_err("open", path))?;
+        rustix::fs::syncfs(&f).map_err(errno("syncfs", path))
+    }
+
+    /// Removes `path` (file, symlink or tree) crash-safely: rename to a temporary name, fsync the
+    /// parent, then delete. Missing paths are fine.
+    pub fn remove(&self, path: &Path) -> Result<bool, PublishError> {
+        let md = match fs::symlink_metadata(path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("stat", path)(e)),
+        };
+        let dir = parent_of(path);
+        let victim = if path.file_name().is_some_and(is_tmp_name) {
+            path.to_path_buf()
+        } else {
+            let tmp = tmp_path(dir, "del");
+            self.rename(path, &tmp)?;
+            self.fsync_dir(dir)?;
+            tmp
+        };
+        self.step();
+        if md.is_dir() {
+            remove_tree(&victim)?;
+        } else {
+            fs::remove_file(&victim).map_err(io_err("remove", &victim))?;
+        }
+        Ok(true)
+    }
+
+    /// Removes every `.netroot-tmp-*` entry directly inside `dir`; returns what was removed.
+    pub fn clean_tmp(&self, dir: &Path) -> Result<Vec<PathBuf>, PublishError> {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", dir)(e)),
+        };
+        let mut victims = Vec::new();
+        for e in rd {
+            let e = e.map_err(io_err("list", dir))?;
+            if is_tmp_name(&e.file_name()) {
+                victims.push(e.path());
+            }
+        }
+        victims.sort();
+        for v in &victims {
+            self.remove(v)?;
+        }
+        Ok(victims)
+    }
+}
+
+/// Deletes a tree, making read-only directories writable first (a published tree has 0555 dirs).
+fn remove_tree(path: &Path) -> Result<(), PublishError> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            make_dirs_writable(path)?;
+            fs::remove_dir_all(path).map_err(io_err("remove", path))
+        }
+        Err(e) => Err(io_err("remove", path)(e)),
+    }
+}
+
+fn make_dirs_writable(path: &Path) -> Result<(), PublishError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("chmod", &dir))?;
+        for e in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let e = e.map_err(io_err("list", &dir))?;
+            if e.file_type().map_err(io_err("stat", e.path()))?.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A fresh temporary name in `dir`: `.netroot-tmp-KIND-PID-NANOS-COUNTER`.
+pub fn tmp_path(dir: &Path, kind: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dir.join(format!(
+        "{TMP_PREFIX}{kind}-{}-{nanos:08x}-{n}",
+        std::process::id()
+    ))
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// An exclusive advisory lock, released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Takes the lock at `path` (created if missing), waiting up to [`LOCK_TIMEOUT`].
+    pub fn acquire(fs_: &Fs, path: &Path) -> Result<Lock, PublishError> {
+        fs_.create_dir_all(parent_of(path))?;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(io_err("open lock", path))?;
+        let start = Instant::now();
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < LOCK_TIMEOUT => {
+                    std::thread::sleep(LOCK_POLL)
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(PublishError::LockTimeout {
+                        path: path.to_path_buf(),
+                        secs: LOCK_TIMEOUT.as_secs(),
+                    })
+                }
+                Err(e) => return Err(errno("lock", path)(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_and_symlink_flip_leave_no_temporaries() {
+        let d = tempfile::tempdir().unwrap();
+        let f = Fs::new(None);
+        let p = d.path().join("a/b/menu");
+        f.create_dir_all(p.parent().unwrap()).unwrap();
+        f.write_atomic(&p, b"1").unwrap();
+        f.write_atomic(&p, b"2").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"2");
+        let l = d.path().join("a/current");
+        f.symlink_atomic("g1", &l).unwrap();
+        f.symlink_atomic("g2", &l).unwrap();
+        assert_eq!(fs::read_link(&l).unwrap(), Path::new("g2"));
+        assert!(f.clean_tmp(&d.path().join("a")).unwrap().is_empty());
+        assert!(f.ops() > 6);
+    }
+
+    #[test]
+    fn remove_renames_first_and_handles_readonly_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("tree");
+        fs::create_dir_all(t.join("ro")).unwrap();
+        fs::write(t.join("ro/f"), b"x").unwrap();
+        fs::set_permissions(t.join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+        let f = Fs::new(None);
+        assert!(f.remove(&t).unwrap());
+        assert!(!f.remove(&t).unwrap());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rename_noreplace_refuses_to_overwrite() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("a")).unwrap();
+        fs::create_dir(d.path().join("b")).unwrap();
+        let e = Fs::new(None)
+            .rename_noreplace(&d.path().join("a"), &d.path().join("b"))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("rename to "), "{e}");
+        assert!(e.to_string().contains("File exists"), "{e}");
+    }
+}

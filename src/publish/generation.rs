@@ -1,0 +1,272 @@
+//! A generation's identity and its TFTP side: content digests of the boot artifacts, the
+//! generation id derived from them, and the generation directory
+//! `TFTP/netroot/PROFILE/GEN/{vmlinuz,initramfs.img,manifest.json,generation.json}`, staged under a
+//! temporary name and renamed into place once every file is written and fsynced.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{io_err, PublishError};
+use super::fsops::{tmp_path, Fs};
+use super::layout::{Layout, GENERATION_RECORD, GEN_HEX_LEN, INITRAMFS, MANIFEST, VMLINUZ};
+use super::memo::{hash_file, open_nofollow, BUF_SIZE};
+use super::Artifacts;
+
+/// Version of the `generation.json` schema.
+pub const RECORD_VERSION: u32 = 1;
+/// Domain separator of the generation id hash (bump when the id's inputs change).
+const ID_DOMAIN: &str = "netroot-generation-v1";
+
+/// Size and content hash of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// Digests of the three boot artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactDigests {
+    pub vmlinuz: FileDigest,
+    pub initramfs: FileDigest,
+    pub manifest: FileDigest,
+}
+
+impl ArtifactDigests {
+    /// Hashes the artifacts (never following a symlink at the last component).
+    pub fn compute(a: &Artifacts) -> Result<ArtifactDigests, PublishError> {
+        let one = |p: &Path| -> Result<FileDigest, PublishError> {
+            let md = fs::symlink_metadata(p).map_err(io_err("stat", p))?;
+            if !md.is_file() {
+                return Err(PublishError::BadInput {
+                    path: p.to_path_buf(),
+                    reason: "not a regular file".into(),
+                });
+            }
+            let (blake3, size) = hash_file(p)?;
+            Ok(FileDigest { size, blake3 })
+        };
+        Ok(ArtifactDigests {
+            vmlinuz: one(&a.vmlinuz)?,
+            initramfs: one(&a.initramfs)?,
+            manifest: one(&a.manifest)?,
+        })
+    }
+
+    /// (file name in the generation directory, digest) for each artifact.
+    pub fn named(&self) -> [(&'static str, &FileDigest); 3] {
+        [
+            (VMLINUZ, &self.vmlinuz),
+            (INITRAMFS, &self.initramfs),
+            (MANIFEST, &self.manifest),
+        ]
+    }
+}
+
+/// The generation id: `g` + 16 hex digits of blake3 over the profile, the artifact hashes, the root
+/// tree digest and the generation-independent kernel command line. Same inputs, same id.
+pub fn generation_id(
+    profile: &str,
+    artifacts: &ArtifactDigests,
+    root_digest: Option<&str>,
+    cmdline: &str,
+) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [
+        ID_DOMAIN,
+        profile,
+        &artifacts.vmlinuz.blake3,
+        &artifacts.initramfs.blake3,
+        &artifacts.manifest.blake3,
+        root_digest.unwrap_or("no-root"),
+        cmdline,
+    ] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    let hex = h.finalize().to_hex();
+    format!("g{}", hex.get(..GEN_HEX_LEN).unwrap_or_default())
+}
+
+/// `generation.json`: what the generation holds, for verify and for humans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    pub version: u32,
+    pub profile: String,
+    pub generation: String,
+    pub cmdline: String,
+    /// Artifact file name → digest.
+    pub files: BTreeMap<String, FileDigest>,
+    pub root: Option<RootRecord>,
+}
+
+/// Summary of the generation's root tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootRecord {
+    /// Digest of the tree manifest (`NFS/PROFILE/GEN.tree.json`).
+    pub digest: String,
+    pub entries: usize,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl GenerationRecord {
+    /// Reads and checks a record.
+    pub fn read(path: &Path) -> Result<GenerationRecord, PublishError> {
+        let bad = |reason: String| PublishError::BadState {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let b = fs::read(path).map_err(io_err("read", path))?;
+        let r: GenerationRecord = serde_json::from_slice(&b).map_err(|e| bad(e.to_string()))?;
+        if r.version != RECORD_VERSION {
+            return Err(bad(format!(
+                "generation record version {} is not supported (expected {RECORD_VERSION})",
+                r.version
+            )));
+        }
+        Ok(r)
+    }
+}
+
+/// Creates `TFTP/netroot/PROFILE/GEN` from the artifacts: staged under a temporary name, every
+/// file fsynced, then renamed into place (never replacing an existing generation).
+pub fn stage_tftp(
+    fs_: &Fs,
+    layout: &Layout,
+    a: &Artifacts,
+    record: &GenerationRecord,
+) -> Result<(), PublishError> {
+    let parent = layout.tftp_profile();
+    let dest = layout.tftp_gen(&record.generation);
+    let tmp = tmp_path(&parent, "gen");
+    fs_.step();
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&tmp)
+        .map_err(io_err("create directory", &tmp))?;
+    for (name, src) in [
+        (VMLINUZ, &a.vmlinuz),
+        (INITRAMFS, &a.initramfs),
+        (MANIFEST, &a.manifest),
+    ] {
+        let want = record
+            .files
+            .get(name)
+            .ok_or_else(|| PublishError::BadState {
+                path: dest.clone(),
+                reason: format!("internal: no digest for {name}"),
+            })?;
+        copy_verified(fs_, src, &tmp.join(name), want)?;
+    }
+    let mut json = serde_json::to_vec_pretty(record).map_err(|e| PublishError::BadState {
+        path: dest.clone(),
+        reason: e.to_string(),
+    })?;
+    json.push(b'\n');
+    write_new(fs_, &tmp.join(GENERATION_RECORD), &json)?;
+    fs_.fsync_dir(&tmp)?;
+    fs_.rename_noreplace(&tmp, &dest)?;
+    fs_.fsync_dir(&parent)
+}
+
+/// Copies `src` to the new file `dest` (0644), hashing on the way; fails if the content is not
+/// `want` (the source changed since it was hashed). Fsyncs `dest`.
+fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result<(), PublishError> {
+    let mut from = open_nofollow(src)?;
+    fs_.step();
+    let mut to = create_new(dest)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut size = 0u64;
+    let mut first = true;
+    loop {
+        let k = from.read(&mut buf).map_err(io_err("read", src))?;
+        if k == 0 {
+            break;
+        }
+        let chunk = buf.get(..k).unwrap_or_default();
+        h.update(chunk);
+        to.write_all(chunk).map_err(io_err("write", dest))?;
+        size += k as u64;
+        if first {
+            // A crash point with a partially written file.
+            fs_.step();
+            first = false;
+        }
+    }
+    let got = h.finalize().to_hex().to_string();
+    if got != want.blake3 || size != want.size {
+        return Err(PublishError::SourceChanged {
+            path: src.to_path_buf(),
+            detail: format!(
+                "blake3 {got} ({size} bytes) while copying, {} ({} bytes) when hashed",
+                want.blake3, want.size
+            ),
+        });
+    }
+    fs_.step();
+    to.sync_all().map_err(io_err("fsync", dest))
+}
+
+fn create_new(path: &Path) -> Result<fs::File, PublishError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(io_err("create", path))
+}
+
+/// Writes a new file (0644) and fsyncs it.
+fn write_new(fs_: &Fs, path: &Path, data: &[u8]) -> Result<(), PublishError> {
+    fs_.step();
+    let mut f = create_new(path)?;
+    f.write_all(data).map_err(io_err("write", path))?;
+    fs_.step();
+    f.sync_all().map_err(io_err("fsync", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(h: &str) -> FileDigest {
+        FileDigest {
+            size: 1,
+            blake3: h.into(),
+        }
+    }
+
+    #[test]
+    fn id_is_stable_and_depends_on_every_input() {
+        let a = ArtifactDigests {
+            vmlinuz: d("v"),
+            initramfs: d("i"),
+            manifest: d("m"),
+        };
+        let id = generation_id("compute", &a, Some("r"), "quiet");
+        assert_eq!(id, generation_id("compute", &a, Some("r"), "quiet"));
+        assert!(crate::publish::layout::is_generation_id(&id), "{id}");
+        let mut b = a.clone();
+        b.initramfs.blake3 = "j".into();
+        for other in [
+            generation_id("other", &a, Some("r"), "quiet"),
+            generation_id("compute", &b, Some("r"), "quiet"),
+            generation_id("compute", &a, None, "quiet"),
+            generation_id("compute", &a, Some("r"), "quiet debug"),
+        ] {
+            assert_ne!(id, other);
+        }
+        // Each part is length-prefixed: text cannot move between the profile and the cmdline.
+        assert_ne!(
+            generation_id("ab", &a, Some("r"), "c"),
+            generation_id("a", &a, Some("r"), "bc")
+        );
+    }
+}

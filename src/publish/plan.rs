@@ -1,0 +1,243 @@
+//! Deciding what a publish does, without changing anything: hash the inputs, derive the generation
+//! id, look it up in the history, decide copy vs hardlink for every root tree file, compare every
+//! consumer. [`dry_run`] returns this plan; `publish` executes it.
+
+use std::fs;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::activate::{paths_for, plan_consumers, validate_menus, ConsumerChange, ConsumerPlan};
+use super::error::PublishError;
+use super::generation::RECORD_VERSION;
+use super::generation::{generation_id, ArtifactDigests, GenerationRecord, RootRecord};
+use super::history::History;
+use super::layout::{Layout, GENERATION_RECORD};
+use super::memo::Memo;
+use super::tree::stage::{plan as plan_tree, Previous};
+use super::tree::{scan, Action, ScannedTree, TreeManifest, TreeStats};
+use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
+
+/// Whether the generation exists already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanState {
+    /// New content: a new generation will be staged.
+    New,
+    /// Identical content was published before; `active` tells whether it is the active one.
+    Published { active: bool },
+}
+
+/// What a publish would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub profile: String,
+    pub generation: String,
+    pub state: PlanState,
+    /// The active generation before this publish.
+    pub active: Option<String>,
+    /// The generation whose files are hardlinked (for a new generation with a root tree).
+    pub link_dest: Option<String>,
+    /// Root tree work (for a new generation with a root tree).
+    pub tree: Option<TreeStats>,
+    pub consumers: Vec<ConsumerPlan>,
+    /// Leftovers of an interrupted publish of this same generation, removed before staging.
+    pub orphans: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// True when publishing changes nothing on the targets.
+    pub fn is_noop(&self) -> bool {
+        self.state == (PlanState::Published { active: true })
+            && self
+                .consumers
+                .iter()
+                .all(|c| c.change == ConsumerChange::Unchanged)
+    }
+}
+
+/// Everything publish needs besides the plan.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub plan: Plan,
+    pub layout: Layout,
+    pub history: History,
+    pub record: GenerationRecord,
+    pub scanned: Option<ScannedTree>,
+    pub actions: Vec<Action>,
+    pub prev_manifest: Option<(PathBuf, PathBuf, TreeManifest)>,
+    pub menus: MenuFiles,
+}
+
+impl Prepared {
+    pub fn previous(&self) -> Option<Previous<'_>> {
+        self.prev_manifest
+            .as_ref()
+            .map(|(dir, file, m)| Previous::new(dir.clone(), file.clone(), m))
+    }
+}
+
+/// What publishing `a` would do (changes nothing; the hash memo is read but not written).
+pub fn dry_run(
+    a: &Artifacts,
+    menus: impl Fn(&GenerationPaths) -> MenuFiles,
+    t: &Targets,
+    opts: &PublishOptions,
+) -> Result<Plan, PublishError> {
+    let mut memo = Memo::load(opts.hash_memo.as_deref());
+    Ok(prepare(a, &menus, t, opts, &mut memo)?.plan)
+}
+
+pub(crate) fn prepare(
+    a: &Artifacts,
+    menus: &dyn Fn(&GenerationPaths) -> MenuFiles,
+    t: &Targets,
+    opts: &PublishOptions,
+    memo: &mut Memo,
+) -> Result<Prepared, PublishError> {
+    let layout = Layout::new(&a.profile, t)?;
+    let digests = ArtifactDigests::compute(a)?;
+    let scanned = a
+        .root_tree
+        .as_deref()
+        .map(|root| scan(root, memo))
+        .transpose()?;
+    let root_record = scanned.as_ref().map(|s| {
+        let (files, bytes) = s.manifest.file_stats();
+        RootRecord {
+            digest: s.manifest.digest(),
+            entries: s.manifest.entries.len(),
+            files,
+            bytes,
+        }
+    });
+    let root_digest = root_record.as_ref().map(|r| r.digest.as_str());
+    let generation = generation_id(&a.profile, &digests, root_digest, &opts.cmdline);
+    let history = History::load(&layout.history(), &a.profile)?;
+    let has_root = scanned.is_some();
+    let mut warnings = Vec::new();
+
+    let state = match history.entry(&generation) {
+        Some(_) => {
+            check_complete(&layout, &generation, has_root)?;
+            PlanState::Published {
+                active: history.active.as_deref() == Some(generation.as_str()),
+            }
+        }
+        None => PlanState::New,
+    };
+    let orphans = if state == PlanState::New {
+        [
+            layout.tftp_gen(&generation),
+            layout.nfs_gen(&generation),
+            layout.tree_manifest(&generation),
+        ]
+        .into_iter()
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .collect()
+    } else {
+        Vec::new()
+    };
+
+    // Link source: the active generation if it has a root tree, else the newest one that has.
+    let mut prev_manifest = None;
+    let mut link_dest = None;
+    if state == PlanState::New && has_root {
+        let candidates = history.active.iter().cloned().chain(
+            history
+                .generations
+                .iter()
+                .rev()
+                .map(|e| e.generation.clone()),
+        );
+        for g in candidates {
+            if !history.entry(&g).is_some_and(|e| e.root) {
+                continue;
+            }
+            let file = layout.tree_manifest(&g);
+            match fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| TreeManifest::from_bytes(&b))
+            {
+                Ok(m) => {
+                    prev_manifest = Some((layout.nfs_gen(&g), file, m));
+                    link_dest = Some(g);
+                    break;
+                }
+                Err(e) => warnings.push(format!(
+                    "not hardlinking from {g}: cannot read {}: {e}",
+                    file.display()
+                )),
+            }
+        }
+    }
+
+    let mut prep = Prepared {
+        plan: Plan {
+            profile: a.profile.clone(),
+            generation: generation.clone(),
+            state,
+            active: history.active.clone(),
+            link_dest,
+            tree: None,
+            consumers: Vec::new(),
+            orphans,
+            warnings,
+        },
+        record: GenerationRecord {
+            version: RECORD_VERSION,
+            profile: a.profile.clone(),
+            generation: generation.clone(),
+            cmdline: opts.cmdline.clone(),
+            files: digests
+                .named()
+                .iter()
+                .map(|(n, d)| (n.to_string(), (*d).clone()))
+                .collect(),
+            root: root_record,
+        },
+        layout,
+        history,
+        scanned,
+        actions: Vec::new(),
+        prev_manifest,
+        menus: MenuFiles::default(),
+    };
+    if state == PlanState::New {
+        if let Some(s) = &prep.scanned {
+            let prev = prep.previous();
+            let (actions, stats) = plan_tree(s, prev.as_ref())?;
+            prep.actions = actions;
+            prep.plan.tree = Some(stats);
+        }
+    }
+    let paths = paths_for(&prep.layout, &generation, has_root, &opts.cmdline);
+    prep.menus = menus(&paths);
+    validate_menus(&prep.menus)?;
+    prep.plan.consumers = plan_consumers(&prep.layout, &generation, has_root, &prep.menus)?;
+    Ok(prep)
+}
+
+/// Fails unless every part of a listed generation is present.
+pub(crate) fn check_complete(
+    layout: &Layout,
+    generation: &str,
+    root: bool,
+) -> Result<(), PublishError> {
+    let mut parts = vec![layout.tftp_gen(generation).join(GENERATION_RECORD)];
+    if root {
+        parts.push(layout.nfs_gen(generation));
+        parts.push(layout.tree_manifest(generation));
+    }
+    for p in parts {
+        if fs::symlink_metadata(&p).is_err() {
+            return Err(PublishError::GenerationIncomplete {
+                profile: layout.profile.clone(),
+                generation: generation.to_string(),
+                path: p,
+            });
+        }
+    }
+    Ok(())
+}
