@@ -62,10 +62,18 @@ fn first_publish_lays_out_generation_consumers_and_history() {
         "{ipxe}"
     );
     assert!(w.tftp("boot/grub/grub.cfg").is_file() && w.tftp("pxelinux.cfg/default").is_file());
-    assert_eq!(
-        fs::metadata(w.tftp("netroot.ipxe")).unwrap().mode() & 0o777,
-        0o644
-    );
+    for (rel, want) in [
+        ("netroot.ipxe".to_string(), 0o644),
+        (format!("netroot/compute/{g}/vmlinuz"), 0o644),
+        (format!("netroot/compute/{g}"), 0o755),
+        ("boot/grub".to_string(), 0o755),
+    ] {
+        assert_eq!(
+            fs::metadata(w.tftp(&rel)).unwrap().mode() & 0o777,
+            want,
+            "{rel}"
+        );
+    }
 
     let h: serde_json::Value =
         serde_json::from_slice(&fs::read(w.tftp("netroot/compute/history.json")).unwrap()).unwrap();
@@ -118,6 +126,56 @@ fn first_publish_lays_out_generation_consumers_and_history() {
     assert!(v.is_clean(), "{v}");
     assert_eq!(v.generations.len(), 1);
     assert!(leftovers(&w.targets).is_empty());
+}
+
+/// umask is per process: this test must not run while another test creates files, so it runs
+/// its publish in a child process.
+#[test]
+fn served_files_are_world_readable_whatever_the_umask() {
+    let w = World::new();
+    let exe = std::env::current_exe().unwrap();
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$0\" --exact umask_child --nocapture --test-threads=1")
+        .arg(&exe)
+        .env("NETROOT_UMASK_CHILD", &w.base)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let g = fs::read_link(w.tftp("netroot/compute/current")).unwrap();
+    let g = g.to_str().unwrap();
+    for rel in [
+        "netroot.ipxe".to_string(),
+        format!("netroot/compute/{g}/initramfs.img"),
+    ] {
+        assert_eq!(
+            fs::metadata(w.tftp(&rel)).unwrap().mode() & 0o777,
+            0o644,
+            "{rel}"
+        );
+    }
+    for rel in [
+        "pxelinux.cfg".to_string(),
+        "netroot/compute".to_string(),
+        format!("netroot/compute/{g}"),
+    ] {
+        assert_eq!(
+            fs::metadata(w.tftp(&rel)).unwrap().mode() & 0o777,
+            0o755,
+            "{rel}"
+        );
+    }
+}
+
+/// The child of `served_files_are_world_readable_whatever_the_umask`; does nothing otherwise.
+#[test]
+fn umask_child() {
+    let Some(base) = std::env::var_os("NETROOT_UMASK_CHILD") else {
+        return;
+    };
+    let w = World::at(std::path::Path::new(&base));
+    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
 }
 
 #[test]

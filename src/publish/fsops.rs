@@ -21,6 +21,12 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Poll interval while waiting for the lock.
 const LOCK_POLL: Duration = Duration::from_millis(100);
 
+/// Mode of every file the engine writes outside root trees: TFTP/HTTP servers run unprivileged
+/// and must read them, whatever the publisher's umask.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of every directory the engine creates outside root trees (same reason).
+pub const DIR_MODE: u32 = 0o755;
+
 /// Counts mutating filesystem steps (from any thread); aborts the process at a chosen step
 /// (crash simulation).
 #[derive(Debug, Default)]
@@ -60,13 +66,14 @@ impl Fs {
             self.create_dir_all(parent)?;
         }
         self.step();
-        match fs::DirBuilder::new().mode(0o755).create(dir) {
+        match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
                 return Ok(())
             }
             Err(e) => return Err(io_err("create directory", dir)(e)),
         }
+        set_mode(dir, DIR_MODE)?;
         self.fsync_dir(parent_of(dir))
     }
 
@@ -78,9 +85,10 @@ impl Fs {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(FILE_MODE)
             .open(&tmp)
             .map_err(io_err("create", &tmp))?;
+        set_fd_mode(&f, &tmp, FILE_MODE)?;
         f.write_all(data).map_err(io_err("write", &tmp))?;
         self.step();
         f.sync_all().map_err(io_err("fsync", &tmp))?;
@@ -201,6 +209,19 @@ fn make_dirs_writable(path: &Path) -> Result<(), PublishError> {
         }
     }
     Ok(())
+}
+
+/// chmod, so the umask does not decide what servers can read.
+pub fn set_mode(path: &Path, mode: u32) -> Result<(), PublishError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))
+}
+
+/// fchmod of an open file (see [`set_mode`]).
+pub fn set_fd_mode(f: &File, path: &Path, mode: u32) -> Result<(), PublishError> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io_err("chmod", path))
 }
 
 /// A fresh temporary name in `dir`: `.netroot-tmp-KIND-PID-NANOS-COUNTER`.

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::{io_err, PublishError};
-use super::fsops::{tmp_path, Fs};
+use super::fsops::{set_fd_mode, set_mode, tmp_path, Fs, DIR_MODE, FILE_MODE};
 use super::layout::{Layout, GENERATION_RECORD, GEN_HEX_LEN, INITRAMFS, MANIFEST, VMLINUZ};
 use super::memo::{hash_file, open_nofollow, BUF_SIZE};
 use super::Artifacts;
@@ -147,9 +147,10 @@ pub fn stage_tftp(
     let tmp = tmp_path(&parent, "gen");
     fs_.step();
     fs::DirBuilder::new()
-        .mode(0o755)
+        .mode(DIR_MODE)
         .create(&tmp)
         .map_err(io_err("create directory", &tmp))?;
+    set_mode(&tmp, DIR_MODE)?;
     for (name, src) in [
         (VMLINUZ, &a.vmlinuz),
         (INITRAMFS, &a.initramfs),
@@ -215,12 +216,14 @@ fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result
 }
 
 fn create_new(path: &Path) -> Result<fs::File, PublishError> {
-    fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(FILE_MODE)
         .open(path)
-        .map_err(io_err("create", path))
+        .map_err(io_err("create", path))?;
+    set_fd_mode(&f, path, FILE_MODE)?;
+    Ok(f)
 }
 
 /// Writes a new file (0644) and fsyncs it.
