@@ -194,6 +194,9 @@ for c in {names}; do
 done
 echo "{PREFIX} $PASS passed, $FAIL failed"
 sync
+# poweroff -f does not wait for the serial port to drain: without a pause the summary line can
+# be lost (seen as a flaky "marker not seen" when the VM powers off).
+sleep 1
 poweroff -f
 "#,
         names = names.join(" ")
