@@ -5,6 +5,7 @@
 pub mod build;
 pub mod cli;
 pub mod compress;
+pub mod deploy;
 pub mod elfdeps;
 pub mod image;
 pub mod init_binary;

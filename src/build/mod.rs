@@ -18,7 +18,7 @@ mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use run::{build, cache_dir_for};
+pub use run::{build, cache_dir_for, INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
 
 use crate::profile::KernelSpec;
 

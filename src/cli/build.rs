@@ -61,6 +61,18 @@ pub fn source_date_epoch() -> Result<u64, UsageError> {
     }
 }
 
+/// Build options for a profile with defaults (used to locate the cache of an output directory).
+pub fn options_for(cli: &Cli, profile: &str, out: &std::path::Path) -> BuildOptions {
+    BuildOptions {
+        project: cli.project.clone(),
+        profile: profile.to_string(),
+        kernel: None,
+        out_dir: out.to_path_buf(),
+        cache_dir: None,
+        source_date_epoch: 0,
+    }
+}
+
 pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let opts = BuildOptions {
         project: cli.project.clone(),

@@ -2,10 +2,14 @@
 //! One file per subcommand.
 
 mod build;
+mod gc;
 pub mod inspect;
 mod profiles;
 mod progress;
+mod publish;
 mod qemu;
+mod rollback;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +49,15 @@ pub enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Boot a profile under QEMU (4 NICs, PXE or direct, NFS root from a local nfs-ganesha).
     Qemu(qemu::QemuArgs),
+    /// Build if needed, then publish an immutable generation into the TFTP and NFS directories
+    /// and flip every boot menu and `current` link to it atomically.
+    Publish(publish::PublishArgs),
+    /// Flip every consumer back to the previous (or a given) published generation.
+    Rollback(rollback::RollbackArgs),
+    /// Remove old published generations that no menu or `current` link references.
+    Gc(gc::GcArgs),
+    /// Re-hash published files against their manifests; exit 1 naming every difference.
+    Verify(verify::VerifyArgs),
 }
 
 /// An error that is the user's invocation, not the build: exits with [`EXIT_USAGE`].
@@ -68,6 +81,10 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a, &mut out),
         Command::Profiles(a) => profiles::run(&cli, a, &mut out),
         Command::Qemu(a) => qemu::run(&cli, a, &mut out),
+        Command::Publish(a) => publish::run(&cli, a, &mut out),
+        Command::Rollback(a) => rollback::run(&cli, a, &mut out),
+        Command::Gc(a) => gc::run(&cli, a, &mut out),
+        Command::Verify(a) => verify::run(&cli, a, &mut out),
     };
     let _ = out.flush();
     match result {
@@ -89,6 +106,11 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         c.is::<UsageError>()
             || c.downcast_ref::<ProfileError>().is_some_and(usage_profile)
             || matches!(c.downcast_ref::<BuildError>(), Some(BuildError::Profile(p)) if usage_profile(p))
+            || matches!(
+                c.downcast_ref::<crate::deploy::DeployError>(),
+                Some(crate::deploy::DeployError::NoTarget { .. })
+            )
+            || matches!(c.downcast_ref::<crate::deploy::DeployError>(), Some(crate::deploy::DeployError::Profile(p)) if usage_profile(p))
     });
     if usage {
         EXIT_USAGE

@@ -1,0 +1,117 @@
+//! `netroot publish PROFILE [--kernel K] [--out DIR] [--tftp DIR] [--nfs DIR] [--dry-run]`:
+//! build when out of date, then publish an immutable generation and flip every consumer to it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::build::{kernel_spec, source_date_epoch};
+use super::progress::CliProgress;
+use super::Cli;
+use crate::build::{cache_dir_for, BuildOptions};
+use crate::deploy;
+
+/// Where the build and the publish go; shared by publish, rollback, gc and verify.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// TFTP root on this master (default: the profile's publish.tftp).
+    #[arg(long, value_name = "DIR")]
+    pub tftp: Option<PathBuf>,
+    /// Directory the NFS server exports as the profile's nfs.export (default: publish.nfs).
+    #[arg(long, value_name = "DIR")]
+    pub nfs: Option<PathBuf>,
+    /// Build output directory (its .cache holds the publish hash memo).
+    #[arg(long, value_name = "DIR", default_value = "build")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    pub profile: String,
+    /// Kernel to build with instead of the profile's (DIR, DEB or "host").
+    #[arg(long, value_name = "DIR|DEB|host")]
+    pub kernel: Option<String>,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Print what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let profile = deploy::load(&cli.project, &args.profile)?;
+    let targets = deploy::targets(
+        &profile,
+        args.targets.tftp.as_deref(),
+        args.targets.nfs.as_deref(),
+    )?;
+    let bopts = BuildOptions {
+        project: cli.project.clone(),
+        profile: args.profile.clone(),
+        kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
+        out_dir: args.targets.out.clone(),
+        cache_dir: None,
+        source_date_epoch: source_date_epoch()?,
+    };
+    let progress = CliProgress::new(&args.profile, false);
+    let built = deploy::build_first(&bopts, &progress);
+    progress.finish();
+    let built = built.with_context(|| format!("build of profile \"{}\" failed", args.profile))?;
+    if !built.up_to_date {
+        writeln!(out, "{}: built {}", built.profile, built.out_dir.display())?;
+    }
+    let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
+    let opts = deploy::options(&profile, &cache_dir_for(&bopts));
+    let menus = |g: &crate::publish::GenerationPaths| {
+        deploy::render_menus(&cli.project, &profile, g, &targets)
+    };
+    // The engine's menu callback cannot fail: render once up front to surface errors.
+    let rendered = std::cell::RefCell::new(None);
+    let callback = |g: &crate::publish::GenerationPaths| match menus(g) {
+        Ok(m) => m,
+        Err(e) => {
+            rendered.borrow_mut().get_or_insert(e);
+            crate::publish::MenuFiles::default()
+        }
+    };
+    if args.dry_run {
+        let plan = deploy::dry_run(&artifacts, callback, &targets, &opts)?;
+        if let Some(e) = rendered.into_inner() {
+            return Err(e).context("cannot render boot menus");
+        }
+        write!(out, "{plan}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Check the menus render before anything is written.
+    let probe = crate::publish::GenerationPaths {
+        profile: profile.name.clone(),
+        generation: "g0000000000000000".into(),
+        tftp_dir: format!("netroot/{}/g0000000000000000", profile.name),
+        vmlinuz: format!("netroot/{}/g0000000000000000/vmlinuz", profile.name),
+        initramfs: format!("netroot/{}/g0000000000000000/initramfs.img", profile.name),
+        manifest: format!("netroot/{}/g0000000000000000/manifest.json", profile.name),
+        nfs_root: None,
+        nfs_rel: artifacts
+            .root_tree
+            .as_ref()
+            .map(|_| format!("{}/g0000000000000000", profile.name)),
+        cmdline: opts.cmdline.clone(),
+    };
+    menus(&probe).context("cannot render boot menus")?;
+    let report = deploy::publish_artifacts(&artifacts, callback, &targets, &opts)?;
+    if let Some(e) = rendered.into_inner() {
+        return Err(e).context("cannot render boot menus");
+    }
+    write!(out, "{report}")?;
+    for f in deploy::write_exports(&profile, &targets)? {
+        writeln!(out, "exports: {}", f.display())?;
+    }
+    Ok(if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FAILURE)
+    })
+}

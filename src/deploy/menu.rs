@@ -1,0 +1,145 @@
+//! The boot menus of one publish: an entry for the profile's new generation plus one for every
+//! other profile already published to the same TFTP root (its `current` generation), and per-MAC
+//! menus for the nodes of `nodes.toml` whose profile has an entry. Every entry names its
+//! generation's kernel, initramfs and NFS root explicitly, so any mix of old and new consumer
+//! files is a consistent boot.
+
+use std::fs;
+use std::path::Path;
+
+use netroot_init::bootconfig::BootConfig;
+
+use super::DeployError;
+use crate::menus::{self, MenuModel, ProfileBoot};
+use crate::nodes::{Inventory, NODES_FILE};
+use crate::profile::{Profile, Project};
+use crate::publish::{GenerationPaths, MenuFiles, Targets};
+
+/// Directory of published generations inside the TFTP root, and the active-generation link.
+const TFTP_NETROOT: &str = "netroot";
+const CURRENT: &str = "current";
+
+/// One menu entry's inputs: profile, its boot config pointed at the generation's root, paths.
+struct Published {
+    profile: Profile,
+    boot: BootConfig,
+    kernel: String,
+    initrd: String,
+}
+
+/// The boot config of a generation: the NFS export becomes `EXPORT/PROFILE/GEN`.
+fn for_generation(profile: &Profile, nfs_rel: Option<&str>) -> BootConfig {
+    let mut boot = profile.boot.clone();
+    if let Some(rel) = nfs_rel {
+        boot.nfs.export = format!("{}/{rel}", boot.nfs.export.trim_end_matches('/'));
+    }
+    boot
+}
+
+/// Other profiles' active generations in the TFTP root, for profiles the project still has.
+fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, DeployError> {
+    let dir = t.tftp.join(TFTP_NETROOT);
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let proj = Project::new(project);
+    let mut out = Vec::new();
+    for name in names
+        .into_iter()
+        .filter(|n| n != this && !n.starts_with('.'))
+    {
+        let Ok(gen) = fs::read_link(dir.join(&name).join(CURRENT)) else {
+            continue;
+        };
+        let Some(gen) = gen.file_name().and_then(|g| g.to_str()).map(str::to_string) else {
+            continue;
+        };
+        // A profile removed from the project keeps its files but leaves the menus.
+        let Ok(profile) = proj.load_profile(&name) else {
+            continue;
+        };
+        let has_root = t.nfs.join(&name).join(&gen).is_dir();
+        let rel = has_root.then(|| format!("{name}/{gen}"));
+        out.push(Published {
+            boot: for_generation(&profile, rel.as_deref()),
+            kernel: format!("{TFTP_NETROOT}/{name}/{gen}/vmlinuz"),
+            initrd: format!("{TFTP_NETROOT}/{name}/{gen}/initramfs.img"),
+            profile,
+        });
+    }
+    Ok(out)
+}
+
+/// Renders every consumer file for the generation `g` of `profile`.
+pub fn render_menus(
+    project: &Path,
+    profile: &Profile,
+    g: &GenerationPaths,
+    t: &Targets,
+) -> Result<MenuFiles, DeployError> {
+    let mut all = vec![Published {
+        boot: for_generation(profile, g.nfs_rel.as_deref()),
+        kernel: g.vmlinuz.clone(),
+        initrd: g.initramfs.clone(),
+        profile: profile.clone(),
+    }];
+    all.extend(others(project, &profile.name, t)?);
+    let titles: Vec<String> = all
+        .iter()
+        .map(|p| {
+            if p.profile.description.is_empty() {
+                p.profile.name.clone()
+            } else {
+                p.profile.description.clone()
+            }
+        })
+        .collect();
+    let boots: Vec<ProfileBoot<'_>> = all
+        .iter()
+        .zip(&titles)
+        .map(|(p, title)| ProfileBoot {
+            id: &p.profile.name,
+            title,
+            boot: &p.boot,
+            kernel: &p.kernel,
+            initrd: &p.initrd,
+        })
+        .collect();
+    let extra = &profile.menu.cmdline_extra;
+    let model = MenuModel {
+        entries: boots
+            .iter()
+            .map(|b| menus::profile_entry(b, profile.menu.serial, extra))
+            .collect(),
+        default: profile.name.clone(),
+        timeout_secs: profile.menu.timeout_secs,
+        http_base: profile.publish.http_base.clone(),
+        serial: profile.menu.serial,
+        title: profile.menu.title.clone(),
+        tftp_server: None,
+    };
+    let nodes_file = project.join(NODES_FILE);
+    let node_menus = if nodes_file.is_file() {
+        let inv = Inventory::load(&nodes_file, Path::new(NODES_FILE))?;
+        let with_entry: Vec<_> = inv
+            .nodes
+            .iter()
+            .filter(|n| all.iter().any(|p| p.profile.name == n.profile))
+            .cloned()
+            .collect();
+        menus::node_menus(&model, &boots, &with_entry, extra)?
+    } else {
+        Vec::new()
+    };
+    let files = menus::render_files(&model, &node_menus)?;
+    Ok(MenuFiles {
+        files: files
+            .into_iter()
+            .map(|f| (f.path, f.contents.into_bytes()))
+            .collect(),
+    })
+}
