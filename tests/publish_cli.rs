@@ -37,6 +37,11 @@ fn publish_rollback_verify_gc() {
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/os-release"), "ID=one\n").unwrap();
     fs::write(p.path().join("profiles/site.toml"), "inherits = [\"qemu\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n").unwrap();
+    fs::write(
+        p.path().join("nodes.toml"),
+        "[[node]]\nname = \"c001\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"site\"\n",
+    )
+    .unwrap();
     let (tftp, nfs, out) = (
         p.path().join("tftp"),
         p.path().join("nfs"),
@@ -75,8 +80,24 @@ fn publish_rollback_verify_gc() {
     let o = publish(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let g1 = current(&tftp, "site");
-    for f in ["netroot.ipxe", "boot/grub/grub.cfg", "pxelinux.cfg/default"] {
-        let text = fs::read_to_string(tftp.join(f)).unwrap();
+    for f in [
+        "netroot.ipxe",
+        "boot/grub/grub.cfg",
+        "pxelinux.cfg/default",
+        "pxelinux.cfg/01-52-54-00-00-10-01",
+        "boot/grub/grub.cfg-01-52-54-00-00-10-01",
+    ] {
+        let text = fs::read_to_string(tftp.join(f)).unwrap_or_else(|e| {
+            let listing = std::process::Command::new("find")
+                .arg(&tftp)
+                .output()
+                .unwrap();
+            panic!(
+                "{f}: {e}\n{}\n{}",
+                String::from_utf8_lossy(&listing.stdout),
+                stdout(&o)
+            )
+        });
         assert!(
             text.contains(&format!("netroot/site/{g1}/vmlinuz")),
             "{f}: {text}"
@@ -104,6 +125,19 @@ fn publish_rollback_verify_gc() {
     assert!(fs::read_to_string(nfs.join("netroot.ganesha.conf"))
         .unwrap()
         .contains("Only_Numeric_Owners = true"));
+
+    let dnsmasq = fs::read_to_string(nfs.join("netroot.dnsmasq.conf")).unwrap();
+    assert!(
+        dnsmasq.contains("dhcp-host=52:54:00:00:10:01,c001"),
+        "{dnsmasq}"
+    );
+    if std::process::Command::new("grub-mknetdir")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        assert!(tftp.join("boot/grub/i386-pc/core.0").is_file());
+    }
 
     // Same content again: already published, nothing new.
     let o = publish(&[]);

@@ -66,7 +66,7 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
     let opts = deploy::options(&profile, &cache_dir_for(&bopts));
     let menus = |g: &crate::publish::GenerationPaths| {
-        deploy::render_menus(&cli.project, &profile, g, &targets)
+        deploy::render_menus(&cli.project, &profile, &built.kernel_version, g, &targets)
     };
     // The engine's menu callback cannot fail: render once up front to surface errors.
     let rendered = std::cell::RefCell::new(None);
@@ -108,6 +108,16 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     write!(out, "{report}")?;
     for f in deploy::write_exports(&profile, &targets)? {
         writeln!(out, "exports: {}", f.display())?;
+    }
+    for f in deploy::write_dhcp_snippets(&cli.project, &targets)? {
+        writeln!(out, "dhcp hosts: {}", f.display())?;
+    }
+    if deploy::install_grub(&targets)? {
+        writeln!(
+            out,
+            "grub: installed network boot images into {}",
+            targets.tftp.display()
+        )?;
     }
     Ok(if report.success() {
         ExitCode::SUCCESS

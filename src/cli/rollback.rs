@@ -34,12 +34,11 @@ pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Resul
     ));
     let opts = deploy::options(&profile, &cache);
     let failed = std::cell::RefCell::new(None);
-    let callback = |g: &crate::publish::GenerationPaths| match deploy::render_menus(
-        &cli.project,
-        &profile,
-        g,
-        &targets,
-    ) {
+    let render = |g: &crate::publish::GenerationPaths| {
+        let kver = deploy::kernel_version(&targets, g)?;
+        deploy::render_menus(&cli.project, &profile, &kver, g, &targets)
+    };
+    let callback = |g: &crate::publish::GenerationPaths| match render(g) {
         Ok(m) => m,
         Err(e) => {
             failed.borrow_mut().get_or_insert(e);

@@ -27,9 +27,11 @@ struct Published {
     initrd: String,
 }
 
-/// The boot config of a generation: the NFS export becomes `EXPORT/PROFILE/GEN`.
-fn for_generation(profile: &Profile, nfs_rel: Option<&str>) -> BootConfig {
+/// The boot config of a generation: the NFS export becomes `EXPORT/PROFILE/GEN`; the kernel
+/// version is the built one (menus validate the config they render).
+fn for_generation(profile: &Profile, nfs_rel: Option<&str>, kernel_version: &str) -> BootConfig {
     let mut boot = profile.boot.clone();
+    boot.kernel_version = kernel_version.to_string();
     if let Some(rel) = nfs_rel {
         boot.nfs.export = format!("{}/{rel}", boot.nfs.export.trim_end_matches('/'));
     }
@@ -64,8 +66,12 @@ fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, Dep
         };
         let has_root = t.nfs.join(&name).join(&gen).is_dir();
         let rel = has_root.then(|| format!("{name}/{gen}"));
+        let manifest = dir.join(&name).join(&gen).join(crate::build::MANIFEST);
+        let Some(kver) = kernel_version_of(&manifest) else {
+            continue;
+        };
         out.push(Published {
-            boot: for_generation(&profile, rel.as_deref()),
+            boot: for_generation(&profile, rel.as_deref(), &kver),
             kernel: format!("{TFTP_NETROOT}/{name}/{gen}/vmlinuz"),
             initrd: format!("{TFTP_NETROOT}/{name}/{gen}/initramfs.img"),
             profile,
@@ -74,15 +80,22 @@ fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, Dep
     Ok(out)
 }
 
-/// Renders every consumer file for the generation `g` of `profile`.
+/// The kernel version recorded in a published generation's build manifest.
+fn kernel_version_of(manifest: &Path) -> Option<String> {
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(manifest).ok()?).ok()?;
+    m["kernel"]["version"].as_str().map(str::to_string)
+}
+
+/// Renders every consumer file for the generation `g` of `profile`, built for `kernel_version`.
 pub fn render_menus(
     project: &Path,
     profile: &Profile,
+    kernel_version: &str,
     g: &GenerationPaths,
     t: &Targets,
 ) -> Result<MenuFiles, DeployError> {
     let mut all = vec![Published {
-        boot: for_generation(profile, g.nfs_rel.as_deref()),
+        boot: for_generation(profile, g.nfs_rel.as_deref(), kernel_version),
         kernel: g.vmlinuz.clone(),
         initrd: g.initramfs.clone(),
         profile: profile.clone(),

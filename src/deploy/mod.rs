@@ -15,6 +15,12 @@ pub use menu::render_menus;
 /// Export snippets written next to the published trees, for the admin or the hook to install.
 pub const KERNEL_EXPORTS_FILE: &str = "netroot.exports";
 pub const GANESHA_EXPORTS_FILE: &str = "netroot.ganesha.conf";
+/// DHCP host reservations from nodes.toml, for dnsmasq and ISC dhcpd.
+pub const DNSMASQ_HOSTS_FILE: &str = "netroot.dnsmasq.conf";
+pub const DHCPD_HOSTS_FILE: &str = "netroot.dhcpd.conf";
+/// GRUB's network images, installed once into the TFTP root by `grub-mknetdir` when available.
+const GRUB_MKNETDIR: &str = "grub-mknetdir";
+const GRUB_BIOS_CORE: &str = "boot/grub/i386-pc/core.0";
 
 /// Errors of the glue itself (engine and build errors pass through).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +39,8 @@ pub enum DeployError {
     Menu(#[from] crate::menus::MenuError),
     #[error(transparent)]
     Nodes(#[from] crate::nodes::NodesError),
+    #[error("{GRUB_MKNETDIR} --net-directory={dir} failed: {why}")]
+    Mknetdir { dir: PathBuf, why: String },
 }
 
 /// Where to publish: the options win over the profile's `[publish]`.
@@ -117,6 +125,65 @@ pub fn write_exports(profile: &Profile, t: &Targets) -> Result<Vec<PathBuf>, Dep
     exports::write_exports_file(&k, &exports::kernel_exports(&cfg)?)?;
     exports::write_exports_file(&g, &exports::ganesha_config(&cfg)?)?;
     Ok(vec![k, g])
+}
+
+/// Writes the DHCP reservations of `nodes.toml` (if the project has one) next to the exports.
+pub fn write_dhcp_snippets(project: &Path, t: &Targets) -> Result<Vec<PathBuf>, DeployError> {
+    use crate::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NODES_FILE};
+    let file = project.join(NODES_FILE);
+    if !file.is_file() {
+        return Ok(Vec::new());
+    }
+    let inv = Inventory::load(&file, Path::new(NODES_FILE))?;
+    let d = t.nfs.join(DNSMASQ_HOSTS_FILE);
+    let i = t.nfs.join(DHCPD_HOSTS_FILE);
+    crate::publish::exports::write_exports_file(&d, &dnsmasq_hosts(&inv.nodes))?;
+    crate::publish::exports::write_exports_file(&i, &dhcpd_hosts(&inv.nodes))?;
+    Ok(vec![d, i])
+}
+
+/// Installs GRUB's network boot images (`core.0`, and `core.efi` when the EFI modules are
+/// installed) into the TFTP root with `grub-mknetdir`, once: returns `false` when they are
+/// already there or GRUB is not installed (the GRUB menu is then for a loader installed by hand).
+pub fn install_grub(t: &Targets) -> Result<bool, DeployError> {
+    if t.tftp.join(GRUB_BIOS_CORE).is_file() {
+        return Ok(false);
+    }
+    let run = std::process::Command::new(GRUB_MKNETDIR)
+        .arg(format!("--net-directory={}", t.tftp.display()))
+        .output();
+    match run {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(DeployError::Mknetdir {
+            dir: t.tftp.clone(),
+            why: e.to_string(),
+        }),
+        Ok(o) if !o.status.success() => Err(DeployError::Mknetdir {
+            dir: t.tftp.clone(),
+            why: format!(
+                "{}: {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        }),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// The kernel version a published generation was built for (from its manifest).
+pub fn kernel_version(
+    t: &Targets,
+    g: &crate::publish::GenerationPaths,
+) -> Result<String, DeployError> {
+    let manifest = t.tftp.join(&g.manifest);
+    let m: serde_json::Value = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| DeployError::MissingArtifact(manifest.clone()))?;
+    m["kernel"]["version"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or(DeployError::MissingArtifact(manifest))
 }
 
 /// Loads a profile of a project.
