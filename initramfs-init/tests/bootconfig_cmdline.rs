@@ -284,60 +284,74 @@ fn malformed_bond_values() {
 
 #[test]
 fn root_and_nfsroot_forms() {
-    let v4 = vec![NfsVersion::V4_2, NfsVersion::V4_1, NfsVersion::V4_0];
-    let cfg = applied("root=nfs:10.0.2.9:/srv/other:nolock,vers=3");
-    assert_eq!(
-        (cfg.nfs.server, cfg.nfs.export.as_str()),
-        (Ipv4Addr::new(10, 0, 2, 9), "/srv/other")
-    );
-    assert_eq!(
-        (cfg.nfs.options.as_str(), cfg.nfs.versions.clone()),
-        ("nolock", vec![NfsVersion::V3])
-    );
-
-    let cfg = applied("root=nfs:/srv/other");
-    assert_eq!(
+    use NfsVersion::{V3, V4_0, V4_1, V4_2};
+    let fixture_versions = fixture().nfs.versions;
+    // (command line, server, export, options, versions): every form is checked field by field.
+    let cases: [(&str, [u8; 4], &str, &str, Vec<NfsVersion>); 7] = [
         (
-            cfg.nfs.server,
-            cfg.nfs.export.as_str(),
-            cfg.nfs.options.as_str()
+            "root=nfs:10.0.2.9:/srv/other:nolock,vers=3",
+            [10, 0, 2, 9],
+            "/srv/other",
+            "nolock",
+            vec![V3],
         ),
-        (Ipv4Addr::new(10, 0, 2, 2), "/srv/other", "")
-    );
-    assert_eq!(cfg.nfs.versions, fixture().nfs.versions);
-
-    let cfg = applied("root=nfs4:10.0.2.9:/srv/x");
-    assert_eq!(cfg.nfs.versions, vec![NfsVersion::V4_2, NfsVersion::V4_1]);
-    let cfg = applied("netroot.nfs.versions=3 root=nfs4:/srv/x");
-    assert_eq!(
-        cfg.nfs.versions,
-        vec![NfsVersion::V3],
-        "netroot.* wins over root="
-    );
-    let cfg = applied("root=nfs:10.0.2.9:/srv/x:vers=4,,timeo=50");
-    assert_eq!(
-        (cfg.nfs.versions.clone(), cfg.nfs.options.as_str()),
-        (v4.clone(), "timeo=50")
-    );
-
-    let cfg = applied("root=/dev/nfs nfsroot=10.0.2.8:/srv/n,nolock,nfsvers=4.1");
-    assert_eq!(
-        (cfg.nfs.server, cfg.nfs.export.as_str()),
-        (Ipv4Addr::new(10, 0, 2, 8), "/srv/n")
-    );
-    assert_eq!(
-        (cfg.nfs.options.as_str(), cfg.nfs.versions.clone()),
-        ("nolock", vec![NfsVersion::V4_1])
-    );
-    let cfg = applied("nfsroot=/srv/n");
-    assert_eq!(
         (
-            cfg.nfs.server,
-            cfg.nfs.export.as_str(),
-            cfg.nfs.options.as_str()
+            "root=nfs:/srv/other",
+            [10, 0, 2, 2],
+            "/srv/other",
+            "",
+            fixture_versions.clone(),
         ),
-        (Ipv4Addr::new(10, 0, 2, 2), "/srv/n", "")
-    );
+        (
+            "root=nfs4:10.0.2.9:/srv/x",
+            [10, 0, 2, 9],
+            "/srv/x",
+            "",
+            vec![V4_2, V4_1],
+        ),
+        // netroot.* wins over root=
+        (
+            "netroot.nfs.versions=3 root=nfs4:/srv/x",
+            [10, 0, 2, 2],
+            "/srv/x",
+            "",
+            vec![V3],
+        ),
+        (
+            "root=nfs:10.0.2.9:/srv/x:vers=4,,timeo=50",
+            [10, 0, 2, 9],
+            "/srv/x",
+            "timeo=50",
+            vec![V4_2, V4_1, V4_0],
+        ),
+        (
+            "root=/dev/nfs nfsroot=10.0.2.8:/srv/n,nolock,nfsvers=4.1",
+            [10, 0, 2, 8],
+            "/srv/n",
+            "nolock",
+            vec![V4_1],
+        ),
+        (
+            "nfsroot=/srv/n",
+            [10, 0, 2, 2],
+            "/srv/n",
+            "",
+            fixture_versions,
+        ),
+    ];
+    for (line, server, export, options, versions) in cases {
+        let nfs = applied(line).nfs;
+        assert_eq!(
+            (
+                nfs.server,
+                nfs.export.as_str(),
+                nfs.options.as_str(),
+                nfs.versions
+            ),
+            (Ipv4Addr::from(server), export, options, versions),
+            "{line}"
+        );
+    }
     assert_eq!(applied("root=/dev/nfs"), fixture());
 }
 
