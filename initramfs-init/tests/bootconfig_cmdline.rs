@@ -282,12 +282,21 @@ fn malformed_bond_values() {
     );
 }
 
+/// `(command line, server, export, options, versions)` expected after applying the line.
+type NfsCase = (
+    &'static str,
+    [u8; 4],
+    &'static str,
+    &'static str,
+    Vec<NfsVersion>,
+);
+
 #[test]
 fn root_and_nfsroot_forms() {
     use NfsVersion::{V3, V4_0, V4_1, V4_2};
     let fixture_versions = fixture().nfs.versions;
     // (command line, server, export, options, versions): every form is checked field by field.
-    let cases: [(&str, [u8; 4], &str, &str, Vec<NfsVersion>); 7] = [
+    let cases: [NfsCase; 7] = [
         (
             "root=nfs:10.0.2.9:/srv/other:nolock,vers=3",
             [10, 0, 2, 9],
