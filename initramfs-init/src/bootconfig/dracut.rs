@@ -8,7 +8,7 @@
 //! `vers=`/`nfsvers=` in NFS options select the versions netroot tries (`vers=4` means any 4.x,
 //! as for mount).
 
-use super::fields::{export_path, nfs_options};
+use super::fields::{export_path, nfs_options, positive};
 use super::model::{BondConfig, IpConfig, NfsConfig, NfsVersion, PortId, StaticIp};
 use super::net::{
     format_mac, parse_host_ipv4, parse_mac, parse_netmask, prefix_to_netmask, validate_hostname,
@@ -220,19 +220,8 @@ pub(crate) fn apply_bond(bond: &mut BondConfig, v: &str) -> Result<(), ValueErro
             .ok_or_else(|| invalid("bond option", opt, "expected <option>=<value>"))?;
         match key {
             "mode" => bond.mode = value.parse()?,
-            "miimon" => {
-                bond.miimon_ms = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        invalid(
-                            "miimon interval",
-                            value,
-                            "expected a whole number greater than zero",
-                        )
-                    })?
-            }
+            // The same parser as `netroot.bond.miimon` in the key table.
+            "miimon" => bond.miimon_ms = positive("miimon interval", value)?,
             "lacp_rate" => bond.lacp_rate = value.parse()?,
             "xmit_hash_policy" => bond.xmit_hash_policy = value.parse()?,
             _ => {
