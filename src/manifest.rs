@@ -124,11 +124,11 @@ impl Manifest {
     }
 }
 
-/// `SHA256SUMS` in the format `sha256sum -c` reads.
-pub fn sha256sums(files: &[(&str, &[u8])]) -> String {
+/// `SHA256SUMS` in the format `sha256sum -c` reads, from (file name, hex sha256) pairs.
+pub fn sha256sums(files: &[(&str, &str)]) -> String {
     files
         .iter()
-        .map(|(name, data)| format!("{}  {name}\n", sha256_hex(data)))
+        .map(|(name, sha)| format!("{sha}  {name}\n"))
         .collect()
 }
 

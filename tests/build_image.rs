@@ -120,6 +120,22 @@ fn compute_image_contents_and_manifest() {
         m["initramfs"]["sha256"],
         netroot::manifest::sha256_hex(&img)
     );
+    // Digests in the manifest are those of the bytes in the image.
+    let e1000e_info = mods.iter().find(|x| x["name"] == "e1000e").unwrap();
+    assert_eq!(
+        e1000e_info["sha256"],
+        netroot::manifest::sha256_hex(&e1000e)
+    );
+    assert_eq!(e1000e_info["size"], e1000e.len());
+    let init_data = read_entry(&img, "init");
+    assert_eq!(
+        m["init"]["sha256"],
+        netroot::manifest::sha256_hex(&init_data)
+    );
+    assert_eq!(
+        m["boot_config"]["sha256"],
+        netroot::manifest::sha256_hex(conf_text.as_bytes())
+    );
 }
 
 #[test]

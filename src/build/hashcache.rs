@@ -57,7 +57,7 @@ pub fn hash_bytes(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
 }
 
-/// Hashes a file by streaming it (hex blake3); large files use blake3's mmap+rayon-free reader.
+/// Hashes a file by streaming it through blake3 (hex digest).
 pub fn hash_file_uncached(path: &Path) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_reader(fs::File::open(path)?)?;

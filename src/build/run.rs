@@ -297,10 +297,12 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let man_json = man.to_json().map_err(|e| {
         BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e))
     })?;
+    // The manifest already holds the kernel's and the image's digests: hash only the manifest.
+    let man_sha = manifest::sha256_hex(&man_json);
     let sums = manifest::sha256sums(&[
-        (VMLINUZ, &vmlinuz),
-        (INITRAMFS, &image),
-        (MANIFEST, &man_json),
+        (VMLINUZ, &man.kernel.vmlinuz.sha256),
+        (INITRAMFS, &man.initramfs.sha256),
+        (MANIFEST, &man_sha),
     ]);
     fs::create_dir_all(&opts.out_dir).map_err(BuildError::io(
         "cannot create output directory",
@@ -425,8 +427,11 @@ fn build_manifest(
         KernelSpec::Deb(d) => format!("deb:{}", display_path(d, &opts.project)),
         KernelSpec::Host => "host".to_string(),
     };
+    // Later segments win when the kernel unpacks a path twice: list them first so the stable
+    // sort + dedup below keeps the entry the node really gets.
     let mut files: Vec<EntryInfo> = segments
         .iter()
+        .rev()
         .flat_map(|(_, s)| s.entries())
         .map(|e| EntryInfo {
             path: e.path.clone(),
@@ -439,6 +444,13 @@ fn build_manifest(
         .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
+    let entry_sha = |path: &str| {
+        files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .and_then(|i| files.get(i))
+            .and_then(|f| f.sha256.clone())
+    };
     let modules = closure
         .modules
         .iter()
@@ -446,7 +458,9 @@ fn build_manifest(
             name: m.name.clone(),
             path: assemble::module_path(&kernel.version, &m.rel_path),
             size: m.data.len() as u64,
-            sha256: sha256_hex(&m.data),
+            // Hashed once already, by the image builder.
+            sha256: entry_sha(&assemble::module_path(&kernel.version, &m.rel_path))
+                .unwrap_or_else(|| sha256_hex(&m.data)),
             params: boot
                 .modules
                 .iter()
@@ -487,7 +501,10 @@ fn build_manifest(
             sha256: sha256_hex(image),
             segments: seg_infos,
         },
-        init: fi(INIT_BINARY),
+        init: FileInfo {
+            size: INIT_BINARY.len() as u64,
+            sha256: entry_sha(assemble::INIT_PATH).unwrap_or_else(|| sha256_hex(INIT_BINARY)),
+        },
         boot_config: fi(boot.render().as_bytes()),
         modules,
         builtin: closure
