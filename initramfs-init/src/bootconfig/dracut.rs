@@ -306,6 +306,11 @@ pub(crate) fn apply_nfsroot(nfs: &mut NfsConfig, v: &str) -> Result<(), ValueErr
     apply_nfs(nfs, server, path, options, false)
 }
 
+/// Every NFSv4 minor version, newest first: what `vers=4` (as for mount) and a bare `nfs4:` mean.
+fn any_v4() -> Vec<NfsVersion> {
+    NfsVersion::ALL.into_iter().filter(|v| v.is_v4()).collect()
+}
+
 fn apply_nfs(
     nfs: &mut NfsConfig,
     server: &str,
@@ -323,9 +328,7 @@ fn apply_nfs(
     let mut rest = Vec::new();
     for opt in options.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
-            Some(("vers" | "nfsvers", "4")) => {
-                versions = Some(vec![NfsVersion::V4_2, NfsVersion::V4_1, NfsVersion::V4_0])
-            }
+            Some(("vers" | "nfsvers", "4")) => versions = Some(any_v4()),
             Some(("vers" | "nfsvers", vers)) => versions = Some(vec![vers.parse::<NfsVersion>()?]),
             _ => rest.push(opt),
         }
@@ -343,7 +346,7 @@ fn apply_nfs(
         None if v4_only => {
             let v4: Vec<NfsVersion> = nfs.versions.iter().copied().filter(|v| v.is_v4()).collect();
             if v4.is_empty() {
-                vec![NfsVersion::V4_2, NfsVersion::V4_1, NfsVersion::V4_0]
+                any_v4()
             } else {
                 v4
             }
