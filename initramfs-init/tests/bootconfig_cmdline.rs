@@ -362,6 +362,12 @@ fn root_and_nfsroot_forms() {
         );
     }
     assert_eq!(applied("root=/dev/nfs"), fixture());
+
+    // An image that only tries NFSv3: a bare nfs4: means every 4.x, newest first.
+    let mut cfg = fixture();
+    cfg.nfs.versions = vec![V3];
+    cfg.apply_cmdline("root=nfs4:/srv/x").unwrap();
+    assert_eq!(cfg.nfs.versions, vec![V4_2, V4_1, V4_0]);
 }
 
 #[test]
