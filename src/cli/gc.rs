@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::publish::TargetArgs;
+use super::publish::{Loaded, TargetArgs};
 use super::Cli;
-use crate::build::cache_dir_for;
 use crate::deploy;
 
 #[derive(Debug, Args)]
@@ -22,23 +21,13 @@ pub struct GcArgs {
 }
 
 pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let profile = deploy::load(&cli.project, &args.profile)?;
-    let targets = deploy::targets(
-        &profile,
-        args.targets.tftp.as_deref(),
-        args.targets.nfs.as_deref(),
-    )?;
-    let cache = cache_dir_for(&super::build::options_for(
-        cli,
-        &args.profile,
-        &args.targets.out,
-    ));
+    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
     let keep = args.keep.unwrap_or(profile.publish.keep as usize);
     let report = deploy::gc(
         &args.profile,
         &targets,
         keep,
-        &deploy::options(&profile, &cache),
+        &args.targets.options(cli, &args.profile, &profile),
     )?;
     write!(out, "{report}")?;
     Ok(ExitCode::SUCCESS)

@@ -28,6 +28,32 @@ pub struct TargetArgs {
     pub out: PathBuf,
 }
 
+/// The profile and its publish targets, loaded the same way by every publish subcommand.
+pub(super) struct Loaded {
+    pub profile: crate::profile::Profile,
+    pub targets: crate::publish::Targets,
+}
+
+impl TargetArgs {
+    /// Loads `profile` from the project and resolves its targets (flags override the profile).
+    pub(super) fn load(&self, cli: &Cli, profile: &str) -> anyhow::Result<Loaded> {
+        let profile = deploy::load(&cli.project, profile)?;
+        let targets = deploy::targets(&profile, self.tftp.as_deref(), self.nfs.as_deref())?;
+        Ok(Loaded { profile, targets })
+    }
+
+    /// The engine options for `profile`, with the hash memo in the build cache under `out`.
+    pub(super) fn options(
+        &self,
+        cli: &Cli,
+        name: &str,
+        profile: &crate::profile::Profile,
+    ) -> crate::publish::PublishOptions {
+        let cache = cache_dir_for(&super::build::options_for(cli, name, &self.out));
+        deploy::options(profile, &cache)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     pub profile: String,
@@ -42,12 +68,7 @@ pub struct PublishArgs {
 }
 
 pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let profile = deploy::load(&cli.project, &args.profile)?;
-    let targets = deploy::targets(
-        &profile,
-        args.targets.tftp.as_deref(),
-        args.targets.nfs.as_deref(),
-    )?;
+    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
     let bopts = BuildOptions {
         project: cli.project.clone(),
         profile: args.profile.clone(),

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::publish::TargetArgs;
+use super::publish::{Loaded, TargetArgs};
 use super::Cli;
-use crate::build::cache_dir_for;
 use crate::deploy;
 
 #[derive(Debug, Args)]
@@ -21,18 +20,8 @@ pub struct RollbackArgs {
 }
 
 pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let profile = deploy::load(&cli.project, &args.profile)?;
-    let targets = deploy::targets(
-        &profile,
-        args.targets.tftp.as_deref(),
-        args.targets.nfs.as_deref(),
-    )?;
-    let cache = cache_dir_for(&super::build::options_for(
-        cli,
-        &args.profile,
-        &args.targets.out,
-    ));
-    let opts = deploy::options(&profile, &cache);
+    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
+    let opts = args.targets.options(cli, &args.profile, &profile);
     let failed = std::cell::RefCell::new(None);
     let render = |g: &crate::publish::GenerationPaths| {
         let kver = deploy::kernel_version(&targets, g)?;

@@ -18,12 +18,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let profile = deploy::load(&cli.project, &args.profile)?;
-    let targets = deploy::targets(
-        &profile,
-        args.targets.tftp.as_deref(),
-        args.targets.nfs.as_deref(),
-    )?;
+    let targets = args.targets.load(cli, &args.profile)?.targets;
     let report = deploy::verify(&args.profile, &targets)?;
     write!(out, "{report}")?;
     Ok(if report.is_clean() {
