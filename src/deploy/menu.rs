@@ -81,7 +81,7 @@ fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, Dep
 }
 
 /// The kernel version recorded in a published generation's build manifest.
-fn kernel_version_of(manifest: &Path) -> Option<String> {
+pub(super) fn kernel_version_of(manifest: &Path) -> Option<String> {
     let m: serde_json::Value = serde_json::from_slice(&fs::read(manifest).ok()?).ok()?;
     m["kernel"]["version"].as_str().map(str::to_string)
 }

@@ -176,14 +176,7 @@ pub fn kernel_version(
     g: &crate::publish::GenerationPaths,
 ) -> Result<String, DeployError> {
     let manifest = t.tftp.join(&g.manifest);
-    let m: serde_json::Value = std::fs::read(&manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| DeployError::MissingArtifact(manifest.clone()))?;
-    m["kernel"]["version"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or(DeployError::MissingArtifact(manifest))
+    menu::kernel_version_of(&manifest).ok_or(DeployError::MissingArtifact(manifest))
 }
 
 /// Loads a profile of a project.
