@@ -320,16 +320,13 @@ fn assert_cleaned_up(_tools: &VmTools, bed: &Bed, run: &Run) -> Result<()> {
     Ok(())
 }
 
-fn check_boot(name: &str, loader: &str) -> Result<()> {
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let bed = bed(&tools, name, "20s")?;
-    let accel = tools.accel.as_str();
-    let run = netroot_qemu(
-        &tools,
-        &bed,
+/// `netroot qemu --loader LOADER --accel ACCEL --check` waiting for the guest checker's
+/// all-passed line, killed by QEMU after [`QEMU_TIMEOUT_SECS`].
+fn check_run(tools: &VmTools, bed: &Bed, loader: &str, accel: &str) -> Result<Run> {
+    let marker = all_passed_line();
+    netroot_qemu(
+        tools,
+        bed,
         &[
             "--loader",
             loader,
@@ -337,11 +334,21 @@ fn check_boot(name: &str, loader: &str) -> Result<()> {
             accel,
             "--check",
             "--marker",
-            &all_passed_line(),
+            &marker,
             "--timeout",
             QEMU_TIMEOUT_SECS,
         ],
-    )?;
+    )
+}
+
+fn check_boot(name: &str, loader: &str) -> Result<()> {
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, "20s")?;
+    let accel = tools.accel.as_str();
+    let run = check_run(&tools, &bed, loader, accel)?;
     let line = assert_pass(&tools, &bed, &run, loader, accel)?;
     fill_report(&mut report, &line);
     report.pass();
@@ -498,21 +505,7 @@ fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
     };
     let mut report = Report::start(name);
     let bed = bed(&tools, name, "20s")?;
-    let run = netroot_qemu(
-        &tools,
-        &bed,
-        &[
-            "--loader",
-            "direct",
-            "--accel",
-            "auto",
-            "--check",
-            "--marker",
-            &all_passed_line(),
-            "--timeout",
-            QEMU_TIMEOUT_SECS,
-        ],
-    )?;
+    let run = check_run(&tools, &bed, "direct", "auto")?;
     let (built_at, _) = run
         .note_at("built ")
         .or_else(|| run.note_at("up to date"))
