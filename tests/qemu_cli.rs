@@ -614,7 +614,7 @@ fn usage_errors_exit_2() -> Result<()> {
         ),
         (
             &["qemu", "qt", "--marker", "x"][..],
-            "the following required arguments were not provided",
+            "the following required arguments were not provided:\n  --check\n",
         ),
         (
             &["qemu", "qt", "--timeout", "0", "--check"][..],
