@@ -193,6 +193,47 @@ fn publish_rollback_verify_gc() {
         .unwrap()
         .contains(&format!("root=nfs:10.0.2.2:/export/site/{g1}")));
 
+    // Menus that cannot be rendered (a broken nodes.toml) fail publish and rollback before
+    // anything is written: no new generation, no flipped link, same menus and history.
+    let nodes = p.path().join("nodes.toml");
+    let good_nodes = fs::read(&nodes).unwrap();
+    fs::write(&nodes, "[[node]]\nname = \n").unwrap();
+    let grub_before = fs::read(tftp.join("boot/grub/grub.cfg")).unwrap();
+    let history_before = fs::read(tftp.join("netroot/site/history.json")).unwrap();
+    fs::write(tree.join("etc/os-release"), "ID=broken-menus\n").unwrap();
+    let o = publish(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("cannot render boot menus"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        netroot(p.path(), &["rollback", "site", "--to", &g2, "--tftp"])
+            .arg(&tftp)
+            .arg("--nfs")
+            .arg(&nfs)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("cannot render boot menus"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(current(&tftp, "site"), g1);
+    assert_eq!(gens(&tftp, "site").len(), 2);
+    assert_eq!(
+        fs::read(tftp.join("boot/grub/grub.cfg")).unwrap(),
+        grub_before
+    );
+    assert_eq!(
+        fs::read(tftp.join("netroot/site/history.json")).unwrap(),
+        history_before
+    );
+    fs::write(&nodes, good_nodes).unwrap();
+
     // A third generation, then gc --keep 2 removes the oldest one no consumer references.
     fs::write(tree.join("etc/os-release"), "ID=three\n").unwrap();
     assert!(publish(&[]).status.success());

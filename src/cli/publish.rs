@@ -86,46 +86,17 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     }
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
     let opts = deploy::options(&profile, &cache_dir_for(&bopts));
+    // Menus are rendered before the engine writes anything; a failure leaves the targets as
+    // they were.
     let menus = |g: &crate::publish::GenerationPaths| {
         deploy::render_menus(&cli.project, &profile, &built.kernel_version, g, &targets)
     };
-    // The engine's menu callback cannot fail: render once up front to surface errors.
-    let rendered = std::cell::RefCell::new(None);
-    let callback = |g: &crate::publish::GenerationPaths| match menus(g) {
-        Ok(m) => m,
-        Err(e) => {
-            rendered.borrow_mut().get_or_insert(e);
-            crate::publish::MenuFiles::default()
-        }
-    };
     if args.dry_run {
-        let plan = deploy::dry_run(&artifacts, callback, &targets, &opts)?;
-        if let Some(e) = rendered.into_inner() {
-            return Err(e).context("cannot render boot menus");
-        }
+        let plan = deploy::dry_run(&artifacts, menus, &targets, &opts)?;
         write!(out, "{plan}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Check the menus render before anything is written.
-    let probe = crate::publish::GenerationPaths {
-        profile: profile.name.clone(),
-        generation: "g0000000000000000".into(),
-        tftp_dir: format!("netroot/{}/g0000000000000000", profile.name),
-        vmlinuz: format!("netroot/{}/g0000000000000000/vmlinuz", profile.name),
-        initramfs: format!("netroot/{}/g0000000000000000/initramfs.img", profile.name),
-        manifest: format!("netroot/{}/g0000000000000000/manifest.json", profile.name),
-        nfs_root: None,
-        nfs_rel: artifacts
-            .root_tree
-            .as_ref()
-            .map(|_| format!("{}/g0000000000000000", profile.name)),
-        cmdline: opts.cmdline.clone(),
-    };
-    menus(&probe).context("cannot render boot menus")?;
-    let report = deploy::publish_artifacts(&artifacts, callback, &targets, &opts)?;
-    if let Some(e) = rendered.into_inner() {
-        return Err(e).context("cannot render boot menus");
-    }
+    let report = deploy::publish_artifacts(&artifacts, menus, &targets, &opts)?;
     write!(out, "{report}")?;
     for f in deploy::write_exports(&profile, &targets)? {
         writeln!(out, "exports: {}", f.display())?;

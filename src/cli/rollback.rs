@@ -22,22 +22,12 @@ pub struct RollbackArgs {
 pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
     let opts = args.targets.options(cli, &args.profile, &profile);
-    let failed = std::cell::RefCell::new(None);
-    let render = |g: &crate::publish::GenerationPaths| {
+    // Rendered before anything is written: a failure changes nothing.
+    let menus = |g: &crate::publish::GenerationPaths| {
         let kver = deploy::kernel_version(&targets, g)?;
         deploy::render_menus(&cli.project, &profile, &kver, g, &targets)
     };
-    let callback = |g: &crate::publish::GenerationPaths| match render(g) {
-        Ok(m) => m,
-        Err(e) => {
-            failed.borrow_mut().get_or_insert(e);
-            crate::publish::MenuFiles::default()
-        }
-    };
-    let report = deploy::rollback(&args.profile, args.to.as_deref(), callback, &targets, &opts)?;
-    if let Some(e) = failed.into_inner() {
-        return Err(anyhow::Error::new(e).context("cannot render boot menus"));
-    }
+    let report = deploy::rollback(&args.profile, args.to.as_deref(), menus, &targets, &opts)?;
     write!(out, "{report}")?;
     Ok(if report.success() {
         ExitCode::SUCCESS

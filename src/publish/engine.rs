@@ -35,6 +35,18 @@ pub fn publish(
     t: &Targets,
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
+    try_publish(a, |g| Ok::<_, std::convert::Infallible>(menus(g)), t, opts)
+}
+
+/// [`publish`] with a renderer that can fail: the menus are rendered before anything is
+/// written, so a failure ([`PublishError::Menus`]) leaves the targets untouched.
+pub fn try_publish<E: Into<super::MenuRenderError>>(
+    a: &Artifacts,
+    menus: impl Fn(&GenerationPaths) -> Result<MenuFiles, E>,
+    t: &Targets,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    let menus = super::menus_or_error(menus);
     let start = Instant::now();
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(&a.profile, t)?;
@@ -141,6 +153,25 @@ pub fn rollback(
     t: &Targets,
     opts: &PublishOptions,
 ) -> Result<RollbackReport, PublishError> {
+    try_rollback(
+        profile,
+        to,
+        |g| Ok::<_, std::convert::Infallible>(menus(g)),
+        t,
+        opts,
+    )
+}
+
+/// [`rollback`] with a renderer that can fail: the menus are rendered before anything is
+/// written, so a failure ([`PublishError::Menus`]) changes nothing.
+pub fn try_rollback<E: Into<super::MenuRenderError>>(
+    profile: &str,
+    to: Option<&str>,
+    menus: impl Fn(&GenerationPaths) -> Result<MenuFiles, E>,
+    t: &Targets,
+    opts: &PublishOptions,
+) -> Result<RollbackReport, PublishError> {
+    let menus = super::menus_or_error(menus);
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(profile, t)?;
     let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
@@ -177,7 +208,7 @@ pub fn rollback(
             .tftp_gen(&target)
             .join(super::layout::GENERATION_RECORD),
     )?;
-    let rendered = menus(&paths_for(&layout, &target, entry.root, &record.cmdline));
+    let rendered = menus(&paths_for(&layout, &target, entry.root, &record.cmdline))?;
     validate_menus(&rendered)?;
     let menu_paths: Vec<String> = rendered.files.iter().map(|(p, _)| p.clone()).collect();
     clean_leftovers(&fs_, &layout, &history, &menu_paths)?;

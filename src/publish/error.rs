@@ -12,6 +12,13 @@ pub enum PublishError {
     /// A generation id is not `g` followed by 16 lowercase hex digits.
     #[error("invalid generation id {id:?}: expected 'g' followed by 16 lowercase hex digits")]
     InvalidGeneration { id: String },
+    /// The menus for a generation could not be rendered; nothing was written.
+    #[error("cannot render boot menus for generation {generation}")]
+    Menus {
+        generation: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A menu file path cannot be written under the TFTP root.
     #[error("invalid menu file path {path:?}: {reason}")]
     InvalidMenuPath { path: String, reason: &'static str },

@@ -40,12 +40,12 @@ mod verify;
 use std::path::PathBuf;
 
 pub use activate::{ConsumerChange, ConsumerPlan};
-pub use engine::{publish, rollback};
+pub use engine::{publish, rollback, try_publish, try_rollback};
 pub use error::PublishError;
 pub use gc::gc;
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
-pub use plan::{dry_run, Plan, PlanState};
+pub use plan::{dry_run, try_dry_run, Plan, PlanState};
 pub use report::{GcReport, PublishReport, RollbackReport};
 pub use verify::{verify, GenerationCheck, VerifyReport};
 
@@ -75,6 +75,24 @@ pub struct Targets {
     pub tftp: PathBuf,
     /// The directory holding the NFS exports (`NFS/PROFILE` is exported).
     pub nfs: PathBuf,
+}
+
+/// The error a fallible menu renderer returns (any error type, boxed).
+pub type MenuRenderError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Internal form of a menu renderer: errors already mapped to [`PublishError::Menus`].
+pub(crate) type RenderMenus<'a> = dyn Fn(&GenerationPaths) -> Result<MenuFiles, PublishError> + 'a;
+
+/// Wraps a fallible renderer so its error names the generation it was rendering.
+pub(crate) fn menus_or_error<E: Into<MenuRenderError>>(
+    menus: impl Fn(&GenerationPaths) -> Result<MenuFiles, E>,
+) -> impl Fn(&GenerationPaths) -> Result<MenuFiles, PublishError> {
+    move |g| {
+        menus(g).map_err(|e| PublishError::Menus {
+            generation: g.generation.clone(),
+            source: e.into(),
+        })
+    }
 }
 
 /// What a menu renderer needs to reference one generation.

@@ -85,13 +85,23 @@ pub fn dry_run(
     t: &Targets,
     opts: &PublishOptions,
 ) -> Result<Plan, PublishError> {
+    try_dry_run(a, |g| Ok::<_, std::convert::Infallible>(menus(g)), t, opts)
+}
+
+/// [`dry_run`] with a renderer that can fail ([`PublishError::Menus`]).
+pub fn try_dry_run<E: Into<super::MenuRenderError>>(
+    a: &Artifacts,
+    menus: impl Fn(&GenerationPaths) -> Result<MenuFiles, E>,
+    t: &Targets,
+    opts: &PublishOptions,
+) -> Result<Plan, PublishError> {
     let mut memo = Memo::load(opts.hash_memo.as_deref());
-    Ok(prepare(a, &menus, t, opts, &mut memo)?.plan)
+    Ok(prepare(a, &super::menus_or_error(menus), t, opts, &mut memo)?.plan)
 }
 
 pub(crate) fn prepare(
     a: &Artifacts,
-    menus: &dyn Fn(&GenerationPaths) -> MenuFiles,
+    menus: &super::RenderMenus<'_>,
     t: &Targets,
     opts: &PublishOptions,
     memo: &mut Memo,
@@ -213,7 +223,7 @@ pub(crate) fn prepare(
         }
     }
     let paths = paths_for(&prep.layout, &generation, has_root, &opts.cmdline);
-    prep.menus = menus(&paths);
+    prep.menus = menus(&paths)?;
     validate_menus(&prep.menus)?;
     prep.plan.consumers = plan_consumers(&prep.layout, &generation, has_root, &prep.menus)?;
     Ok(prep)
