@@ -10,18 +10,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// What we remember per file; any change of these forces a re-hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    ino: u64,
-    dev: u64,
+/// What we remember per file; any change of these forces a re-hash. Also the publish engine's
+/// memo key (same fields, same serialized form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+    pub dev: u64,
 }
 
 impl Stamp {
-    fn of(md: &fs::Metadata) -> Stamp {
+    pub fn of(md: &fs::Metadata) -> Stamp {
         Stamp {
             size: md.len(),
             mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),

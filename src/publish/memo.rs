@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,26 +21,8 @@ pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 pub const BUF_SIZE: usize = 256 * 1024;
 
 /// What identifies a file's content version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-    pub ino: u64,
-    pub dev: u64,
-}
-
-impl Stamp {
-    pub fn of(md: &fs::Metadata) -> Stamp {
-        Stamp {
-            size: md.size(),
-            mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
-            ctime_ns: i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec()),
-            ino: md.ino(),
-            dev: md.dev(),
-        }
-    }
-}
+/// The stat fingerprint that invalidates a memo entry (shared with the build's hash cache).
+pub use crate::build::hashcache::Stamp;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
