@@ -171,7 +171,7 @@ fn extra_binaries_come_with_their_libraries_and_interpreter() {
     let prof = p.path().join("profiles/tools.toml");
     fs::write(
         &prof,
-        "inherits = [\"qemu\"]\n[extra]\nbinaries = [\"/bin/ls\"]\n",
+        "inherits = [\"qemu-base\"]\n[extra]\nbinaries = [\"/bin/ls\"]\n",
     )
     .unwrap();
     build_json(p.path(), "tools", &kernel, &p.path().join("out"));
@@ -194,7 +194,7 @@ fn extra_binaries_come_with_their_libraries_and_interpreter() {
     // A binary that does not exist is a build error naming it.
     fs::write(
         &prof,
-        "inherits = [\"qemu\"]\n[extra]\nbinaries = [\"/usr/bin/nonexistent-tool\"]\n",
+        "inherits = [\"qemu-base\"]\n[extra]\nbinaries = [\"/usr/bin/nonexistent-tool\"]\n",
     )
     .unwrap();
     let o = run(netroot(p.path(), &["build", "tools", "--out"])
@@ -222,7 +222,7 @@ fn every_compression_kind_builds_a_readable_image() {
         };
         fs::write(
             p.path().join(format!("profiles/c{kind}.toml")),
-            format!("inherits = [\"qemu\"]\n[initramfs]\ncompression = \"{kind}\"\n{level}"),
+            format!("inherits = [\"qemu-base\"]\n[initramfs]\ncompression = \"{kind}\"\n{level}"),
         )
         .unwrap();
         let r = build_json(
@@ -260,13 +260,13 @@ fn netroot_cache_moves_the_cache() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
     let cache = p.path().join("elsewhere");
-    let o = run(netroot(p.path(), &["build", "qemu", "--out"])
+    let o = run(netroot(p.path(), &["build", "qemu-base", "--out"])
         .arg(p.path().join("out"))
         .arg("--kernel")
         .arg(&kernel)
         .env("NETROOT_CACHE", &cache));
     assert!(o.status.success());
-    assert!(cache.join("state/qemu.json").is_file());
+    assert!(cache.join("state/qemu-base.json").is_file());
     assert!(!p.path().join("out/.cache").exists());
 }
 
@@ -284,7 +284,7 @@ fn initramfs_overlays_render_templates_and_are_inputs() {
     fs::write(ov.join("plain"), "as is {{ not rendered }}\n").unwrap();
     fs::write(
         p.path().join("profiles/ov.toml"),
-        "inherits = [\"qemu\"]\n[overlays]\ninitramfs = [\"site\"]\n[vars]\ncluster = \"hpc1\"\n",
+        "inherits = [\"qemu-base\"]\n[overlays]\ninitramfs = [\"site\"]\n[vars]\ncluster = \"hpc1\"\n",
     )
     .unwrap();
     let out = p.path().join("out");

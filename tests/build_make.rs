@@ -105,9 +105,9 @@ fn damaged_output_is_rebuilt() {
     let Some(kernel) = kernel_dir() else { return };
     let proj = project();
     let out = proj.path().join("out");
-    let first = build_json(proj.path(), "qemu", &kernel, &out);
-    fs::write(out.join("qemu/initramfs.img"), b"garbage").unwrap();
-    let r = build_json(proj.path(), "qemu", &kernel, &out);
+    let first = build_json(proj.path(), "qemu-base", &kernel, &out);
+    fs::write(out.join("qemu-base/initramfs.img"), b"garbage").unwrap();
+    let r = build_json(proj.path(), "qemu-base", &kernel, &out);
     assert_eq!(r["up_to_date"], false);
     assert_eq!(r["reason"], "output missing or modified: initramfs.img");
     assert_eq!(r["initramfs_sha256"], first["initramfs_sha256"]);
@@ -118,22 +118,22 @@ fn failed_build_keeps_previous_artifacts_and_state() {
     let Some(kernel) = kernel_dir() else { return };
     let proj = project();
     let out = proj.path().join("out");
-    build_json(proj.path(), "qemu", &kernel, &out);
-    let before = fs::read(out.join("qemu/initramfs.img")).unwrap();
+    build_json(proj.path(), "qemu-base", &kernel, &out);
+    let before = fs::read(out.join("qemu-base/initramfs.img")).unwrap();
     edit_profile(
         proj.path(),
-        "qemu",
+        "qemu-base",
         "\"virtio_pci\"]",
         "\"virtio_pci\", \"nfsv5\"]",
     );
-    let o = run(netroot(proj.path(), &["build", "qemu", "--out"])
+    let o = run(netroot(proj.path(), &["build", "qemu-base", "--out"])
         .arg(&out)
         .arg("--kernel")
         .arg(&kernel));
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("build of profile \"qemu\" failed: unknown module \"nfsv5\" (closest: nfsv2, nfsv3, nfsv4)"), "{err}");
-    assert_eq!(fs::read(out.join("qemu/initramfs.img")).unwrap(), before);
+    assert!(err.contains("build of profile \"qemu-base\" failed: unknown module \"nfsv5\" (closest: nfsv2, nfsv3, nfsv4)"), "{err}");
+    assert_eq!(fs::read(out.join("qemu-base/initramfs.img")).unwrap(), before);
     let leftovers: Vec<_> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -145,12 +145,12 @@ fn failed_build_keeps_previous_artifacts_and_state() {
     // Fixing the profile again: the old state still describes the old outputs, so no rebuild.
     edit_profile(
         proj.path(),
-        "qemu",
+        "qemu-base",
         "\"virtio_pci\", \"nfsv5\"]",
         "\"virtio_pci\"]",
     );
     assert_eq!(
-        build_json(proj.path(), "qemu", &kernel, &out)["up_to_date"],
+        build_json(proj.path(), "qemu-base", &kernel, &out)["up_to_date"],
         true
     );
 }
@@ -161,9 +161,9 @@ fn kernel_package_is_extracted_once_and_gives_the_same_image_as_the_directory() 
         return;
     };
     let proj = project();
-    let from_dir = build_json(proj.path(), "qemu", &kernel, &proj.path().join("a"));
+    let from_dir = build_json(proj.path(), "qemu-base", &kernel, &proj.path().join("a"));
     let out = proj.path().join("b");
-    let cold = build_json(proj.path(), "qemu", &deb, &out);
+    let cold = build_json(proj.path(), "qemu-base", &deb, &out);
     assert_eq!(cold["initramfs_sha256"], from_dir["initramfs_sha256"]);
     assert_eq!(cold["stages"][0]["name"], "kernel");
     assert_eq!(cold["stages"][0]["cached"], false);

@@ -71,13 +71,13 @@ fn builds_in_different_directories_and_environments_are_byte_identical() {
 fn source_date_epoch_sets_every_mtime() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    let o = run(netroot(p.path(), &["build", "qemu", "--out"])
+    let o = run(netroot(p.path(), &["build", "qemu-base", "--out"])
         .arg(p.path().join("out"))
         .arg("--kernel")
         .arg(&kernel)
         .env("SOURCE_DATE_EPOCH", "1700000000"));
     assert!(o.status.success());
-    let img = fs::read(p.path().join("out/qemu/initramfs.img")).unwrap();
+    let img = fs::read(p.path().join("out/qemu-base/initramfs.img")).unwrap();
     let parsed = netroot::image::read_image(&img).unwrap();
     let mut n = 0;
     for seg in &parsed.segments {
@@ -89,10 +89,10 @@ fn source_date_epoch_sets_every_mtime() {
     }
     assert!(n > 40);
     let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(p.path().join("out/qemu/manifest.json")).unwrap())
+        serde_json::from_slice(&fs::read(p.path().join("out/qemu-base/manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["source_date_epoch"], 1_700_000_000);
-    let bad = run(netroot(p.path(), &["build", "qemu"]).env("SOURCE_DATE_EPOCH", "yesterday"));
+    let bad = run(netroot(p.path(), &["build", "qemu-base"]).env("SOURCE_DATE_EPOCH", "yesterday"));
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a non-negative integer"),

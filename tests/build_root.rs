@@ -26,7 +26,7 @@ fn profile(p: &Path, allow_su: bool) {
     };
     fs::write(
         p.join("profiles/withroot.toml"),
-        format!("inherits = [\"qemu\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n{allow}[overlays]\nroot = [\"site\"]\n[vars]\nrack = \"r7\"\n"),
+        format!("inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n{allow}[overlays]\nroot = [\"site\"]\n[vars]\nrack = \"r7\"\n"),
     )
     .unwrap();
 }

@@ -24,7 +24,7 @@ fn usage_errors_exit_2() {
         stderr(&o)
     );
     assert!(
-        stderr(&o).contains("(available: base, compute, qemu)"),
+        stderr(&o).contains("(available: base, compute, qemu, qemu-base)"),
         "{}",
         stderr(&o)
     );
@@ -81,7 +81,7 @@ fn profiles_show_prints_the_merged_profile() {
     let o = run(&mut netroot(p.path(), &["profiles", "show", "qemu"]));
     assert!(o.status.success());
     let text = stdout(&o);
-    assert!(text.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu.toml)\n"));
+    assert!(text.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu-base.toml, profiles/qemu.toml)\n"));
     // Values from every layer: base (timeouts.links), compute (lacp_rate), qemu (mode).
     let parsed: toml::Table = toml::from_str(&text).unwrap();
     assert_eq!(parsed["bond"]["mode"].as_str(), Some("active-backup"));
@@ -99,8 +99,8 @@ fn inspect_lists_a_built_image_with_path_last() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
     let out = p.path().join("out");
-    build_json(p.path(), "qemu", &kernel, &out);
-    let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu/initramfs.img")));
+    build_json(p.path(), "qemu-base", &kernel, &out);
+    let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu-base/initramfs.img")));
     assert!(o.status.success());
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -122,7 +122,7 @@ fn inspect_lists_a_built_image_with_path_last() {
         "{text}"
     );
     // Corrupting the image is detected.
-    let img = out.join("qemu/initramfs.img");
+    let img = out.join("qemu-base/initramfs.img");
     let mut data = fs::read(&img).unwrap();
     let len = data.len();
     data.truncate(len - 100);
@@ -136,17 +136,17 @@ fn inspect_lists_a_built_image_with_path_last() {
 fn inspect_diff_shows_module_changes_between_builds() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    build_json(p.path(), "qemu", &kernel, &p.path().join("a"));
+    build_json(p.path(), "qemu-base", &kernel, &p.path().join("a"));
     edit_profile(
         p.path(),
-        "qemu",
+        "qemu-base",
         "\"virtio_pci\"]",
         "\"virtio_pci\", \"e1000\"]",
     );
-    build_json(p.path(), "qemu", &kernel, &p.path().join("b"));
+    build_json(p.path(), "qemu-base", &kernel, &p.path().join("b"));
     let o = run(netroot(p.path(), &["inspect", "--diff"])
-        .arg(p.path().join("a/qemu/initramfs.img"))
-        .arg(p.path().join("b/qemu/initramfs.img")));
+        .arg(p.path().join("a/qemu-base/initramfs.img"))
+        .arg(p.path().join("b/qemu-base/initramfs.img")));
     assert!(o.status.success());
     let text = stdout(&o);
     assert!(text.contains("e1000.ko"), "{text}");

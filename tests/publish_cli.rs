@@ -36,7 +36,7 @@ fn publish_rollback_verify_gc() {
     let tree = p.path().join("tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/os-release"), "ID=one\n").unwrap();
-    fs::write(p.path().join("profiles/site.toml"), "inherits = [\"qemu\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n").unwrap();
+    fs::write(p.path().join("profiles/site.toml"), "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n").unwrap();
     fs::write(
         p.path().join("nodes.toml"),
         "[[node]]\nname = \"c001\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"site\"\n",

@@ -78,7 +78,7 @@ fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
     let tree = rootfs::build_root(&tmp.path().join("root"), &tools.busybox, &expect)?;
     let profile = TestProfile {
         name: PROFILE.into(),
-        inherits: "qemu".into(),
+        inherits: "qemu-base".into(),
         bond_mode: "active-backup".into(),
         nfs_options: None,
         failure: "reboot:1s".into(),
@@ -659,7 +659,7 @@ fn a_profile_without_a_root_is_refused_with_a_fail_line() -> Result<()> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let profile = TestProfile {
         name: PROFILE.into(),
-        inherits: "qemu".into(),
+        inherits: "qemu-base".into(),
         bond_mode: "active-backup".into(),
         nfs_options: None,
         failure: "reboot:1s".into(),

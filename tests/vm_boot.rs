@@ -112,7 +112,7 @@ fn prepare(
     };
     let profile = TestProfile {
         name: PROFILE.into(),
-        inherits: "qemu".into(),
+        inherits: "qemu-base".into(),
         bond_mode: mode.into(),
         nfs_options: Some(format!("port={port}")),
         failure: FAILURE_ACTION.into(),

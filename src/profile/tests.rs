@@ -212,7 +212,7 @@ fn bad_inheritance_is_reported() {
 fn shipped_profiles_are_valid() {
     let p = Project::new(concat!(env!("CARGO_MANIFEST_DIR")));
     let names = super::load::list(&p.profiles_dir()).unwrap();
-    assert_eq!(names, vec!["base", "compute", "qemu"]);
+    assert_eq!(names, vec!["base", "compute", "qemu", "qemu-base"]);
     let compute = p.load_profile("compute").unwrap();
     assert_eq!(compute.boot.bond.mode, BondMode::Ieee8023ad);
     assert_eq!(compute.boot.bond.ports.len(), 4);
@@ -239,7 +239,7 @@ fn shipped_profiles_are_valid() {
     assert_eq!(qemu.boot.nfs.server.to_string(), "10.0.2.2");
     // The rendered TOML is stable and mentions the merge chain.
     let shown = to_toml(&qemu);
-    assert!(shown.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu.toml)"), "{shown}");
+    assert!(shown.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu-base.toml, profiles/qemu.toml)"), "{shown}");
     assert_eq!(shown, to_toml(&p.load_profile("qemu").unwrap()));
 }
 

@@ -158,7 +158,7 @@ mod tests {
     fn profile() -> TestProfile {
         TestProfile {
             name: "vmtest".into(),
-            inherits: "qemu".into(),
+            inherits: "qemu-base".into(),
             bond_mode: "balance-alb".into(),
             nfs_options: Some("port=20490".into()),
             failure: "reboot:1s".into(),
