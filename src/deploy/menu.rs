@@ -156,3 +156,10 @@ pub fn render_menus(
             .collect(),
     })
 }
+
+/// The kernel command line of `profile`'s default menu entry for generation `g` (what a node
+/// without a per-MAC menu boots with); `netroot qemu --loader direct` boots with it.
+pub fn generation_cmdline(profile: &Profile, kernel_version: &str, g: &GenerationPaths) -> String {
+    let boot = for_generation(profile, g.nfs_rel.as_deref(), kernel_version);
+    menus::kernel_cmdline(&boot, profile.menu.serial, &profile.menu.cmdline_extra)
+}

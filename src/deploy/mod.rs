@@ -10,7 +10,7 @@ use crate::build::{self, BuildOptions, BuildReport, Progress};
 use crate::profile::{Profile, Project};
 use crate::publish::{self, Artifacts, PublishOptions, Targets};
 
-pub use menu::render_menus;
+pub use menu::{generation_cmdline, render_menus};
 
 /// Export snippets written next to the published trees, for the admin or the hook to install.
 pub const KERNEL_EXPORTS_FILE: &str = "netroot.exports";
