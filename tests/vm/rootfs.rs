@@ -35,8 +35,8 @@ pub struct GuestExpect {
     pub mode: String,
     /// Ports enslaved to the bond.
     pub slaves: usize,
-    /// The NFS mount source, `server:/path`.
-    /// A shell `case` pattern: `10.0.2.2:/export/qt/*` accepts any published generation.
+    /// The NFS mount source, `server:/path`, as a shell `case` pattern:
+    /// `10.0.2.2:/export/qt/*` accepts any published generation.
     pub nfs_source: String,
     /// Per-test random token written into the tree.
     pub token: String,
