@@ -1,7 +1,8 @@
 //! One nfs-ganesha per run: NFSv4 only (no rpcbind), bound to 127.0.0.1 on a free port of its
 //! own, numeric owners (a guest NFS root deadlocks in the kernel's id mapper otherwise),
 //! graceless with a fresh recovery directory (a reused one brings a 90 s grace period),
-//! exporting one tree read-only at a pseudo path. The guard kills the server when dropped, on
+//! exporting one tree read-only at a pseudo path; or on a port chosen beforehand
+//! ([`Ganesha::start_on_port`], a server that comes up after the client started). The guard kills the server when dropped, on
 //! every exit path including panics. The recipe is the verified one of the project's notes.
 
 use std::fs;
@@ -119,7 +120,7 @@ impl Ganesha {
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let dir = workdir.join(format!("ganesha-{attempt}"));
-            match Self::start_once(binary, export, &dir)? {
+            match Self::start_once(binary, export, &dir, free_port()?)? {
                 Ok(ganesha) => return Ok(ganesha),
                 Err(why) => last = why,
             }
@@ -130,18 +131,39 @@ impl Ganesha {
         })
     }
 
+    /// Starts ganesha on `port` (a port the caller reserved, e.g. one a client already tries):
+    /// one attempt, since another port would not be the one the client knows. A port something
+    /// else listens on is refused first: the readiness probe would take that listener for ganesha.
+    pub fn start_on_port(
+        binary: &Path,
+        export: &Export<'_>,
+        workdir: &Path,
+        port: u16,
+    ) -> Result<Self, QemuError> {
+        if let Err(e) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            return Err(QemuError::BadSetting {
+                what: "ganesha port",
+                value: port.to_string(),
+                reason: format!("127.0.0.1:{port} is not free: {e}"),
+            });
+        }
+        let dir = workdir.join(format!("ganesha-port-{port}"));
+        Self::start_once(binary, export, &dir, port)?
+            .map_err(|last| QemuError::GaneshaStart { attempts: 1, last })
+    }
+
     /// `Ok(Err(why))` when this attempt did not come up (retryable), `Err` on setup errors.
     fn start_once(
         binary: &Path,
         export: &Export<'_>,
         dir: &Path,
+        port: u16,
     ) -> Result<Result<Self, String>, QemuError> {
         let recovery = dir.join("recovery");
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(QemuError::io("remove", dir))?;
         }
         fs::create_dir_all(&recovery).map_err(QemuError::io("create", &recovery))?;
-        let port = free_port()?;
         let conf = dir.join("ganesha.conf");
         fs::write(&conf, render_config(port, export, &recovery)?)
             .map_err(QemuError::io("write", &conf))?;
@@ -290,6 +312,35 @@ mod tests {
         let port = free_port().expect("port");
         assert_ne!(port, 0);
         TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("still free");
+    }
+
+    #[test]
+    fn start_on_port_refuses_a_port_in_use_and_serves_a_free_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = busy.local_addr().expect("addr").port();
+        let e = Ganesha::start_on_port(Path::new(GANESHA), &export("/tmp"), dir.path(), port)
+            .expect_err("port in use");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "invalid ganesha port \"{port}\": 127.0.0.1:{port} is not free: "
+            )),
+            "{e}"
+        );
+        drop(busy);
+        let path = std::env::var("PATH").unwrap_or_default();
+        let found = path
+            .split(':')
+            .map(|d| Path::new(d).join(GANESHA))
+            .find(|p| p.is_file());
+        let Some(binary) = found.filter(|_| rustix::process::geteuid().is_root()) else {
+            println!("skipped: {GANESHA} not found or not root");
+            return;
+        };
+        let g = Ganesha::start_on_port(&binary, &export("/tmp"), dir.path(), port)
+            .expect("ganesha on the chosen port");
+        assert_eq!(g.port(), port);
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("listening");
     }
 
     #[test]

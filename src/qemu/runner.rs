@@ -1,7 +1,8 @@
 //! Runs one VM: QEMU started paused with its serial console in a log file that is read while the
 //! VM runs (each line keeps the time it appeared, from QEMU's start), link states set over QMP
 //! before the guest starts, then polled until QEMU exits, the caller's watcher says stop, the
-//! timeout passes or the interrupt flag is raised. QEMU is killed on every one of those paths
+//! timeout passes or the interrupt flag is raised. The watcher may also change a NIC's link
+//! state while the guest runs ([`Watch::SetLink`], a cable pull for the fault tests). QEMU is killed on every one of those paths
 //! and when the runner unwinds ([`ChildGuard`]).
 
 use std::fs::File;
@@ -43,6 +44,12 @@ pub enum Watch {
     Continue,
     /// Kill QEMU now: the run has its answer.
     Stop,
+    /// Set the link of NIC `nic` (QEMU id `nic<N>`, the spec's MAC order) up or down over QMP,
+    /// then go on.
+    SetLink {
+        nic: usize,
+        up: bool,
+    },
 }
 
 /// How QEMU ended.
@@ -228,7 +235,7 @@ pub fn run(
         monitor.set_link(nic, false)?;
     }
     monitor.cont()?;
-    let events = monitor.collect_events();
+    let (mut commander, events) = monitor.split();
     let mut log = File::open(&serial).map_err(QemuError::io("open", &serial))?;
     let (mut pending, mut lines) = (Vec::new(), Vec::<TimedLine>::new());
     let interrupted = || interrupt.is_some_and(|f| f.load(Ordering::SeqCst));
@@ -242,9 +249,13 @@ pub fn run(
         let seen = lines.len();
         take_lines(&mut pending, start.elapsed(), &mut lines);
         for line in lines.iter().skip(seen) {
-            if watch(line) == Watch::Stop {
-                guard.stop();
-                break 'run Exit::Stopped;
+            match watch(line) {
+                Watch::Continue => {}
+                Watch::Stop => {
+                    guard.stop();
+                    break 'run Exit::Stopped;
+                }
+                Watch::SetLink { nic, up } => commander.set_link(&format!("nic{nic}"), up)?,
             }
         }
         // Checked before the exit status: a terminal Ctrl-C also reaches QEMU.
@@ -270,6 +281,7 @@ pub fn run(
         lines.pop();
     }
     drop(guard);
+    drop(commander);
     // The reader ends when QEMU's exit closes the socket; a panicked reader lost its events.
     let shutdown = events.join().ok().and_then(|ev| qmp::shutdown_reason(&ev));
     Ok(VmRun {
