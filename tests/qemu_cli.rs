@@ -23,7 +23,6 @@ use tempfile::TempDir;
 
 use netroot::qemu::args::DEFAULT_MACS;
 use netroot::qemu::ganesha::PSEUDO;
-use netroot::qemu::guest::HOST_FROM_GUEST;
 use netroot::qemu::{Stage, KVM_PROBE_TIMEOUT};
 use vm::console::{all_passed_line, Console, GuestChecks};
 use vm::env::{find_in_path, vm_tools_or_skip, VmTools, KERNEL_DEB_VAR, KERNEL_DIR_VAR};
@@ -33,6 +32,9 @@ use vm::rootfs::{self, GuestExpect, RootTree, CHECKS};
 
 /// Name of the generated profile in each test's project.
 const PROFILE: &str = "qt";
+/// The NFS server of profiles/qemu-base.toml, which the test profile inherits: `netroot qemu`
+/// makes this address reach its ganesha, so the published command line works unchanged.
+const NFS_SERVER: &str = "10.0.2.2";
 /// `netroot qemu --timeout`: every boot here ends (OK + marker, or FAILED) within ~25 s under
 /// TCG on an idle machine; 150 s leaves room for parallel tests on 2 cores.
 const QEMU_TIMEOUT_SECS: &str = "150";
@@ -63,6 +65,28 @@ struct Bed {
     _tmp: TempDir,
 }
 
+impl Bed {
+    /// `netroot qemu`'s scratch publication (src/qemu/serve.rs).
+    fn served(&self) -> PathBuf {
+        self.out.join(".qemu").join(format!("{PROFILE}.served"))
+    }
+
+    /// The generation the scratch publication's `current` link names.
+    fn current_generation(&self) -> Result<String> {
+        let link = self
+            .served()
+            .join("tftp/netroot")
+            .join(PROFILE)
+            .join("current");
+        let target = std::fs::read_link(&link).with_context(|| format!("read {link:?}"))?;
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+            .with_context(|| format!("{link:?} -> {target:?}"))
+    }
+}
+
 fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
     let tmp = tempfile::Builder::new()
         .prefix(&format!("netroot-qemu-{name}-"))
@@ -72,7 +96,8 @@ fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
         bond: "bond0".into(),
         mode: "active-backup".into(),
         slaves: DEFAULT_MACS.len(),
-        nfs_source: format!("{HOST_FROM_GUEST}:{PSEUDO}"),
+        // Any generation of the scratch publication (checked exactly on the host side).
+        nfs_source: format!("{NFS_SERVER}:{PSEUDO}/{PROFILE}/*"),
         token: token(name),
     };
     let tree = rootfs::build_root(&tmp.path().join("root"), &tools.busybox, &expect)?;
@@ -265,8 +290,10 @@ fn assert_pass(tools: &VmTools, bed: &Bed, run: &Run, loader: &str, accel: &str)
         ctx()
     );
     let v = split_verdict(&line).with_context(ctx)?;
+    // The node mounted the generation the scratch publication activated.
+    let generation = bed.current_generation()?;
     let head = format!(
-        "netroot qemu: PASS profile={PROFILE} loader={loader} accel={accel}: netroot-init: OK root={HOST_FROM_GUEST}:{PSEUDO} bond=4/4 t="
+        "netroot qemu: PASS profile={PROFILE} loader={loader} accel={accel}: netroot-init: OK root={NFS_SERVER}:{PSEUDO}/{PROFILE}/{generation} bond=4/4 t="
     );
     ensure!(
         v.head_and_why.starts_with(&head),
@@ -294,11 +321,17 @@ fn assert_pass(tools: &VmTools, bed: &Bed, run: &Run, loader: &str, accel: &str)
         checks.len(),
         CHECKS.len()
     );
-    ensure!(
-        bed.tree.leaked_probes().is_empty(),
-        "guest writes reached the export: {:?}",
-        bed.tree.leaked_probes()
-    );
+    let published = RootTree {
+        dir: bed.served().join("nfs").join(PROFILE).join(&generation),
+    };
+    for tree in [&bed.tree, &published] {
+        ensure!(
+            tree.leaked_probes().is_empty(),
+            "guest writes reached {:?}: {:?}",
+            tree.dir,
+            tree.leaked_probes()
+        );
+    }
     assert_cleaned_up(tools, bed, run)?;
     Ok(line)
 }
@@ -341,6 +374,65 @@ fn check_run(tools: &VmTools, bed: &Bed, loader: &str, accel: &str) -> Result<Ru
     )
 }
 
+/// The menu file a loader reads from the published TFTP root (none for `direct`).
+fn published_menu(loader: &str) -> Option<&'static str> {
+    match loader {
+        "ipxe" => Some("netroot.ipxe"),
+        "grub" => Some("boot/grub/grub.cfg"),
+        "pxelinux" => Some("pxelinux.cfg/default"),
+        _ => None,
+    }
+}
+
+/// The VM booted what the scratch publication serves: the kernel's command line (as the
+/// guest kernel logged it) names the active generation's root, every word of it is in the
+/// loader's published menu, and `netroot verify` finds the publication intact.
+fn assert_served(tools: &VmTools, bed: &Bed, run: &Run, loader: &str) -> Result<()> {
+    let line = run.verdict()?;
+    let v = split_verdict(line)?;
+    let log = std::fs::read_to_string(&v.log).context("log")?;
+    let cmdline = log
+        .lines()
+        .find_map(|l| l.split_once("Command line: ").map(|(_, c)| c.trim()))
+        .with_context(|| format!("no kernel command line in the log:\n{log}"))?;
+    let generation = bed.current_generation()?;
+    let root = format!("{PSEUDO}/{PROFILE}/{generation}");
+    ensure!(cmdline.contains(&root), "{cmdline:?} lacks {root}");
+    if let Some(menu) = published_menu(loader) {
+        let path = bed.served().join("tftp").join(menu);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {path:?}"))?;
+        // Loaders add their own words (PXELINUX's BOOT_IMAGE= and initrd=).
+        for word in cmdline
+            .split_whitespace()
+            .filter(|w| !w.starts_with("BOOT_IMAGE=") && !w.starts_with("initrd="))
+        {
+            ensure!(
+                text.contains(word),
+                "{word:?} of {cmdline:?} is not in {path:?}:\n{text}"
+            );
+        }
+    }
+    let out = Command::new(&tools.netroot)
+        .arg("-C")
+        .arg(&bed.project)
+        .args(["verify", PROFILE, "--tftp"])
+        .arg(bed.served().join("tftp"))
+        .arg("--nfs")
+        .arg(bed.served().join("nfs"))
+        .arg("--out")
+        .arg(&bed.out)
+        .output()
+        .context("run netroot verify")?;
+    ensure!(
+        out.status.success(),
+        "netroot verify of the scratch publication: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 fn check_boot(name: &str, loader: &str) -> Result<()> {
     let Some(tools) = vm_tools_or_skip(name) else {
         return Ok(());
@@ -350,6 +442,7 @@ fn check_boot(name: &str, loader: &str) -> Result<()> {
     let accel = tools.accel.as_str();
     let run = check_run(&tools, &bed, loader, accel)?;
     let line = assert_pass(&tools, &bed, &run, loader, accel)?;
+    assert_served(&tools, &bed, &run, loader)?;
     fill_report(&mut report, &line);
     report.pass();
     Ok(())
@@ -468,7 +561,7 @@ fn a_missing_nfs_root_path_fails_with_the_inits_failed_line() -> Result<()> {
     );
     let v = split_verdict(line)?;
     let head = format!(
-        "netroot qemu: FAIL profile={PROFILE} loader=direct accel={accel}: netroot-init: FAILED phase=nfs reason={HOST_FROM_GUEST}:/missing: not mounted after {FAILING_NFS_TIMEOUT} "
+        "netroot qemu: FAIL profile={PROFILE} loader=direct accel={accel}: netroot-init: FAILED phase=nfs reason={NFS_SERVER}:/missing: not mounted after {FAILING_NFS_TIMEOUT} "
     );
     ensure!(
         v.head_and_why.starts_with(&head),

@@ -48,7 +48,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List profiles, or show one fully merged and validated.
     Profiles(profiles::ProfilesArgs),
-    /// Boot a profile under QEMU (4 NICs, PXE or direct, NFS root from a local nfs-ganesha).
+    /// Publish a profile into scratch TFTP/NFS directories and boot exactly that under QEMU (4
+    /// NICs, PXE or direct, NFS root from a local nfs-ganesha).
     Qemu(qemu::QemuArgs),
     /// Build if needed, then publish an immutable generation into the TFTP and NFS directories
     /// and flip every boot menu and `current` link to it atomically.

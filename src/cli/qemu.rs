@@ -35,7 +35,8 @@ pub struct QemuArgs {
     /// Kernel to use instead of the profile's: a directory, a Debian kernel package, or "host".
     #[arg(long, value_name = "DIR|DEB|host")]
     pub kernel: Option<String>,
-    /// Build output directory; run state goes to OUT/.qemu/PROFILE/.
+    /// Build output directory; the scratch publication the VM boots goes to
+    /// OUT/.qemu/PROFILE.served/{tftp,nfs}, run state (console log) to OUT/.qemu/PROFILE/.
     #[arg(long, value_name = "DIR", default_value = "build")]
     pub out: PathBuf,
     /// How the VM loads the kernel: PXE into GRUB, an iPXE script or PXELINUX, or QEMU's
@@ -55,7 +56,8 @@ pub struct QemuArgs {
     /// Kill QEMU after this many seconds (default with --check: 300; interactive: none).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Extra kernel parameter (repeatable), e.g. --append netroot.debug.
+    /// Extra kernel parameter for the scratch publication's menus (repeatable), e.g.
+    /// --append netroot.debug.
     #[arg(long, value_name = "PARAM", allow_hyphen_values = true)]
     pub append: Vec<String>,
 }

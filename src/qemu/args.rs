@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::servednet::ServedNet;
+
 /// QEMU's x86-64 system emulator, looked up in `PATH`.
 pub const QEMU: &str = "qemu-system-x86_64";
 /// Guest RAM: the overlay tmpfs takes 50% of it; 1 GiB boots a Debian root comfortably.
@@ -60,6 +62,9 @@ pub enum Uplink {
     User,
     /// No uplink: nobody answers DHCP.
     Isolated,
+    /// QEMU user networking around the profile's NFS server address, forwarded to a local
+    /// nfs-ganesha, everything else unreachable ([`ServedNet`]): for booting published files.
+    Served(ServedNet),
 }
 
 /// How the VM boots.
@@ -166,7 +171,7 @@ pub fn qemu_args(spec: &VmSpec, serial: &Path, qmp: &Path) -> Vec<String> {
         &format!("socket,id=qmp0,path={},server=on,wait=off", opt_value(qmp)),
     ]);
     push(&["-mon", "chardev=qmp0,mode=control"]);
-    let mut user = format!("user,id=u0,net={USER_NET}");
+    let mut pxe_files = String::new();
     match &spec.boot {
         Boot::Direct {
             kernel,
@@ -179,14 +184,19 @@ pub fn qemu_args(spec: &VmSpec, serial: &Path, qmp: &Path) -> Vec<String> {
         }
         Boot::Pxe { tftp_dir, bootfile } => {
             push(&["-boot", "n"]);
-            user.push_str(&format!(
+            pxe_files.push_str(&format!(
                 ",tftp={},bootfile={}",
                 opt_value(tftp_dir),
                 bootfile.replace(',', ",,")
             ));
         }
     }
-    if spec.uplink == Uplink::User {
+    let user = match &spec.uplink {
+        Uplink::User => Some(format!("user,id=u0,net={USER_NET}{pxe_files}")),
+        Uplink::Served(net) => Some(net.netdev("u0", &pxe_files)),
+        Uplink::Isolated => None,
+    };
+    if let Some(user) = user {
         push(&["-netdev", &user]);
         push(&["-netdev", "hubport,id=hp0,hubid=0,netdev=u0"]);
     }
@@ -289,6 +299,20 @@ mod tests {
         assert!(joined.contains("id=nic0,mac=52:54:00:00:00:01,speed=10000,duplex=full -netdev"));
         assert!(joined.contains("id=nic1,mac=52:54:00:00:00:02,speed=10000,duplex=full,romfile="));
         assert!(!joined.contains("-kernel"));
+    }
+
+    #[test]
+    fn a_served_uplink_pretends_to_be_the_profiles_nfs_server() {
+        let net = ServedNet::plan("10.0.2.2".parse().expect("ip"), 2049, 40001).expect("plan");
+        let mut spec = direct(Uplink::Served(net));
+        spec.boot = Boot::Pxe {
+            tftp_dir: "/tftp".into(),
+            bootfile: "netroot.ipxe".into(),
+        };
+        let joined = qemu_args(&spec, Path::new("/s"), Path::new("/q")).join(" ");
+        assert!(joined.contains(
+            "-netdev user,id=u0,net=10.0.2.0/24,host=10.0.2.254,dns=10.0.2.3,dhcpstart=10.0.2.15,restrict=on,guestfwd=tcp:10.0.2.2:2049-cmd:busybox nc 127.0.0.1 40001,tftp=/tftp,bootfile=netroot.ipxe -netdev hubport,id=hp0,hubid=0,netdev=u0"
+        ), "{joined}");
     }
 
     #[test]

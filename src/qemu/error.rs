@@ -45,11 +45,14 @@ pub enum QemuError {
     NoRoot { profile: String },
     #[error("profile \"{profile}\" mounts NFS versions {versions} only: the local nfs-ganesha serves NFSv4 (add 4.2 or 4.1 to [nfs] versions)")]
     NoNfsV4 { profile: String, versions: String },
-    #[error("cannot render the {loader} boot files")]
-    Menu {
-        loader: &'static str,
+    #[error("the {loader} loader's entry point {path} is not in the published tftp root")]
+    NotPublished { loader: &'static str, path: PathBuf },
+    #[error("publishing profile \"{profile}\" into the scratch directories {dir} failed")]
+    Publish {
+        profile: String,
+        dir: PathBuf,
         #[source]
-        source: Box<crate::menus::MenuError>,
+        source: Box<crate::deploy::DeployError>,
     },
     #[error("pxelinux loader needs {path} (Debian packages pxelinux and syslinux-common)")]
     PxelinuxMissing { path: PathBuf },

@@ -1,82 +1,53 @@
-//! What the guest is told: the profile's boot config adjusted to the QEMU network (NFS server
-//! = the host's loopback as user networking shows it, on the local ganesha's port; DHCP from
-//! user networking; NFSv4 only, as ganesha serves), rendered as kernel parameters with
-//! [`BootConfig::to_cmdline`] plus the serial console; and the NIC MACs the bond expects.
+//! What the guest is told besides the published boot files: the words `netroot qemu` adds to
+//! the menus' kernel command line of its scratch publication (the serial console, an immediate
+//! reboot on panic, then `--append`), checked against the boot config the way the init will
+//! apply them; the check that the profile mounts NFSv4 (what nfs-ganesha serves here); and the
+//! NIC MACs the bond expects.
 
-use std::net::Ipv4Addr;
-
-use netroot_init::bootconfig::{
-    format_nfs_versions, BondConfig, BootConfig, IpConfig, NfsVersion, PortId,
-};
+use netroot_init::bootconfig::{format_nfs_versions, BondConfig, BootConfig, NfsVersion, PortId};
 
 use super::args::{CONSOLE_ARGS, DEFAULT_MACS};
 use super::QemuError;
 
-/// The host's loopback as the guest reaches it under QEMU user networking.
-pub const HOST_FROM_GUEST: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// First bytes of the MACs made up for NICs beyond [`DEFAULT_MACS`] (QEMU's OUI, as there).
 const MAC_PREFIX: [u8; 5] = [0x52, 0x54, 0x00, 0x00, 0x00];
 
-/// The profile's boot config as the QEMU guest boots it: root from `HOST_FROM_GUEST` on
-/// `nfs_port`, the profile's export path (ganesha serves the tree there), DHCP addressing.
-pub fn guest_boot_config(
-    profile: &str,
-    boot: &BootConfig,
-    nfs_port: u16,
-) -> Result<BootConfig, QemuError> {
-    let mut b = boot.clone();
-    b.nfs.server = HOST_FROM_GUEST;
-    let mut options: Vec<String> = b
-        .nfs
-        .options
-        .split(',')
-        .filter(|o| !o.is_empty() && !o.starts_with("port="))
-        .map(str::to_string)
-        .collect();
-    options.push(format!("port={nfs_port}"));
-    b.nfs.options = options.join(",");
-    let v4: Vec<NfsVersion> = b
-        .nfs
-        .versions
-        .iter()
-        .copied()
-        .filter(|v| *v != NfsVersion::V3)
-        .collect();
-    if v4.is_empty() {
-        return Err(QemuError::NoNfsV4 {
-            profile: profile.to_string(),
-            versions: format_nfs_versions(&b.nfs.versions),
-        });
+/// Fails unless the profile mounts some NFSv4 version: the local nfs-ganesha serves only v4
+/// (v3 needs rpcbind and mountd ports the guest network does not forward).
+pub fn require_v4(profile: &str, boot: &BootConfig) -> Result<(), QemuError> {
+    if boot.nfs.versions.iter().any(|v| *v != NfsVersion::V3) {
+        return Ok(());
     }
-    b.nfs.versions = v4;
-    // User networking is the only network: its DHCP server hands out 10.0.2.15.
-    b.ip = IpConfig::Dhcp;
-    Ok(b)
+    Err(QemuError::NoNfsV4 {
+        profile: profile.to_string(),
+        versions: format_nfs_versions(&boot.nfs.versions),
+    })
 }
 
-/// The kernel command line: the boot config's parameters, the serial console, the profile's
-/// `menu.cmdline_extra`, then `append` (later words win for `netroot.*` keys). Checked by
-/// applying it to `boot` the way the init will, so a bad `--append` fails here, not in the VM.
-pub fn kernel_cmdline(
+/// The menus' extra kernel parameters for the scratch publication: the profile's
+/// `menu.cmdline_extra`, the serial console and `panic=-1`, then `append` (later words win for
+/// `netroot.*` keys). Checked by applying the whole command line to `boot` the way the init
+/// will, so a bad `--append` fails here, not in the VM.
+pub fn cmdline_extra(
     boot: &BootConfig,
-    extra: &str,
+    profile_extra: &str,
     append: &[String],
 ) -> Result<String, QemuError> {
-    let mut words = vec![boot.to_cmdline(), CONSOLE_ARGS.to_string()];
-    words.extend(
-        std::iter::once(extra.trim())
-            .chain(append.iter().map(|a| a.trim()))
-            .filter(|w| !w.is_empty())
-            .map(str::to_string),
-    );
-    let cmdline = words.join(" ");
+    let words: Vec<String> = std::iter::once(profile_extra.trim())
+        .chain(std::iter::once(CONSOLE_ARGS))
+        .chain(append.iter().map(|a| a.trim()))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let extra = words.join(" ");
+    let cmdline = format!("{} {extra}", boot.to_cmdline());
     boot.clone()
         .apply_cmdline(&cmdline)
         .map_err(|source| QemuError::Cmdline {
             cmdline: cmdline.clone(),
             source: Box::new(source),
         })?;
-    Ok(cmdline)
+    Ok(extra)
 }
 
 /// One NIC per bond port (at least four): the port's MAC when the profile names it by MAC,
@@ -108,32 +79,13 @@ mod tests {
     }
 
     #[test]
-    fn the_guest_mounts_the_hosts_ganesha_on_its_port_over_v4() {
-        let mut boot = shipped("compute");
-        boot.nfs.options = "nconnect=2,port=2049".into();
-        boot.nfs.versions = vec![NfsVersion::V4_2, NfsVersion::V3, NfsVersion::V4_1];
-        let g = guest_boot_config("compute", &boot, 41234).expect("guest");
-        assert_eq!(g.nfs.server, HOST_FROM_GUEST);
-        assert_eq!(g.nfs.export, boot.nfs.export);
-        assert_eq!(g.nfs.options, "nconnect=2,port=41234");
-        assert_eq!(g.nfs.versions, [NfsVersion::V4_2, NfsVersion::V4_1]);
-        assert_eq!(g.ip, IpConfig::Dhcp);
-        let cmdline = kernel_cmdline(&g, "", &[]).expect("cmdline");
-        assert!(
-            cmdline.starts_with("root=nfs:10.0.2.2:/srv/netroot/compute:nconnect=2,port=41234 "),
-            "{cmdline}"
-        );
-        assert!(cmdline.ends_with(" console=ttyS0 panic=-1"), "{cmdline}");
-        let mut applied = shipped("compute");
-        applied.apply_cmdline(&cmdline).expect("applies");
-        assert_eq!(applied.nfs, g.nfs);
-    }
-
-    #[test]
     fn a_v3_only_profile_is_refused() {
-        let mut boot = shipped("qemu");
+        let mut boot = shipped("qemu-base");
+        require_v4("qemu-base", &boot).expect("v4.1");
+        boot.nfs.versions = vec![NfsVersion::V3, NfsVersion::V4_2];
+        require_v4("mixed", &boot).expect("v4.2 too");
         boot.nfs.versions = vec![NfsVersion::V3];
-        let e = guest_boot_config("old", &boot, 1).expect_err("v3");
+        let e = require_v4("old", &boot).expect_err("v3");
         assert_eq!(
             e.to_string(),
             "profile \"old\" mounts NFS versions 3 only: the local nfs-ganesha serves NFSv4 (add 4.2 or 4.1 to [nfs] versions)"
@@ -142,18 +94,22 @@ mod tests {
 
     #[test]
     fn extra_words_come_last_and_bad_ones_fail_early() {
-        let g = guest_boot_config("qemu", &shipped("qemu"), 2049).expect("guest");
-        let c = kernel_cmdline(
-            &g,
+        let boot = shipped("qemu-base");
+        let c = cmdline_extra(
+            &boot,
             " quiet ",
             &["netroot.debug".into(), "netroot.nfs.export=/missing".into()],
         )
         .expect("cmdline");
-        assert!(
-            c.ends_with("console=ttyS0 panic=-1 quiet netroot.debug netroot.nfs.export=/missing"),
-            "{c}"
+        assert_eq!(
+            c,
+            "quiet console=ttyS0 panic=-1 netroot.debug netroot.nfs.export=/missing"
         );
-        let e = kernel_cmdline(&g, "", &["netroot.nope=1".into()]).expect_err("unknown key");
+        assert_eq!(
+            cmdline_extra(&boot, "", &[]).expect("plain"),
+            "console=ttyS0 panic=-1"
+        );
+        let e = cmdline_extra(&boot, "", &["netroot.nope=1".into()]).expect_err("unknown key");
         let text = format!(
             "{e}: {}",
             std::error::Error::source(&e)
@@ -165,7 +121,7 @@ mod tests {
 
     #[test]
     fn nics_follow_the_bond_ports() {
-        let qemu = shipped("qemu");
+        let qemu = shipped("qemu-base");
         assert_eq!(nic_macs(&qemu.bond), DEFAULT_MACS.to_vec());
         let compute = shipped("compute");
         assert_eq!(

@@ -1,13 +1,15 @@
-//! The boot loaders `netroot qemu` can boot through, and the scratch TFTP directory each needs,
-//! laid out like a published one: `netroot/vmlinuz`, `netroot/initramfs.img`, and the loader's
-//! files with a one-entry menu rendered by [`crate::menus`] (timeout 0, serial console unit 0).
+//! The boot loaders `netroot qemu` can boot through, over a TFTP root that `netroot publish`
+//! filled (menus for every loader, generations under `netroot/PROFILE/GEN/`). Like an admin,
+//! the run installs the loader binaries once beside the menus ([`install`]); the firmware then
+//! fetches the published entry point ([`boot`]).
 //!
-//! - `direct`: QEMU's `-kernel`/`-initrd`/`-append`; no TFTP.
-//! - `ipxe`: the iPXE ROM of nic0 fetches `netroot.ipxe` from user networking's TFTP.
+//! - `direct`: QEMU's `-kernel`/`-initrd`/`-append` with the published generation's files and
+//!   its default menu entry's command line; no TFTP.
+//! - `ipxe`: the iPXE ROM of nic0 fetches the published `netroot.ipxe`.
 //! - `grub`: iPXE chainloads GRUB's `boot/grub/i386-pc/core.0` from `grub-mknetdir`, which
-//!   reads `boot/grub/grub.cfg`.
-//! - `pxelinux`: iPXE chainloads `pxelinux.0` (+ `ldlinux.c32`), which reads
-//!   `pxelinux.cfg/default`.
+//!   reads the published `boot/grub/grub.cfg` (or the per-MAC `grub.cfg-01-..`).
+//! - `pxelinux`: iPXE chainloads `pxelinux.0` (+ `ldlinux.c32`), which reads the published
+//!   `pxelinux.cfg/01-..` or `pxelinux.cfg/default`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,15 +18,8 @@ use std::process::Command;
 use super::args::Boot;
 use super::runner::spawn_error;
 use super::QemuError;
-use crate::menus::{self, MenuEntry, MenuModel};
+use crate::menus;
 
-/// Where the kernel and initramfs go below the TFTP root.
-pub const TFTP_KERNEL: &str = "netroot/vmlinuz";
-pub const TFTP_INITRD: &str = "netroot/initramfs.img";
-/// The menu's single entry id.
-const ENTRY_ID: &str = "netroot";
-/// Serial console of the loaders' menus: COM1 at the kernel's `console=ttyS0` default speed.
-const SERIAL: (u8, u32) = (0, 115_200);
 /// GRUB's BIOS network image below the TFTP root (grub-mknetdir with the default subdir).
 pub const GRUB_CORE: &str = "boot/grub/i386-pc/core.0";
 /// GRUB's BIOS modules (package grub-pc-bin); forces a BIOS build on EFI hosts too, since QEMU
@@ -105,34 +100,14 @@ impl Default for LoaderTools {
     }
 }
 
-/// What to boot.
+/// The published generation a direct boot takes: kernel and initramfs below the TFTP root, and
+/// the command line of the profile's default menu entry.
 #[derive(Debug, Clone, Copy)]
-pub struct BootFiles<'a> {
-    pub kernel: &'a Path,
-    pub initrd: &'a Path,
-    /// The whole kernel command line.
+pub struct Published<'a> {
+    /// `netroot/PROFILE/GEN/vmlinuz`, relative to the TFTP root.
+    pub kernel: &'a str,
+    pub initrd: &'a str,
     pub cmdline: &'a str,
-    /// Menu entry title.
-    pub title: &'a str,
-}
-
-/// The one-entry menu every loader renders.
-pub fn menu(files: &BootFiles<'_>) -> MenuModel {
-    MenuModel {
-        entries: vec![MenuEntry {
-            id: ENTRY_ID.into(),
-            title: files.title.into(),
-            kernel: TFTP_KERNEL.into(),
-            initrd: TFTP_INITRD.into(),
-            cmdline: files.cmdline.into(),
-        }],
-        default: ENTRY_ID.into(),
-        timeout_secs: 0,
-        http_base: None,
-        serial: Some(SERIAL),
-        title: None,
-        tftp_server: None,
-    }
 }
 
 /// Hard-links `src` to `dest` (same filesystem), else copies it; replaces `dest`.
@@ -152,50 +127,16 @@ fn place(src: &Path, dest: &Path) -> Result<(), QemuError> {
     Ok(())
 }
 
-fn write(dest: &Path, text: &str) -> Result<(), QemuError> {
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir).map_err(QemuError::io("create", dir))?;
-    }
-    fs::write(dest, text).map_err(QemuError::io("write", dest))
-}
-
-fn menu_error(loader: Loader) -> impl FnOnce(menus::MenuError) -> QemuError {
-    move |source| QemuError::Menu {
-        loader: loader.name(),
-        source: Box::new(source),
-    }
-}
-
-/// Fills `tftp_dir` (created if needed) for `loader` and returns how QEMU boots.
-pub fn prepare(
-    loader: Loader,
-    tools: &LoaderTools,
-    files: &BootFiles<'_>,
-    tftp_dir: &Path,
-) -> Result<Boot, QemuError> {
-    let model = menu(files);
-    // Render first: a command line a loader cannot carry fails before any file is written.
-    let bootfile = match loader {
-        Loader::Direct => {
-            return Ok(Boot::Direct {
-                kernel: files.kernel.to_path_buf(),
-                initrd: files.initrd.to_path_buf(),
-                cmdline: files.cmdline.to_string(),
-            })
-        }
-        Loader::Ipxe => {
-            let script = menus::ipxe_script(&model).map_err(menu_error(loader))?;
-            write(&tftp_dir.join(menus::IPXE_SCRIPT), &script)?;
-            menus::IPXE_SCRIPT.to_string()
-        }
-        Loader::Grub => {
-            let cfg = menus::grub_cfg(&model).map_err(menu_error(loader))?;
-            mknetdir(tools, tftp_dir)?;
-            write(&tftp_dir.join(menus::GRUB_DIR).join("grub.cfg"), &cfg)?;
-            GRUB_CORE.to_string()
-        }
+/// Installs what `loader` needs into the TFTP root `tftp_dir` beside the published menus, the
+/// way an admin installs a network boot loader once: GRUB's BIOS images (grub-mknetdir, when
+/// `core.0` is missing; it never touches `boot/grub/grub.cfg`), or `pxelinux.0` + `ldlinux.c32`.
+/// Run before publishing, so a missing loader fails before anything is published.
+pub fn install(loader: Loader, tools: &LoaderTools, tftp_dir: &Path) -> Result<(), QemuError> {
+    match loader {
+        Loader::Direct | Loader::Ipxe => Ok(()),
+        Loader::Grub if tftp_dir.join(GRUB_CORE).is_file() => Ok(()),
+        Loader::Grub => mknetdir(tools, tftp_dir),
         Loader::Pxelinux => {
-            let cfg = menus::pxelinux_cfg(&model).map_err(menu_error(loader))?;
             for file in [&tools.pxelinux, &tools.ldlinux] {
                 let name = file
                     .file_name()
@@ -205,16 +146,44 @@ pub fn prepare(
                 }
                 place(file, &tftp_dir.join(name))?;
             }
-            write(&tftp_dir.join(menus::PXELINUX_DIR).join("default"), &cfg)?;
-            tools
-                .pxelinux
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            Ok(())
         }
+    }
+}
+
+/// How QEMU boots the published TFTP root `tftp_dir` with `loader`: the firmware fetches the
+/// loader's published entry point (`netroot.ipxe`, GRUB's `core.0` reading
+/// `boot/grub/grub.cfg`, `pxelinux.0` reading `pxelinux.cfg/`), or, for `direct`, QEMU loads
+/// the generation's kernel and initramfs itself. Checks that the entry point exists.
+pub fn boot(
+    loader: Loader,
+    tools: &LoaderTools,
+    tftp_dir: &Path,
+    published: &Published<'_>,
+) -> Result<Boot, QemuError> {
+    let bootfile = match loader {
+        Loader::Direct => {
+            return Ok(Boot::Direct {
+                kernel: tftp_dir.join(published.kernel),
+                initrd: tftp_dir.join(published.initrd),
+                cmdline: published.cmdline.to_string(),
+            })
+        }
+        Loader::Ipxe => menus::IPXE_SCRIPT.to_string(),
+        Loader::Grub => GRUB_CORE.to_string(),
+        Loader::Pxelinux => tools
+            .pxelinux
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
-    place(files.kernel, &tftp_dir.join(TFTP_KERNEL))?;
-    place(files.initrd, &tftp_dir.join(TFTP_INITRD))?;
+    let entry = tftp_dir.join(&bootfile);
+    if !entry.is_file() {
+        return Err(QemuError::NotPublished {
+            loader: loader.name(),
+            path: entry,
+        });
+    }
     Ok(Boot::Pxe {
         tftp_dir: tftp_dir.to_path_buf(),
         bootfile,
@@ -249,35 +218,11 @@ fn mknetdir(tools: &LoaderTools, tftp_dir: &Path) -> Result<(), QemuError> {
 mod tests {
     use super::*;
 
-    struct Fixture {
-        dir: tempfile::TempDir,
-        kernel: PathBuf,
-        initrd: PathBuf,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kernel = dir.path().join("vmlinuz");
-        let initrd = dir.path().join("initramfs.img");
-        fs::write(&kernel, "kernel").expect("write");
-        fs::write(&initrd, "initrd").expect("write");
-        Fixture {
-            dir,
-            kernel,
-            initrd,
-        }
-    }
-
-    const CMDLINE: &str = "root=nfs:10.0.2.2:/export:port=2049 console=ttyS0 panic=-1";
-
-    fn files(f: &Fixture) -> BootFiles<'_> {
-        BootFiles {
-            kernel: &f.kernel,
-            initrd: &f.initrd,
-            cmdline: CMDLINE,
-            title: "netroot qemu: vmtest",
-        }
-    }
+    const PUBLISHED: Published<'static> = Published {
+        kernel: "netroot/qt/0123/vmlinuz",
+        initrd: "netroot/qt/0123/initramfs.img",
+        cmdline: "root=nfs:10.0.2.2:/export/qt/0123 console=ttyS0 panic=-1",
+    };
 
     #[test]
     fn loaders_parse_and_name_themselves() {
@@ -291,68 +236,63 @@ mod tests {
     }
 
     #[test]
-    fn direct_uses_the_build_outputs_in_place() {
-        let f = fixture();
-        let tftp = f.dir.path().join("tftp");
-        let boot =
-            prepare(Loader::Direct, &LoaderTools::default(), &files(&f), &tftp).expect("direct");
+    fn direct_boots_the_published_generation_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tools = LoaderTools::default();
+        install(Loader::Direct, &tools, dir.path()).expect("nothing to install");
+        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 0);
+        let boot = boot(Loader::Direct, &tools, dir.path(), &PUBLISHED).expect("direct");
         assert_eq!(
             boot,
             Boot::Direct {
-                kernel: f.kernel.clone(),
-                initrd: f.initrd.clone(),
-                cmdline: CMDLINE.into()
+                kernel: dir.path().join("netroot/qt/0123/vmlinuz"),
+                initrd: dir.path().join("netroot/qt/0123/initramfs.img"),
+                cmdline: PUBLISHED.cmdline.into()
             }
         );
-        assert!(!tftp.exists());
     }
 
     #[test]
-    fn ipxe_gets_a_script_and_the_files_at_the_tftp_root() {
-        let f = fixture();
-        let tftp = f.dir.path().join("tftp");
-        let boot = prepare(Loader::Ipxe, &LoaderTools::default(), &files(&f), &tftp).expect("ipxe");
+    fn pxe_loaders_need_their_published_entry_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tools = LoaderTools::default();
+        let e = boot(Loader::Ipxe, &tools, dir.path(), &PUBLISHED).expect_err("no script");
         assert_eq!(
-            boot,
+            e.to_string(),
+            format!(
+                "the ipxe loader's entry point {}/netroot.ipxe is not in the published tftp root",
+                dir.path().display()
+            )
+        );
+        fs::write(dir.path().join("netroot.ipxe"), "#!ipxe\n").expect("write");
+        assert_eq!(
+            boot(Loader::Ipxe, &tools, dir.path(), &PUBLISHED).expect("ipxe"),
             Boot::Pxe {
-                tftp_dir: tftp.clone(),
+                tftp_dir: dir.path().to_path_buf(),
                 bootfile: "netroot.ipxe".into()
             }
         );
-        let script = fs::read_to_string(tftp.join("netroot.ipxe")).expect("script");
-        assert!(script.starts_with("#!ipxe\n"), "{script}");
-        assert!(script.contains("netroot/vmlinuz"), "{script}");
-        assert!(script.contains("port=2049"), "{script}");
-        assert_eq!(fs::read(tftp.join(TFTP_KERNEL)).expect("kernel"), b"kernel");
-        assert_eq!(fs::read(tftp.join(TFTP_INITRD)).expect("initrd"), b"initrd");
-        // A second run replaces the files.
-        prepare(Loader::Ipxe, &LoaderTools::default(), &files(&f), &tftp).expect("again");
     }
 
     #[test]
     fn pxelinux_needs_its_files_and_says_which() {
-        let f = fixture();
+        let dir = tempfile::tempdir().expect("tempdir");
         let tools = LoaderTools {
-            pxelinux: f.dir.path().join("missing/pxelinux.0"),
+            pxelinux: dir.path().join("missing/pxelinux.0"),
             ..LoaderTools::default()
         };
-        let e = prepare(
-            Loader::Pxelinux,
-            &tools,
-            &files(&f),
-            &f.dir.path().join("t"),
-        )
-        .expect_err("missing");
+        let tftp = dir.path().join("tftp");
+        let e = install(Loader::Pxelinux, &tools, &tftp).expect_err("missing");
         assert_eq!(
             e.to_string(),
             format!(
                 "pxelinux loader needs {}/missing/pxelinux.0 (Debian packages pxelinux and syslinux-common)",
-                f.dir.path().display()
+                dir.path().display()
             )
         );
         let (pxe, ld) = (
-            f.dir.path().join("pxelinux.0"),
-            f.dir.path().join("ldlinux.c32"),
+            dir.path().join("pxelinux.0"),
+            dir.path().join("ldlinux.c32"),
         );
         fs::write(&pxe, "pxe").expect("write");
         fs::write(&ld, "ld").expect("write");
@@ -361,55 +301,43 @@ mod tests {
             ldlinux: ld,
             ..LoaderTools::default()
         };
-        let tftp = f.dir.path().join("tftp");
-        let boot = prepare(Loader::Pxelinux, &tools, &files(&f), &tftp).expect("pxelinux");
+        install(Loader::Pxelinux, &tools, &tftp).expect("install");
+        // Again: the files are replaced, not an error.
+        install(Loader::Pxelinux, &tools, &tftp).expect("install again");
+        assert_eq!(fs::read(tftp.join("ldlinux.c32")).expect("ld"), b"ld");
+        let boot = boot(Loader::Pxelinux, &tools, &tftp, &PUBLISHED).expect("pxelinux");
         assert!(matches!(boot, Boot::Pxe { bootfile, .. } if bootfile == "pxelinux.0"));
-        let cfg = fs::read_to_string(tftp.join("pxelinux.cfg/default")).expect("cfg");
-        assert!(cfg.contains("KERNEL ::netroot/vmlinuz"), "{cfg}");
-        assert!(cfg.starts_with("# netroot boot menu"), "{cfg}");
-        assert!(cfg.contains("SERIAL 0 115200"), "{cfg}");
-        assert!(tftp.join("ldlinux.c32").is_file());
     }
 
     #[test]
-    fn grub_reports_a_missing_or_failing_mknetdir() {
-        let f = fixture();
+    fn grub_reports_a_missing_or_failing_mknetdir_and_installs_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
         let tools = LoaderTools {
-            grub_mknetdir: f.dir.path().join("no-grub-mknetdir"),
+            grub_mknetdir: dir.path().join("no-grub-mknetdir"),
             ..LoaderTools::default()
         };
-        let e = prepare(Loader::Grub, &tools, &files(&f), &f.dir.path().join("t"))
-            .expect_err("missing");
+        let tftp = dir.path().join("t");
+        let e = install(Loader::Grub, &tools, &tftp).expect_err("missing");
         assert_eq!(
             e.to_string(),
             format!(
                 "{}/no-grub-mknetdir not found (install grub-common and grub-pc-bin)",
-                f.dir.path().display()
+                dir.path().display()
             )
         );
-        let tools = LoaderTools {
+        let failing = LoaderTools {
             grub_mknetdir: PathBuf::from("false"),
             ..LoaderTools::default()
         };
-        let e =
-            prepare(Loader::Grub, &tools, &files(&f), &f.dir.path().join("t")).expect_err("fails");
+        let e = install(Loader::Grub, &failing, &tftp).expect_err("fails");
         assert_eq!(e.to_string(), "false exited with exit status: 1: ");
-    }
-
-    #[test]
-    fn a_command_line_a_loader_cannot_carry_is_refused_before_writing() {
-        let f = fixture();
-        let tftp = f.dir.path().join("tftp");
-        let bad = BootFiles {
-            cmdline: "netroot.debug x=${evil}",
-            ..files(&f)
-        };
-        let e = prepare(Loader::Ipxe, &LoaderTools::default(), &bad, &tftp).expect_err("ipxe");
-        assert!(
-            e.to_string()
-                .starts_with("cannot render the ipxe boot files"),
-            "{e}"
-        );
-        assert!(!tftp.exists());
+        // Installed already: grub-mknetdir is not run again.
+        fs::create_dir_all(tftp.join("boot/grub/i386-pc")).expect("mkdir");
+        fs::write(tftp.join(GRUB_CORE), "core").expect("write");
+        install(Loader::Grub, &failing, &tftp).expect("already installed");
+        assert!(matches!(
+            boot(Loader::Grub, &tools, &tftp, &PUBLISHED).expect("grub"),
+            Boot::Pxe { bootfile, .. } if bootfile == GRUB_CORE
+        ));
     }
 }

@@ -22,6 +22,8 @@ pub mod guest;
 pub mod loader;
 pub mod qmp;
 pub mod runner;
+pub mod serve;
+pub mod servednet;
 pub mod session;
 pub mod timeline;
 

@@ -1,13 +1,16 @@
-//! One `netroot qemu` run: build the profile (make-style, fast when up to date; the build also
-//! materializes the root tree with its overlays and links it as `OUT/PROFILE/rootfs`), start
-//! nfs-ganesha exporting that tree on a free loopback port, lay out the scratch
-//! TFTP directory for the loader, pick the accelerator, boot the VM and, with a check, decide
+//! One `netroot qemu` run: build the profile (make-style, fast when up to date), publish it
+//! with the real publish engine into scratch TFTP and NFS directories ([`super::serve`]), start
+//! nfs-ganesha exporting the scratch NFS directory on a free loopback port, lay out the guest
+//! network so the profile's NFS server address reaches it ([`ServedNet`]), pick the
+//! accelerator, boot the VM through the loader's published entry point and, with a check, decide
 //! pass or fail. Every process it starts is owned by a guard, so each exit path (error,
 //! timeout, verdict, interrupt, panic) stops QEMU and ganesha.
 //!
-//! Scratch state lives in `OUT/.qemu/PROFILE/` (console log, QEMU's stderr, TFTP dir, ganesha
-//! config and log), kept after the run for inspection and replaced by the next one; a lock file
-//! next to it refuses a second concurrent run of the same profile into the same `OUT`.
+//! Run state lives in `OUT/.qemu/PROFILE/` (console log, QEMU's stderr, ganesha config and
+//! log), kept after the run for inspection and replaced by the next one; the scratch
+//! publication in `OUT/.qemu/PROFILE.served/` persists, like a master's TFTP and NFS
+//! directories. A lock file refuses a second concurrent run of the same profile into the same
+//! `OUT`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,8 +24,10 @@ use super::args::{Accel, ConsoleMode, Uplink, VmSpec, QEMU};
 use super::check::{CheckWatch, Verdict};
 use super::ganesha::{Export, Ganesha, GANESHA};
 use super::guest;
-use super::loader::{self, BootFiles, Loader, LoaderTools};
+use super::loader::{self, Loader, LoaderTools};
 use super::runner::{self, Exit, Watch};
+use super::serve;
+use super::servednet::{self, ServedNet};
 use super::timeline::{Timeline, TimelineBuilder};
 use super::QemuError;
 use crate::build::{self, BuildOptions, Quiet};
@@ -30,11 +35,6 @@ use crate::profile::{KernelSpec, Project};
 
 /// Directory of run state below `OUT`.
 pub const RUN_SUBDIR: &str = ".qemu";
-/// What `netroot build` writes into `OUT/PROFILE/` (src/build/run.rs): the boot files and the
-/// link to the profile's root tree.
-const BUILT_KERNEL: &str = "vmlinuz";
-const BUILT_INITRD: &str = "initramfs.img";
-const BUILT_ROOTFS: &str = "rootfs";
 
 /// Programs and files a run uses from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,8 @@ pub struct QemuOptions {
     pub profile: String,
     /// Overrides the profile's `[kernel]`.
     pub kernel: Option<KernelSpec>,
-    /// Build outputs (`OUT/PROFILE/`) and run state (`OUT/.qemu/PROFILE/`).
+    /// Build outputs (`OUT/PROFILE/`), run state (`OUT/.qemu/PROFILE/`) and the scratch
+    /// publication (`OUT/.qemu/PROFILE.served/`).
     pub out_dir: PathBuf,
     /// Build cache; `None`: the build's default.
     pub cache_dir: Option<PathBuf>,
@@ -229,11 +230,9 @@ pub fn run(
             profile: profile.name.clone(),
         });
     }
-    let link = report.out_dir.join(BUILT_ROOTFS);
-    // ganesha exports a real directory, not the build's symlink to it.
-    let root = link
-        .canonicalize()
-        .map_err(QemuError::io("resolve", &link))?;
+    guest::require_v4(&profile.name, &profile.boot)?;
+    let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
+    let scratch = serve::scratch_profile(&profile, extra);
 
     // Absolute: ganesha's config and the reported log path must not depend on the cwd.
     let state = opts.out_dir.join(RUN_SUBDIR);
@@ -246,7 +245,28 @@ pub fn run(
     }
     fs::create_dir_all(&run_dir).map_err(QemuError::io("create", &run_dir))?;
 
-    let kernel = report.out_dir.join(BUILT_KERNEL);
+    let served_dir = serve::served_dir(&state, &profile.name);
+    loader::install(opts.loader, &opts.tools.loaders, &served_dir.join("tftp"))?;
+    let served = serve::publish(
+        &opts.project,
+        &scratch,
+        &opts.out_dir,
+        &report.kernel_version,
+        &served_dir,
+    )?;
+    events.note(&format!(
+        "published generation {} ({}) into {}",
+        served.generation.generation,
+        match served.report.state {
+            crate::publish::PlanState::New => "new",
+            crate::publish::PlanState::Published { active: true } => "unchanged",
+            crate::publish::PlanState::Published { active: false } => "reactivated",
+        },
+        served_dir.display()
+    ));
+    check_interrupt(interrupt)?;
+
+    let kernel = served.targets.tftp.join(&served.generation.vmlinuz);
     let (accel, probe) = accel::resolve(opts.accel, &opts.tools.qemu, &kernel)?;
     if let Some(p) = &probe {
         events.note(&format!("kvm probe: {p}; using {}", accel.as_str()));
@@ -254,34 +274,37 @@ pub fn run(
     check_interrupt(interrupt)?;
 
     let export = Export {
-        path: &root,
+        path: &served.targets.nfs,
         pseudo: &profile.boot.nfs.export,
     };
     let ganesha = Ganesha::start(&opts.tools.ganesha, &export, &run_dir)?;
+    let net = ServedNet::plan(
+        profile.boot.nfs.server,
+        servednet::nfs_port(&profile.boot.nfs.options)?,
+        ganesha.port(),
+    )?;
     events.note(&format!(
-        "nfs-ganesha (pid {}) serves {} as {} on 127.0.0.1:{}",
+        "nfs-ganesha (pid {}) serves {} as {} on 127.0.0.1:{}, reached by the guest as {}:{}",
         ganesha.pid(),
-        root.display(),
+        served.targets.nfs.display(),
         export.pseudo,
-        ganesha.port()
+        ganesha.port(),
+        net.server,
+        net.server_port
     ));
-    let boot = guest::guest_boot_config(&profile.name, &profile.boot, ganesha.port())?;
-    let cmdline = guest::kernel_cmdline(&boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let title = format!("netroot qemu: {}", profile.name);
-    let files = BootFiles {
-        kernel: &kernel,
-        initrd: &report.out_dir.join(BUILT_INITRD),
-        cmdline: &cmdline,
-        title: &title,
+    let published = loader::Published {
+        kernel: &served.generation.vmlinuz,
+        initrd: &served.generation.initramfs,
+        cmdline: &served.cmdline,
     };
-    let boot_spec = loader::prepare(
+    let boot_spec = loader::boot(
         opts.loader,
         &opts.tools.loaders,
-        &files,
-        &run_dir.join("tftp"),
+        &served.targets.tftp,
+        &published,
     )?;
-    let mut spec = VmSpec::new(boot_spec, Uplink::User, accel);
-    spec.macs = guest::nic_macs(&boot.bond);
+    let mut spec = VmSpec::new(boot_spec, Uplink::Served(net), accel);
+    spec.macs = guest::nic_macs(&profile.boot.bond);
     spec.timeout = opts.timeout;
     spec.console = match opts.check {
         Some(_) => ConsoleMode::Capture,

@@ -1,0 +1,96 @@
+//! `netroot qemu`'s scratch publication: the profile published with the real publish engine
+//! (generations, hardlinked root tree, every loader's menus, atomic flips) into
+//! `OUT/.qemu/PROFILE.served/{tftp,nfs}`, so the VM boots exactly what `netroot publish` serves.
+//! Only three things differ from a publish to the masters, all in [`scratch_profile`]: the menus'
+//! command line gets the serial console, `panic=-1` and `--append`; the profile's publish hook
+//! is not run (it would run `exportfs` or copy to the second master); the hash memo lives in
+//! the scratch directory. The directories persist between runs, so an unchanged profile
+//! republishes as a no-op and a changed one costs what a real publish costs.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use super::QemuError;
+use crate::deploy::{self, DeployError};
+use crate::profile::Profile;
+use crate::publish::{GenerationPaths, PublishReport, Targets};
+
+/// Suffix of the scratch publication's directory below `OUT/.qemu/`.
+pub const SERVED_SUFFIX: &str = ".served";
+/// Generations kept in the scratch directories: the active one and the one before it, which
+/// the next publish hardlinks unchanged files from. Older ones only cost disk space.
+pub const KEEP_GENERATIONS: usize = 2;
+
+/// A finished scratch publication.
+#[derive(Debug)]
+pub struct Served {
+    pub targets: Targets,
+    /// The generation the menus now point at.
+    pub generation: GenerationPaths,
+    /// The default menu entry's kernel command line (what `--loader direct` boots with).
+    pub cmdline: String,
+    pub report: PublishReport,
+}
+
+/// `profile` as the scratch publication renders it: the menus' extra kernel parameters
+/// replaced by `extra` (see [`super::guest::cmdline_extra`]), no publish hook.
+pub fn scratch_profile(profile: &Profile, extra: String) -> Profile {
+    let mut p = profile.clone();
+    p.menu.cmdline_extra = extra;
+    p.publish.hook = None;
+    p
+}
+
+/// Publishes the build in `out_dir` of `profile` (already [`scratch_profile`]d) into
+/// `dir/tftp` and `dir/nfs`, then removes generations beyond [`KEEP_GENERATIONS`].
+pub fn publish(
+    project: &Path,
+    profile: &Profile,
+    out_dir: &Path,
+    kernel_version: &str,
+    dir: &Path,
+) -> Result<Served, QemuError> {
+    let failed = |source: DeployError| QemuError::Publish {
+        profile: profile.name.clone(),
+        dir: dir.to_path_buf(),
+        source: Box::new(source),
+    };
+    let targets = Targets {
+        tftp: dir.join("tftp"),
+        nfs: dir.join("nfs"),
+    };
+    for d in [&targets.tftp, &targets.nfs] {
+        std::fs::create_dir_all(d).map_err(QemuError::io("create", d))?;
+    }
+    let artifacts = deploy::artifacts(out_dir, &profile.name).map_err(failed)?;
+    let opts = deploy::options(profile, dir);
+    // The engine renders the menus for the generation it settles on; keep that generation.
+    let seen: RefCell<Option<GenerationPaths>> = RefCell::new(None);
+    let menus = |g: &GenerationPaths| {
+        seen.replace(Some(g.clone()));
+        deploy::render_menus(project, profile, kernel_version, g, &targets)
+    };
+    let report = deploy::publish_artifacts(&artifacts, menus, &targets, &opts)
+        .map_err(|e| failed(e.into()))?;
+    deploy::gc(&profile.name, &targets, KEEP_GENERATIONS, &opts).map_err(|e| failed(e.into()))?;
+    let generation = seen
+        .into_inner()
+        .filter(|g| g.generation == report.generation)
+        .ok_or_else(|| QemuError::BadSetting {
+            what: "scratch publication",
+            value: report.generation.clone(),
+            reason: "the publish engine rendered no menus for the generation it activated".into(),
+        })?;
+    let cmdline = deploy::generation_cmdline(profile, kernel_version, &generation);
+    Ok(Served {
+        targets,
+        generation,
+        cmdline,
+        report,
+    })
+}
+
+/// `OUT/.qemu/PROFILE.served`.
+pub fn served_dir(state: &Path, profile: &str) -> PathBuf {
+    state.join(format!("{profile}{SERVED_SUFFIX}"))
+}
