@@ -58,6 +58,7 @@ pub fn sample_config() -> BootConfig {
             enabled: true,
             size: TmpfsSize::Percent(50),
         },
+        node: None,
         timeouts: Timeouts {
             boot_deadline: Duration::from_secs(300),
             links: Duration::from_secs(30),

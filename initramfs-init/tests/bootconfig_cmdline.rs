@@ -502,7 +502,8 @@ fn to_cmdline_renders_the_boot_relevant_subset() {
         "root=nfs:10.0.2.2:/srv/netroot/compute/current:nolock,timeo=600 netroot.nfs.versions=4.2,4.1,3 \
          bond=bond0:52-54-00-00-00-01,eth1:mode=802.3ad,miimon=100,lacp_rate=fast,xmit_hash_policy=layer3+4 \
          netroot.bond.mac=52:54:00:ab:cd:ef netroot.bond.min_ports=2 \
-         ip=10.0.2.15::10.0.2.2:255.255.255.0:node07.cluster:bond0:none:10.0.2.3:10.0.2.4"
+         ip=10.0.2.15::10.0.2.2:255.255.255.0:node07.cluster:bond0:none:10.0.2.3:10.0.2.4 \
+         netroot.node=c007"
     );
 }
 
@@ -518,6 +519,7 @@ fn cmdline_variants() -> Vec<BootConfig> {
     c.bond.mode = BondMode::BalanceAlb;
     c.nfs.options = String::new();
     c.nfs.versions = vec![NfsVersion::V3];
+    c.node = None;
     out.push(c.clone());
     c.ip = static_ip(
         [172, 16, 0, 9],
@@ -561,5 +563,8 @@ fn to_cmdline_carries_root_bond_and_ip_to_another_config() {
         assert_eq!(other.nfs, c.nfs, "{}", c.to_cmdline());
         assert_eq!(other.bond, c.bond, "{}", c.to_cmdline());
         assert_eq!(other.ip, c.ip, "{}", c.to_cmdline());
+        if c.node.is_some() {
+            assert_eq!(other.node, c.node, "{}", c.to_cmdline());
+        }
     }
 }

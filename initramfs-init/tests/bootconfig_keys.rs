@@ -121,6 +121,16 @@ const ROWS: &[Row] = &[
         &[("0%", "invalid tmpfs size \"0%\": a percentage must be 1-100")],
     ),
     (
+        "netroot.node",
+        &[("c001", Some("c001")), ("rack-7-n12", Some("rack-7-n12")), ("", None)],
+        &[
+            ("..", "invalid node name \"..\": expected one host-name label: letters, digits and inner hyphens, at most 63 characters"),
+            ("a/b", "invalid node name \"a/b\": expected one host-name label: letters, digits and inner hyphens, at most 63 characters"),
+            ("c001.lab", "invalid node name \"c001.lab\": expected one host-name label: letters, digits and inner hyphens, at most 63 characters"),
+            ("-c1", "invalid node name \"-c1\": expected one host-name label: letters, digits and inner hyphens, at most 63 characters"),
+        ],
+    ),
+    (
         "netroot.timeout.boot",
         &[("600", Some("10m")), ("90s", Some("90s"))],
         &[

@@ -65,6 +65,7 @@ fn full_config() -> BootConfig {
             enabled: true,
             size: TmpfsSize::Bytes(2 << 30),
         },
+        node: Some("c007".to_string()),
         timeouts: Timeouts {
             boot_deadline: Duration::from_secs(300),
             links: Duration::from_millis(1500),
@@ -157,6 +158,7 @@ fn variants() -> Vec<BootConfig> {
         enabled: false,
         size: TmpfsSize::Percent(50),
     };
+    c.node = None;
     c.failure = FailureAction::Poweroff;
     c.debug = false;
     out.push(c.clone());
@@ -317,7 +319,7 @@ fn format_line_is_checked() {
     );
     assert_eq!(
         parse_err(&format!("{FIXTURE}netroot.format=1\n")),
-        "line 62: netroot.format: set again (first set on line 1)"
+        "line 64: netroot.format: set again (first set on line 1)"
     );
 }
 
@@ -327,19 +329,19 @@ fn structural_errors_name_the_line_and_key() {
     let cases = [
         (
             format!("{FIXTURE}just text\n"),
-            "line 62: expected key=value, found \"just text\"".to_string(),
+            "line 64: expected key=value, found \"just text\"".to_string(),
         ),
         (
             format!("{FIXTURE}netroot.bond.speed=10G\n"),
-            "line 62: unknown key \"netroot.bond.speed\"".to_string(),
+            "line 64: unknown key \"netroot.bond.speed\"".to_string(),
         ),
         (
             format!("{FIXTURE}ip=dhcp\n"),
-            "line 62: unknown key \"ip\"".to_string(),
+            "line 64: unknown key \"ip\"".to_string(),
         ),
         (
             format!("{FIXTURE}netroot.debug=0\n"),
-            format!("line 62: netroot.debug: set again (first set on line {debug})"),
+            format!("line 64: netroot.debug: set again (first set on line {debug})"),
         ),
         (
             fixture_with("netroot.nfs.server=", ""),

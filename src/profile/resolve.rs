@@ -335,6 +335,8 @@ fn boot_config(
         ip,
         nfs,
         overlay,
+        // Set per node by the per-MAC menus, never by a profile.
+        node: None,
         timeouts,
         failure,
         real_init,

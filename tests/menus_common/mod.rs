@@ -47,6 +47,7 @@ pub fn boot(profile: &str, export: &str) -> BootConfig {
             enabled: true,
             size: TmpfsSize::Percent(50),
         },
+        node: None,
         timeouts: Timeouts {
             boot_deadline: Duration::from_secs(300),
             links: Duration::from_secs(30),

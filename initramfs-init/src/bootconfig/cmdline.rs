@@ -211,7 +211,7 @@ impl BootConfig {
         Ok(applied)
     }
 
-    /// Renders the boot-relevant subset (root, bond, addressing) as kernel command-line
+    /// Renders the boot-relevant subset (root, bond, addressing, node) as kernel command-line
     /// parameters; applying the result to this same config changes nothing. Meaningful for a
     /// config that passes [`BootConfig::validate`].
     pub fn to_cmdline(&self) -> String {
@@ -224,6 +224,7 @@ impl BootConfig {
         if matches!(&self.ip, IpConfig::Static(s) if s.dns.len() > IP_ARG_MAX_DNS) {
             out.extend(table_param(self, "netroot.ip.dns"));
         }
+        out.extend(table_param(self, "netroot.node"));
         out.join(" ")
     }
 }

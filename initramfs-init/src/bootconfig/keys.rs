@@ -12,6 +12,7 @@ use super::fields::{
 use super::model::BootConfig;
 use super::net::{
     format_mac, format_ports, parse_host_ipv4, parse_ports, validate_hostname, validate_ifname,
+    validate_node_name,
 };
 use super::units::format_duration;
 use super::values::{format_nfs_versions, invalid, parse_nfs_versions, ValueError};
@@ -304,6 +305,18 @@ pub static KEYS: &[KeyDef] = &[
         Presence::Required,
         |c, v| set(&mut c.overlay.size, v.parse()),
         |c| Some(c.overlay.size.to_string()),
+    ),
+    single(
+        "netroot.node",
+        "node whose layer .netroot/nodes/<name> of the root tree goes above the shared root",
+        Presence::Optional,
+        |c, v| {
+            set(
+                &mut c.node,
+                opt(v, |n| validate_node_name(n).map(|()| n.to_string())),
+            )
+        },
+        |c| c.node.clone(),
     ),
     single(
         "netroot.timeout.boot",

@@ -10,6 +10,10 @@ use std::time::Duration;
 /// Path inside the initramfs where the builder stores the rendered boot config.
 pub const BOOT_CONFIG_PATH: &str = "etc/netroot/boot.conf";
 
+/// Directory of the per-node layers inside a published root tree: `.netroot/nodes/NAME/` holds
+/// the files rendered for node NAME, mounted above the shared root when `netroot.node=NAME`.
+pub const NODE_LAYERS_DIR: &str = ".netroot/nodes";
+
 /// Version of the text format; bumped on any incompatible change so an init never misreads an image.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -30,6 +34,10 @@ pub struct BootConfig {
     pub nfs: NfsConfig,
     /// The writable tmpfs-backed overlay on top of the NFS root.
     pub overlay: OverlayConfig,
+    /// The node this boot is for (`netroot.node`, set by the per-MAC menus): its layer
+    /// `.netroot/nodes/NAME` of the root tree goes above the shared root. `None` in the image's
+    /// own config.
+    pub node: Option<String>,
     /// Per-phase time limits and the overall boot deadline.
     pub timeouts: Timeouts,
     /// What PID 1 does on a fatal error.

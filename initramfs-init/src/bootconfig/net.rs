@@ -73,6 +73,28 @@ pub fn validate_ifname(s: &str) -> Result<(), ValueError> {
     Err(invalid("interface name", s, reason))
 }
 
+/// Checks a node name (`netroot.node`): one host-name label, so it is also a safe path component
+/// (the node's layer is `.netroot/nodes/NAME` in the root tree).
+pub fn validate_node_name(s: &str) -> Result<(), ValueError> {
+    let ok = !s.is_empty()
+        && s.len() <= HOSTNAME_LABEL_MAX_LEN
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "node name",
+            s,
+            format!(
+                "expected one host-name label: letters, digits and inner hyphens, at most \
+                 {HOSTNAME_LABEL_MAX_LEN} characters"
+            ),
+        ))
+    }
+}
+
 /// Checks a host name (RFC 1123): dot-separated labels of letters, digits and inner hyphens.
 pub fn validate_hostname(s: &str) -> Result<(), ValueError> {
     let label_ok = |l: &str| {

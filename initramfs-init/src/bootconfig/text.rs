@@ -210,6 +210,7 @@ fn placeholder() -> BootConfig {
             enabled: false,
             size: TmpfsSize::Percent(0),
         },
+        node: None,
         timeouts: Timeouts {
             boot_deadline: Default::default(),
             links: Default::default(),

@@ -153,7 +153,7 @@ fn boot_configured(
     let bond = bond::run(ctx, &cfg.bond, &ports, cfg.timeouts.links)?;
     let lease = address::run(ctx, cfg, &bond)?;
     let root = nfs::run(ctx, cfg, &lease)?;
-    overlay::run(ctx, &cfg.overlay, &lease)?;
+    overlay::run(ctx, cfg, &root, &lease)?;
     switch_root::prepare(ctx, cfg)?;
     let t = ctx.now();
     ctx.sys
