@@ -1,16 +1,18 @@
 //! `netroot qemu`: boots a profile under QEMU the way a node boots on the cluster network, as a
-//! local test and demo. Four virtio NICs with fixed MACs on one QEMU hub, QEMU user networking
-//! for DHCP and TFTP (PXE through the iPXE ROM of the first NIC, then GRUB, an iPXE script or
-//! PXELINUX; or QEMU's direct kernel boot), the root tree over NFSv4 from an nfs-ganesha the run
-//! starts and stops itself on a free loopback port (10.0.2.2 from the guest), the serial console
-//! to the terminal or, with a check, to a log watched for the init's OK line and the real root's
-//! success marker.
+//! local test and demo. The profile is published with the real publish engine into scratch
+//! TFTP and NFS directories ([`serve`]) and the VM boots exactly that: four virtio NICs with
+//! fixed MACs on one QEMU hub, QEMU user networking laid out around the profile's NFS server
+//! address ([`servednet`]) for DHCP and TFTP (PXE through the iPXE ROM of the first NIC, then
+//! GRUB, an iPXE script or PXELINUX reading the published menus; or QEMU's direct kernel boot of
+//! the published generation), the root tree over NFSv4 from an nfs-ganesha the run starts and
+//! stops itself on a free loopback port, the serial console to the terminal or, with a check,
+//! to a log watched for the init's OK line and the real root's success marker.
 //!
 //! Parts: [`ganesha`] (server config and guard), [`args`] (QEMU's command line), [`runner`]
 //! (process, console capture, kill on every path), [`qmp`] (monitor client), [`console`] (the
 //! init's line formats), [`timeline`] (boot stages), [`check`] (verdict), [`accel`] (KVM probe),
-//! [`loader`] (TFTP layouts), [`guest`] (boot config and command line), [`session`] (one
-//! run). The VM test suites in `tests/` use the same parts.
+//! [`loader`] (loader binaries and entry points), [`guest`] (extra kernel parameters, NICs),
+//! [`session`] (one run). The VM test suites in `tests/` use the same parts.
 
 pub mod accel;
 pub mod args;
