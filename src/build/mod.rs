@@ -120,6 +120,8 @@ pub enum BuildError {
     Overlay(#[from] crate::overlay::OverlayError),
     #[error(transparent)]
     Root(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Nodes(#[from] crate::nodes::NodesError),
     #[error("resolved boot config is invalid")]
     BootConfig(#[from] netroot_init::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]

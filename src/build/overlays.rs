@@ -14,11 +14,30 @@ use crate::profile::{Profile, OVERLAYS_DIR};
 /// Variable every template gets: the profile name.
 const PROFILE_VAR: &str = "profile";
 
+/// The template variables of a profile: its `[vars]`, and `profile` (its name) unless set.
+pub fn profile_vars(profile: &Profile) -> Vars {
+    let mut vars: Vars = profile.vars.clone();
+    vars.entry(PROFILE_VAR.to_string())
+        .or_insert_with(|| toml::Value::String(profile.name.clone()));
+    vars
+}
+
 /// Plans the overlays `names` (in order) with the profile's owners, variables and overrides.
 pub fn plan_overlays(
     project: &Path,
     profile: &Profile,
     names: &[String],
+) -> Result<Plan, BuildError> {
+    plan_overlays_for_nodes(project, profile, names, &[])
+}
+
+/// [`plan_overlays`] for a root tree shared by `nodes`: their templates also rendered into
+/// per-node layers ([`overlay::plan_with_nodes`]).
+pub fn plan_overlays_for_nodes(
+    project: &Path,
+    profile: &Profile,
+    names: &[String],
+    nodes: &[overlay::NodeVars],
 ) -> Result<Plan, BuildError> {
     let specs: Vec<OverlaySpec> = names
         .iter()
@@ -42,14 +61,12 @@ pub fn plan_overlays(
             )
         })
         .collect();
-    let mut vars: Vars = profile.vars.clone();
-    vars.entry(PROFILE_VAR.to_string())
-        .or_insert_with(|| toml::Value::String(profile.name.clone()));
-    Ok(overlay::plan(
+    Ok(overlay::plan_with_nodes(
         &specs,
         &owners,
-        &vars,
+        &profile_vars(profile),
         &profile.overlays.allow_override,
+        nodes,
     )?)
 }
 

@@ -1,10 +1,12 @@
 //! The read-only root tree of a profile: materialized once per content key into the cache
 //! (`cache/roots/KEY/`), with the profile's root overlays applied, scanned, and checked against
-//! the profile's allow-list. `OUT/PROFILE/rootfs` points at it.
+//! the profile's allow-list. `OUT/PROFILE/rootfs` points at it. When `nodes.toml` lists nodes of
+//! the profile, the overlays' templates are also rendered per node into `.netroot/nodes/NAME/`
+//! (see [`crate::overlay::plan_with_nodes`]).
 //!
 //! The key covers the source (a directory's full tree digest, a tarball's hash, or the mmdebstrap
-//! recipe with its hook files), the overlay plan and the allow-list, so an unchanged root is never
-//! rebuilt and a changed overlay file rebuilds only the root.
+//! recipe with its hook files), the overlay plan (per-node layers included) and the allow-list,
+//! so an unchanged root is never rebuilt and a changed overlay file rebuilds only the root.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,8 @@ use super::hashcache::{hash_bytes, HashCache};
 use super::output::write_atomic;
 use super::state::BuildState;
 use super::BuildError;
-use crate::overlay::{EntryContent, Plan};
+use crate::nodes::{Inventory, NODES_FILE};
+use crate::overlay::{EntryContent, NodeVars, Plan};
 use crate::profile::{Profile, RootSpec};
 use crate::rootfs::{self, AllowList, RootReport, RootSource};
 
@@ -91,6 +94,38 @@ fn not_found(context: &'static str, path: &Path) -> BuildError {
     BuildError::io(context, path)(std::io::ErrorKind::NotFound.into())
 }
 
+/// The nodes of `nodes.toml` that boot `profile`, with their template variables, for the
+/// per-node layers. The file (or its absence) is an input of the build: a changed inventory
+/// rebuilds the root, whose per-node files are part of its key.
+fn inventory_nodes(
+    project: &Path,
+    profile: &Profile,
+    hc: &mut HashCache,
+    state: &mut BuildState,
+) -> Result<Vec<NodeVars>, BuildError> {
+    let file = project.join(NODES_FILE);
+    if !file.is_file() {
+        state
+            .add_absent(&file)
+            .map_err(BuildError::io("cannot record input", &file))?;
+        return Ok(Vec::new());
+    }
+    state
+        .add_file(hc, &file)
+        .map_err(BuildError::io("cannot read node inventory", &file))?;
+    let inventory = Inventory::load(&file, Path::new(NODES_FILE))?;
+    let vars = super::overlays::profile_vars(profile);
+    inventory
+        .of_profile(&profile.name)
+        .map(|n| {
+            Ok(NodeVars {
+                name: n.name.clone(),
+                vars: n.template_vars(&vars)?,
+            })
+        })
+        .collect()
+}
+
 /// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`.
 pub fn build_root(
     project: &Path,
@@ -135,7 +170,9 @@ pub fn build_root(
         }
     };
     super::overlays::record_inputs(project, &profile.overlays.root, hc, state)?;
-    let plan = super::overlays::plan_overlays(project, profile, &profile.overlays.root)?;
+    let nodes = inventory_nodes(project, profile, hc, state)?;
+    let plan =
+        super::overlays::plan_overlays_for_nodes(project, profile, &profile.overlays.root, &nodes)?;
     let allow = allow_list(profile);
     let key = hash_bytes(format!("{source_key}\n{}\n{allow:?}", plan_digest(&plan)).as_bytes());
     let roots = cache.join(ROOTS_DIR);

@@ -43,6 +43,12 @@ pub enum OverlayError {
         location: String,
         message: String,
     },
+    /// A template that does not render for one node of the inventory.
+    #[error("node {node:?}: {error}")]
+    Node {
+        node: String,
+        error: Box<OverlayError>,
+    },
     #[error("{path}: provided by {first} and by {second}; list it in allow_override to let the later overlay win")]
     Conflict {
         path: String,

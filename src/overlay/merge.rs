@@ -36,14 +36,46 @@ pub(crate) fn plan_with(
     allow_override: &[String],
     keep_owners: bool,
 ) -> Result<Plan, OverlayError> {
-    let allowed = check_settings(overlays, overrides, allow_override)?;
     let renderer = Renderer::new(vars)?;
+    merge(
+        overlays,
+        overrides,
+        allow_override,
+        keep_owners,
+        Some(&renderer),
+    )
+}
+
+/// [`plan_with`] without rendering: a template's entry holds its source bytes under the path
+/// without the suffix (`source.path` keeps it; see [`is_template`]).
+pub(crate) fn plan_unrendered(
+    overlays: &[OverlaySpec],
+    overrides: &BTreeMap<String, Ownership>,
+    allow_override: &[String],
+    keep_owners: bool,
+) -> Result<Plan, OverlayError> {
+    merge(overlays, overrides, allow_override, keep_owners, None)
+}
+
+/// Whether a plan entry is a template's (its rendered or unrendered bytes).
+pub(crate) fn is_template(e: &PlanEntry) -> bool {
+    matches!(e.content, EntryContent::File(_)) && e.source.path.ends_with(TEMPLATE_SUFFIX)
+}
+
+fn merge(
+    overlays: &[OverlaySpec],
+    overrides: &BTreeMap<String, Ownership>,
+    allow_override: &[String],
+    keep_owners: bool,
+    renderer: Option<&Renderer>,
+) -> Result<Plan, OverlayError> {
+    let allowed = check_settings(overlays, overrides, allow_override)?;
     let mut merged: BTreeMap<String, PlanEntry> = BTreeMap::new();
     for spec in overlays {
         // Image path -> path inside this overlay, to find `x` and `x.j2` side by side.
         let mut own: BTreeMap<String, String> = BTreeMap::new();
         for found in scan(spec, keep_owners)? {
-            let entry = to_entry(spec, found, &renderer)?;
+            let entry = to_entry(spec, found, renderer)?;
             if let Some(first) = own.insert(entry.path.clone(), entry.source.path.clone()) {
                 return Err(OverlayError::Ambiguous {
                     path: entry.path,
@@ -114,8 +146,13 @@ fn check_settings(
     Ok(allowed)
 }
 
-/// Turns a scanned path into a plan entry: strips and renders templates, checks the path.
-fn to_entry(spec: &OverlaySpec, f: Found, renderer: &Renderer) -> Result<PlanEntry, OverlayError> {
+/// Turns a scanned path into a plan entry: strips and renders templates (with a renderer),
+/// checks the path.
+fn to_entry(
+    spec: &OverlaySpec,
+    f: Found,
+    renderer: Option<&Renderer>,
+) -> Result<PlanEntry, OverlayError> {
     let bad_path = |reason: String| OverlayError::BadPath {
         overlay: spec.name.clone(),
         path: f.rel.clone(),
@@ -137,7 +174,10 @@ fn to_entry(spec: &OverlaySpec, f: Found, renderer: &Renderer) -> Result<PlanEnt
     let (content, mode) = match f.kind {
         FoundKind::Dir => (EntryContent::Directory, f.mode),
         FoundKind::File(bytes) if template => {
-            let out = renderer.render(&spec.name, &f.rel, &bytes)?;
+            let out = match renderer {
+                Some(r) => r.render(&spec.name, &f.rel, &bytes)?,
+                None => bytes,
+            };
             (EntryContent::File(Arc::from(out)), f.mode)
         }
         FoundKind::File(bytes) => (EntryContent::File(Arc::from(bytes)), f.mode),

@@ -6,6 +6,8 @@
 //! a sorted list of directories, files and symlinks with their final bytes, mode and owner.
 //! [`apply`] writes a plan into a directory without ever following a symlink it finds there;
 //! [`Plan::add_to_image`] adds it to an [`ImageBuilder`](crate::image::ImageBuilder).
+//! [`plan_with_nodes`] also renders the templates once per node into per-node layers of a root
+//! tree ([`per_node`]).
 //!
 //! Rules:
 //! - Directories merge; the last overlay that provides a directory sets its mode and owner.
@@ -19,6 +21,7 @@
 mod apply;
 mod error;
 mod merge;
+mod per_node;
 mod scan;
 mod template;
 
@@ -30,6 +33,7 @@ use std::sync::Arc;
 pub use apply::apply;
 pub use error::OverlayError;
 pub use merge::plan;
+pub use per_node::{plan_with_nodes, NodeVars};
 pub use template::TEMPLATE_SUFFIX;
 
 /// One overlay: its name (for messages) and its directory.

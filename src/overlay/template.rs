@@ -2,11 +2,13 @@
 //! error naming file, line, column and variable), no auto-escaping (these are config files, not
 //! HTML), the trailing newline kept, no `include`/`extends` (minijinja is built without
 //! `multi_template`: a template sees only its variables, never other files).
+//! [`Renderer::render_if_defined`] tells a template that needs variables the renderer lacks (a
+//! node's) from a broken one.
 
 use std::collections::BTreeMap;
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::{OverlayError, Vars};
 
@@ -62,16 +64,39 @@ impl Renderer {
 
     /// Renders the template at `rel` (path inside `overlay`) from its bytes.
     pub fn render(&self, overlay: &str, rel: &str, bytes: &[u8]) -> Result<Vec<u8>, OverlayError> {
+        self.render_inner(overlay, rel, bytes).map_err(|(_, e)| e)
+    }
+
+    /// [`Renderer::render`], but `None` when the template uses a variable these variables do not
+    /// define (a node template rendered with the profile's variables alone).
+    pub fn render_if_defined(
+        &self,
+        overlay: &str,
+        rel: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, OverlayError> {
+        match self.render_inner(overlay, rel, bytes) {
+            Ok(out) => Ok(Some(out)),
+            Err((Some(ErrorKind::UndefinedError), _)) => Ok(None),
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    /// Renders, or fails with the minijinja error kind (if minijinja failed) and the error.
+    fn render_inner(
+        &self,
+        overlay: &str,
+        rel: &str,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, (Option<ErrorKind>, OverlayError)> {
         let err = |location: String, message: String| OverlayError::Template {
             overlay: overlay.to_string(),
             location,
             message,
         };
         let source = std::str::from_utf8(bytes).map_err(|e| {
-            err(
-                rel.to_string(),
-                format!("template is not valid UTF-8 (at byte {})", e.valid_up_to()),
-            )
+            let message = format!("template is not valid UTF-8 (at byte {})", e.valid_up_to());
+            (None, err(rel.to_string(), message))
         })?;
         let rendered = self
             .env
@@ -82,7 +107,7 @@ impl Renderer {
                 Some(d) => format!("{}: {d}", e.kind()),
                 None => e.kind().to_string(),
             };
-            err(location(rel, source, &e), message)
+            (Some(e.kind()), err(location(rel, source, &e), message))
         })
     }
 }
@@ -165,6 +190,21 @@ mod tests {
             err,
             "overlay \"base\": etc/x.j2: template is not valid UTF-8 (at byte 2)"
         );
+    }
+
+    #[test]
+    fn render_if_defined_skips_only_undefined_variables() {
+        let r = Renderer::new(&vars()).unwrap();
+        let shared = |src: &str| r.render_if_defined("base", "etc/x.j2", src.as_bytes());
+        assert_eq!(shared("{{ site }}").unwrap(), Some(b"lab".to_vec()));
+        assert_eq!(shared("{{ node.name }}").unwrap(), None);
+        let err = shared("{{ site ").unwrap_err().to_string();
+        assert!(err.contains("syntax error"), "{err}");
+        let err = r
+            .render_if_defined("base", "etc/x.j2", b"\xff")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
     }
 
     #[test]
