@@ -87,14 +87,21 @@ impl Bed {
     }
 }
 
+/// The bond mode of profiles/qemu-base.toml: what most boots here use.
+const DEFAULT_MODE: &str = "active-backup";
+
 fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
+    bed_with_mode(tools, name, nfs_timeout, DEFAULT_MODE)
+}
+
+fn bed_with_mode(tools: &VmTools, name: &str, nfs_timeout: &str, mode: &str) -> Result<Bed> {
     let tmp = tempfile::Builder::new()
         .prefix(&format!("netroot-qemu-{name}-"))
         .tempdir()
         .context("temp dir")?;
     let expect = GuestExpect {
         bond: "bond0".into(),
-        mode: "active-backup".into(),
+        mode: mode.into(),
         slaves: DEFAULT_MACS.len(),
         // Any generation of the scratch publication (checked exactly on the host side).
         nfs_source: format!("{NFS_SERVER}:{PSEUDO}/{PROFILE}/*"),
@@ -104,7 +111,7 @@ fn bed(tools: &VmTools, name: &str, nfs_timeout: &str) -> Result<Bed> {
     let profile = TestProfile {
         name: PROFILE.into(),
         inherits: "qemu-base".into(),
-        bond_mode: "active-backup".into(),
+        bond_mode: mode.into(),
         nfs_options: None,
         failure: "reboot:1s".into(),
         timeouts: Timeouts {
@@ -434,11 +441,20 @@ fn assert_served(tools: &VmTools, bed: &Bed, run: &Run, loader: &str) -> Result<
 }
 
 fn check_boot(name: &str, loader: &str) -> Result<()> {
+    check_boot_mode(name, loader, DEFAULT_MODE)
+}
+
+/// A PASS through `loader` with the bond in `mode`: the guest's checks include the bond's mode
+/// and its four slaves (tests/vm/rootfs.rs).
+fn check_boot_mode(name: &str, loader: &str, mode: &str) -> Result<()> {
     let Some(tools) = vm_tools_or_skip(name) else {
         return Ok(());
     };
+    if loader == "grub" && !grub_or_skip(name)? {
+        return Ok(());
+    }
     let mut report = Report::start(name);
-    let bed = bed(&tools, name, "20s")?;
+    let bed = bed_with_mode(&tools, name, "20s", mode)?;
     let accel = tools.accel.as_str();
     let run = check_run(&tools, &bed, loader, accel)?;
     let line = assert_pass(&tools, &bed, &run, loader, accel)?;
@@ -476,22 +492,49 @@ fn ipxe_boot_check_passes() -> Result<()> {
     check_boot("ipxe_boot_check_passes", "ipxe")
 }
 
-/// PXE into GRUB (grub-mknetdir's core.0 and a generated grub.cfg).
+/// Whether grub-mknetdir is installed; without it a GRUB test skips, or fails under
+/// `NETROOT_REQUIRE_VM=1`.
+fn grub_or_skip(name: &str) -> Result<bool> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    if find_in_path("grub-mknetdir", &path).is_some() {
+        return Ok(true);
+    }
+    if std::env::var(vm::env::REQUIRE_VM_VAR).is_ok_and(|v| v == "1") {
+        bail!(
+            "{name}: grub-mknetdir not found (and {}=1)",
+            vm::env::REQUIRE_VM_VAR
+        );
+    }
+    println!("skipped: {name}: grub-mknetdir not found in PATH");
+    Ok(false)
+}
+
+/// PXE into GRUB (grub-mknetdir's core.0 reading the published grub.cfg).
 #[test]
 fn grub_boot_check_passes() -> Result<()> {
-    let name = "grub_boot_check_passes";
-    let path = std::env::var("PATH").unwrap_or_default();
-    if find_in_path("grub-mknetdir", &path).is_none() {
-        if std::env::var(vm::env::REQUIRE_VM_VAR).is_ok_and(|v| v == "1") {
-            bail!(
-                "{name}: grub-mknetdir not found (and {}=1)",
-                vm::env::REQUIRE_VM_VAR
-            );
-        }
-        println!("skipped: {name}: grub-mknetdir not found in PATH");
-        return Ok(());
-    }
-    check_boot(name, "grub")
+    check_boot("grub_boot_check_passes", "grub")
+}
+
+/// Issue 5's matrix: PXE via GRUB and via iPXE, each with an 802.3ad and a balance-alb bond
+/// (active-backup is the tests above), all four links up.
+#[test]
+fn grub_boot_with_an_802_3ad_bond() -> Result<()> {
+    check_boot_mode("grub_boot_with_an_802_3ad_bond", "grub", "802.3ad")
+}
+
+#[test]
+fn grub_boot_with_a_balance_alb_bond() -> Result<()> {
+    check_boot_mode("grub_boot_with_a_balance_alb_bond", "grub", "balance-alb")
+}
+
+#[test]
+fn ipxe_boot_with_an_802_3ad_bond() -> Result<()> {
+    check_boot_mode("ipxe_boot_with_an_802_3ad_bond", "ipxe", "802.3ad")
+}
+
+#[test]
+fn ipxe_boot_with_a_balance_alb_bond() -> Result<()> {
+    check_boot_mode("ipxe_boot_with_a_balance_alb_bond", "ipxe", "balance-alb")
 }
 
 /// PXE into PXELINUX when its files are installed; otherwise the command names what is missing.
