@@ -23,10 +23,17 @@ use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Too
 
 /// Exit code after SIGINT/SIGTERM (128 + SIGINT, as shells report a Ctrl-C).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// The literal behind [`DEFAULT_CHECK_TIMEOUT_SECS`], so `--help` states the same number.
+macro_rules! default_check_timeout {
+    () => {
+        300
+    };
+}
+
 /// Default `--timeout` of `--check`: a Debian systemd root reaches its login prompt ~33 s
 /// after QEMU starts under TCG (shared notes); five minutes leaves room for a loaded 2-core
 /// machine and a GRUB/TFTP transfer, and still ends a hung boot in CI.
-pub const DEFAULT_CHECK_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_CHECK_TIMEOUT_SECS: u64 = default_check_timeout!();
 
 #[derive(Debug, Args)]
 pub struct QemuArgs {
@@ -53,8 +60,11 @@ pub struct QemuArgs {
     /// With --check: the real root's success text, after the OK line.
     #[arg(long, default_value = qemu::DEFAULT_MARKER, requires = "check")]
     pub marker: String,
-    /// Kill QEMU after this many seconds (default with --check: 300; interactive: none).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = concat!(
+        "Kill QEMU after this many seconds (default with --check: ",
+        default_check_timeout!(),
+        "; interactive: none)"
+    ))]
     pub timeout: Option<u64>,
     /// Extra kernel parameter for the scratch publication's menus (repeatable), e.g.
     /// --append netroot.debug.
