@@ -56,6 +56,20 @@ fn flag(var: &str) -> bool {
     env::var(var).is_ok_and(|v| v == "1")
 }
 
+/// The `netroot` binary the tests build with: `NETROOT_BIN`, else this build's.
+pub fn vm_netroot() -> PathBuf {
+    env::var_os(NETROOT_BIN_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_netroot")))
+}
+
+/// The extracted kernel tree, else the package, from the environment.
+fn kernel_path() -> Option<PathBuf> {
+    env::var_os(KERNEL_DIR_VAR)
+        .or_else(|| env::var_os(KERNEL_DEB_VAR))
+        .map(PathBuf::from)
+}
+
 /// What is missing for a VM test, as one reason per piece, plus the tools when nothing is.
 fn probe() -> (Vec<String>, Option<VmTools>, bool) {
     let path = env::var("PATH").unwrap_or_default();
@@ -71,16 +85,12 @@ fn probe() -> (Vec<String>, Option<VmTools>, bool) {
     if !rustix::process::geteuid().is_root() {
         missing.push("not root (ganesha must run as real root to serve an executable root)".into());
     }
-    let kernel = env::var_os(KERNEL_DIR_VAR)
-        .or_else(|| env::var_os(KERNEL_DEB_VAR))
-        .map(PathBuf::from);
+    let kernel = kernel_path();
     let kernel_missing = kernel.is_none();
     if kernel_missing {
         missing.push(format!("{KERNEL_DIR_VAR} / {KERNEL_DEB_VAR} not set"));
     }
-    let netroot = env::var_os(NETROOT_BIN_VAR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_netroot")));
+    let netroot = vm_netroot();
     let accel = match env::var(ACCEL_VAR) {
         Err(_) => DEFAULT_ACCEL,
         Ok(v) => v.parse().unwrap_or_else(|e| {
@@ -120,6 +130,20 @@ pub fn vm_tools_or_skip(test: &str) -> Option<VmTools> {
     }
     println!("skipped: {test}: {reasons}");
     None
+}
+
+/// The test kernel (`--kernel` of `netroot build`) for tests that build but boot nothing, or
+/// `None` after printing `skipped: ...`; panics instead when `NETROOT_REQUIRE_KERNEL=1`.
+pub fn kernel_or_skip(test: &str) -> Option<PathBuf> {
+    let kernel = kernel_path();
+    if kernel.is_none() {
+        let reason = format!("{KERNEL_DIR_VAR} / {KERNEL_DEB_VAR} not set");
+        if flag(REQUIRE_KERNEL_VAR) {
+            panic!("{test}: {reason} (and {REQUIRE_KERNEL_VAR}=1)");
+        }
+        println!("skipped: {test}: {reason}");
+    }
+    kernel
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A per-test netroot project: the shipped profiles copied into a temp dir plus one generated
 //! test profile that inherits `qemu` and overrides the bond mode, the NFS options, the failure
-//! action and the timeouts, and may name a root directory; built with the `netroot` binary into
+//! action and the timeouts, and may name a root directory; a fault test may also change the NFS
+//! export and the module list ([`ProfileExtra`]). Built with the `netroot` binary into
 //! `OUT/PROFILE/` (or booted with `netroot qemu`).
 
 use std::fs;
@@ -38,8 +39,27 @@ pub struct TestProfile {
     pub root_dir: Option<PathBuf>,
 }
 
+/// What a fault test changes beyond [`TestProfile`]: all empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileExtra {
+    /// `nfs.export`: the path the init mounts (the server may export another one).
+    pub nfs_export: Option<String>,
+    /// `modules.add`: names appended to the inherited module list.
+    pub modules_add: Vec<String>,
+    /// `modules.remove`: names dropped from the inherited module list.
+    pub modules_remove: Vec<String>,
+}
+
 /// The profile's TOML text.
 pub fn render_profile(p: &TestProfile) -> Result<String, toml::ser::Error> {
+    render_profile_with(p, &ProfileExtra::default())
+}
+
+/// The profile's TOML text with `extra`'s changes.
+pub fn render_profile_with(
+    p: &TestProfile,
+    extra: &ProfileExtra,
+) -> Result<String, toml::ser::Error> {
     let mut root = toml::Table::new();
     root.insert("inherits".into(), vec![p.inherits.clone()].into());
     root.insert(
@@ -58,8 +78,27 @@ pub fn render_profile(p: &TestProfile) -> Result<String, toml::ser::Error> {
         t.into()
     };
     root.insert("bond".into(), section(&[("mode", &p.bond_mode)]));
+    let mut nfs = Vec::new();
     if let Some(options) = &p.nfs_options {
-        root.insert("nfs".into(), section(&[("options", options)]));
+        nfs.push(("options", options.as_str()));
+    }
+    if let Some(export) = &extra.nfs_export {
+        nfs.push(("export", export.as_str()));
+    }
+    if !nfs.is_empty() {
+        root.insert("nfs".into(), section(&nfs));
+    }
+    let mut modules = toml::Table::new();
+    for (key, names) in [
+        ("add", &extra.modules_add),
+        ("remove", &extra.modules_remove),
+    ] {
+        if !names.is_empty() {
+            modules.insert(key.into(), names.clone().into());
+        }
+    }
+    if !modules.is_empty() {
+        root.insert("modules".into(), modules.into());
     }
     if let Some(dir) = &p.root_dir {
         let path = dir.to_string_lossy();
@@ -84,6 +123,15 @@ pub fn render_profile(p: &TestProfile) -> Result<String, toml::ser::Error> {
 
 /// Creates `dir/profiles/` with the shipped profiles and the test profile.
 pub fn create_project(dir: &Path, profile: &TestProfile) -> Result<(), VmError> {
+    create_project_with(dir, profile, &ProfileExtra::default())
+}
+
+/// [`create_project`] with `extra`'s changes in the test profile.
+pub fn create_project_with(
+    dir: &Path,
+    profile: &TestProfile,
+    extra: &ProfileExtra,
+) -> Result<(), VmError> {
     let profiles = dir.join("profiles");
     fs::create_dir_all(&profiles).map_err(VmError::io("create", &profiles))?;
     let shipped = shipped_profiles();
@@ -95,7 +143,7 @@ pub fn create_project(dir: &Path, profile: &TestProfile) -> Result<(), VmError> 
             fs::copy(&path, &dest).map_err(VmError::io("copy to", &dest))?;
         }
     }
-    let text = render_profile(profile).map_err(|e| VmError::Io {
+    let text = render_profile_with(profile, extra).map_err(|e| VmError::Io {
         op: "render profile",
         path: profiles.join(&profile.name),
         source: std::io::Error::other(e),
@@ -190,6 +238,32 @@ mod tests {
         assert_eq!(parsed["root"]["source"].as_str(), Some("dir"));
         assert_eq!(parsed["root"]["path"].as_str(), Some("/tmp/tree"));
         assert!(parsed.get("nfs").is_none());
+        assert!(parsed.get("modules").is_none());
+    }
+
+    #[test]
+    fn extra_changes_the_export_and_the_module_list() {
+        let extra = ProfileExtra {
+            nfs_export: Some("/nosuch".into()),
+            modules_add: vec!["e1000e".into()],
+            modules_remove: vec!["virtio_net".into()],
+        };
+        let text = render_profile_with(&profile(), &extra).expect("render");
+        let parsed: toml::Table = toml::from_str(&text).expect("parse");
+        assert_eq!(parsed["nfs"]["export"].as_str(), Some("/nosuch"));
+        assert_eq!(parsed["nfs"]["options"].as_str(), Some("port=20490"));
+        let list = |key: &str| -> Vec<String> {
+            parsed["modules"][key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(list("add"), ["e1000e"]);
+        assert_eq!(list("remove"), ["virtio_net"]);
     }
 
     /// The generated profile is valid for the real builder: `netroot profiles show` merges it.
