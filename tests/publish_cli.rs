@@ -193,8 +193,9 @@ fn publish_rollback_verify_gc() {
         .unwrap()
         .contains(&format!("root=nfs:10.0.2.2:/export/site/{g1}")));
 
-    // Menus that cannot be rendered (a broken nodes.toml) fail publish and rollback before
-    // anything is written: no new generation, no flipped link, same menus and history.
+    // A broken nodes.toml fails publish (in the build: the root tree's per-node layers need
+    // the inventory) and rollback (menus cannot be rendered) before anything is written: no new
+    // generation, no flipped link, same menus and history.
     let nodes = p.path().join("nodes.toml");
     let good_nodes = fs::read(&nodes).unwrap();
     fs::write(&nodes, "[[node]]\nname = \n").unwrap();
@@ -204,7 +205,7 @@ fn publish_rollback_verify_gc() {
     let o = publish(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("cannot render boot menus"),
+        stderr(&o).contains("build of profile \"site\" failed: nodes.toml:2:8:"),
         "{}",
         stderr(&o)
     );

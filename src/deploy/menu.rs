@@ -2,16 +2,19 @@
 //! other profile already published to the same TFTP root (its `current` generation), and per-MAC
 //! menus for the nodes of `nodes.toml` whose profile has an entry. Every entry names its
 //! generation's kernel, initramfs and NFS root explicitly, so any mix of old and new consumer
-//! files is a consistent boot.
+//! files is a consistent boot. A node's entry names its layer (`netroot.node=NAME`) only when
+//! that generation's root tree has one, since the init fails the boot on a missing layer (a
+//! node added after its profile's last publish boots without one until the next publish).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use netroot_init::bootconfig::BootConfig;
+use netroot_init::bootconfig::{BootConfig, NODE_LAYERS_DIR};
 
 use super::DeployError;
 use crate::menus::{self, MenuModel, ProfileBoot};
-use crate::nodes::{Inventory, NODES_FILE};
+use crate::nodes::{Inventory, Node, NODES_FILE};
 use crate::profile::{Profile, Project};
 use crate::publish::{GenerationPaths, MenuFiles, Targets};
 
@@ -19,12 +22,55 @@ use crate::publish::{GenerationPaths, MenuFiles, Targets};
 const TFTP_NETROOT: &str = "netroot";
 const CURRENT: &str = "current";
 
-/// One menu entry's inputs: profile, its boot config pointed at the generation's root, paths.
+/// One menu entry's inputs: profile, its boot config pointed at the generation's root, paths,
+/// and the nodes that have a layer in the generation's root tree.
 struct Published {
     profile: Profile,
     boot: BootConfig,
     kernel: String,
     initrd: String,
+    layers: BTreeSet<String>,
+}
+
+/// The nodes with a layer (`.netroot/nodes/NAME`) in the root tree `root`, from the tree itself.
+fn layers_in(root: &Path) -> Result<BTreeSet<String>, DeployError> {
+    let dir = root.join(NODE_LAYERS_DIR);
+    let err = |source| DeployError::NodeLayers {
+        path: dir.clone(),
+        source,
+    };
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(err(e)),
+    };
+    let mut out = BTreeSet::new();
+    for e in rd {
+        let e = e.map_err(err)?;
+        if e.file_type().map_err(err)?.is_dir() {
+            if let Some(name) = e.file_name().to_str() {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The nodes with a layer in the generation whose root is `nfs_root` (`None`: no root tree). A
+/// published generation is read; one not published yet is the build just made (publish builds
+/// first), which has a layer for every node of its profile in the inventory.
+fn generation_layers(
+    nfs_root: Option<&Path>,
+    profile: &str,
+    inventory: Option<&Inventory>,
+) -> Result<BTreeSet<String>, DeployError> {
+    match nfs_root {
+        None => Ok(BTreeSet::new()),
+        Some(root) if root.is_dir() => layers_in(root),
+        Some(_) => Ok(inventory
+            .map(|inv| inv.of_profile(profile).map(|n| n.name.clone()).collect())
+            .unwrap_or_default()),
+    }
 }
 
 /// The boot config of a generation: the NFS export becomes `EXPORT/PROFILE/GEN`; the kernel
@@ -64,8 +110,14 @@ fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, Dep
         let Ok(profile) = proj.load_profile(&name) else {
             continue;
         };
-        let has_root = t.nfs.join(&name).join(&gen).is_dir();
+        let root = t.nfs.join(&name).join(&gen);
+        let has_root = root.is_dir();
         let rel = has_root.then(|| format!("{name}/{gen}"));
+        let layers = if has_root {
+            layers_in(&root)?
+        } else {
+            BTreeSet::new()
+        };
         let manifest = dir.join(&name).join(&gen).join(crate::build::MANIFEST);
         let Some(kver) = kernel_version_of(&manifest) else {
             continue;
@@ -75,6 +127,7 @@ fn others(project: &Path, this: &str, t: &Targets) -> Result<Vec<Published>, Dep
             kernel: format!("{TFTP_NETROOT}/{name}/{gen}/vmlinuz"),
             initrd: format!("{TFTP_NETROOT}/{name}/{gen}/initramfs.img"),
             profile,
+            layers,
         });
     }
     Ok(out)
@@ -94,11 +147,18 @@ pub fn render_menus(
     g: &GenerationPaths,
     t: &Targets,
 ) -> Result<MenuFiles, DeployError> {
+    let nodes_file = project.join(NODES_FILE);
+    let inventory = if nodes_file.is_file() {
+        Some(Inventory::load(&nodes_file, Path::new(NODES_FILE))?)
+    } else {
+        None
+    };
     let mut all = vec![Published {
         boot: for_generation(profile, g.nfs_rel.as_deref(), kernel_version),
         kernel: g.vmlinuz.clone(),
         initrd: g.initramfs.clone(),
         profile: profile.clone(),
+        layers: generation_layers(g.nfs_root.as_deref(), &profile.name, inventory.as_ref())?,
     }];
     all.extend(others(project, &profile.name, t)?);
     let titles: Vec<String> = all
@@ -135,18 +195,21 @@ pub fn render_menus(
         title: profile.menu.title.clone(),
         tftp_server: None,
     };
-    let nodes_file = project.join(NODES_FILE);
-    let node_menus = if nodes_file.is_file() {
-        let inv = Inventory::load(&nodes_file, Path::new(NODES_FILE))?;
-        let with_entry: Vec<_> = inv
-            .nodes
-            .iter()
-            .filter(|n| all.iter().any(|p| p.profile.name == n.profile))
-            .cloned()
-            .collect();
-        menus::node_menus(&model, &boots, &with_entry, extra)?
-    } else {
-        Vec::new()
+    let node_menus = match &inventory {
+        Some(inv) => {
+            let with_entry: Vec<_> = inv
+                .nodes
+                .iter()
+                .filter(|n| all.iter().any(|p| p.profile.name == n.profile))
+                .cloned()
+                .collect();
+            let has_layer = |n: &Node| {
+                all.iter()
+                    .any(|p| p.profile.name == n.profile && p.layers.contains(&n.name))
+            };
+            menus::node_menus_with_layers(&model, &boots, &with_entry, extra, &has_layer)?
+        }
+        None => Vec::new(),
     };
     let files = menus::render_files(&model, &node_menus)?;
     Ok(MenuFiles {

@@ -39,6 +39,12 @@ pub enum DeployError {
     Menu(#[from] crate::menus::MenuError),
     #[error(transparent)]
     Nodes(#[from] crate::nodes::NodesError),
+    #[error("cannot read the per-node layers in {path}")]
+    NodeLayers {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{GRUB_MKNETDIR} --net-directory={dir} failed: {why}")]
     Mknetdir { dir: PathBuf, why: String },
 }

@@ -1,7 +1,7 @@
 //! Building menus from profiles and nodes: an entry's command line is the profile's
-//! [`BootConfig::to_cmdline`], with a node's static address (`ip=`) for nodes that have one, the
-//! serial console (`console=`) and the profile's extra words; per-node menus and the file names
-//! the loaders look for.
+//! [`BootConfig::to_cmdline`], with a node's static address (`ip=`) for nodes that have one, its
+//! layer (`netroot.node=`) for nodes whose generation has one, the serial console (`console=`)
+//! and the profile's extra words; per-node menus and the file names the loaders look for.
 
 use netroot_init::bootconfig::{BootConfig, IpConfig, StaticIp};
 
@@ -89,7 +89,15 @@ pub fn profile_entry(p: &ProfileBoot<'_>, serial: Option<(u8, u32)>, extra: &str
 /// addressing (keeping the profile's gateway and DNS when the profile is static itself) and its
 /// name as host name.
 pub fn node_boot_config(boot: &BootConfig, node: &Node) -> Result<BootConfig, MenuError> {
+    boot_config_of(boot, node, false)
+}
+
+/// [`node_boot_config`]; `layer`: the generation has the node's layer, named by `netroot.node`.
+fn boot_config_of(boot: &BootConfig, node: &Node, layer: bool) -> Result<BootConfig, MenuError> {
     let mut b = boot.clone();
+    if layer {
+        b.node = Some(node.name.clone());
+    }
     if let Some(a) = node.address {
         let (gateway, dns) = match &boot.ip {
             IpConfig::Static(s) => (s.gateway, s.dns.clone()),
@@ -117,7 +125,18 @@ pub fn node_entry(
     serial: Option<(u8, u32)>,
     extra: &str,
 ) -> Result<MenuEntry, MenuError> {
-    let boot = node_boot_config(p.boot, node)?;
+    entry_of(p, node, false, serial, extra)
+}
+
+/// [`node_entry`], with `netroot.node=NAME` when `layer` (see [`node_menus_with_layers`]).
+fn entry_of(
+    p: &ProfileBoot<'_>,
+    node: &Node,
+    layer: bool,
+    serial: Option<(u8, u32)>,
+    extra: &str,
+) -> Result<MenuEntry, MenuError> {
+    let boot = boot_config_of(p.boot, node, layer)?;
     Ok(MenuEntry {
         id: p.id.to_string(),
         title: format!("{} (node {})", p.title, node.name),
@@ -135,6 +154,19 @@ pub fn node_menus(
     nodes: &[Node],
     extra: &str,
 ) -> Result<Vec<NodeMenu>, MenuError> {
+    node_menus_with_layers(base, profiles, nodes, extra, &|_| false)
+}
+
+/// [`node_menus`], where the entry of every node for which `has_layer` holds (its profile's
+/// generation has the node's layer `.netroot/nodes/NAME`) also carries `netroot.node=NAME`, so
+/// the init mounts that layer above the shared root.
+pub fn node_menus_with_layers(
+    base: &MenuModel,
+    profiles: &[ProfileBoot<'_>],
+    nodes: &[Node],
+    extra: &str,
+    has_layer: &dyn Fn(&Node) -> bool,
+) -> Result<Vec<NodeMenu>, MenuError> {
     let menus = nodes
         .iter()
         .map(|node| {
@@ -149,7 +181,7 @@ pub fn node_menus(
                 name: node.name.clone(),
                 mac: node.mac,
                 menu: MenuModel {
-                    entries: vec![node_entry(p, node, base.serial, extra)?],
+                    entries: vec![entry_of(p, node, has_layer(node), base.serial, extra)?],
                     default: p.id.to_string(),
                     ..base.clone()
                 },
