@@ -12,8 +12,12 @@
 //! ```
 //!
 //! [`Inventory::parse`] checks every field and reports errors as `file:line:col`; duplicate names,
-//! MACs and addresses are errors naming both nodes. [`dnsmasq_hosts`] and [`dhcpd_hosts`] render
-//! the DHCP reservations; [`Node::template_vars`] gives a node's overlay template variables.
+//! MACs and addresses are errors naming both nodes. A name is one host-name label, so it is also a
+//! safe path component. [`dnsmasq_hosts`] and [`dhcpd_hosts`] render the DHCP reservations;
+//! [`Node::template_vars`] gives a node's overlay template variables: the build renders the root
+//! overlays' `*.j2` files with them into the node's layer `.netroot/nodes/NAME/` of the root tree
+//! (`vars.rack` shadows a profile's `rack` there; the shared tree keeps the profile's value), and
+//! the node's per-MAC menus boot with `netroot.node=NAME` so the init mounts that layer.
 
 mod dhcp;
 mod parse;
