@@ -277,7 +277,10 @@ mod tests {
         assert_eq!(
             files(&p),
             [
-                (".netroot/nodes/c001/etc/hostname".to_string(), "c001\n".to_string()),
+                (
+                    ".netroot/nodes/c001/etc/hostname".to_string(),
+                    "c001\n".to_string()
+                ),
                 (".netroot/nodes/c001/etc/rack".into(), "r1\n".into()),
                 (".netroot/nodes/c002/etc/hostname".into(), "c002\n".into()),
                 (".netroot/nodes/c002/etc/rack".into(), "default\n".into()),
