@@ -1,0 +1,360 @@
+//! Issue 5's end-to-end case 7, reproducibility without a VM: the same project (a profile with a
+//! root tree) copied into two unrelated directories and
+//! built with `netroot build` under different umasks, then published with `netroot publish`
+//! into two separate TFTP/NFS directory pairs, with different out dirs and caches, TZ and
+//! locale, gives the same generation names
+//! and byte-identical published trees: the same paths, file types, permission bits, contents
+//! and symlink targets (an absolute target is compared relative to its own tree's root); the
+//! publication log `history.json` differs only in its publish times.
+//!
+//! Both profiles name one root source directory: the generation id covers the root tree's
+//! mtimes, which the builder keeps from the source (even under SOURCE_DATE_EPOCH), so two
+//! copies of a tree made a second apart are different inputs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// The published profile.
+const PROFILE: &str = "site";
+
+/// One entry of a published tree, as compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Dir { mode: u32 },
+    File { mode: u32, bytes: Vec<u8> },
+    Link { target: String },
+}
+
+/// `data` with every `from` replaced by `to`.
+fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if !from.is_empty() && data[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every entry under `root` by relative path. Absolute symlink targets inside `root` are
+/// rewritten as `<root>/...`, and so is `root` inside file contents (the exports snippet names
+/// the NFS directory); anything but files, directories and symlinks is an error.
+fn snapshot(root: &Path) -> Result<BTreeMap<String, Entry>, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = fs::read_dir(&dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| format!("read {}: {e}", dir.display()))?
+                .path();
+            let rel = path
+                .strip_prefix(root)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .to_string_lossy()
+                .into_owned();
+            let meta =
+                fs::symlink_metadata(&path).map_err(|e| format!("stat {}: {e}", path.display()))?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let kind = meta.file_type();
+            let item = if kind.is_symlink() {
+                let target = fs::read_link(&path)
+                    .map_err(|e| format!("readlink {}: {e}", path.display()))?;
+                let target = match target.strip_prefix(root) {
+                    Ok(inside) => format!("<root>/{}", inside.display()),
+                    Err(_) => target.display().to_string(),
+                };
+                Entry::Link { target }
+            } else if kind.is_dir() {
+                stack.push(path.clone());
+                Entry::Dir { mode }
+            } else if kind.is_file() {
+                let bytes = fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+                Entry::File {
+                    mode,
+                    bytes: replace_bytes(&bytes, root.as_os_str().as_bytes(), b"<root>"),
+                }
+            } else {
+                return Err(format!("{}: unexpected file type {kind:?}", path.display()));
+            };
+            out.insert(rel, item);
+        }
+    }
+    Ok(out)
+}
+
+/// The publication log of the profile: a record of when each generation was published.
+const HISTORY: &str = "netroot/site/history.json";
+
+/// `history.json` without its `published_unix` times (when, not what, was published).
+fn history_without_times(tftp: &Path) -> serde_json::Value {
+    let text = fs::read(tftp.join(HISTORY)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let gens = v["generations"].as_array_mut().expect("generations array");
+    for g in gens.iter_mut() {
+        let g = g.as_object_mut().expect("generation object");
+        assert!(g.remove("published_unix").is_some(), "{g:?}");
+    }
+    v
+}
+
+/// The first difference between two snapshots, readable (contents shown by size).
+fn first_difference(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) -> Option<String> {
+    let short = |e: Option<&Entry>| match e {
+        None => "absent".to_string(),
+        Some(Entry::File { mode, bytes }) => format!("file {mode:o} {} bytes", bytes.len()),
+        Some(other) => format!("{other:?}"),
+    };
+    a.keys()
+        .chain(b.keys())
+        .find(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} vs {}", short(a.get(k)), short(b.get(k))))
+}
+
+/// The root source tree: varied modes and a symlink.
+fn write_tree(tree: &Path) {
+    for d in ["etc", "usr/bin", "var/empty"] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::write(tree.join("etc/os-release"), "ID=repro\n").unwrap();
+    fs::write(tree.join("usr/bin/tool"), "#!/bin/sh\necho tool\n").unwrap();
+    fs::write(tree.join("etc/secret"), "s3cret\n").unwrap();
+    for (path, mode) in [
+        ("etc/os-release", 0o644),
+        ("usr/bin/tool", 0o755),
+        ("etc/secret", 0o600),
+        ("var/empty", 0o700),
+    ] {
+        fs::set_permissions(tree.join(path), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    symlink("usr/bin", tree.join("bin")).unwrap();
+}
+
+/// The project: shipped profiles, a profile publishing the root tree `tree`.
+fn write_project(dir: &Path, tree: &Path) {
+    copy_profiles(dir);
+    fs::write(
+        dir.join("profiles/site.toml"),
+        format!(
+            "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"{}\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n",
+            tree.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// How one of the two runs differs from the other.
+struct RunEnv<'a> {
+    /// umask of `netroot build`.
+    build_umask: &'a str,
+    tz: &'a str,
+    lang: &'a str,
+}
+
+/// `netroot -C dir ARGS` under `umask` and `env`'s TZ and locale, with no cache or
+/// SOURCE_DATE_EPOCH from the caller; asserts success.
+fn netroot_in(dir: &Path, umask: &str, env: &RunEnv<'_>, args: &[&std::ffi::OsStr]) {
+    // umask applies to the process through a shell; everything else through the environment.
+    let script = format!("umask {umask} && exec \"$0\" \"$@\"");
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_netroot"));
+    c.arg("-C").arg(dir).args(args);
+    c.env("TZ", env.tz)
+        .env("LANG", env.lang)
+        .env("LC_ALL", env.lang)
+        .env_remove("NETROOT_CACHE")
+        .env_remove("SOURCE_DATE_EPOCH");
+    let o = run(&mut c);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Builds `dir`'s profile into its own out dir and cache, then publishes it into
+/// `dir/srv/{tftp,nfs}`; returns the two published roots. Publishing runs under umask 022:
+/// grub-mknetdir, which publish runs, creates its directories after the umask.
+fn publish_in(dir: &Path, kernel: &Path, env: &RunEnv<'_>) -> (PathBuf, PathBuf) {
+    let (tftp, nfs) = (dir.join("srv/tftp"), dir.join("srv/nfs"));
+    let out = dir.join("out");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    netroot_in(
+        dir,
+        env.build_umask,
+        env,
+        &[
+            os("build"),
+            os(PROFILE),
+            os("--out"),
+            out.as_os_str(),
+            os("--kernel"),
+            kernel.as_os_str(),
+        ],
+    );
+    netroot_in(
+        dir,
+        "022",
+        env,
+        &[
+            os("publish"),
+            os(PROFILE),
+            os("--out"),
+            out.as_os_str(),
+            os("--kernel"),
+            kernel.as_os_str(),
+            os("--tftp"),
+            tftp.as_os_str(),
+            os("--nfs"),
+            nfs.as_os_str(),
+        ],
+    );
+    (tftp, nfs)
+}
+
+/// The generation directories published for the profile, sorted.
+fn generations(tftp: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(tftp.join("netroot").join(PROFILE))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('g'))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_same_profile_published_twice_gives_identical_generations_and_trees() {
+    let Some(kernel) = kernel_dir() else { return };
+    let a = tempfile::Builder::new()
+        .prefix("repro-a")
+        .tempdir()
+        .unwrap();
+    let b = tempfile::Builder::new()
+        .prefix("other-repro-b")
+        .tempdir()
+        .unwrap();
+    let b_proj = b.path().join("deeper/project");
+    let source = tempfile::tempdir().unwrap();
+    write_tree(source.path());
+    write_project(a.path(), source.path());
+    write_project(&b_proj, source.path());
+    let env_a = RunEnv {
+        build_umask: "022",
+        tz: "UTC",
+        lang: "C",
+    };
+    let env_b = RunEnv {
+        build_umask: "077",
+        tz: "Pacific/Kiritimati",
+        lang: "C.UTF-8",
+    };
+    let (tftp_a, nfs_a) = publish_in(a.path(), &kernel, &env_a);
+    let (tftp_b, nfs_b) = publish_in(&b_proj, &kernel, &env_b);
+
+    let gens = generations(&tftp_a);
+    assert_eq!(gens.len(), 1, "{gens:?}");
+    assert_eq!(gens, generations(&tftp_b), "generation names differ");
+    // The log records publish times; everything else in it must match.
+    assert_eq!(
+        history_without_times(&tftp_a),
+        history_without_times(&tftp_b)
+    );
+    for (x, y, what) in [(&tftp_a, &tftp_b, "tftp"), (&nfs_a, &nfs_b, "nfs")] {
+        let (mut sa, mut sb) = (snapshot(x).unwrap(), snapshot(y).unwrap());
+        if what == "tftp" {
+            assert!(sa.remove(HISTORY).is_some() && sb.remove(HISTORY).is_some());
+        }
+        assert!(sa.len() > 5, "{what}: only {} entries", sa.len());
+        if let Some(diff) = first_difference(&sa, &sb) {
+            panic!("{what} trees differ: {diff}");
+        }
+    }
+    // The root tree's modes and symlink arrived as built.
+    let snap = snapshot(&nfs_a).unwrap();
+    let suffix = |s: &str| {
+        snap.iter()
+            .find(|(k, _)| k.ends_with(s))
+            .map(|(_, v)| v.clone())
+    };
+    assert!(
+        matches!(suffix("/etc/secret"), Some(Entry::File { mode: 0o600, .. })),
+        "{:?}",
+        suffix("/etc/secret")
+    );
+    assert!(
+        matches!(suffix("/var/empty"), Some(Entry::Dir { mode: 0o700 })),
+        "{:?}",
+        suffix("/var/empty")
+    );
+    assert_eq!(
+        suffix("/bin"),
+        Some(Entry::Link {
+            target: "usr/bin".into()
+        })
+    );
+}
+
+#[test]
+fn snapshots_see_mode_content_and_link_differences() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for d in [a.path(), b.path()] {
+        fs::write(d.join("f"), "one").unwrap();
+        fs::set_permissions(d.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+        symlink(d.join("f"), d.join("abs")).unwrap();
+        fs::write(d.join("names-root"), format!("{}/x", d.display())).unwrap();
+        fs::set_permissions(d.join("names-root"), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (sa, sb) = (snapshot(a.path()).unwrap(), snapshot(b.path()).unwrap());
+    assert_eq!(
+        first_difference(&sa, &sb),
+        None,
+        "absolute links inside the root compare equal"
+    );
+    assert_eq!(
+        sa.get("names-root"),
+        Some(&Entry::File {
+            mode: 0o644,
+            bytes: b"<root>/x".to_vec()
+        })
+    );
+    assert_eq!(
+        sa.get("abs"),
+        Some(&Entry::Link {
+            target: "<root>/f".into()
+        })
+    );
+    fs::set_permissions(b.path().join("f"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        first_difference(&sa, &snapshot(b.path()).unwrap()),
+        Some("f: file 644 3 bytes vs file 600 3 bytes".into())
+    );
+    fs::set_permissions(b.path().join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(b.path().join("f"), "two").unwrap();
+    assert!(first_difference(&sa, &snapshot(b.path()).unwrap()).is_some());
+    fs::remove_file(b.path().join("abs")).unwrap();
+    symlink("/elsewhere/f", b.path().join("abs")).unwrap();
+    fs::write(b.path().join("f"), "one").unwrap();
+    assert_eq!(
+        first_difference(&sa, &snapshot(b.path()).unwrap()),
+        Some(format!(
+            "abs: {:?} vs {:?}",
+            Entry::Link {
+                target: "<root>/f".into()
+            },
+            Entry::Link {
+                target: "/elsewhere/f".into()
+            }
+        ))
+    );
+}
