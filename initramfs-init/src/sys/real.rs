@@ -36,12 +36,20 @@ const UNSET_CLOCK_BEFORE: u64 = 1_000_000_000;
 /// default console loglevel, so console lines (written directly) are not duplicated.
 const KMSG_PREFIX: &str = "<7>";
 
-/// The real system. Holds the open /dev/kmsg, the packet socket and the netlink sequence.
+/// The real system. Holds the /dev/kmsg path, the packet socket and the netlink sequence.
 #[derive(Debug, Default)]
 pub struct RealSys {
-    kmsg: Option<OwnedFd>,
+    /// /dev/kmsg, opened afresh for every line: the kernel rate-limits each opener to 10 lines
+    /// per 5 s (`printk_devkmsg=ratelimit`, the default), and a fast boot logs more than that
+    /// (seen: the OK line was dropped from the kernel log when a node layer added a line).
+    kmsg: Option<String>,
     packet: Option<OwnedFd>,
     netlink_seq: u32,
+}
+
+/// Opens /dev/kmsg for writing (a fresh rate-limit budget per open file).
+fn open_kmsg_fd(path: &str) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 impl RealSys {
@@ -49,16 +57,11 @@ impl RealSys {
         Self::default()
     }
 
-    /// Opens `<dev_dir>/kmsg` so log lines also reach the kernel log.
+    /// Checks that `<dev_dir>/kmsg` opens, so log lines also reach the kernel log.
     pub fn open_kmsg(&mut self, dev_dir: &str) -> Result<(), SysError> {
         let kmsg = format!("{dev_dir}/kmsg");
-        let fd = rustix::fs::open(
-            kmsg.as_str(),
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| SysError::new("open", kmsg.as_str(), e))?;
-        self.kmsg = Some(fd);
+        open_kmsg_fd(&kmsg).map_err(|e| SysError::new("open", kmsg.as_str(), e))?;
+        self.kmsg = Some(kmsg);
         Ok(())
     }
 
@@ -158,8 +161,8 @@ impl Sys for RealSys {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
-        if let Some(kmsg) = &self.kmsg {
-            let _ = rustix::io::write(kmsg, format!("{KMSG_PREFIX}{line}\n").as_bytes());
+        if let Some(fd) = self.kmsg.as_deref().and_then(|k| open_kmsg_fd(k).ok()) {
+            let _ = rustix::io::write(&fd, format!("{KMSG_PREFIX}{line}\n").as_bytes());
         }
     }
 
