@@ -40,7 +40,7 @@ fn boot_ok(name: &str, mode: &str) -> Result<()> {
     Ok(())
 }
 
-/// A boot that must fail in `phase` (see [`bed::assert_boot_failed`]).
+/// A boot with no NFS server that must fail in `phase` (see [`bed::failing_boot_test`]).
 fn boot_fails(
     name: &str,
     uplink: Uplink,
@@ -48,27 +48,12 @@ fn boot_fails(
     phase: &str,
     reason: &[&str],
 ) -> Result<()> {
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
     let spec = BedSpec::new(name, "active-backup", Server::Absent, timeouts);
-    let bed = bed::prepare(&tools, &spec)?;
     let opts = BootOpts {
         uplink,
         ..BootOpts::default()
     };
-    let run = bed.boot(&tools, &opts, &mut |_| Watch::Continue)?;
-    report.vm_wall = Some(run.wall);
-    report.note = format!("FAILED phase={phase} expected");
-    let (line, restart) = bed::assert_boot_failed(&run, phase, reason)?;
-    report.note = format!(
-        "FAILED phase={}, reset at {:.3}s",
-        line.phase,
-        restart.as_secs_f64()
-    );
-    report.pass();
-    Ok(())
+    bed::failing_boot_test(&spec, &opts, phase, reason, &[])
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! port, or never), a per-test project whose generated profile inherits `qemu-base`, the image
 //! built from it, and the QEMU run; plus the assertions every boot test makes on the init's
 //! lines (an OK boot with its timeline and bond line, the guest checker's verdict, a FAILED boot
-//! and its reboot).
+//! and its reboot), and the whole of a failure test ([`failing_boot_test`]).
 
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,9 +16,10 @@ use netroot::qemu::ganesha::{self, Export, Ganesha, PSEUDO};
 use netroot::qemu::runner::{self, Exit, TimedLine, VmRun, Watch};
 
 use super::console::{self, Console, FailedLine, GuestChecks, OkLine, PhaseLine, Summary};
-use super::env::VmTools;
+use super::env::{vm_tools_or_skip, VmTools};
 use super::ioloop::{self, IoLoop};
 use super::project::{self, ProfileExtra, TestProfile, Timeouts};
+use super::report::Report;
 use super::rootfs::{self, GuestExpect, RootTree, CHECKS};
 
 /// The host as seen from QEMU user networking.
@@ -452,4 +453,41 @@ pub fn assert_boot_failed(
         run.shutdown
     );
     Ok((line, restart))
+}
+
+/// A whole failure test: skips without the VM tools, boots `spec` with `opts`, asserts that the
+/// boot failed in `phase` with every `needle` in the reason and each of `console_needles` in
+/// some console line, and prints the report row.
+pub fn failing_boot_test(
+    spec: &BedSpec,
+    opts: &BootOpts,
+    phase: &str,
+    needles: &[&str],
+    console_needles: &[&str],
+) -> Result<()> {
+    let Some(tools) = vm_tools_or_skip(&spec.name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(&spec.name);
+    let bed = prepare(&tools, spec)?;
+    let run = bed.boot(&tools, opts, &mut |_| Watch::Continue)?;
+    report.vm_wall = Some(run.wall);
+    report.note = format!("FAILED phase={phase} expected");
+    let (line, restart) = assert_boot_failed(&run, phase, needles)?;
+    let console = run.console();
+    for needle in console_needles {
+        ensure!(
+            console.count(|l| l.contains(needle)) > 0,
+            "no console line contains {needle:?}:\n{}",
+            run.transcript()
+        );
+    }
+    report.note = format!(
+        "FAILED phase={} reset at {:.3}s: {}",
+        line.phase,
+        restart.as_secs_f64(),
+        line.reason
+    );
+    report.pass();
+    Ok(())
 }

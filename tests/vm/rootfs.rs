@@ -282,6 +282,36 @@ pub fn build_root(dir: &Path, busybox: &Path, expect: &GuestExpect) -> Result<Ro
     })
 }
 
+/// The host's busybox, for the unit tests that run generated scripts (`None`: not installed).
+#[cfg(test)]
+pub fn host_busybox() -> Option<PathBuf> {
+    super::env::find_in_path("busybox", &std::env::var("PATH").unwrap_or_default())
+}
+
+/// Parses `script` with the host busybox's `sh -n` and asserts it is valid; prints
+/// `skipped: ...` and returns false without busybox.
+#[cfg(test)]
+pub fn assert_sh_parses(script: &str) -> bool {
+    let Some(busybox) = host_busybox() else {
+        println!("skipped: busybox not found in PATH");
+        return false;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("init");
+    fs::write(&path, script).expect("write");
+    let out = Command::new(busybox)
+        .args(["sh", "-n"])
+        .arg(&path)
+        .output()
+        .expect("run busybox sh -n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,30 +348,10 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "check names are unique");
     }
 
-    fn host_busybox() -> Option<PathBuf> {
-        super::super::env::find_in_path("busybox", &std::env::var("PATH").unwrap_or_default())
-    }
-
     /// Runs the generated script's parser (`sh -n`) with the host's busybox when there is one.
     #[test]
     fn script_parses_with_busybox_sh() {
-        let Some(busybox) = host_busybox() else {
-            println!("skipped: busybox not found in PATH");
-            return;
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script = dir.path().join("init");
-        fs::write(&script, init_script(&expect())).expect("write");
-        let out = Command::new(busybox)
-            .args(["sh", "-n"])
-            .arg(&script)
-            .output()
-            .expect("run busybox sh -n");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_sh_parses(&init_script(&expect()));
     }
 
     /// The checks' failure branches, run on the host (only the side-effect free definitions and
