@@ -5,6 +5,9 @@
 //! init's single `FAILED` line and its reboot. Skipped (with a message) without root, QEMU,
 //! ganesha, busybox or the test kernel, unless `NETROOT_REQUIRE_VM=1`.
 //!
+//! Boots with links down, a cable pull during I/O, a late server and the other faults of issue 5
+//! are `tests/vm_faults.rs`, on the same bed (`tests/vm/bed.rs`).
+//!
 //! Every test has its own temp dir, ganesha port and QEMU, so they run in parallel.
 
 #[allow(dead_code)] // shared with later VM suites; each binary uses a subset

@@ -535,3 +535,61 @@ fn a_profile_naming_an_unknown_module_is_a_build_error() -> Result<()> {
     report.pass();
     Ok(())
 }
+
+/// The pure parts: the links line's port names and the watcher's cable pull.
+mod unit {
+    use super::*;
+
+    #[test]
+    fn port_names_follow_the_nic_order_by_mac() {
+        let line = "found=4/4 ports=eth1=52:54:00:00:00:02,eth0=52:54:00:00:00:01,eth3=52:54:00:00:00:04,eth2=52:54:00:00:00:03";
+        assert_eq!(
+            port_names(line).expect("names"),
+            ["eth0", "eth1", "eth2", "eth3"]
+        );
+        let e = port_names("found=1/4 ports=eth0=52:54:00:00:00:01").expect_err("three missing");
+        assert!(
+            e.to_string()
+                .starts_with("no port with MAC 52:54:00:00:00:02 in "),
+            "{e}"
+        );
+        let e = port_names("found=4/4").expect_err("no list");
+        assert_eq!(e.to_string(), "no ports= in links line \"found=4/4\"");
+    }
+
+    #[test]
+    fn the_watcher_pulls_the_active_nic_once_after_the_settling_time() {
+        let line = |at: u64, text: &str| TimedLine {
+            at: Duration::from_millis(at),
+            text: text.to_string(),
+        };
+        let mut pull = Pull::default();
+        let early = "vmio: at=100 reads=1 errors=0 took=90 active=eth2";
+        assert_eq!(
+            pull.observe(&line(1, early)),
+            Watch::Continue,
+            "nothing known yet"
+        );
+        let start = "vmio: start bytes=2097152 active=eth2 mac=52:54:00:00:00:03";
+        assert_eq!(pull.observe(&line(2, start)), Watch::Continue);
+        assert_eq!(
+            pull.observe(&line(3, early)),
+            Watch::Continue,
+            "before PULL_AFTER_MS"
+        );
+        let due = format!("vmio: at={PULL_AFTER_MS} reads=30 errors=0 took=90 active=eth2");
+        assert_eq!(
+            pull.observe(&line(4, &due)),
+            Watch::SetLink { nic: 2, up: false }
+        );
+        assert_eq!(pull.observe(&line(5, &due)), Watch::Continue, "only once");
+        assert_eq!(
+            (pull.port.as_deref(), pull.at_ms, pull.at),
+            (
+                Some("eth2"),
+                Some(PULL_AFTER_MS),
+                Some(Duration::from_millis(4))
+            )
+        );
+    }
+}
