@@ -66,6 +66,16 @@ impl CheckWatch {
         Watch::Continue
     }
 
+    /// Sees the console's unfinished last line: a marker that is a prompt (`login: `) never
+    /// gets a newline. Only the marker is looked for; OK and FAILED lines end with one.
+    pub fn observe_prompt(&mut self, line: &TimedLine) -> Watch {
+        if self.ok.is_some() && self.marker_at.is_none() && line.text.contains(&self.marker) {
+            self.marker_at = Some(line.at);
+            return Watch::Stop;
+        }
+        Watch::Continue
+    }
+
     /// The verdict once QEMU has ended with `exit` (`timeout`: the run's limit, for messages).
     pub fn verdict(
         &self,
@@ -140,6 +150,34 @@ mod tests {
     }
 
     const OK: &str = "netroot-init: OK root=10.0.2.2:/export bond=4/4 t=5.610";
+
+    #[test]
+    fn a_prompt_marker_matches_the_unfinished_line_after_the_ok_line() {
+        let mut w = CheckWatch::new("login:", "Booting from ROM");
+        // Before the OK line a prompt is the firmware's, not the root's.
+        assert_eq!(
+            w.observe_prompt(&line(400, "boot: login: ")),
+            Watch::Continue
+        );
+        assert_eq!(w.observe(&line(11500, OK)), Watch::Continue);
+        assert_eq!(w.observe_prompt(&line(33000, "qemu log")), Watch::Continue);
+        assert_eq!(w.observe_prompt(&line(33200, "qemu login: ")), Watch::Stop);
+        let v = w.verdict(Exit::Stopped, None, None);
+        assert!(v.pass, "{}", v.reason);
+        assert!(
+            v.reason.contains("marker \"login:\" at 33.2s"),
+            "{}",
+            v.reason
+        );
+        // OK and FAILED are never taken from an unfinished line.
+        let mut w = CheckWatch::new("login:", "Booting from ROM");
+        assert_eq!(w.observe_prompt(&line(100, OK)), Watch::Continue);
+        assert_eq!(
+            w.observe_prompt(&line(100, "netroot-init: FAILED phase=nfs")),
+            Watch::Continue
+        );
+        assert!(!w.verdict(Exit::TimedOut, None, None).pass);
+    }
 
     #[test]
     fn the_marker_counts_only_after_the_ok_line() {

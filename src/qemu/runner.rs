@@ -193,6 +193,21 @@ pub fn run(
     interrupt: Option<&AtomicBool>,
     watch: &mut dyn FnMut(&TimedLine) -> Watch,
 ) -> Result<VmRun, QemuError> {
+    run_watching_prompts(qemu, spec, workdir, interrupt, watch, None)
+}
+
+/// [`run`], and `prompt` sees the console's unfinished last line after every poll in which it
+/// grew: prompts (`login: `, a shell's `# `) end without a newline, so a watcher of complete
+/// lines never sees them. `prompt` may see the same text again, longer, and finally as a
+/// complete line through `watch`.
+pub fn run_watching_prompts(
+    qemu: &Path,
+    spec: &VmSpec,
+    workdir: &Path,
+    interrupt: Option<&AtomicBool>,
+    watch: &mut dyn FnMut(&TimedLine) -> Watch,
+    mut prompt: Option<&mut dyn FnMut(&TimedLine) -> Watch>,
+) -> Result<VmRun, QemuError> {
     let serial = workdir.join("console.log");
     let qmp_path = workdir.join("qmp.sock");
     let stderr_path = workdir.join("qemu.stderr");
@@ -244,12 +259,26 @@ pub fn run(
             .child()
             .try_wait()
             .map_err(QemuError::io("wait for", qemu))?;
-        log.read_to_end(&mut pending)
+        let read = log
+            .read_to_end(&mut pending)
             .map_err(QemuError::io("read", &serial))?;
         let seen = lines.len();
         take_lines(&mut pending, start.elapsed(), &mut lines);
-        for line in lines.iter().skip(seen) {
-            match watch(line) {
+        // The unfinished last line, when this poll added to the console.
+        let partial = (read > 0 && !pending.is_empty()).then(|| TimedLine {
+            at: start.elapsed(),
+            text: String::from_utf8_lossy(&pending).into_owned(),
+        });
+        let prompted = partial
+            .into_iter()
+            .filter_map(|line| prompt.as_mut().map(|p| p(&line)));
+        for action in lines
+            .iter()
+            .skip(seen)
+            .map(&mut *watch)
+            .chain(prompted)
+        {
+            match action {
                 Watch::Continue => {}
                 Watch::Stop => {
                     guard.stop();

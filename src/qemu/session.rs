@@ -320,14 +320,18 @@ pub fn run(
     let needle = opts.loader.console_needle();
     let (vm, verdict, timeline) = match &opts.check {
         Some(marker) => {
-            let mut watch = CheckWatch::new(marker, needle);
-            let vm = runner::run(
+            // Both closures need the watch: complete lines and the unfinished prompt line
+            // alternate within one poll, never at once.
+            let watch = std::cell::RefCell::new(CheckWatch::new(marker, needle));
+            let vm = runner::run_watching_prompts(
                 &opts.tools.qemu,
                 &spec,
                 &run_dir,
                 Some(interrupt),
-                &mut |l| watch.observe(l),
+                &mut |l| watch.borrow_mut().observe(l),
+                Some(&mut |l| watch.borrow_mut().observe_prompt(l)),
             )?;
+            let watch = watch.into_inner();
             let v = watch.verdict(vm.exit, vm.shutdown.as_deref(), opts.timeout);
             let t = v.timeline.clone();
             (vm, Some(v), t)
