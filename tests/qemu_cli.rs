@@ -43,6 +43,8 @@ const QEMU_TIMEOUT_SECS: &str = "150";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
 /// The NFS phase's timeout of the failing boot: short, so the FAILED line comes quickly.
 const FAILING_NFS_TIMEOUT: &str = "8s";
+/// Console lines shown when a boot that should pass fails.
+const CONSOLE_TAIL_LINES: usize = 60;
 /// Poll interval while waiting for the command.
 const POLL: Duration = Duration::from_millis(100);
 /// Slack on top of the probe's own bound: QEMU start-up and the kill of a hung probe.
@@ -289,7 +291,24 @@ fn split_verdict(line: &str) -> Result<Verdict<'_>> {
 /// Everything a passing `--check` must show; returns the verdict line.
 fn assert_pass(tools: &VmTools, bed: &Bed, run: &Run, loader: &str, accel: &str) -> Result<String> {
     let line = run.verdict()?.to_string();
-    let ctx = || format!("{line}\nstderr:\n{}", run.stderr_text());
+    // On a failure the console log (in a temp dir removed with the test) is the evidence.
+    let console_tail = || {
+        split_verdict(&line)
+            .ok()
+            .and_then(|v| std::fs::read_to_string(v.log).ok())
+            .map(|log| {
+                let lines: Vec<&str> = log.lines().collect();
+                lines[lines.len().saturating_sub(CONSOLE_TAIL_LINES)..].join("\n")
+            })
+            .unwrap_or_default()
+    };
+    let ctx = || {
+        format!(
+            "{line}\nstderr:\n{}\nconsole (last {CONSOLE_TAIL_LINES} lines):\n{}",
+            run.stderr_text(),
+            console_tail()
+        )
+    };
     ensure!(
         run.status.code() == Some(0),
         "exit {:?}: {}",
@@ -842,5 +861,79 @@ fn a_profile_without_a_root_is_refused_with_a_fail_line() -> Result<()> {
         "stdout {stdout:?}, expected {line}..."
     );
     ensure!(stderr.contains(&want), "stderr {stderr}");
+    Ok(())
+}
+
+/// Per-node overlay files, booted: `nodes.toml` names nic0's MAC as node `n1`, whose layer
+/// renders the checker's token file from a template that needs the node (`{{ node.name }}`),
+/// while the shared tree keeps a token the guest rejects. Only the per-MAC iPXE entry (with
+/// `netroot.node=n1`) mounting the node layer above the shared root makes the guest's
+/// `export_token` check pass.
+#[test]
+fn a_node_boots_its_own_layer_through_its_per_mac_menu() -> Result<()> {
+    let name = "a_node_boots_its_own_layer_through_its_per_mac_menu";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed(&tools, name, "20s")?;
+    // The guest expects `token(name)`; the layer renders it as `{{ nodetoken }}` plus the
+    // node's name, so the profile's variable is the token without the node suffix.
+    let expected = std::fs::read_to_string(bed.tree.dir.join(rootfs::TOKEN_FILE))
+        .context("read token")?
+        .trim()
+        .to_string();
+    let (base, node) = expected
+        .rsplit_once('-')
+        .context("token without a '-' suffix")?;
+    std::fs::write(bed.tree.dir.join(rootfs::TOKEN_FILE), "the-shared-tree\n")
+        .context("write shared token")?;
+    let overlay = bed.project.join("overlays/nodetest/etc");
+    std::fs::create_dir_all(&overlay).context("mkdir overlay")?;
+    std::fs::write(
+        overlay.join("vmcheck-token.j2"),
+        "{{ nodetoken }}-{{ node.name }}\n",
+    )
+    .context("write template")?;
+    let profile = bed.project.join(format!("profiles/{PROFILE}.toml"));
+    let mut text = std::fs::read_to_string(&profile).context("read profile")?;
+    text.push_str(&format!(
+        "\n[overlays]\nroot = [\"nodetest\"]\n\n[vars]\nnodetoken = \"{base}\"\n"
+    ));
+    std::fs::write(&profile, text).context("write profile")?;
+    std::fs::write(
+        bed.project.join("nodes.toml"),
+        format!(
+            "[[node]]\nname = \"{node}\"\nmac = \"52:54:00:00:00:01\"\nprofile = \"{PROFILE}\"\n"
+        ),
+    )
+    .context("write nodes.toml")?;
+    let accel = tools.accel.as_str();
+    let run = check_run(&tools, &bed, "ipxe", accel)?;
+    let line = assert_pass(&tools, &bed, &run, "ipxe", accel)?;
+    let generation = bed.current_generation()?;
+    let layer = bed
+        .served()
+        .join("nfs")
+        .join(PROFILE)
+        .join(&generation)
+        .join(".netroot/nodes")
+        .join(node)
+        .join(rootfs::TOKEN_FILE);
+    ensure!(
+        std::fs::read_to_string(&layer)
+            .context("read layer")?
+            .trim()
+            == expected,
+        "{layer:?} does not hold {expected}"
+    );
+    let log = std::fs::read_to_string(split_verdict(&line)?.log).context("log")?;
+    ensure!(
+        log.contains(&format!("netroot.node={node}")),
+        "the kernel command line lacks netroot.node={node}:\n{log}"
+    );
+    fill_report(&mut report, &line);
+    report.note = format!("node {node}: layer mounted, token from the layer");
+    report.pass();
     Ok(())
 }
