@@ -92,8 +92,8 @@ fn errors_carry_file_line_and_column() {
         ),
         (
             "[[node]]\nname = \"c_1\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"p\"\n",
-            "nodes.toml:2:8: node \"c_1\": invalid name \"c_1\" (one host-name label: letters, \
-             digits and inner hyphens, at most 63 characters)",
+            "nodes.toml:2:8: node \"c_1\": invalid node name \"c_1\": expected one host-name \
+             label: letters, digits and inner hyphens, at most 63 characters",
         ),
         (
             "[[node]]\nname = \"c1\"\nmac = \"52:54:00:00:10\"\nprofile = \"p\"\n",

@@ -220,8 +220,8 @@ fn node_names_that_are_not_a_safe_path_component_are_rejected() {
         assert_eq!(
             err,
             format!(
-                "nodes.toml:2:8: node {shown}: invalid name {shown} (one host-name label: \
-                 letters, digits and inner hyphens, at most 63 characters)"
+                "nodes.toml:2:8: node {shown}: invalid node name {shown}: expected one host-name \
+                 label: letters, digits and inner hyphens, at most 63 characters"
             )
         );
     }

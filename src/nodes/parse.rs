@@ -14,9 +14,6 @@ use super::{Duplicate, Inventory, Node, NodeAddress, NodesError, NODE_VAR};
 use crate::overlay::Vars;
 use crate::profile::Location;
 
-/// Longest node name: one DNS label (RFC 1035 section 2.3.4).
-const NAME_MAX_LEN: usize = 63;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -105,7 +102,9 @@ fn check_node(
         node: name.to_string(),
         message,
     };
-    check_name(name).map_err(|m| invalid(&raw.name.span(), m))?;
+    // The init checks `netroot.node=` with the same function: a name valid here boots.
+    netroot_init::bootconfig::validate_node_name(name)
+        .map_err(|e| invalid(&raw.name.span(), e.to_string()))?;
     let mac = parse_mac(raw.mac.get_ref())
         .map_err(|e| e.to_string())
         .and_then(|m| check_unicast(&m).map(|()| m))
@@ -150,23 +149,6 @@ fn check_node(
         vars,
         at: loc.at(span),
     })
-}
-
-/// A node name is one host-name label: letters, digits and inner hyphens.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= NAME_MAX_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid name {name:?} (one host-name label: letters, digits and inner hyphens, \
-             at most {NAME_MAX_LEN} characters)"
-        ))
-    }
 }
 
 /// A NIC's own address is unicast and not all zeros.
