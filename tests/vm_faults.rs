@@ -58,12 +58,6 @@ const SERVER_DELAY: Duration = Duration::from_secs(20);
 /// The server also starts at least this long after the init's first failed NFS round, so it is
 /// late even when a loaded machine brings the init to its NFS phase after [`SERVER_DELAY`].
 const LATE_AFTER_RETRY: Duration = Duration::from_secs(3);
-/// The kernel rate-limits writes to /dev/kmsg (10 lines per 5 s by default) and the init does
-/// not lift that: a boot with NFS retries prints more than 10 lines and its OK line never
-/// reaches the kernel log ("printk: init: 1 output lines suppressed due to ratelimiting"), which
-/// the guest's `init_log_in_kmsg` check catches. Reported to the init's owner; until the init
-/// sets /proc/sys/kernel/printk_devkmsg itself, this boot lifts the limit on the command line.
-const KMSG_UNLIMITED: &str = "printk.devkmsg=on";
 /// The init's line for a failed NFS round (initramfs-init/src/phases/nfs.rs).
 const NFS_RETRY: &str = "] phase=nfs round 1 failed (";
 /// The init's NFS retry pause grows to 15 s (initramfs-init/src/phases/nfs.rs NFS_MAX_BACKOFF,
@@ -351,7 +345,6 @@ fn nfs_server_late_boots_after_retries() -> Result<()> {
     let bed = bed::prepare(&tools, &BedSpec::new(name, mode, Server::Later, timeouts))?;
     let opts = BootOpts {
         timeout: LATE_QEMU_TIMEOUT,
-        cmdline_extra: KMSG_UNLIMITED.into(),
         ..BootOpts::default()
     };
     let (failed_tx, failed_rx) = mpsc::channel::<Instant>();
