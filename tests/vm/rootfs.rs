@@ -157,7 +157,9 @@ fstype_of() {
 opt() { echo "$1" | tr ',' '\n' | sed -n "s/^$2=//p"; }
 ROOT=$(mount_of /)
 ROOT_OPTS=$(echo "$ROOT" | awk '{ print $4 }')
+# The bottom layer is the NFS root; a node layer (netroot.node) sits above it.
 LOWER=$(opt "$ROOT_OPTS" lowerdir)
+LOWER=${LOWER##*:}
 UPPER=$(opt "$ROOT_OPTS" upperdir)
 LOWER_MNT=$(mount_of "$LOWER")
 "#,
