@@ -2,18 +2,23 @@
 //! chosen point (`PublishOptions::crash_after_ops`): temp file in the same directory → fsync →
 //! rename → fsync(dir); symlink flips through a temporary name; deletions rename the victim to a
 //! temporary name first, so a half-deleted directory never carries a generation's name.
+//! Every mutating operation can be recorded ([`oplog`]).
+
+pub mod oplog;
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
 
 use super::error::{errno, io_err, PublishError};
 use super::layout::{is_tmp_name, TMP_PREFIX};
+use oplog::{FsOp, MetaChange, OpLog};
 
 /// How long a publisher waits for another one to finish: a cold publish of a large root tree takes
 /// minutes, and a queued CLI call should wait for it rather than fail.
@@ -28,11 +33,12 @@ pub const FILE_MODE: u32 = 0o644;
 pub const DIR_MODE: u32 = 0o755;
 
 /// Counts mutating filesystem steps (from any thread); aborts the process at a chosen step
-/// (crash simulation).
+/// (crash simulation); records the operations when a log is installed ([`oplog::record_ops`]).
 #[derive(Debug, Default)]
 pub struct Fs {
     ops: AtomicU64,
     crash_after: Option<u64>,
+    log: Option<Arc<OpLog>>,
 }
 
 impl Fs {
@@ -40,7 +46,20 @@ impl Fs {
         Fs {
             ops: AtomicU64::new(0),
             crash_after,
+            log: oplog::installed(),
         }
+    }
+
+    /// Records a completed operation (the closure runs only when a log is installed).
+    pub fn record(&self, op: impl FnOnce() -> FsOp) {
+        if let Some(log) = &self.log {
+            log.push(op());
+        }
+    }
+
+    /// True when operations are being recorded (callers skip work only the log needs).
+    pub fn recording(&self) -> bool {
+        self.log.is_some()
     }
 
     /// Steps taken so far.
@@ -73,7 +92,9 @@ impl Fs {
             }
             Err(e) => return Err(io_err("create directory", dir)(e)),
         }
+        self.record(|| FsOp::Mkdir { path: dir.into() });
         set_mode(dir, DIR_MODE)?;
+        self.record(|| meta(dir, MetaChange::Mode(DIR_MODE)));
         self.fsync_dir(parent_of(dir))
     }
 
@@ -88,10 +109,13 @@ impl Fs {
             .mode(FILE_MODE)
             .open(&tmp)
             .map_err(io_err("create", &tmp))?;
+        self.record(|| FsOp::Create { path: tmp.clone() });
         set_fd_mode(&f, &tmp, FILE_MODE)?;
+        self.record(|| meta(&tmp, MetaChange::Mode(FILE_MODE)));
         f.write_all(data).map_err(io_err("write", &tmp))?;
+        self.record(|| write_op(&tmp, data));
         self.step();
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
+        self.fsync_file(&f, &tmp)?;
         drop(f);
         self.rename(&tmp, path)?;
         self.fsync_dir(dir)
@@ -103,6 +127,10 @@ impl Fs {
         self.step();
         let tmp = tmp_path(dir, "link");
         std::os::unix::fs::symlink(target, &tmp).map_err(io_err("create symlink", &tmp))?;
+        self.record(|| FsOp::Symlink {
+            target: target.into(),
+            path: tmp.clone(),
+        });
         self.rename(&tmp, path)?;
         self.fsync_dir(dir)
     }
@@ -110,13 +138,26 @@ impl Fs {
     /// rename(2); replaces a file or symlink at `to`.
     pub fn rename(&self, from: &Path, to: &Path) -> Result<(), PublishError> {
         self.step();
-        fs::rename(from, to).map_err(io_err("rename to", to))
+        fs::rename(from, to).map_err(io_err("rename to", to))?;
+        self.record(|| FsOp::Rename {
+            from: from.into(),
+            to: to.into(),
+            noreplace: false,
+        });
+        Ok(())
     }
 
     /// rename(2) that fails when `to` exists (a generation is never replaced).
     pub fn rename_noreplace(&self, from: &Path, to: &Path) -> Result<(), PublishError> {
         self.step();
-        renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(errno("rename to", to))
+        renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE)
+            .map_err(errno("rename to", to))?;
+        self.record(|| FsOp::Rename {
+            from: from.into(),
+            to: to.into(),
+            noreplace: true,
+        });
+        Ok(())
     }
 
     /// Fsyncs a directory so renames and creations in it survive a crash.
@@ -124,7 +165,23 @@ impl Fs {
         self.step();
         File::open(dir)
             .and_then(|f| f.sync_all())
-            .map_err(io_err("fsync directory", dir))
+            .map_err(io_err("fsync directory", dir))?;
+        self.record(|| FsOp::FsyncDir { path: dir.into() });
+        Ok(())
+    }
+
+    /// Fsyncs the open directory `f` (at `path`; not counted as a step: callers count).
+    pub fn fsync_dir_fd(&self, f: &impl rustix::fd::AsFd, path: &Path) -> Result<(), PublishError> {
+        rustix::fs::fsync(f).map_err(errno("fsync directory", path))?;
+        self.record(|| FsOp::FsyncDir { path: path.into() });
+        Ok(())
+    }
+
+    /// Fsyncs the open regular file `f` (at `path`; not counted as a step: callers count).
+    pub fn fsync_file(&self, f: &File, path: &Path) -> Result<(), PublishError> {
+        f.sync_all().map_err(io_err("fsync", path))?;
+        self.record(|| FsOp::FsyncFile { path: path.into() });
+        Ok(())
     }
 
     /// Flushes the whole filesystem holding `path` (one syncfs instead of one fsync per file of a
@@ -132,7 +189,9 @@ impl Fs {
     pub fn syncfs(&self, path: &Path) -> Result<(), PublishError> {
         self.step();
         let f = File::open(path).map_err(io_err("open", path))?;
-        rustix::fs::syncfs(&f).map_err(errno("syncfs", path))
+        rustix::fs::syncfs(&f).map_err(errno("syncfs", path))?;
+        self.record(|| FsOp::Syncfs { path: path.into() });
+        Ok(())
     }
 
     /// Removes `path` (file, symlink or tree) crash-safely: rename to a temporary name, fsync the
@@ -158,6 +217,7 @@ impl Fs {
         } else {
             fs::remove_file(&victim).map_err(io_err("remove", &victim))?;
         }
+        self.record(|| FsOp::Remove { path: victim });
         Ok(true)
     }
 
@@ -180,6 +240,23 @@ impl Fs {
             self.remove(v)?;
         }
         Ok(victims)
+    }
+}
+
+/// A [`FsOp::Meta`] for `path`.
+pub fn meta(path: &Path, change: MetaChange) -> FsOp {
+    FsOp::Meta {
+        path: path.into(),
+        change,
+    }
+}
+
+/// A [`FsOp::Write`] giving `path` the content `data`.
+pub fn write_op(path: &Path, data: &[u8]) -> FsOp {
+    FsOp::Write {
+        path: path.into(),
+        len: data.len() as u64,
+        blake3: blake3::hash(data).to_hex().to_string(),
     }
 }
 

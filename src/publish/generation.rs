@@ -6,15 +6,19 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, CWD};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{io_err, PublishError};
-use super::fsops::{set_fd_mode, set_mode, tmp_path, Fs, DIR_MODE, FILE_MODE};
-use super::layout::{Layout, GENERATION_RECORD, GEN_HEX_LEN, INITRAMFS, MANIFEST, VMLINUZ};
-use super::memo::{hash_file, open_nofollow, BUF_SIZE};
+use super::error::{errno, io_err, PublishError};
+use super::fsops::oplog::{FsOp, MetaChange};
+use super::fsops::{meta, set_fd_mode, set_mode, tmp_path, write_op, Fs, DIR_MODE, FILE_MODE};
+use super::layout::{is_generation_id, Layout, CURRENT, GENERATION_RECORD, GEN_HEX_LEN};
+use super::layout::{INITRAMFS, MANIFEST, VMLINUZ};
+use super::memo::{open_nofollow, Memo, BUF_SIZE};
 use super::Artifacts;
 
 /// Version of the `generation.json` schema.
@@ -38,9 +42,10 @@ pub struct ArtifactDigests {
 }
 
 impl ArtifactDigests {
-    /// Hashes the artifacts (never following a symlink at the last component).
-    pub fn compute(a: &Artifacts) -> Result<ArtifactDigests, PublishError> {
-        let one = |p: &Path| -> Result<FileDigest, PublishError> {
+    /// Hashes the artifacts (never following a symlink at the last component), answering from
+    /// `memo` for files it knows unchanged.
+    pub fn compute(a: &Artifacts, memo: &mut Memo) -> Result<ArtifactDigests, PublishError> {
+        let mut one = |p: &Path| -> Result<FileDigest, PublishError> {
             let md = fs::symlink_metadata(p).map_err(io_err("stat", p))?;
             if !md.is_file() {
                 return Err(PublishError::BadInput {
@@ -48,8 +53,11 @@ impl ArtifactDigests {
                     reason: "not a regular file".into(),
                 });
             }
-            let (blake3, size) = hash_file(p)?;
-            Ok(FileDigest { size, blake3 })
+            let blake3 = memo.hash_artifact(p, &md)?;
+            Ok(FileDigest {
+                size: md.len(),
+                blake3,
+            })
         };
         Ok(ArtifactDigests {
             vmlinuz: one(&a.vmlinuz)?,
@@ -150,7 +158,10 @@ pub fn stage_tftp(
         .mode(DIR_MODE)
         .create(&tmp)
         .map_err(io_err("create directory", &tmp))?;
+    fs_.record(|| FsOp::Mkdir { path: tmp.clone() });
     set_mode(&tmp, DIR_MODE)?;
+    fs_.record(|| meta(&tmp, MetaChange::Mode(DIR_MODE)));
+    let prev = active_record(layout);
     for (name, src) in [
         (VMLINUZ, &a.vmlinuz),
         (INITRAMFS, &a.initramfs),
@@ -163,7 +174,15 @@ pub fn stage_tftp(
                 path: dest.clone(),
                 reason: format!("internal: no digest for {name}"),
             })?;
-        copy_verified(fs_, src, &tmp.join(name), want)?;
+        let linked = match &prev {
+            Some((dir, rec)) if rec.files.get(name) == Some(want) => {
+                link_identical(fs_, &dir.join(name), &tmp.join(name), want)?
+            }
+            _ => false,
+        };
+        if !linked {
+            copy_verified(fs_, src, &tmp.join(name), want)?;
+        }
     }
     let mut json = serde_json::to_vec_pretty(record).map_err(|e| PublishError::BadState {
         path: dest.clone(),
@@ -176,12 +195,52 @@ pub fn stage_tftp(
     fs_.fsync_dir(&parent)
 }
 
+/// The active generation's directory and record, if readable (a link source for identical
+/// artifacts: a kernel or initramfs is tens of megabytes, and most publishes change only the root
+/// tree or the command line).
+fn active_record(layout: &Layout) -> Option<(PathBuf, GenerationRecord)> {
+    let target = fs::read_link(layout.tftp_profile().join(CURRENT)).ok()?;
+    let name = target.to_str().filter(|n| is_generation_id(n))?;
+    let dir = layout.tftp_gen(name);
+    let rec = GenerationRecord::read(&dir.join(GENERATION_RECORD)).ok()?;
+    Some((dir, rec))
+}
+
+/// Hardlinks the published file `from` to `to` if it is still a regular 0644 file of the recorded
+/// size; false when it must be copied (also at the filesystem's link limit). An immutable
+/// generation's file with the same digest has the same content; `verify` re-hashes both.
+fn link_identical(
+    fs_: &Fs,
+    from: &Path,
+    to: &Path,
+    want: &FileDigest,
+) -> Result<bool, PublishError> {
+    let Ok(md) = fs::symlink_metadata(from) else {
+        return Ok(false);
+    };
+    if !md.is_file() || md.len() != want.size || md.permissions().mode() & 0o7777 != FILE_MODE {
+        return Ok(false);
+    }
+    fs_.step();
+    match rustix::fs::linkat(CWD, from, CWD, to, AtFlags::empty()) {
+        Ok(()) => {
+            fs_.record(|| FsOp::Link {
+                from: from.into(),
+                to: to.into(),
+            });
+            Ok(true)
+        }
+        Err(rustix::io::Errno::MLINK) => Ok(false),
+        Err(e) => Err(errno("hardlink", to)(e)),
+    }
+}
+
 /// Copies `src` to the new file `dest` (0644), hashing on the way; fails if the content is not
 /// `want` (the source changed since it was hashed). Fsyncs `dest`.
 fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result<(), PublishError> {
     let mut from = open_nofollow(src)?;
     fs_.step();
-    let mut to = create_new(dest)?;
+    let mut to = create_new(fs_, dest)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut size = 0u64;
@@ -211,28 +270,36 @@ fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result
             ),
         });
     }
+    fs_.record(|| FsOp::Write {
+        path: dest.into(),
+        len: size,
+        blake3: got,
+    });
     fs_.step();
-    to.sync_all().map_err(io_err("fsync", dest))
+    fs_.fsync_file(&to, dest)
 }
 
-fn create_new(path: &Path) -> Result<fs::File, PublishError> {
+fn create_new(fs_: &Fs, path: &Path) -> Result<fs::File, PublishError> {
     let f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)
         .map_err(io_err("create", path))?;
+    fs_.record(|| FsOp::Create { path: path.into() });
     set_fd_mode(&f, path, FILE_MODE)?;
+    fs_.record(|| meta(path, MetaChange::Mode(FILE_MODE)));
     Ok(f)
 }
 
 /// Writes a new file (0644) and fsyncs it.
 fn write_new(fs_: &Fs, path: &Path, data: &[u8]) -> Result<(), PublishError> {
     fs_.step();
-    let mut f = create_new(path)?;
+    let mut f = create_new(fs_, path)?;
     f.write_all(data).map_err(io_err("write", path))?;
+    fs_.record(|| write_op(path, data));
     fs_.step();
-    f.sync_all().map_err(io_err("fsync", path))
+    fs_.fsync_file(&f, path)
 }
 
 #[cfg(test)]

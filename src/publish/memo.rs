@@ -3,7 +3,7 @@
 //! rewritten file is always re-hashed. Entries younger than [`RACY_WINDOW`] are not kept: a file
 //! rewritten within the same timestamp tick would otherwise keep a stale hash.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,14 +20,42 @@ pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// Read buffer for hashing and copying.
 pub const BUF_SIZE: usize = 256 * 1024;
 
-/// What identifies a file's content version.
 /// The stat fingerprint that invalidates a memo entry (shared with the build's hash cache).
 pub use crate::build::hashcache::Stamp;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
-    stamp: Stamp,
-    blake3: String,
+/// Version of the memo file format. Version 2 is a flat array of tuples (parsing a 20,000-entry
+/// memo as an object of objects with 128-bit integers took longer than a whole no-op publish) and
+/// also remembers xattrs and symlink targets, so an unchanged entry costs one stat.
+const MEMO_VERSION: u32 = 2;
+
+/// One memo line: path, size, mtime (ns), ctime (ns), inode, device, then what is known: blake3
+/// (hex), xattrs (name → hex value), symlink target (encoded).
+type Row = (
+    String,
+    u64,
+    i64,
+    i64,
+    u64,
+    u64,
+    Option<String>,
+    Option<BTreeMap<String, String>>,
+    Option<String>,
+);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MemoFile {
+    version: u32,
+    entries: Vec<Row>,
+}
+
+/// What is known about an entry whose stat fingerprint is `stamp`. A change of content, xattrs,
+/// owner, mode or symlink (a new inode) changes the ctime or the inode, hence the stamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub stamp: Stamp,
+    pub blake3: Option<String>,
+    pub xattrs: Option<BTreeMap<String, String>>,
+    pub target: Option<String>,
 }
 
 /// A memo keyed by path (persistent, for sources) or by inode (in memory, for verify, where
@@ -36,18 +64,51 @@ struct Entry {
 pub struct Memo {
     file: Option<PathBuf>,
     by_inode: bool,
-    map: HashMap<String, Entry>,
+    map: HashMap<String, Known>,
     dirty: bool,
-    /// Files actually read (not answered from the memo).
+    /// Root tree files actually read (not answered from the memo; boot artifacts not counted).
     pub hashed: usize,
 }
 
+/// Nanoseconds since the epoch, now.
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
 impl Memo {
-    /// A memo persisted at `file`; a missing or unreadable file is an empty memo (it is a cache).
+    /// A memo persisted at `file`; a missing, unreadable or older-format file is an empty memo (it
+    /// is a cache).
     pub fn load(file: Option<&Path>) -> Memo {
         let map = file
             .and_then(|f| fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| serde_json::from_slice::<MemoFile>(&b).ok())
+            .filter(|m| m.version == MEMO_VERSION)
+            .map(|m| {
+                m.entries
+                    .into_iter()
+                    .map(
+                        |(path, size, mtime, ctime, ino, dev, blake3, xattrs, target)| {
+                            let stamp = Stamp {
+                                size,
+                                mtime_ns: i128::from(mtime),
+                                ctime_ns: i128::from(ctime),
+                                ino,
+                                dev,
+                            };
+                            let k = Known {
+                                stamp,
+                                blake3,
+                                xattrs,
+                                target,
+                            };
+                            (path, k)
+                        },
+                    )
+                    .collect()
+            })
             .unwrap_or_default();
         Memo {
             file: file.map(Path::to_path_buf),
@@ -64,19 +125,60 @@ impl Memo {
         }
     }
 
-    /// blake3 (hex) of the regular file `path` whose lstat is `md`; fails if the file changes
-    /// type or size while being read.
-    pub fn hash(&mut self, path: &Path, md: &fs::Metadata) -> Result<String, PublishError> {
-        let stamp = Stamp::of(md);
-        let key = if self.by_inode {
+    fn key(&self, path: &Path, stamp: &Stamp) -> String {
+        if self.by_inode {
             format!("{}:{}", stamp.dev, stamp.ino)
         } else {
             path.to_string_lossy().into_owned()
+        }
+    }
+
+    /// What is known about `path` if its fingerprint still is `stamp`.
+    pub fn known(&self, path: &Path, stamp: &Stamp) -> Option<&Known> {
+        let k = if self.by_inode {
+            self.map.get(&self.key(path, stamp))
+        } else {
+            self.map.get(path.to_string_lossy().as_ref())
         };
-        if let Some(e) = self.map.get(&key) {
-            if e.stamp == stamp {
-                return Ok(e.blake3.clone());
-            }
+        k.filter(|k| k.stamp == *stamp)
+    }
+
+    /// Remembers `k` for `path` unless it changed within [`RACY_WINDOW`] (then a rewrite in the
+    /// same timestamp tick could go unnoticed).
+    pub fn remember(&mut self, path: &Path, k: Known) {
+        if k.stamp.ctime_ns + (RACY_WINDOW.as_nanos() as i128) >= now_ns() {
+            return;
+        }
+        let key = self.key(path, &k.stamp);
+        if self.map.get(&key) != Some(&k) {
+            self.map.insert(key, k);
+            self.dirty = true;
+        }
+    }
+
+    /// blake3 (hex) of the regular root tree file `path` whose lstat is `md`; fails if the file
+    /// changes size while being read.
+    pub fn hash(&mut self, path: &Path, md: &fs::Metadata) -> Result<String, PublishError> {
+        self.hash_stamped(path, &Stamp::of(md))
+    }
+
+    /// [`Memo::hash`] for a boot artifact: not counted in [`Memo::hashed`].
+    pub fn hash_artifact(
+        &mut self,
+        path: &Path,
+        md: &fs::Metadata,
+    ) -> Result<String, PublishError> {
+        let before = self.hashed;
+        let h = self.hash(path, md);
+        self.hashed = before;
+        h
+    }
+
+    /// [`Memo::hash`] of a file whose fingerprint is `stamp`.
+    pub fn hash_stamped(&mut self, path: &Path, stamp: &Stamp) -> Result<String, PublishError> {
+        let known = self.known(path, stamp).cloned();
+        if let Some(h) = known.as_ref().and_then(|k| k.blake3.clone()) {
+            return Ok(h);
         }
         let (blake3, size) = hash_file(path)?;
         self.hashed += 1;
@@ -86,29 +188,47 @@ impl Memo {
                 detail: format!("size {} at scan, {size} bytes read", stamp.size),
             });
         }
-        let now_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0);
-        if stamp.ctime_ns + (RACY_WINDOW.as_nanos() as i128) < now_ns {
-            self.map.insert(
-                key,
-                Entry {
-                    stamp,
-                    blake3: blake3.clone(),
-                },
-            );
-            self.dirty = true;
-        }
+        let mut k = known.unwrap_or(Known {
+            stamp: *stamp,
+            blake3: None,
+            xattrs: None,
+            target: None,
+        });
+        k.blake3 = Some(blake3.clone());
+        self.remember(path, k);
         Ok(blake3)
     }
 
-    /// Writes the memo back if it changed and is persistent.
+    /// Writes the memo back if it changed and is persistent. Entries whose times do not fit the
+    /// file format (beyond year 2262) are dropped: they are re-read next time.
     pub fn save(&mut self, fs_: &Fs) -> Result<(), PublishError> {
         let Some(file) = self.file.clone().filter(|_| self.dirty) else {
             return Ok(());
         };
-        let data = serde_json::to_vec(&self.map).map_err(|e| PublishError::BadState {
+        let mut entries: Vec<Row> = self
+            .map
+            .iter()
+            .filter_map(|(path, k)| {
+                let s = &k.stamp;
+                Some((
+                    path.clone(),
+                    s.size,
+                    i64::try_from(s.mtime_ns).ok()?,
+                    i64::try_from(s.ctime_ns).ok()?,
+                    s.ino,
+                    s.dev,
+                    k.blake3.clone(),
+                    k.xattrs.clone(),
+                    k.target.clone(),
+                ))
+            })
+            .collect();
+        entries.sort();
+        let data = serde_json::to_vec(&MemoFile {
+            version: MEMO_VERSION,
+            entries,
+        })
+        .map_err(|e| PublishError::BadState {
             path: file.clone(),
             reason: e.to_string(),
         })?;
@@ -173,6 +293,42 @@ mod tests {
         let h2 = m.hash(&p, &fs::symlink_metadata(&p).unwrap()).unwrap();
         assert_eq!(m.hashed, 1);
         assert_eq!(h2, blake3::hash(b"world").to_hex().to_string());
+    }
+
+    #[test]
+    fn xattrs_and_targets_round_trip_and_other_formats_are_an_empty_memo() {
+        let d = tempfile::tempdir().unwrap();
+        let memo_file = d.path().join("memo.json");
+        let p = d.path().join("l");
+        std::os::unix::fs::symlink("target", &p).unwrap();
+        let stamp = Stamp::of(&fs::symlink_metadata(&p).unwrap());
+        let k = Known {
+            stamp,
+            blake3: None,
+            xattrs: Some(BTreeMap::from([("user.a".to_string(), "00ff".to_string())])),
+            target: Some("target".into()),
+        };
+        let mut m = Memo::load(Some(&memo_file));
+        m.remember(&p, k.clone());
+        assert!(
+            m.known(&p, &stamp).is_none(),
+            "changed within the racy window"
+        );
+        age();
+        m.remember(&p, k.clone());
+        m.save(&Fs::new(None)).unwrap();
+        let m = Memo::load(Some(&memo_file));
+        assert_eq!(m.known(&p, &stamp), Some(&k));
+        let other = Stamp { size: 9, ..stamp };
+        assert_eq!(m.known(&p, &other), None, "a different stamp is not known");
+        for old in [
+            &b"{\"/x\":{}}"[..],
+            br#"{"version":1,"entries":[]}"#,
+            b"garbage",
+        ] {
+            fs::write(&memo_file, old).unwrap();
+            assert!(Memo::load(Some(&memo_file)).known(&p, &stamp).is_none());
+        }
     }
 
     #[test]

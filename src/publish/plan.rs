@@ -14,7 +14,7 @@ use super::generation::{generation_id, ArtifactDigests, GenerationRecord, RootRe
 use super::history::History;
 use super::layout::{Layout, GENERATION_RECORD};
 use super::memo::Memo;
-use super::tree::stage::{plan as plan_tree, Previous};
+use super::tree::linkplan::{plan as plan_tree, Previous};
 use super::tree::{scan, Action, ScannedTree, TreeManifest, TreeStats};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
@@ -107,7 +107,7 @@ pub(crate) fn prepare(
     memo: &mut Memo,
 ) -> Result<Prepared, PublishError> {
     let layout = Layout::new(&a.profile, t)?;
-    let digests = ArtifactDigests::compute(a)?;
+    let digests = ArtifactDigests::compute(a, memo)?;
     let scanned = a
         .root_tree
         .as_deref()
@@ -217,7 +217,7 @@ pub(crate) fn prepare(
     if state == PlanState::New {
         if let Some(s) = &prep.scanned {
             let prev = prep.previous();
-            let (actions, stats) = plan_tree(s, prev.as_ref())?;
+            let (actions, stats) = plan_tree(s, prev.as_ref());
             prep.actions = actions;
             prep.plan.tree = Some(stats);
         }

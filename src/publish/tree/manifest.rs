@@ -122,9 +122,14 @@ impl TreeManifest {
 
 impl TreeEntry {
     /// True when a hardlink to `other`'s inode would give exactly this entry (same content, mode,
-    /// owner, mtime and xattrs; the path may differ).
+    /// owner, mtime and xattrs; the path may differ). Regular files compare size and hash,
+    /// symlinks their target, device nodes their rdev; directories are never linked.
     pub fn same_inode_data(&self, other: &TreeEntry) -> bool {
         let content = match (&self.kind, &other.kind) {
+            (EntryKind::Symlink { target: a }, EntryKind::Symlink { target: b }) => a == b,
+            (EntryKind::Char { rdev: a }, EntryKind::Char { rdev: b })
+            | (EntryKind::Block { rdev: a }, EntryKind::Block { rdev: b }) => a == b,
+            (EntryKind::Fifo, EntryKind::Fifo) | (EntryKind::Socket, EntryKind::Socket) => true,
             (
                 EntryKind::File {
                     size: a,
@@ -203,5 +208,23 @@ mod tests {
         assert!(!a.same_inode_data(&b));
         let c = file("c", "cc");
         assert!(!a.same_inode_data(&c));
+    }
+
+    #[test]
+    fn same_inode_data_covers_symlinks_and_devices_but_not_dirs() {
+        let with = |kind: EntryKind| TreeEntry {
+            kind,
+            ..file("x", "aa")
+        };
+        let l1 = with(EntryKind::Symlink { target: "a".into() });
+        assert!(l1.same_inode_data(&l1.clone()));
+        assert!(!l1.same_inode_data(&with(EntryKind::Symlink { target: "b".into() })));
+        let c1 = with(EntryKind::Char { rdev: 1 });
+        assert!(c1.same_inode_data(&c1.clone()));
+        assert!(!c1.same_inode_data(&with(EntryKind::Char { rdev: 2 })));
+        assert!(!c1.same_inode_data(&with(EntryKind::Block { rdev: 1 })));
+        assert!(with(EntryKind::Fifo).same_inode_data(&with(EntryKind::Fifo)));
+        assert!(!with(EntryKind::Fifo).same_inode_data(&with(EntryKind::Socket)));
+        assert!(!with(EntryKind::Dir).same_inode_data(&with(EntryKind::Dir)));
     }
 }

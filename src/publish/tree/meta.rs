@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rustix::fd::AsFd;
 use rustix::fs::{chmodat, chownat, fchmod, fchown, futimens, utimensat};
 use rustix::fs::{fsetxattr, AtFlags, Gid, Mode, Timestamps, Uid, CWD};
 use rustix::fs::{lgetxattr, lgetxattr_query, llistxattr, llistxattr_query, lsetxattr, XattrFlags};
@@ -13,7 +14,8 @@ use rustix::time::Timespec;
 
 use super::manifest::{EntryKind, TreeEntry};
 use crate::publish::error::{errno, PublishError};
-use crate::publish::fsops::Fs;
+use crate::publish::fsops::oplog::MetaChange;
+use crate::publish::fsops::{meta, Fs};
 
 /// Reads every extended attribute of `path` (not following a symlink): name → value.
 pub fn read_xattrs(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
@@ -67,17 +69,22 @@ pub fn apply_fd(
         fs.step();
         fchown(f, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)))
             .map_err(errno("chown", path))?;
+        fs.record(|| meta(path, MetaChange::Owner(e.uid, e.gid)));
     }
     fs.step();
     fchmod(f, Mode::from_bits_retain(e.mode & 0o7777)).map_err(errno("chmod", path))?;
+    fs.record(|| meta(path, MetaChange::Mode(e.mode & 0o7777)));
     for (name, hexval) in &e.xattrs {
         let value = xattr_value(path, name, hexval)?;
         fs.step();
         fsetxattr(f, name.as_str(), &value, XattrFlags::empty())
             .map_err(errno("set xattr on", path))?;
+        fs.record(|| meta(path, MetaChange::Xattr(name.clone())));
     }
     fs.step();
-    futimens(f, &times_of(e)).map_err(errno("set times of", path))
+    futimens(f, &times_of(e)).map_err(errno("set times of", path))?;
+    fs.record(|| meta(path, MetaChange::Times(e.mtime, e.mtime_nsec)));
+    Ok(())
 }
 
 fn check_ids(path: &Path, e: &TreeEntry) -> Result<(), PublishError> {
@@ -111,37 +118,54 @@ fn times_of(e: &TreeEntry) -> Timestamps {
 
 /// Applies owner, mode, xattrs and mtime of `e` to the already created `path`.
 pub fn apply(fs: &Fs, path: &Path, e: &TreeEntry) -> Result<(), PublishError> {
+    apply_at(fs, CWD, path, path, e)
+}
+
+/// Applies owner, mode, xattrs and mtime of `e` to `name` in the directory `dir` (`path` names
+/// the same entry, for messages, the log and the xattr calls, which have no `*at()` form).
+pub fn apply_at<Fd: AsFd, P: rustix::path::Arg + Copy>(
+    fs: &Fs,
+    dir: Fd,
+    name: P,
+    path: &Path,
+    e: &TreeEntry,
+) -> Result<(), PublishError> {
     let is_link = matches!(e.kind, EntryKind::Symlink { .. });
     let (euid, egid) = (rustix::process::geteuid(), rustix::process::getegid());
     check_ids(path, e)?;
     if e.uid != euid.as_raw() || e.gid != egid.as_raw() {
         fs.step();
         chownat(
-            CWD,
-            path,
+            &dir,
+            name,
             Some(Uid::from_raw(e.uid)),
             Some(Gid::from_raw(e.gid)),
             AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(errno("chown", path))?;
+        fs.record(|| meta(path, MetaChange::Owner(e.uid, e.gid)));
     }
     if !is_link {
         fs.step();
         chmodat(
-            CWD,
-            path,
+            &dir,
+            name,
             Mode::from_bits_retain(e.mode & 0o7777),
             AtFlags::empty(),
         )
         .map_err(errno("chmod", path))?;
+        fs.record(|| meta(path, MetaChange::Mode(e.mode & 0o7777)));
     }
-    for (name, hexval) in &e.xattrs {
-        let value = xattr_value(path, name, hexval)?;
+    for (xname, hexval) in &e.xattrs {
+        let value = xattr_value(path, xname, hexval)?;
         fs.step();
-        lsetxattr(path, name.as_str(), &value, XattrFlags::empty())
+        lsetxattr(path, xname.as_str(), &value, XattrFlags::empty())
             .map_err(errno("set xattr on", path))?;
+        fs.record(|| meta(path, MetaChange::Xattr(xname.clone())));
     }
     fs.step();
-    utimensat(CWD, path, &times_of(e), AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(errno("set times of", path))
+    utimensat(&dir, name, &times_of(e), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(errno("set times of", path))?;
+    fs.record(|| meta(path, MetaChange::Times(e.mtime, e.mtime_nsec)));
+    Ok(())
 }

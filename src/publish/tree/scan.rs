@@ -3,16 +3,17 @@
 //! hardlink groups. The walk stays on the root's filesystem: a mount inside the tree is an error.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::fs;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
 
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH, TREE_MANIFEST_VERSION};
 use super::meta::read_xattrs;
-use crate::publish::error::{io_err, PublishError};
-use crate::publish::memo::{Memo, Stamp};
+use crate::publish::error::{errno, PublishError};
+use crate::publish::memo::{Known, Memo, Stamp};
 use crate::publish::relpath;
 
 /// A scanned tree: the manifest plus, per entry, where it came from.
@@ -24,106 +25,202 @@ pub struct ScannedTree {
     pub sources: Vec<(PathBuf, Stamp)>,
 }
 
-/// Scans the directory `root`.
+/// One entry found while listing its directory, emitted in walk order.
+struct Found {
+    path: PathBuf,
+    rel: OsString,
+    entry: TreeEntry,
+    stamp: Stamp,
+    /// (device, inode) of a regular file with more than one link.
+    multi_link: Option<(u64, u64)>,
+}
+
+/// The fingerprint of an lstat.
+fn stamp_of(st: &Stat) -> Stamp {
+    let ns = |s: i64, n: u64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    Stamp {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
+        ctime_ns: ns(st.st_ctime, st.st_ctime_nsec),
+        ino: st.st_ino,
+        dev: st.st_dev,
+    }
+}
+
+/// Describes the entry `name` of the open directory `dir` (at `path`), answering content hash,
+/// xattrs and symlink target from the memo when the entry's stat fingerprint is unchanged.
+fn describe(
+    dir: &OwnedFd,
+    name: &OsStr,
+    path: PathBuf,
+    rel: OsString,
+    root_dev: u64,
+    memo: &mut Memo,
+) -> Result<Found, PublishError> {
+    let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("stat", &path))?;
+    found(st, path, rel, root_dev, memo, |p| {
+        readlinkat(dir, name, Vec::new()).map_err(errno("read symlink", p))
+    })
+}
+
+fn found(
+    st: Stat,
+    path: PathBuf,
+    rel: OsString,
+    root_dev: u64,
+    memo: &mut Memo,
+    read_link: impl FnOnce(&Path) -> Result<std::ffi::CString, PublishError>,
+) -> Result<Found, PublishError> {
+    if st.st_dev != root_dev {
+        return Err(PublishError::BadInput {
+            path,
+            reason: "another filesystem is mounted inside the root tree; unmount it".into(),
+        });
+    }
+    let stamp = stamp_of(&st);
+    let known = memo.known(&path, &stamp).cloned();
+    let mut learned = known.clone().unwrap_or(Known {
+        stamp,
+        blake3: None,
+        xattrs: None,
+        target: None,
+    });
+    let mut multi_link = None;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => EntryKind::Dir,
+        FileType::RegularFile => {
+            let blake3 = memo.hash_stamped(&path, &stamp)?;
+            learned.blake3 = Some(blake3.clone());
+            if st.st_nlink > 1 {
+                multi_link = Some((st.st_dev, st.st_ino));
+            }
+            EntryKind::File {
+                size: stamp.size,
+                blake3,
+                hardlink_of: None,
+            }
+        }
+        FileType::Symlink => {
+            let target = match learned.target.clone() {
+                Some(t) => t,
+                None => relpath::encode(OsStr::from_bytes(read_link(&path)?.as_bytes())),
+            };
+            learned.target = Some(target.clone());
+            EntryKind::Symlink { target }
+        }
+        FileType::CharacterDevice => EntryKind::Char { rdev: st.st_rdev },
+        FileType::BlockDevice => EntryKind::Block { rdev: st.st_rdev },
+        FileType::Fifo => EntryKind::Fifo,
+        FileType::Socket => EntryKind::Socket,
+        FileType::Unknown => {
+            return Err(PublishError::BadInput {
+                path,
+                reason: "unknown file type".into(),
+            })
+        }
+    };
+    let xattrs = match learned.xattrs.clone() {
+        Some(x) => x,
+        None => read_xattrs(&path)?
+            .into_iter()
+            .map(|(k, v)| (k, hex::encode(v)))
+            .collect(),
+    };
+    learned.xattrs = Some(xattrs.clone());
+    if known.as_ref() != Some(&learned) {
+        memo.remember(&path, learned);
+    }
+    let entry = TreeEntry {
+        path: if rel.is_empty() {
+            ROOT_PATH.to_string()
+        } else {
+            relpath::encode(&rel)
+        },
+        kind,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mtime: st.st_mtime,
+        mtime_nsec: u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+        xattrs,
+    };
+    Ok(Found {
+        path,
+        rel,
+        entry,
+        stamp,
+        multi_link,
+    })
+}
+
+/// Scans the directory `root`: one stat per entry relative to its open directory, plus content
+/// hash, xattrs and symlink target for entries the memo does not know unchanged.
 pub fn scan(root: &Path, memo: &mut Memo) -> Result<ScannedTree, PublishError> {
-    let root_md = fs::symlink_metadata(root).map_err(io_err("stat", root))?;
-    if !root_md.is_dir() {
+    let st = statat(CWD, root, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("stat", root))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(PublishError::BadInput {
             path: root.to_path_buf(),
             reason: "the root tree must be a directory (symlinks are not followed)".into(),
         });
     }
-    let root_dev = root_md.dev();
+    let root_dev = st.st_dev;
+    let top = found(
+        st,
+        root.to_path_buf(),
+        OsString::new(),
+        root_dev,
+        memo,
+        |p| {
+            Err(PublishError::BadInput {
+                path: p.to_path_buf(),
+                reason: "the root tree must be a directory (symlinks are not followed)".into(),
+            })
+        },
+    )?;
     let mut entries = Vec::new();
     let mut sources = Vec::new();
     let mut first_link: HashMap<(u64, u64), String> = HashMap::new();
-    // Stack of (absolute path, relative path); children pushed in reverse name order so entries
-    // come out depth-first with names sorted bytewise.
-    let mut stack: Vec<(PathBuf, OsString)> = vec![(root.to_path_buf(), OsString::new())];
-    while let Some((path, rel)) = stack.pop() {
-        let md = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
-        if md.dev() != root_dev {
-            return Err(PublishError::BadInput {
-                path,
-                reason: "another filesystem is mounted inside the root tree; unmount it".into(),
-            });
-        }
-        let rel_str = if rel.is_empty() {
-            ROOT_PATH.to_string()
-        } else {
-            relpath::encode(&rel)
-        };
-        let ft = md.file_type();
-        let kind = if ft.is_dir() {
-            let mut children = Vec::new();
-            for e in fs::read_dir(&path).map_err(io_err("list", &path))? {
-                children.push(e.map_err(io_err("list", &path))?.file_name());
-            }
-            children.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            for name in children.into_iter().rev() {
-                let child_rel = if rel.is_empty() {
-                    name.clone()
-                } else {
-                    let mut r = rel.clone();
-                    r.push("/");
-                    r.push(&name);
-                    r
-                };
-                stack.push((path.join(&name), child_rel));
-            }
-            EntryKind::Dir
-        } else if ft.is_file() {
-            let blake3 = memo.hash(&path, &md)?;
-            let hardlink_of = if md.nlink() > 1 {
-                match first_link.get(&(md.dev(), md.ino())) {
-                    Some(first) => Some(first.clone()),
-                    None => {
-                        first_link.insert((md.dev(), md.ino()), rel_str.clone());
-                        None
-                    }
+    // Entries are described when their directory is listed and emitted when popped: children
+    // pushed in reverse name order come out depth-first with names sorted bytewise.
+    let mut stack = vec![top];
+    while let Some(mut f) = stack.pop() {
+        if let (Some(id), EntryKind::File { hardlink_of, .. }) = (f.multi_link, &mut f.entry.kind) {
+            match first_link.get(&id) {
+                Some(first) => *hardlink_of = Some(first.clone()),
+                None => {
+                    first_link.insert(id, f.entry.path.clone());
                 }
-            } else {
-                None
-            };
-            EntryKind::File {
-                size: md.size(),
-                blake3,
-                hardlink_of,
             }
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&path).map_err(io_err("read symlink", &path))?;
-            EntryKind::Symlink {
-                target: relpath::encode(target.as_os_str()),
+        }
+        if f.entry.kind == EntryKind::Dir {
+            let dir = openat(
+                CWD,
+                &f.path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(errno("open directory", &f.path))?;
+            let mut names = Vec::new();
+            for e in Dir::read_from(&dir).map_err(errno("list", &f.path))? {
+                let e = e.map_err(errno("list", &f.path))?;
+                let name = e.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsStr::from_bytes(name).to_os_string());
+                }
             }
-        } else if ft.is_char_device() {
-            EntryKind::Char { rdev: md.rdev() }
-        } else if ft.is_block_device() {
-            EntryKind::Block { rdev: md.rdev() }
-        } else if ft.is_fifo() {
-            EntryKind::Fifo
-        } else if ft.is_socket() {
-            EntryKind::Socket
-        } else {
-            return Err(PublishError::BadInput {
-                path,
-                reason: "unknown file type".into(),
-            });
-        };
-        let xattrs = read_xattrs(&path)?
-            .into_iter()
-            .map(|(k, v)| (k, hex::encode(v)))
-            .collect();
-        entries.push(TreeEntry {
-            path: rel_str,
-            kind,
-            mode: md.mode() & 0o7777,
-            uid: md.uid(),
-            gid: md.gid(),
-            mtime: md.mtime(),
-            mtime_nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
-            xattrs,
-        });
-        sources.push((path, Stamp::of(&md)));
+            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            for name in names.into_iter().rev() {
+                let mut rel = f.rel.clone();
+                if !rel.is_empty() {
+                    rel.push("/");
+                }
+                rel.push(&name);
+                let path = f.path.join(&name);
+                stack.push(describe(&dir, &name, path, rel, root_dev, memo)?);
+            }
+        }
+        entries.push(f.entry);
+        sources.push((f.path, f.stamp));
     }
     Ok(ScannedTree {
         root: root.to_path_buf(),

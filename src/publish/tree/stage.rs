@@ -1,195 +1,135 @@
-//! Staging a root tree into a fresh directory with rsync `--link-dest` semantics: a regular file
-//! whose path, content, mode, owner, mtime and xattrs equal the previous generation's is a hardlink
-//! to it; everything else is created anew. The previous generation is never modified (a linked
-//! inode gets no metadata call). Hardlinks inside the tree are recreated; directories get their
-//! metadata after their children (post-order), so their mtimes stick.
+//! Staging a root tree into a fresh directory following the [`linkplan`](super::linkplan)
+//! actions: directories are created first (walk order), then each directory's files, symlinks and
+//! special files are linked or created by a small thread pool, one directory at a time, with
+//! `*at()` calls relative to the new directory and the previous generation's directory (no path
+//! walk per entry); then hardlinks inside the tree; then directory metadata from the deepest up,
+//! so their mtimes stick. The previous generation is never modified (a linked inode gets no
+//! metadata call).
 
-use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rustix::fs::{linkat, mknodat, AtFlags, FileType, Mode, CWD};
-use serde::Serialize;
+use rustix::fs::CWD;
+use rustix::fs::{linkat, mknodat, openat, statat, symlinkat, AtFlags, FileType, Mode, OFlags};
 
-use super::manifest::{EntryKind, TreeEntry, TreeManifest};
-use super::meta::{apply, apply_fd};
+pub use super::linkplan::{hardlink_groups, plan, Action, Previous, TreeStats};
+use super::manifest::{EntryKind, TreeEntry, ROOT_PATH};
+use super::meta::{apply, apply_at, apply_fd};
 use super::scan::{entry_path, ScannedTree};
 use crate::publish::error::{errno, io_err, PublishError};
+use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
 use crate::publish::memo::{open_nofollow, Stamp};
 use crate::publish::relpath;
 
-/// What staging does with one entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Mkdir,
-    /// Copy the content from the source.
-    Copy,
-    /// Hardlink the previous generation's identical file.
-    Link,
-    /// Another name of a file earlier in this tree.
-    Hardlink,
-    Symlink,
-    /// Device node, fifo or socket.
-    Special,
-}
-
-/// Counts of what staging does (or did).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TreeStats {
-    pub copied: usize,
-    pub linked: usize,
-    pub bytes_copied: u64,
-    pub bytes_linked: u64,
-    pub dirs: usize,
-    pub symlinks: usize,
-    pub specials: usize,
-    pub hardlinks: usize,
-}
-
-/// Hardlink groups of a manifest: first path → the other paths naming the same inode.
-pub fn hardlink_groups(m: &TreeManifest) -> HashMap<&str, Vec<&str>> {
-    let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
-    for e in &m.entries {
-        if let EntryKind::File {
-            hardlink_of: Some(first),
-            ..
-        } = &e.kind
-        {
-            groups
-                .entry(first.as_str())
-                .or_default()
-                .push(e.path.as_str());
-        }
-    }
-    groups
-}
-
-/// The previous generation, as a link source.
-#[derive(Debug)]
-pub struct Previous<'a> {
-    pub dir: PathBuf,
-    manifest_file: PathBuf,
-    index: HashMap<&'a str, &'a TreeEntry>,
-    /// Hardlink groups there (first path → other names).
-    groups: HashMap<&'a str, Vec<&'a str>>,
-    /// Paths that are a group's other name there.
-    secondary: HashSet<&'a str>,
-}
-
-impl<'a> Previous<'a> {
-    pub fn new(dir: PathBuf, manifest_file: PathBuf, m: &'a TreeManifest) -> Previous<'a> {
-        let groups = hardlink_groups(m);
-        let secondary = groups.values().flatten().copied().collect();
-        Previous {
-            dir,
-            manifest_file,
-            index: m.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
-            groups,
-            secondary,
-        }
-    }
-
-    /// The previous generation's file to link for `e` (whose other names in the new tree are
-    /// `names`), after checking that it is still what its manifest says (size, mtime, mode,
-    /// owner); `None` when it must be copied. A file is linked only if it has exactly the same
-    /// other names in both trees: linking could otherwise join unrelated names into one inode.
-    fn link_source(&self, e: &TreeEntry, names: &[&str]) -> Result<Option<PathBuf>, PublishError> {
-        let Some(old) = self.index.get(e.path.as_str()) else {
-            return Ok(None);
-        };
-        let old_names = self
-            .groups
-            .get(e.path.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if self.secondary.contains(e.path.as_str()) || old_names != names || !e.same_inode_data(old)
-        {
-            return Ok(None);
-        }
-        let path = entry_path(&self.dir, &self.manifest_file, &e.path)?;
-        let Ok(md) = fs::symlink_metadata(&path) else {
-            return Ok(None);
-        };
-        let EntryKind::File { size, .. } = &e.kind else {
-            return Ok(None);
-        };
-        let intact = md.is_file()
-            && md.size() == *size
-            && md.mode() & 0o7777 == e.mode
-            && md.uid() == e.uid
-            && md.gid() == e.gid
-            && md.mtime() == e.mtime
-            && md.mtime_nsec() == i64::from(e.mtime_nsec);
-        Ok(intact.then_some(path))
-    }
-}
-
-/// Decides every entry's action and counts them.
-pub fn plan(
-    scanned: &ScannedTree,
-    prev: Option<&Previous>,
-) -> Result<(Vec<Action>, TreeStats), PublishError> {
-    let mut actions = Vec::with_capacity(scanned.manifest.entries.len());
-    let mut st = TreeStats::default();
-    let groups = hardlink_groups(&scanned.manifest);
-    for e in &scanned.manifest.entries {
-        let a = match &e.kind {
-            EntryKind::Dir => {
-                st.dirs += 1;
-                Action::Mkdir
-            }
-            EntryKind::Symlink { .. } => {
-                st.symlinks += 1;
-                Action::Symlink
-            }
-            EntryKind::File {
-                hardlink_of: Some(_),
-                ..
-            } => {
-                st.hardlinks += 1;
-                Action::Hardlink
-            }
-            EntryKind::File { size, .. } => {
-                let names = groups
-                    .get(e.path.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                let linked = match prev {
-                    Some(p) => p.link_source(e, names)?.is_some(),
-                    None => false,
-                };
-                if linked {
-                    st.linked += 1;
-                    st.bytes_linked += size;
-                    Action::Link
-                } else {
-                    st.copied += 1;
-                    st.bytes_copied += size;
-                    Action::Copy
-                }
-            }
-            _ => {
-                st.specials += 1;
-                Action::Special
-            }
-        };
-        actions.push(a);
-    }
-    Ok((actions, st))
-}
-
-/// Most threads staging a tree: copies are I/O-bound, and beyond this they only contend on the
-/// filesystem journal.
+/// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
 pub const STAGE_THREADS_MAX: usize = 8;
 
+/// The place of each entry: its directory (index into the directory list) and its name.
+struct Placed {
+    /// Relative raw path of every directory, in walk order (`""` is the root).
+    dirs: Vec<OsString>,
+    /// Entry index of each directory.
+    dir_entries: Vec<usize>,
+    /// Per directory: (entry index, name) of its non-directory children staged in parallel.
+    children: Vec<Vec<(usize, OsString)>>,
+}
+
+/// Splits a manifest path into (parent, name) raw paths, rejecting anything but plain components.
+fn split(rel: &str) -> Result<(OsString, OsString), PublishError> {
+    let bad = || PublishError::BadState {
+        path: PathBuf::from("<scanned tree>"),
+        reason: format!("entry path {rel:?} is not a clean relative path"),
+    };
+    let raw = relpath::decode(rel).ok_or_else(bad)?;
+    let bytes = raw.as_bytes();
+    let plain = |c: &[u8]| !c.is_empty() && c != b"." && c != b"..";
+    if !bytes.split(|&b| b == b'/').all(plain) {
+        return Err(bad());
+    }
+    Ok(match bytes.iter().rposition(|&b| b == b'/') {
+        Some(i) => (
+            OsStr::from_bytes(bytes.get(..i).unwrap_or_default()).to_os_string(),
+            OsStr::from_bytes(bytes.get(i + 1..).unwrap_or_default()).to_os_string(),
+        ),
+        None => (OsString::new(), raw),
+    })
+}
+
+fn place(scanned: &ScannedTree, actions: &[Action]) -> Result<Placed, PublishError> {
+    let mut p = Placed {
+        dirs: Vec::new(),
+        dir_entries: Vec::new(),
+        children: Vec::new(),
+    };
+    let mut slot: HashMap<OsString, usize> = HashMap::new();
+    for (i, (e, a)) in scanned.manifest.entries.iter().zip(actions).enumerate() {
+        if e.path == ROOT_PATH {
+            if *a != Action::Mkdir || !p.dirs.is_empty() {
+                return Err(PublishError::BadState {
+                    path: scanned.root.clone(),
+                    reason: "internal: the tree root must come first and be a directory".into(),
+                });
+            }
+            slot.insert(OsString::new(), 0);
+            p.dirs.push(OsString::new());
+            p.dir_entries.push(i);
+            p.children.push(Vec::new());
+            continue;
+        }
+        let (parent, name) = split(&e.path)?;
+        let Some(&d) = slot.get(&parent) else {
+            return Err(PublishError::BadState {
+                path: scanned.root.join(&parent),
+                reason: format!(
+                    "internal: the parent of {:?} is not listed before it",
+                    e.path
+                ),
+            });
+        };
+        match a {
+            Action::Mkdir => {
+                let mut raw = parent;
+                if !raw.is_empty() {
+                    raw.push("/");
+                }
+                raw.push(&name);
+                slot.insert(raw.clone(), p.dirs.len());
+                p.dirs.push(raw);
+                p.dir_entries.push(i);
+                p.children.push(Vec::new());
+            }
+            Action::Hardlink => {}
+            _ => {
+                if let Some(c) = p.children.get_mut(d) {
+                    c.push((i, name));
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Opens a directory for `*at()` calls (never following a symlink).
+fn open_dir(path: &Path) -> Result<OwnedFd, PublishError> {
+    openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno("open directory", path))
+}
+
 /// Creates the tree at `dest` (which must not exist) following `actions` from [`plan`]; returns
-/// the counts of what was actually done (a link that fails with EMLINK becomes a copy).
-/// Directories are created first, then files, symlinks and special files in parallel, then
-/// hardlinks inside the tree, then directory metadata from the deepest up.
+/// the counts of what was actually done (a link whose source is missing, was tampered with or
+/// reached the link limit becomes a copy or a new inode).
 pub fn stage(
     fs_: &Fs,
     scanned: &ScannedTree,
@@ -197,27 +137,21 @@ pub fn stage(
     prev: Option<&Previous>,
     dest: &Path,
 ) -> Result<TreeStats, PublishError> {
-    let mfile = Path::new("<scanned tree>");
     let entries = &scanned.manifest.entries;
-    let groups = hardlink_groups(&scanned.manifest);
+    let placed = place(scanned, actions)?;
     let mut st = TreeStats::default();
-    let mut dirs = Vec::new();
-    let mut parallel = Vec::new();
-    let mut hardlinks = Vec::new();
-    for (i, (e, action)) in entries.iter().zip(actions).enumerate() {
-        match action {
-            Action::Mkdir => {
-                let path = entry_path(dest, mfile, &e.path)?;
-                fs_.step();
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&path)
-                    .map_err(io_err("create directory", &path))?;
-                dirs.push((path, e));
-                st.dirs += 1;
-            }
-            Action::Hardlink => hardlinks.push(i),
-            _ => parallel.push(i),
+    let mut dirs = Vec::with_capacity(placed.dirs.len());
+    for (raw, &i) in placed.dirs.iter().zip(&placed.dir_entries) {
+        let path = dest.join(raw);
+        fs_.step();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(io_err("create directory", &path))?;
+        fs_.record(|| FsOp::Mkdir { path: path.clone() });
+        if let Some(e) = entries.get(i) {
+            dirs.push((path, e));
+            st.dirs += 1;
         }
     }
 
@@ -229,19 +163,14 @@ pub fn stage(
     let worker = || -> Result<TreeStats, PublishError> {
         let mut st = TreeStats::default();
         while !stop.load(Ordering::Relaxed) {
-            let Some(&i) = parallel.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            let d = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(raw), Some(children)) = (placed.dirs.get(d), placed.children.get(d)) else {
                 break;
             };
-            let (Some(e), Some(src), Some(action)) =
-                (entries.get(i), scanned.sources.get(i), actions.get(i))
-            else {
-                break;
-            };
-            let names = groups
-                .get(e.path.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let r = stage_one(fs_, e, src, *action, prev, names, dest, &mut st);
+            if children.is_empty() {
+                continue;
+            }
+            let r = stage_dir(fs_, scanned, actions, prev, dest, raw, children, &mut st);
             if r.is_err() {
                 stop.store(true, Ordering::Relaxed);
                 return r.map(|_| st);
@@ -264,21 +193,18 @@ pub fn stage(
             .collect()
     });
     for r in results {
-        let t = r?;
-        st.copied += t.copied;
-        st.linked += t.linked;
-        st.bytes_copied += t.bytes_copied;
-        st.bytes_linked += t.bytes_linked;
-        st.symlinks += t.symlinks;
-        st.specials += t.specials;
+        st.add(&r?);
     }
 
-    for i in hardlinks {
-        let Some(e) = entries.get(i) else { continue };
-        let EntryKind::File {
-            hardlink_of: Some(first),
-            ..
-        } = &e.kind
+    let mfile = Path::new("<scanned tree>");
+    for (e, a) in entries.iter().zip(actions) {
+        let (
+            Action::Hardlink,
+            EntryKind::File {
+                hardlink_of: Some(first),
+                ..
+            },
+        ) = (a, &e.kind)
         else {
             continue;
         };
@@ -286,6 +212,10 @@ pub fn stage(
         let first = entry_path(dest, mfile, first)?;
         fs_.step();
         linkat(CWD, &first, CWD, &path, AtFlags::empty()).map_err(errno("hardlink", &path))?;
+        fs_.record(|| FsOp::Link {
+            from: first.clone(),
+            to: path.clone(),
+        });
         st.hardlinks += 1;
     }
     for (path, e) in dirs.iter().rev() {
@@ -294,59 +224,128 @@ pub fn stage(
     Ok(st)
 }
 
-/// Stages one file, symlink or special file.
+/// Stages the non-directory children of the directory `raw` (relative to `dest`).
 #[allow(clippy::too_many_arguments)]
-fn stage_one(
+fn stage_dir(
+    fs_: &Fs,
+    scanned: &ScannedTree,
+    actions: &[Action],
+    prev: Option<&Previous>,
+    dest: &Path,
+    raw: &OsStr,
+    children: &[(usize, OsString)],
+    st: &mut TreeStats,
+) -> Result<(), PublishError> {
+    let new_path = dest.join(raw);
+    let new_dir = open_dir(&new_path)?;
+    let wants_link = children
+        .iter()
+        .any(|(i, _)| actions.get(*i) == Some(&Action::Link));
+    // A previous directory that is gone or replaced: its entries are created anew.
+    let prev_dir = prev
+        .filter(|_| wants_link)
+        .map(|p| p.dir.join(raw))
+        .and_then(|p| open_dir(&p).ok().map(|fd| (fd, p)));
+    let at = Dir {
+        fd: &new_dir,
+        path: &new_path,
+    };
+    for (i, name) in children {
+        let (Some(e), Some(src), Some(action)) = (
+            scanned.manifest.entries.get(*i),
+            scanned.sources.get(*i),
+            actions.get(*i),
+        ) else {
+            continue;
+        };
+        if *action == Action::Link {
+            if let Some((pfd, ppath)) = &prev_dir {
+                if link_previous(fs_, e, pfd, ppath, &at, name)? {
+                    st.linked_one(e);
+                    continue;
+                }
+            }
+        }
+        create(fs_, e, src, &at, name)?;
+        st.created(e);
+    }
+    Ok(())
+}
+
+/// An open directory of the new tree and its path (for messages and the operation log).
+struct Dir<'a> {
+    fd: &'a OwnedFd,
+    path: &'a Path,
+}
+
+/// Links the previous generation's `name` into `to` if it is still what its manifest says;
+/// false when it must be created anew instead.
+fn link_previous(
+    fs_: &Fs,
+    e: &TreeEntry,
+    prev_fd: &OwnedFd,
+    prev_path: &Path,
+    to: &Dir,
+    name: &OsStr,
+) -> Result<bool, PublishError> {
+    let Ok(old) = statat(prev_fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+        return Ok(false);
+    };
+    if !Previous::intact(e, &old) {
+        return Ok(false);
+    }
+    fs_.step();
+    match linkat(prev_fd, name, to.fd, name, AtFlags::empty()) {
+        Ok(()) => {
+            fs_.record(|| FsOp::Link {
+                from: prev_path.join(name),
+                to: to.path.join(name),
+            });
+            Ok(true)
+        }
+        // The inode reached the filesystem's link limit: create a new one instead.
+        Err(rustix::io::Errno::MLINK) => Ok(false),
+        Err(err) => Err(errno("hardlink", &to.path.join(name))(err)),
+    }
+}
+
+/// Creates `name` in `at` as a copy of the source file, a new symlink or a new special file.
+fn create(
     fs_: &Fs,
     e: &TreeEntry,
     (src, stamp): &(PathBuf, Stamp),
-    action: Action,
-    prev: Option<&Previous>,
-    names: &[&str],
-    dest: &Path,
-    st: &mut TreeStats,
+    at: &Dir,
+    name: &OsStr,
 ) -> Result<(), PublishError> {
-    let path = entry_path(dest, Path::new("<scanned tree>"), &e.path)?;
-    match (action, &e.kind) {
-        (Action::Link, EntryKind::File { size, .. }) => {
-            let from = prev.map(|p| p.link_source(e, names)).transpose()?.flatten();
-            let linked = match from {
-                Some(from) => {
-                    fs_.step();
-                    match linkat(CWD, &from, CWD, &path, AtFlags::empty()) {
-                        Ok(()) => true,
-                        // The inode reached the filesystem's link limit: copy instead.
-                        Err(rustix::io::Errno::MLINK) => false,
-                        Err(err) => return Err(errno("hardlink", &path)(err)),
-                    }
-                }
-                None => false,
-            };
-            if linked {
-                st.linked += 1;
-                st.bytes_linked += size;
-            } else {
-                copy_file(fs_, src, stamp, &path, e)?;
-                st.copied += 1;
-                st.bytes_copied += size;
-            }
+    let path = || at.path.join(name);
+    match &e.kind {
+        EntryKind::File { size, blake3, .. } => {
+            copy_file(fs_, src, stamp, at, name, e)?;
+            fs_.record(|| FsOp::Write {
+                path: path(),
+                len: *size,
+                blake3: blake3.clone(),
+            });
+            Ok(())
         }
-        (Action::Copy, EntryKind::File { size, .. }) => {
-            copy_file(fs_, src, stamp, &path, e)?;
-            st.copied += 1;
-            st.bytes_copied += size;
-        }
-        (Action::Symlink, EntryKind::Symlink { target }) => {
+        EntryKind::Symlink { target } => {
             let raw = relpath::decode(target).ok_or_else(|| PublishError::BadState {
                 path: src.clone(),
                 reason: format!("symlink target {target:?} is malformed"),
             })?;
             fs_.step();
-            std::os::unix::fs::symlink(&raw, &path).map_err(io_err("create symlink", &path))?;
-            apply(fs_, &path, e)?;
-            st.symlinks += 1;
+            symlinkat(&raw, at.fd, name).map_err(|err| errno("create symlink", &path())(err))?;
+            fs_.record(|| FsOp::Symlink {
+                target: raw.into(),
+                path: path(),
+            });
+            apply_at(fs_, at.fd, name, &path(), e)
         }
-        (Action::Special, kind) => {
+        EntryKind::Dir => Err(PublishError::BadState {
+            path: src.clone(),
+            reason: "internal: a directory among the files to stage".into(),
+        }),
+        kind => {
             let (ft, rdev) = match kind {
                 EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
                 EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
@@ -354,19 +353,12 @@ fn stage_one(
                 _ => (FileType::Socket, 0),
             };
             fs_.step();
-            mknodat(CWD, &path, ft, Mode::from_bits_retain(0o600), rdev)
-                .map_err(errno("create device node", &path))?;
-            apply(fs_, &path, e)?;
-            st.specials += 1;
-        }
-        (a, k) => {
-            return Err(PublishError::BadState {
-                path: src.clone(),
-                reason: format!("internal: action {a:?} does not fit a {}", k.name()),
-            })
+            mknodat(at.fd, name, ft, Mode::from_bits_retain(0o600), rdev)
+                .map_err(|err| errno("create device node", &path())(err))?;
+            fs_.record(|| FsOp::Mknod { path: path() });
+            apply_at(fs_, at.fd, name, &path(), e)
         }
     }
-    Ok(())
 }
 
 /// Copies a regular file's content (copy_file_range where possible), checks that the source did
@@ -375,19 +367,24 @@ fn copy_file(
     fs_: &Fs,
     src: &Path,
     stamp: &Stamp,
-    dest: &Path,
+    at: &Dir,
+    name: &OsStr,
     e: &TreeEntry,
 ) -> Result<(), PublishError> {
+    let dest = at.path.join(name);
     let mut from = open_nofollow(src)?;
     fs_.step();
-    let mut to = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dest)
-        .map_err(io_err("create", dest))?;
+    let fd = openat(
+        at.fd,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_bits_retain(0o600),
+    )
+    .map_err(errno("create", &dest))?;
+    let mut to = File::from(fd);
+    fs_.record(|| FsOp::Create { path: dest.clone() });
     fs_.step();
-    std::io::copy(&mut from, &mut to).map_err(io_err("copy to", dest))?;
+    std::io::copy(&mut from, &mut to).map_err(io_err("copy to", &dest))?;
     let now = Stamp::of(&from.metadata().map_err(io_err("stat", src))?);
     if now != *stamp {
         return Err(PublishError::SourceChanged {
@@ -395,5 +392,24 @@ fn copy_file(
             detail: "size, mtime or ctime differ from the scan".into(),
         });
     }
-    apply_fd(fs_, &to, dest, e)
+    apply_fd(fs_, &to, &dest, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names_parent_and_rejects_unclean_paths() {
+        assert_eq!(split("a").unwrap(), ("".into(), "a".into()));
+        assert_eq!(split("a/b/c").unwrap(), ("a/b".into(), "c".into()));
+        assert_eq!(
+            split("a/\\xff").unwrap(),
+            ("a".into(), OsStr::from_bytes(b"\xff").into())
+        );
+        for bad in ["../x", "a/../b", "/abs", "", "a//b", "a/.", "\\x"] {
+            let e = split(bad).unwrap_err().to_string();
+            assert!(e.contains("is not a clean relative path"), "{bad}: {e}");
+        }
+    }
 }
