@@ -2,9 +2,14 @@
 //! chosen point (`PublishOptions::crash_after_ops`): temp file in the same directory → fsync →
 //! rename → fsync(dir); symlink flips through a temporary name; deletions rename the victim to a
 //! temporary name first, so a half-deleted directory never carries a generation's name.
-//! Every mutating operation can be recorded ([`oplog`]).
+//! Every mutating operation can be recorded ([`oplog`]) and replayed against a power-loss model
+//! ([`durable`]).
 
+#[cfg(test)]
+pub mod durable;
 pub mod oplog;
+#[cfg(test)]
+mod powerloss;
 
 use std::fs::{self, File};
 use std::io::Write;
