@@ -6,7 +6,10 @@
 //! Errors are classified per attempt: "wait" errors (server down or restarting, NFSv4 grace:
 //! `EAGAIN`/`ETIMEDOUT`, refused/unreachable, export not there yet) are retried; "unsupported"
 //! errors (`EPROTONOSUPPORT`, `ENODEV`, `EINVAL`, ...) drop that version; when every version is
-//! unsupported the phase fails at once instead of waiting out the timeout.
+//! unsupported the phase fails at once instead of waiting out the timeout. The failure reason
+//! quotes, per version, the most telling error of all rounds ([`errors::ErrorTally`]).
+
+mod errors;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use crate::bootconfig::{BootConfig, NfsVersion};
 use crate::dhcp::lease::Lease;
 use crate::failure::{Fatal, Phase};
 use crate::sys::{errno_name, MountFlags, MountSpec};
+use errors::ErrorTally;
 
 /// First pause between mount rounds.
 pub const NFS_FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -157,9 +161,7 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
     let start = ctx.now();
     let until = ctx.until(cfg.timeouts.nfs);
     let mut usable: Vec<NfsVersion> = cfg.nfs.versions.clone();
-    // Latest error per version, reported in config order.
-    let mut last: Vec<(NfsVersion, String)> = Vec::new();
-    let mut dropped: Vec<String> = Vec::new();
+    let mut tally = ErrorTally::new(&cfg.nfs.versions);
     let mut backoff = Backoff::new(NFS_FIRST_BACKOFF, NFS_MAX_BACKOFF, NFS_BACKOFF_JITTER);
     let mut round = 0u32;
     loop {
@@ -204,30 +206,29 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
                     });
                 }
                 Err(e) => {
-                    let what = format!("vers={} {}", version.as_str(), errno_name(e.errno));
+                    tally.record(version, e.errno);
                     if unsupported(e.errno) {
-                        dropped.push(what.clone());
                         usable.retain(|v| *v != version);
                     } else if matches!(e.errno, Errno::AGAIN | Errno::TIMEDOUT) {
                         ctx.log(
                             Phase::Nfs,
-                            &format!("server busy or in grace ({what}), waiting"),
+                            &format!(
+                                "server busy or in grace (vers={} {}), waiting",
+                                version.as_str(),
+                                errno_name(e.errno)
+                            ),
                         );
                     }
                     ctx.debug(Phase::Nfs, &format!("{e}"));
-                    last.retain(|(v, _)| *v != version);
-                    last.push((version, what));
                 }
             }
         }
-        last.sort_by_key(|(v, _)| cfg.nfs.versions.iter().position(|c| c == v));
-        let last_text: Vec<&str> = last.iter().map(|(_, t)| t.as_str()).collect();
         if usable.is_empty() {
             return Err(Fatal::new(
                 Phase::Nfs,
                 format!(
                     "{source}: no configured NFS version is usable: {}",
-                    dropped.join(", ")
+                    tally.summary()
                 ),
             ));
         }
@@ -240,7 +241,7 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
                     "{source}: not mounted after {}s ({} reached, {round} rounds): {}",
                     waited.as_secs(),
                     ctx.limit_name(until),
-                    last_text.join(", ")
+                    tally.summary()
                 ),
             ));
         }
@@ -249,7 +250,7 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> Result<NfsRoot, Fa
             Phase::Nfs,
             &format!(
                 "round {round} failed ({}), retrying in {}.{:03}s",
-                last_text.join(", "),
+                tally.latest(),
                 pause.as_secs(),
                 pause.subsec_millis()
             ),
@@ -434,6 +435,70 @@ mod tests {
         assert!(fatal
             .reason
             .ends_with("rounds): vers=4.2 EHOSTUNREACH, vers=4.1 EHOSTUNREACH"));
+    }
+
+    #[test]
+    fn the_reason_names_a_wrong_export_seen_before_the_timeouts() {
+        let mut sys = FakeSys::new();
+        sys.errors.push(ScriptedError::always(
+            "mount",
+            "vers=4.2",
+            Errno::PROTONOSUPPORT,
+        ));
+        sys.errors
+            .push(ScriptedError::times("mount", "vers=4.1", Errno::NOENT, 2));
+        sys.errors
+            .push(ScriptedError::always("mount", "vers=4.1", Errno::TIMEDOUT));
+        let mut cfg = sample_config();
+        cfg.timeouts.nfs = Duration::from_secs(8);
+        let mut ctx = Ctx::new(&mut sys, Paths::standard());
+        let fatal = run(&mut ctx, &cfg, &lease(None)).expect_err("no such export");
+        assert_eq!(
+            fatal.line(),
+            "netroot-init: FAILED phase=nfs reason=10.0.2.2:/export: not mounted after 8s \
+             (timeout reached, 4 rounds): vers=4.2 EPROTONOSUPPORT, \
+             vers=4.1 ENOENT (2 of 4 rounds; last ETIMEDOUT)"
+        );
+        // Each round's line quotes that round's errors.
+        let rounds: Vec<&str> = sys
+            .logs
+            .iter()
+            .filter_map(|l| l.split_once("phase=nfs round ")?.1.split_once(", retrying"))
+            .map(|(round, _)| round)
+            .collect();
+        assert_eq!(
+            rounds,
+            [
+                "1 failed (vers=4.2 EPROTONOSUPPORT, vers=4.1 ENOENT)",
+                "2 failed (vers=4.2 EPROTONOSUPPORT, vers=4.1 ENOENT)",
+                "3 failed (vers=4.2 EPROTONOSUPPORT, vers=4.1 ETIMEDOUT)",
+                "4 failed (vers=4.2 EPROTONOSUPPORT, vers=4.1 ETIMEDOUT)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_version_dropped_late_keeps_its_earlier_answers_in_the_reason() {
+        let mut sys = FakeSys::new();
+        sys.errors
+            .push(ScriptedError::times("mount", "vers=4.2", Errno::NOENT, 1));
+        sys.errors
+            .push(ScriptedError::always("mount", "vers=4.2", Errno::INVAL));
+        sys.errors.push(ScriptedError::times(
+            "mount",
+            "vers=4.1",
+            Errno::TIMEDOUT,
+            1,
+        ));
+        sys.errors
+            .push(ScriptedError::always("mount", "vers=4.1", Errno::NODEV));
+        let mut ctx = Ctx::new(&mut sys, Paths::standard());
+        let fatal = run(&mut ctx, &sample_config(), &lease(None)).expect_err("nothing usable");
+        assert_eq!(
+            fatal.reason,
+            "10.0.2.2:/export: no configured NFS version is usable: \
+             vers=4.2 EINVAL (1 of 2 rounds), vers=4.1 ENODEV (1 of 2 rounds)"
+        );
     }
 
     #[test]
