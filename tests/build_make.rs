@@ -133,7 +133,10 @@ fn failed_build_keeps_previous_artifacts_and_state() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("build of profile \"qemu-base\" failed: unknown module \"nfsv5\" (closest: nfsv2, nfsv3, nfsv4)"), "{err}");
-    assert_eq!(fs::read(out.join("qemu-base/initramfs.img")).unwrap(), before);
+    assert_eq!(
+        fs::read(out.join("qemu-base/initramfs.img")).unwrap(),
+        before
+    );
     let leftovers: Vec<_> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

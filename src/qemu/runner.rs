@@ -272,12 +272,7 @@ pub fn run_watching_prompts(
         let prompted = partial
             .into_iter()
             .filter_map(|line| prompt.as_mut().map(|p| p(&line)));
-        for action in lines
-            .iter()
-            .skip(seen)
-            .map(&mut *watch)
-            .chain(prompted)
-        {
+        for action in lines.iter().skip(seen).map(&mut *watch).chain(prompted) {
             match action {
                 Watch::Continue => {}
                 Watch::Stop => {
