@@ -51,6 +51,11 @@ pub struct RootTarget {
 /// Parses a DHCP root-path (option 17): `SERVER:/path`, `nfs:SERVER:/path[:opts]` (dracut) or
 /// `nfs://SERVER/path`, with an IPv4 literal (no DNS in the initramfs). Options after a `,` or in
 /// dracut's trailing field are not taken from DHCP.
+///
+/// Deliberately not the `root=`/`nfsroot=` parser of `bootconfig/dracut.rs`: that one applies and
+/// validates options (`vers=`), takes a missing server from the config, keeps a `,` in a `root=`
+/// export, and rejects non-host addresses and exports with spaces, so DHCP forms accepted here
+/// (options ignored, `nfs://`) would change meaning or be refused.
 pub fn parse_root_path(text: &str) -> Result<RootTarget, String> {
     let t = text.trim();
     let (server, path) = if let Some(rest) = t.strip_prefix("nfs://") {
@@ -311,6 +316,14 @@ mod tests {
         ok("nfs4:10.0.0.1:/srv/root", [10, 0, 0, 1], "/srv/root");
         ok("nfs://10.0.0.1/srv/root", [10, 0, 0, 1], "/srv/root");
         ok("10.0.0.1:/srv/root,nolock", [10, 0, 0, 1], "/srv/root");
+        // Unlike `root=` (bootconfig/dracut.rs), options are cut at `,` or `:` in every form and
+        // ignored, never validated: a DHCP server cannot pick versions or mount options.
+        ok("10.0.0.1:/srv/root:vers=3", [10, 0, 0, 1], "/srv/root");
+        ok("nfs:10.0.0.1:/srv/root,nolock", [10, 0, 0, 1], "/srv/root");
+        ok("nfs4:10.0.0.1:/srv/root:vers=3", [10, 0, 0, 1], "/srv/root");
+        ok("nfs:10.0.0.1:/srv/root:vers=9", [10, 0, 0, 1], "/srv/root");
+        ok("nfs://10.0.0.1/srv/root,ro", [10, 0, 0, 1], "/srv/root");
+        ok("  10.0.0.1:/srv/root\n", [10, 0, 0, 1], "/srv/root");
         let err =
             |s: &str, want: &str| assert_eq!(parse_root_path(s), Err(want.to_string()), "{s}");
         err(
@@ -320,6 +333,13 @@ mod tests {
         err("/srv/root", "expected SERVER:/path");
         err("10.0.0.1:srv", "export \"srv\" is not an absolute path");
         err("nfs://10.0.0.1", "no path after the server");
+        // The server is required (`root=nfs:/path` would take the configured one).
+        err("nfs:/srv/root", "expected SERVER:/path");
+        err(
+            "nfs:/srv/root:ro",
+            "server \"/srv/root\" is not an IPv4 address",
+        );
+        err("", "expected SERVER:/path");
     }
 
     #[test]
