@@ -5,8 +5,15 @@
 //! (see [`crate::overlay::plan_with_nodes`]).
 //!
 //! The key covers the source (a directory's full tree digest, a tarball's hash, or the mmdebstrap
-//! recipe with its hook files), the overlay plan (per-node layers included) and the allow-list,
-//! so an unchanged root is never rebuilt and a changed overlay file rebuilds only the root.
+//! recipe with its hook files), the overlay plan (per-node layers included), the allow-list and
+//! the build's SOURCE_DATE_EPOCH, so an unchanged root is never rebuilt and a changed overlay
+//! file rebuilds only the root.
+//!
+//! mtimes: what the source provides keeps its own (an input); everything netroot writes into the
+//! tree (overlay files, rendered templates, the per-node layers, the directories they are
+//! written into, and the root directory when an overlay writes into it) gets SOURCE_DATE_EPOCH,
+//! so the tree, and the generation publish derives from it, depends neither on when it was
+//! built nor on the overlay checkout's file times.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -126,11 +133,13 @@ fn inventory_nodes(
         .collect()
 }
 
-/// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`.
+/// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`. What the
+/// overlays write gets the mtime `source_date_epoch`.
 pub fn build_root(
     project: &Path,
     profile: &Profile,
     cache: &Path,
+    source_date_epoch: u64,
     hc: &mut HashCache,
     state: &mut BuildState,
 ) -> Result<Option<BuiltRoot>, BuildError> {
@@ -174,7 +183,13 @@ pub fn build_root(
     let plan =
         super::overlays::plan_overlays_for_nodes(project, profile, &profile.overlays.root, &nodes)?;
     let allow = allow_list(profile);
-    let key = hash_bytes(format!("{source_key}\n{}\n{allow:?}", plan_digest(&plan)).as_bytes());
+    let key = hash_bytes(
+        format!(
+            "{source_key}\n{}\n{allow:?}\n{source_date_epoch}",
+            plan_digest(&plan)
+        )
+        .as_bytes(),
+    );
     let roots = cache.join(ROOTS_DIR);
     let dir = roots.join(&key);
     let report_path = roots.join(format!("{key}.json"));
@@ -201,7 +216,7 @@ pub fn build_root(
     }
     rootfs::materialize(&src, cache, &staging)?;
     let result = (|| {
-        crate::overlay::apply(&plan, &staging)?;
+        crate::overlay::apply_stamped(&plan, &staging, source_date_epoch)?;
         let report = rootfs::scan(&staging)?;
         rootfs::check_allowed(&report, &allow)?;
         Ok::<_, BuildError>(report)

@@ -273,7 +273,14 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.done("compress", all_cached);
 
     st.start("root");
-    let root = super::root::build_root(&opts.project, &profile, &cache, &mut hc, &mut state)?;
+    let root = super::root::build_root(
+        &opts.project,
+        &profile,
+        &cache,
+        opts.source_date_epoch,
+        &mut hc,
+        &mut state,
+    )?;
     st.done("root", root.as_ref().is_none_or(|r| r.cached));
 
     st.start("write");

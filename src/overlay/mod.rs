@@ -4,7 +4,8 @@
 //! [`plan`] reads every overlay ([`scan`]), renders `*.j2` files with the profile's variables
 //! ([`template`]), merges the trees and applies ownership overrides ([`merge`]) into a [`Plan`]:
 //! a sorted list of directories, files and symlinks with their final bytes, mode and owner.
-//! [`apply`] writes a plan into a directory without ever following a symlink it finds there;
+//! [`apply`] writes a plan into a directory without ever following a symlink it finds there
+//! ([`apply_stamped`] with one mtime for everything it writes);
 //! [`Plan::add_to_image`] adds it to an [`ImageBuilder`](crate::image::ImageBuilder).
 //! [`plan_with_nodes`] also renders the templates once per node into per-node layers of a root
 //! tree ([`per_node`]).
@@ -30,7 +31,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use apply::apply;
+pub use apply::{apply, apply_stamped};
 pub use error::OverlayError;
 pub use merge::plan;
 pub use per_node::{plan_with_nodes, NodeVars};
