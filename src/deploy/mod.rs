@@ -2,6 +2,7 @@
 //! targets, render every consumer's boot menus for a generation, and write the export snippets.
 //! The CLI commands `publish`, `rollback`, `gc` and `verify` are thin wrappers over this.
 
+pub mod grub;
 mod menu;
 
 use std::path::{Path, PathBuf};
@@ -45,8 +46,12 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{GRUB_MKNETDIR} --net-directory={dir} failed: {why}")]
-    Mknetdir { dir: PathBuf, why: String },
+    #[error("installing GRUB's network images into {dir} failed")]
+    Mknetdir {
+        dir: PathBuf,
+        #[source]
+        source: grub::MknetdirError,
+    },
 }
 
 /// Where to publish: the options win over the profile's `[publish]`.
@@ -151,28 +156,22 @@ pub fn write_dhcp_snippets(project: &Path, t: &Targets) -> Result<Vec<PathBuf>, 
 /// Installs GRUB's network boot images (`core.0`, and `core.efi` when the EFI modules are
 /// installed) into the TFTP root with `grub-mknetdir`, once: returns `false` when they are
 /// already there or GRUB is not installed (the GRUB menu is then for a loader installed by hand).
+/// What it installs is world-readable whatever the umask ([`grub::mknetdir`]).
 pub fn install_grub(t: &Targets) -> Result<bool, DeployError> {
     if t.tftp.join(GRUB_BIOS_CORE).is_file() {
         return Ok(false);
     }
-    let run = std::process::Command::new(GRUB_MKNETDIR)
-        .arg(format!("--net-directory={}", t.tftp.display()))
-        .output();
-    match run {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(DeployError::Mknetdir {
+    match grub::mknetdir(Path::new(GRUB_MKNETDIR), &t.tftp, None) {
+        Ok(()) => Ok(true),
+        Err(grub::MknetdirError::Spawn { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(false)
+        }
+        Err(source) => Err(DeployError::Mknetdir {
             dir: t.tftp.clone(),
-            why: e.to_string(),
+            source,
         }),
-        Ok(o) if !o.status.success() => Err(DeployError::Mknetdir {
-            dir: t.tftp.clone(),
-            why: format!(
-                "{}: {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        }),
-        Ok(_) => Ok(true),
     }
 }
 

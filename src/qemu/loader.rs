@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::args::Boot;
 use super::runner::spawn_error;
@@ -190,28 +189,24 @@ pub fn boot(
     })
 }
 
-/// `grub-mknetdir --net-directory=DIR` for BIOS (i386-pc).
+/// `grub-mknetdir --net-directory=DIR` for BIOS (i386-pc), its files world-readable.
 fn mknetdir(tools: &LoaderTools, tftp_dir: &Path) -> Result<(), QemuError> {
-    let mut net_directory = std::ffi::OsString::from("--net-directory=");
-    net_directory.push(tftp_dir);
-    let mut directory = std::ffi::OsString::from("--directory=");
-    directory.push(&tools.grub_pc_dir);
-    let out = Command::new(&tools.grub_mknetdir)
-        .arg(net_directory)
-        .arg(directory)
-        .output()
-        .map_err(spawn_error(
-            &tools.grub_mknetdir,
-            "install grub-common and grub-pc-bin",
-        ))?;
-    if !out.status.success() {
-        return Err(QemuError::Command {
-            program: tools.grub_mknetdir.display().to_string(),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
+    use crate::deploy::grub::{self, MknetdirError};
+    grub::mknetdir(&tools.grub_mknetdir, tftp_dir, Some(&tools.grub_pc_dir)).map_err(|e| match e {
+        MknetdirError::Spawn { program, source } => {
+            spawn_error(&program, "install grub-common and grub-pc-bin")(source)
+        }
+        MknetdirError::Failed {
+            program,
+            status,
+            stderr,
+        } => QemuError::Command {
+            program: program.display().to_string(),
+            status,
+            stderr,
+        },
+        MknetdirError::Io { op, path, source } => QemuError::io(op, path)(source),
+    })
 }
 
 #[cfg(test)]
