@@ -1,15 +1,19 @@
 //! Issue 5's end-to-end case 7, reproducibility without a VM: the same project (a profile with a
-//! root tree) copied into two unrelated directories and
-//! built with `netroot build` under different umasks, then published with `netroot publish`
-//! into two separate TFTP/NFS directory pairs, with different out dirs and caches, TZ and
-//! locale, gives the same generation names
+//! root tree, an overlay with a per-node template and a `nodes.toml` with two nodes of the
+//! profile) cloned into two unrelated directories with different mtimes, built with
+//! `netroot build` and published with `netroot publish` under different umasks, into two
+//! separate TFTP/NFS directory pairs, with different out dirs and caches, TZ and locale, gives
+//! the same generation names
 //! and byte-identical published trees: the same paths, file types, permission bits, contents
 //! and symlink targets (an absolute target is compared relative to its own tree's root); the
 //! publication log `history.json` differs only in its publish times.
 //!
 //! Both profiles name one root source directory: the generation id covers the root tree's
 //! mtimes, which the builder keeps from the source (even under SOURCE_DATE_EPOCH), so two
-//! copies of a tree made a second apart are different inputs.
+//! copies of a tree made a second apart are different inputs. What netroot writes into the
+//! tree itself (overlay files, rendered templates, the per-node layers and their directories)
+//! gets SOURCE_DATE_EPOCH, so the clones' own mtimes do not matter; and publish sets the modes
+//! of what it (and grub-mknetdir) writes, so the publisher's umask does not either.
 
 mod common;
 
@@ -143,23 +147,70 @@ fn write_tree(tree: &Path) {
     symlink("usr/bin", tree.join("bin")).unwrap();
 }
 
-/// The project: shipped profiles, a profile publishing the root tree `tree`.
+/// The inventory: two nodes of the profile, one with its own variable.
+const NODES: &str = "[[node]]\nname = \"c001\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"site\"\n\
+[node.vars]\nrack = \"r1\"\n\n\
+[[node]]\nname = \"c002\"\nmac = \"52:54:00:00:10:02\"\nprofile = \"site\"\n";
+
+/// The project: shipped profiles, a profile publishing the root tree `tree` with an overlay
+/// (a plain file, a shared template and a per-node one in a directory the tree lacks), and
+/// `nodes.toml`.
 fn write_project(dir: &Path, tree: &Path) {
     copy_profiles(dir);
     fs::write(
         dir.join("profiles/site.toml"),
         format!(
-            "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"{}\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n",
+            "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"{}\"\n\
+             [overlays]\nroot = [\"nodefiles\"]\n[vars]\nrack = \"r0\"\n\
+             [publish]\nclient_network = \"10.0.2.0/24\"\n",
             tree.display()
         ),
     )
     .unwrap();
+    let ov = dir.join("overlays/nodefiles");
+    fs::create_dir_all(ov.join("etc/netroot.d")).unwrap();
+    fs::write(ov.join("etc/motd"), "shared\n").unwrap();
+    fs::write(ov.join("etc/rack.j2"), "{{ rack }}\n").unwrap();
+    fs::write(ov.join("etc/netroot.d/hostname.j2"), "{{ node.name }}\n").unwrap();
+    for (path, mode) in [
+        ("etc", 0o755),
+        ("etc/netroot.d", 0o755),
+        ("etc/motd", 0o644),
+        ("etc/rack.j2", 0o644),
+        ("etc/netroot.d/hostname.j2", 0o644),
+    ] {
+        fs::set_permissions(ov.join(path), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    fs::write(dir.join("nodes.toml"), NODES).unwrap();
+}
+
+/// A second clone of the project at `from`: copied to `to` with fresh mtimes, then every entry
+/// set to an mtime years away from the first clone's (as two checkouts made at different times).
+fn clone_project(from: &Path, to: &Path) {
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let o = run(Command::new("cp")
+        .args(["-R", "--preserve=mode"])
+        .arg(from)
+        .arg(to));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(Command::new("find").arg(to).args([
+        "-exec",
+        "touch",
+        "-h",
+        "-d",
+        "@1000000000",
+        "{}",
+        "+",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// How one of the two runs differs from the other.
 struct RunEnv<'a> {
     /// umask of `netroot build`.
     build_umask: &'a str,
+    /// umask of `netroot publish` (grub-mknetdir, which publish runs, creates its files after it).
+    publish_umask: &'a str,
     tz: &'a str,
     lang: &'a str,
 }
@@ -182,8 +233,7 @@ fn netroot_in(dir: &Path, umask: &str, env: &RunEnv<'_>, args: &[&std::ffi::OsSt
 }
 
 /// Builds `dir`'s profile into its own out dir and cache, then publishes it into
-/// `dir/srv/{tftp,nfs}`; returns the two published roots. Publishing runs under umask 022:
-/// grub-mknetdir, which publish runs, creates its directories after the umask.
+/// `dir/srv/{tftp,nfs}`; returns the two published roots.
 fn publish_in(dir: &Path, kernel: &Path, env: &RunEnv<'_>) -> (PathBuf, PathBuf) {
     let (tftp, nfs) = (dir.join("srv/tftp"), dir.join("srv/nfs"));
     let out = dir.join("out");
@@ -203,7 +253,7 @@ fn publish_in(dir: &Path, kernel: &Path, env: &RunEnv<'_>) -> (PathBuf, PathBuf)
     );
     netroot_in(
         dir,
-        "022",
+        env.publish_umask,
         env,
         &[
             os("publish"),
@@ -247,14 +297,16 @@ fn the_same_profile_published_twice_gives_identical_generations_and_trees() {
     let source = tempfile::tempdir().unwrap();
     write_tree(source.path());
     write_project(a.path(), source.path());
-    write_project(&b_proj, source.path());
+    clone_project(a.path(), &b_proj);
     let env_a = RunEnv {
         build_umask: "022",
+        publish_umask: "022",
         tz: "UTC",
         lang: "C",
     };
     let env_b = RunEnv {
         build_umask: "077",
+        publish_umask: "077",
         tz: "Pacific/Kiritimati",
         lang: "C.UTF-8",
     };
@@ -281,28 +333,62 @@ fn the_same_profile_published_twice_gives_identical_generations_and_trees() {
     }
     // The root tree's modes and symlink arrived as built.
     let snap = snapshot(&nfs_a).unwrap();
-    let suffix = |s: &str| {
-        snap.iter()
-            .find(|(k, _)| k.ends_with(s))
-            .map(|(_, v)| v.clone())
-    };
+    let at = |s: &str| snap.get(&format!("{PROFILE}/{}{s}", gens[0])).cloned();
     assert!(
-        matches!(suffix("/etc/secret"), Some(Entry::File { mode: 0o600, .. })),
+        matches!(at("/etc/secret"), Some(Entry::File { mode: 0o600, .. })),
         "{:?}",
-        suffix("/etc/secret")
+        at("/etc/secret")
     );
     assert!(
-        matches!(suffix("/var/empty"), Some(Entry::Dir { mode: 0o700 })),
+        matches!(at("/var/empty"), Some(Entry::Dir { mode: 0o700 })),
         "{:?}",
-        suffix("/var/empty")
+        at("/var/empty")
     );
     assert_eq!(
-        suffix("/bin"),
+        at("/bin"),
         Some(Entry::Link {
             target: "usr/bin".into()
         })
     );
+    // The overlay and the per-node layers are in the compared trees.
+    let file = |mode, text: &str| {
+        Some(Entry::File {
+            mode,
+            bytes: text.as_bytes().to_vec(),
+        })
+    };
+    assert_eq!(at("/etc/motd"), file(0o644, "shared\n"));
+    assert_eq!(at("/etc/rack"), file(0o644, "r0\n"));
+    for (node, rack) in [("c001", "r1\n"), ("c002", "r0\n")] {
+        let layer = format!("/.netroot/nodes/{node}");
+        assert_eq!(at(&format!("{layer}/etc/rack")), file(0o644, rack));
+        assert_eq!(
+            at(&format!("{layer}/etc/netroot.d/hostname")),
+            file(0o644, &format!("{node}\n"))
+        );
+        assert_eq!(
+            at(&format!("{layer}/etc/netroot.d")),
+            Some(Entry::Dir { mode: 0o755 })
+        );
+    }
+    // grub-mknetdir's files, installed under umask 077 in the second tree, are readable by a
+    // TFTP server that drops privileges.
+    if tftp_b.join(GRUB_CORE).exists() {
+        let grub = snapshot(&tftp_b.join("boot")).unwrap();
+        for (path, entry) in &grub {
+            let mode = match entry {
+                Entry::Dir { mode } | Entry::File { mode, .. } => *mode,
+                Entry::Link { .. } => continue,
+            };
+            assert_eq!(mode & 0o444, 0o444, "boot/{path}: mode {mode:o}");
+        }
+    } else {
+        eprintln!("grub-mknetdir not installed: no GRUB images to check");
+    }
 }
+
+/// GRUB's BIOS network image, which publish installs when grub-mknetdir is available.
+const GRUB_CORE: &str = "boot/grub/i386-pc/core.0";
 
 #[test]
 fn snapshots_see_mode_content_and_link_differences() {
