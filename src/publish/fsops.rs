@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
@@ -44,6 +44,8 @@ pub struct Fs {
     ops: AtomicU64,
     crash_after: Option<u64>,
     log: Option<Arc<OpLog>>,
+    /// Trees whose every new inode was fsynced by the stager ([`Fs::mark_durable`]).
+    durable: Mutex<Vec<PathBuf>>,
 }
 
 impl Fs {
@@ -52,6 +54,7 @@ impl Fs {
             ops: AtomicU64::new(0),
             crash_after,
             log: oplog::installed(),
+            durable: Mutex::new(Vec::new()),
         }
     }
 
@@ -189,10 +192,26 @@ impl Fs {
         Ok(())
     }
 
-    /// Flushes the whole filesystem holding `path` (one syncfs instead of one fsync per file of a
-    /// staged tree).
+    /// Notes that everything created under `tree` was made durable file by file (every new
+    /// inode and directory fsynced), so [`Fs::syncfs`] of it has nothing left to do.
+    pub fn mark_durable(&self, tree: &Path) {
+        if let Ok(mut d) = self.durable.lock() {
+            d.push(tree.to_path_buf());
+        }
+    }
+
+    /// Makes the staged tree `path` durable: nothing to do when the stager fsynced every inode it
+    /// created there ([`Fs::mark_durable`]); else flushes the whole filesystem holding it (one
+    /// syncfs instead of one fsync per file of a cold tree).
     pub fn syncfs(&self, path: &Path) -> Result<(), PublishError> {
         self.step();
+        if self
+            .durable
+            .lock()
+            .is_ok_and(|d| d.iter().any(|t| t == path))
+        {
+            return Ok(());
+        }
         let f = File::open(path).map_err(io_err("open", path))?;
         rustix::fs::syncfs(&f).map_err(errno("syncfs", path))?;
         self.record(|| FsOp::Syncfs { path: path.into() });

@@ -1,4 +1,5 @@
-//! Power loss at every point of a real publish, a second publish and a rollback: the engine's
+//! Power loss at every point of three real publishes (the third made durable by fsyncs alone,
+//! without syncfs) and a rollback: the engine's
 //! recorded operations are replayed against the durability model ([`super::durable`]); after a
 //! crash at each operation, under the all-lost, all-kept and mixed outcomes, every menu file must
 //! be the old or the new version (never empty or partial), every `current` symlink must name the
@@ -85,6 +86,21 @@ fn source_v2(f: &Fixture) -> Artifacts {
     fs::set_permissions(root.join("data/f2"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::remove_file(root.join("current-data")).unwrap();
     std::os::unix::fs::symlink("data/f2", root.join("current-data")).unwrap();
+    artifacts(&base)
+}
+
+/// Version 3: a copy of version 2 with one changed file (the stager fsyncs what it creates
+/// instead of calling syncfs).
+fn source_v3(f: &Fixture) -> Artifacts {
+    let base = f.src.join("v3");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(f.src.join("v2"))
+        .arg(&base)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::write(base.join("root/data/sub/deep"), b"deeper\n").unwrap();
     artifacts(&base)
 }
 
@@ -297,10 +313,11 @@ fn run(t: &Targets, action: impl FnOnce()) -> Run {
     }
 }
 
-/// First publish, second publish, rollback: each recorded.
+/// First, second and third publish, then a rollback: each recorded.
 fn runs() -> (Fixture, Vec<Run>) {
     let f = fixture();
     let (a1, a2) = (source_v1(&f), source_v2(&f));
+    let a3 = source_v3(&f);
     let t = f.t.clone();
     let r1 = run(&t, || {
         publish(&a1, menus, &t, &opts()).unwrap();
@@ -309,9 +326,12 @@ fn runs() -> (Fixture, Vec<Run>) {
         publish(&a2, menus, &t, &opts()).unwrap();
     });
     let r3 = run(&t, || {
+        publish(&a3, menus, &t, &opts()).unwrap();
+    });
+    let r4 = run(&t, || {
         rollback(PROFILE, None, menus, &t, &opts()).unwrap();
     });
-    (f, vec![r1, r2, r3])
+    (f, vec![r1, r2, r3, r4])
 }
 
 #[test]
@@ -334,6 +354,10 @@ fn every_crash_point_serves_a_complete_old_or_new_generation() {
         r2.before.consumers.values().collect::<Vec<_>>(),
         r2.after.consumers.values().collect::<Vec<_>>()
     );
+    // New symlinks need syncfs; a change without any is made durable by fsyncs alone.
+    let syncfs = |r: &Run| r.ops.iter().any(|o| matches!(o, FsOp::Syncfs { .. }));
+    assert!(syncfs(r2));
+    assert!(!syncfs(&runs[2]));
 }
 
 /// Picks the operation to remove from a log.
@@ -342,18 +366,39 @@ type Picker<'a> = Box<dyn Fn(&FsOp) -> bool + 'a>;
 #[test]
 fn removing_a_necessary_fsync_is_detected() {
     let (f, runs) = runs();
-    let r = &runs[1];
     let tftp_profile = f.t.tftp.join("netroot").join(PROFILE);
     let is_tmp = |p: &Path| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(".netroot-tmp-"))
     };
-    let cases: Vec<(&str, Picker)> = vec![
+    let staged = |p: &Path| {
+        p.components().any(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .starts_with(".netroot-tmp-tree")
+        })
+    };
+    let cases: Vec<(usize, &str, Picker)> = vec![
         (
+            1,
             "syncfs of the staged root tree",
             Box::new(|o| matches!(o, FsOp::Syncfs { .. })),
         ),
         (
+            2,
+            "fsync of the changed file in the staged tree",
+            Box::new(|o| matches!(o, FsOp::FsyncFile { path } if staged(path))),
+        ),
+        (
+            2,
+            "fsync of the staged tree's top directory",
+            Box::new(|o| {
+                matches!(o, FsOp::FsyncDir { path }
+                    if staged(path) && path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".netroot-tmp-tree")))
+            }),
+        ),
+        (
+            1,
             "fsync of the staged TFTP generation directory",
             Box::new(|o| {
                 matches!(o, FsOp::FsyncDir { path }
@@ -361,10 +406,12 @@ fn removing_a_necessary_fsync_is_detected() {
             }),
         ),
         (
+            1,
             "fsync of the new kernel",
             Box::new(|o| matches!(o, FsOp::FsyncFile { path } if path.ends_with("vmlinuz"))),
         ),
         (
+            1,
             "fsync of the new iPXE menu",
             Box::new(|o| {
                 matches!(o, FsOp::FsyncFile { path }
@@ -372,7 +419,8 @@ fn removing_a_necessary_fsync_is_detected() {
             }),
         ),
     ];
-    for (what, pick) in cases {
+    for (run, what, pick) in cases {
+        let r = &runs[run];
         let i = r.ops.iter().position(&pick);
         let Some(i) = i else {
             panic!("no {what} in the log");

@@ -30,6 +30,14 @@ use crate::publish::relpath;
 
 /// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
 pub const STAGE_THREADS_MAX: usize = 8;
+/// Most new inodes (copied files plus directories) made durable one fsync each; beyond this one
+/// syncfs is cheaper. Below it, fsyncs win on a busy server: syncfs also writes back every other
+/// writer's dirty data (measured 0.7 s after an rsync of the same tree, against ~0.05 s for the
+/// ~120 fsyncs of a one-file change).
+pub const TARGETED_FSYNC_MAX: usize = 1024;
+/// Threads issuing those fsyncs: each mostly waits for the disk's cache flush, and concurrent
+/// flushes are merged by the block layer.
+const FSYNC_THREADS: usize = 8;
 
 /// The place of each entry: its directory (index into the directory list) and its name.
 struct Placed {
@@ -139,6 +147,16 @@ pub fn stage(
 ) -> Result<TreeStats, PublishError> {
     let entries = &scanned.manifest.entries;
     let placed = place(scanned, actions)?;
+    // Symlinks and special files cannot be fsynced: creating any means syncfs.
+    let new_inodes = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Copy | Action::Mkdir))
+        .count();
+    let targeted = new_inodes <= TARGETED_FSYNC_MAX
+        && !actions
+            .iter()
+            .any(|a| matches!(a, Action::Symlink | Action::Special));
+    let unsyncable = AtomicBool::new(false);
     let mut st = TreeStats::default();
     let mut dirs = Vec::with_capacity(placed.dirs.len());
     for (raw, &i) in placed.dirs.iter().zip(&placed.dir_entries) {
@@ -170,7 +188,12 @@ pub fn stage(
             if children.is_empty() {
                 continue;
             }
-            let r = stage_dir(fs_, scanned, actions, prev, dest, raw, children, &mut st);
+            let at = Target {
+                dest,
+                fsync: targeted,
+                unsyncable: &unsyncable,
+            };
+            let r = stage_dir(fs_, scanned, actions, prev, &at, raw, children, &mut st);
             if r.is_err() {
                 stop.store(true, Ordering::Relaxed);
                 return r.map(|_| st);
@@ -221,7 +244,48 @@ pub fn stage(
     for (path, e) in dirs.iter().rev() {
         apply(fs_, path, e)?;
     }
+    if targeted && !unsyncable.load(Ordering::Relaxed) {
+        fsync_dirs(fs_, &dirs)?;
+        fs_.mark_durable(dest);
+    }
     Ok(st)
+}
+
+/// Fsyncs every directory of the new tree (entries and metadata), a few at a time.
+fn fsync_dirs(fs_: &Fs, dirs: &[(PathBuf, &TreeEntry)]) -> Result<(), PublishError> {
+    let next = AtomicUsize::new(0);
+    let worker = || -> Result<(), PublishError> {
+        while let Some((path, _)) = dirs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let fd = open_dir(path)?;
+            fs_.step();
+            fs_.fsync_dir_fd(&fd, path)?;
+        }
+        Ok(())
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..FSYNC_THREADS).map(|_| s.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(PublishError::BadState {
+                        path: PathBuf::from("<staged tree>"),
+                        reason: "internal: an fsync thread panicked".into(),
+                    })
+                })
+            })
+            .collect::<Result<Vec<()>, _>>()
+    })?;
+    Ok(())
+}
+
+/// Where staging writes and how new inodes become durable.
+struct Target<'a> {
+    dest: &'a Path,
+    /// Fsync every copied file (the directories are fsynced at the end).
+    fsync: bool,
+    /// Set when an inode that cannot be fsynced (symlink, special file) was created.
+    unsyncable: &'a AtomicBool,
 }
 
 /// Stages the non-directory children of the directory `raw` (relative to `dest`).
@@ -231,12 +295,12 @@ fn stage_dir(
     scanned: &ScannedTree,
     actions: &[Action],
     prev: Option<&Previous>,
-    dest: &Path,
+    to: &Target,
     raw: &OsStr,
     children: &[(usize, OsString)],
     st: &mut TreeStats,
 ) -> Result<(), PublishError> {
-    let new_path = dest.join(raw);
+    let new_path = to.dest.join(raw);
     let new_dir = open_dir(&new_path)?;
     let wants_link = children
         .iter()
@@ -266,7 +330,7 @@ fn stage_dir(
                 }
             }
         }
-        create(fs_, e, src, &at, name)?;
+        create(fs_, e, src, &at, name, to)?;
         st.created(e);
     }
     Ok(())
@@ -316,16 +380,24 @@ fn create(
     (src, stamp): &(PathBuf, Stamp),
     at: &Dir,
     name: &OsStr,
+    to: &Target,
 ) -> Result<(), PublishError> {
     let path = || at.path.join(name);
+    if !matches!(e.kind, EntryKind::File { .. }) {
+        to.unsyncable.store(true, Ordering::Relaxed);
+    }
     match &e.kind {
         EntryKind::File { size, blake3, .. } => {
-            copy_file(fs_, src, stamp, at, name, e)?;
+            let f = copy_file(fs_, src, stamp, at, name, e)?;
             fs_.record(|| FsOp::Write {
                 path: path(),
                 len: *size,
                 blake3: blake3.clone(),
             });
+            if to.fsync {
+                fs_.step();
+                fs_.fsync_file(&f, &path())?;
+            }
             Ok(())
         }
         EntryKind::Symlink { target } => {
@@ -362,7 +434,7 @@ fn create(
 }
 
 /// Copies a regular file's content (copy_file_range where possible), checks that the source did
-/// not change since it was hashed, then applies the metadata.
+/// not change since it was hashed, then applies the metadata; returns the new file.
 fn copy_file(
     fs_: &Fs,
     src: &Path,
@@ -370,7 +442,7 @@ fn copy_file(
     at: &Dir,
     name: &OsStr,
     e: &TreeEntry,
-) -> Result<(), PublishError> {
+) -> Result<File, PublishError> {
     let dest = at.path.join(name);
     let mut from = open_nofollow(src)?;
     fs_.step();
@@ -392,7 +464,8 @@ fn copy_file(
             detail: "size, mtime or ctime differ from the scan".into(),
         });
     }
-    apply_fd(fs_, &to, &dest, e)
+    apply_fd(fs_, &to, &dest, e)?;
+    Ok(to)
 }
 
 #[cfg(test)]
