@@ -365,6 +365,9 @@ impl Lock {
             .mode(0o644)
             .open(path)
             .map_err(io_err("open lock", path))?;
+        // The umask must not decide the lock's mode: two publishes of the same content under
+        // different umasks leave identical TFTP trees (tests/e2e_repro.rs).
+        set_fd_mode(&file, path, FILE_MODE)?;
         let start = Instant::now();
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
