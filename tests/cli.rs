@@ -69,7 +69,7 @@ fn broken_profile_is_a_build_error_naming_the_position() {
         stdout(&o)
     );
     assert!(
-        stdout(&o).contains("qemu             local QEMU boot test"),
+        stdout(&o).contains("qemu-base        compute adapted to QEMU"),
         "{}",
         stdout(&o)
     );
@@ -78,11 +78,11 @@ fn broken_profile_is_a_build_error_naming_the_position() {
 #[test]
 fn profiles_show_prints_the_merged_profile() {
     let p = project();
-    let o = run(&mut netroot(p.path(), &["profiles", "show", "qemu"]));
+    let o = run(&mut netroot(p.path(), &["profiles", "show", "qemu-base"]));
     assert!(o.status.success());
     let text = stdout(&o);
-    assert!(text.starts_with("# profile qemu (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu-base.toml, profiles/qemu.toml)\n"));
-    // Values from every layer: base (timeouts.links), compute (lacp_rate), qemu (mode).
+    assert!(text.starts_with("# profile qemu-base (merged from: profiles/base.toml, profiles/compute.toml, profiles/qemu-base.toml)\n"));
+    // Values from every layer: base (timeouts.links), compute (lacp_rate), qemu-base (mode).
     let parsed: toml::Table = toml::from_str(&text).unwrap();
     assert_eq!(parsed["bond"]["mode"].as_str(), Some("active-backup"));
     assert_eq!(parsed["bond"]["lacp_rate"].as_str(), Some("fast"));
