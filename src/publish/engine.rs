@@ -1,8 +1,10 @@
 //! Publish and rollback: stage → record → flip → hook, under the publish lock.
 //!
 //! Order of a new generation (each step durable before the next):
-//! 1. the root tree, staged as `NFS/PROFILE/.netroot-tmp-*`, flushed (syncfs);
-//! 2. its manifest `NFS/PROFILE/GEN.tree.json` (atomic write), then the tree renamed to `GEN`;
+//! 1. the root tree, staged as `NFS/PROFILE/.netroot-tmp-*` and made durable: by the stager's
+//!    fsyncs for a small change, else by one syncfs ([`Durability`]); meanwhile its manifest is
+//!    written and fsynced as a temporary (and the hash memo saved);
+//! 2. the manifest renamed to `NFS/PROFILE/GEN.tree.json`, then the tree renamed to `GEN`;
 //! 3. `TFTP/netroot/PROFILE/GEN` (staged, fsynced, renamed) — once this exists, all parts do;
 //! 4. the history lists GEN (still naming the old active generation);
 //! 5. consumers flip one by one (NFS `current`, TFTP `current`, menu files);
@@ -24,7 +26,7 @@ use super::layout::{validate_generation, Layout};
 use super::memo::Memo;
 use super::plan::{check_complete, prepare, PlanState};
 use super::report::{PublishReport, RollbackReport};
-use super::tree::stage::stage;
+use super::tree::stage::{stage, Durability};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
 /// Publishes `a` as a generation and activates it. `menus` renders the menu files for the
@@ -50,9 +52,11 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let start = Instant::now();
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(&a.profile, t)?;
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
-    let mut memo = Memo::load(opts.hash_memo.as_deref());
     let mut phases = Phases::new();
+    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    phases.done("lock");
+    let mut memo = Memo::load(opts.hash_memo.as_deref());
+    phases.done("load memo");
     let mut prep = prepare(a, &menus, t, opts, &mut memo)?;
     phases.done("scan");
     let generation = prep.plan.generation.clone();
@@ -60,6 +64,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
     let mut cleaned = clean_leftovers(&fs_, &layout, &prep.history, &menu_paths)?;
     let mut tree_stats = None;
+    let mut memo_saved = None;
 
     if prep.plan.state == PlanState::New {
         let refs = references(&layout, &prep.history, &menu_paths)?;
@@ -79,15 +84,36 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             fs_.create_dir_all(&parent)?;
             let staged = super::fsops::tmp_path(&parent, "tree");
             let prev = prep.previous();
-            let st = stage(&fs_, scanned, &prep.actions, prev.as_ref(), &staged)?;
-            tree_stats = Some(st);
+            let bytes = prep.manifest_bytes.as_deref().unwrap_or_default();
+            // The tree manifest (written to a temporary, fsynced) and the hash memo (a cache,
+            // complete after the scan) are written while the tree is staged: a few MB each that
+            // would otherwise add their write and fsync to the publish.
+            let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
+                let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(&fs_)));
+                let staged_tree = stage(&fs_, scanned, &prep.actions, prev.as_ref(), &staged);
+                let (tmp, saved) = side.join().unwrap_or_else(|_| {
+                    let panicked = || PublishError::BadState {
+                        path: parent.clone(),
+                        reason: "internal: the manifest writer panicked".into(),
+                    };
+                    (Err(panicked()), Err(panicked()))
+                });
+                (staged_tree, tmp, saved)
+            });
+            memo_saved = Some(saved);
+            let staged_tree = staged_tree?;
+            tree_stats = Some(staged_tree.stats);
             phases.done("stage tree");
-            fs_.syncfs(&staged)?;
-            phases.done("syncfs");
-            fs_.write_atomic(
-                &layout.tree_manifest(&generation),
-                &scanned.manifest.to_bytes(),
-            )?;
+            match staged_tree.durability {
+                // The stager fsynced every inode it created and every directory.
+                Durability::Fsynced => {}
+                Durability::NeedsSyncfs => {
+                    fs_.syncfs(&staged)?;
+                    phases.done("syncfs");
+                }
+            }
+            fs_.rename(&manifest_tmp?, &layout.tree_manifest(&generation))?;
+            fs_.fsync_dir(&parent)?;
             fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
             fs_.fsync_dir(&parent)?;
         }
@@ -116,7 +142,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     }
 
     let mut warnings = std::mem::take(&mut prep.plan.warnings);
-    if let Err(e) = memo.save(&fs_) {
+    if let Err(e) = memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
         warnings.push(format!("hash memo not saved: {e}"));
     }
     let hook = opts

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
@@ -44,8 +44,6 @@ pub struct Fs {
     ops: AtomicU64,
     crash_after: Option<u64>,
     log: Option<Arc<OpLog>>,
-    /// Trees whose every new inode was fsynced by the stager ([`Fs::mark_durable`]).
-    durable: Mutex<Vec<PathBuf>>,
 }
 
 impl Fs {
@@ -54,7 +52,6 @@ impl Fs {
             ops: AtomicU64::new(0),
             crash_after,
             log: oplog::installed(),
-            durable: Mutex::new(Vec::new()),
         }
     }
 
@@ -109,6 +106,15 @@ impl Fs {
     /// Writes `data` to `path` atomically (mode 0644).
     pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), PublishError> {
         let dir = parent_of(path);
+        let tmp = self.write_temp(dir, data)?;
+        self.rename(&tmp, path)?;
+        self.fsync_dir(dir)
+    }
+
+    /// The first half of [`Fs::write_atomic`]: writes `data` to a new temporary file in `dir`
+    /// (mode [`FILE_MODE`]) and fsyncs it; returns its path, to be renamed into place later (a
+    /// crash before that leaves a temporary the next publish removes).
+    pub fn write_temp(&self, dir: &Path, data: &[u8]) -> Result<PathBuf, PublishError> {
         self.step();
         let tmp = tmp_path(dir, "file");
         let mut f = fs::OpenOptions::new()
@@ -124,9 +130,7 @@ impl Fs {
         self.record(|| write_op(&tmp, data));
         self.step();
         self.fsync_file(&f, &tmp)?;
-        drop(f);
-        self.rename(&tmp, path)?;
-        self.fsync_dir(dir)
+        Ok(tmp)
     }
 
     /// Points the symlink `path` at `target` atomically (symlink to a temporary name + rename).
@@ -192,26 +196,10 @@ impl Fs {
         Ok(())
     }
 
-    /// Notes that everything created under `tree` was made durable file by file (every new
-    /// inode and directory fsynced), so [`Fs::syncfs`] of it has nothing left to do.
-    pub fn mark_durable(&self, tree: &Path) {
-        if let Ok(mut d) = self.durable.lock() {
-            d.push(tree.to_path_buf());
-        }
-    }
-
-    /// Makes the staged tree `path` durable: nothing to do when the stager fsynced every inode it
-    /// created there ([`Fs::mark_durable`]); else flushes the whole filesystem holding it (one
-    /// syncfs instead of one fsync per file of a cold tree).
+    /// Flushes the whole filesystem holding the staged tree `path` (one syncfs instead of one
+    /// fsync per file of a cold tree).
     pub fn syncfs(&self, path: &Path) -> Result<(), PublishError> {
         self.step();
-        if self
-            .durable
-            .lock()
-            .is_ok_and(|d| d.iter().any(|t| t == path))
-        {
-            return Ok(());
-        }
         let f = File::open(path).map_err(io_err("open", path))?;
         rustix::fs::syncfs(&f).map_err(errno("syncfs", path))?;
         self.record(|| FsOp::Syncfs { path: path.into() });

@@ -8,7 +8,8 @@
 //!   generation id (derived from content hashes, [`generation_id`]).
 //! - Every write is temp file in the same directory → fsync → rename → fsync(dir); generation
 //!   directories are staged under `.netroot-tmp-*` names and renamed into place; the root tree is
-//!   flushed with one syncfs before its rename. Activation is one atomic pointer flip per consumer
+//!   made durable before its rename (by fsyncs of its few new inodes and its directories after a
+//!   small change, else by one syncfs). Activation is one atomic pointer flip per consumer
 //!   (each menu file, each `current` symlink). Menus name `netroot/PROFILE/GEN/...` and the NFS path
 //!   `PROFILE/GEN` explicitly, so any mix of flipped and unflipped consumers after a crash or a
 //!   DRBD failover boots a complete generation.

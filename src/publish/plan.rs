@@ -65,6 +65,8 @@ pub(crate) struct Prepared {
     pub history: History,
     pub record: GenerationRecord,
     pub scanned: Option<ScannedTree>,
+    /// The scanned tree's manifest, serialized ([`TreeManifest::to_bytes`]).
+    pub manifest_bytes: Option<Vec<u8>>,
     pub actions: Vec<Action>,
     pub prev_manifest: Option<(PathBuf, PathBuf, TreeManifest)>,
     pub menus: MenuFiles,
@@ -107,16 +109,37 @@ pub(crate) fn prepare(
     memo: &mut Memo,
 ) -> Result<Prepared, PublishError> {
     let layout = Layout::new(&a.profile, t)?;
-    let digests = ArtifactDigests::compute(a, memo)?;
-    let scanned = a
-        .root_tree
-        .as_deref()
-        .map(|root| scan(root, memo))
-        .transpose()?;
-    let root_record = scanned.as_ref().map(|s| {
+    let history = History::load(&layout.history(), &a.profile)?;
+    // The previous tree manifest (~5 MB of JSON for 24,000 entries) is parsed while the root tree
+    // is scanned; it is used only if the scan makes a new generation.
+    let (hashed, link_source) = std::thread::scope(|s| {
+        let link_source = a
+            .root_tree
+            .is_some()
+            .then(|| s.spawn(|| link_source(&layout, &history)));
+        let hashed = ArtifactDigests::compute(a, memo).and_then(|d| {
+            let scanned = a
+                .root_tree
+                .as_deref()
+                .map(|root| scan(root, memo))
+                .transpose()?;
+            Ok((d, scanned))
+        });
+        let link_source = link_source.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                let w = "not hardlinking: reading the previous tree manifest panicked";
+                (None, None, vec![w.to_string()])
+            })
+        });
+        (hashed, link_source.unwrap_or_default())
+    });
+    let (digests, scanned) = hashed?;
+    // Serialized once: hashed here, written by publish (24,000 entries are ~5 MB of JSON).
+    let manifest_bytes = scanned.as_ref().map(|s| s.manifest.to_bytes());
+    let root_record = scanned.as_ref().zip(manifest_bytes.as_ref()).map(|(s, b)| {
         let (files, bytes) = s.manifest.file_stats();
         RootRecord {
-            digest: s.manifest.digest(),
+            digest: TreeManifest::digest_of(b),
             entries: s.manifest.entries.len(),
             files,
             bytes,
@@ -124,9 +147,7 @@ pub(crate) fn prepare(
     });
     let root_digest = root_record.as_ref().map(|r| r.digest.as_str());
     let generation = generation_id(&a.profile, &digests, root_digest, &opts.cmdline);
-    let history = History::load(&layout.history(), &a.profile)?;
     let has_root = scanned.is_some();
-    let mut warnings = Vec::new();
 
     let state = match history.entry(&generation) {
         Some(_) => {
@@ -150,38 +171,10 @@ pub(crate) fn prepare(
         Vec::new()
     };
 
-    // Link source: the active generation if it has a root tree, else the newest one that has.
-    let mut prev_manifest = None;
-    let mut link_dest = None;
-    if state == PlanState::New && has_root {
-        let candidates = history.active.iter().cloned().chain(
-            history
-                .generations
-                .iter()
-                .rev()
-                .map(|e| e.generation.clone()),
-        );
-        for g in candidates {
-            if !history.entry(&g).is_some_and(|e| e.root) {
-                continue;
-            }
-            let file = layout.tree_manifest(&g);
-            match fs::read(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| TreeManifest::from_bytes(&b))
-            {
-                Ok(m) => {
-                    prev_manifest = Some((layout.nfs_gen(&g), file, m));
-                    link_dest = Some(g);
-                    break;
-                }
-                Err(e) => warnings.push(format!(
-                    "not hardlinking from {g}: cannot read {}: {e}",
-                    file.display()
-                )),
-            }
-        }
-    }
+    let (prev_manifest, link_dest, warnings) = match (state, has_root) {
+        (PlanState::New, true) => link_source,
+        _ => LinkSource::default(),
+    };
 
     let mut prep = Prepared {
         plan: Plan {
@@ -210,6 +203,7 @@ pub(crate) fn prepare(
         layout,
         history,
         scanned,
+        manifest_bytes,
         actions: Vec::new(),
         prev_manifest,
         menus: MenuFiles::default(),
@@ -227,6 +221,46 @@ pub(crate) fn prepare(
     validate_menus(&prep.menus)?;
     prep.plan.consumers = plan_consumers(&prep.layout, &generation, has_root, &prep.menus)?;
     Ok(prep)
+}
+
+/// The previous generation to hardlink from: (its directory, manifest file and manifest), its id,
+/// and warnings about candidates whose manifest could not be read.
+type LinkSource = (
+    Option<(PathBuf, PathBuf, TreeManifest)>,
+    Option<String>,
+    Vec<String>,
+);
+
+/// Link source: the active generation if it has a root tree, else the newest one that has.
+fn link_source(layout: &Layout, history: &History) -> LinkSource {
+    let mut warnings = Vec::new();
+    let candidates = history
+        .active
+        .iter()
+        .chain(history.generations.iter().rev().map(|e| &e.generation));
+    for g in candidates {
+        if !history.entry(g).is_some_and(|e| e.root) {
+            continue;
+        }
+        let file = layout.tree_manifest(g);
+        match fs::read(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|b| TreeManifest::from_bytes(&b))
+        {
+            Ok(m) => {
+                return (
+                    Some((layout.nfs_gen(g), file, m)),
+                    Some(g.clone()),
+                    warnings,
+                )
+            }
+            Err(e) => warnings.push(format!(
+                "not hardlinking from {g}: cannot read {}: {e}",
+                file.display()
+            )),
+        }
+    }
+    (None, None, warnings)
 }
 
 /// Fails unless every part of a listed generation is present.

@@ -30,7 +30,8 @@ pub struct PublishReport {
     pub fs_ops: u64,
     /// Source files read for hashing (the rest came from the hash memo).
     pub files_hashed: usize,
-    /// (phase, seconds): scan, stage tree, syncfs, stage boot files, activate, hook.
+    /// (phase, seconds): lock, load memo, scan, stage tree, syncfs (when needed), stage boot
+    /// files, activate, hook.
     pub phases: Vec<(String, f64)>,
     pub seconds: f64,
 }
@@ -97,9 +98,17 @@ fn tree(f: &mut fmt::Formatter<'_>, t: &TreeStats, copy: &str, link: &str) -> fm
     writeln!(
         f,
         "root tree: {} files {copy} ({} bytes), {} {link} from the previous generation ({} bytes), \
-         {} directories, {} symlinks, {} hardlinks, {} special files",
-        t.copied, t.bytes_copied, t.linked, t.bytes_linked, t.dirs, t.symlinks, t.hardlinks,
-        t.specials
+         {} directories, {} symlinks, {} hardlinks, {} special files ({} of the symlinks and \
+         special files {link})",
+        t.copied,
+        t.bytes_copied,
+        t.linked,
+        t.bytes_linked,
+        t.dirs,
+        t.symlinks,
+        t.hardlinks,
+        t.specials,
+        t.linked_other
     )
 }
 
@@ -223,5 +232,39 @@ impl fmt::Display for GcReport {
             writeln!(f, "warning: {w}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Tree(TreeStats);
+
+    impl fmt::Display for Tree {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            tree(f, &self.0, "copied", "hardlinked")
+        }
+    }
+
+    #[test]
+    fn tree_line_counts_linked_symlinks_and_special_files() {
+        let t = TreeStats {
+            copied: 1,
+            linked: 20,
+            bytes_copied: 5,
+            bytes_linked: 300,
+            dirs: 4,
+            symlinks: 7,
+            hardlinks: 2,
+            specials: 1,
+            linked_other: 6,
+        };
+        assert_eq!(
+            Tree(t).to_string(),
+            "root tree: 1 files copied (5 bytes), 20 hardlinked from the previous generation \
+             (300 bytes), 4 directories, 7 symlinks, 2 hardlinks, 1 special files (6 of the \
+             symlinks and special files hardlinked)\n"
+        );
     }
 }

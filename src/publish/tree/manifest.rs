@@ -101,7 +101,12 @@ impl TreeManifest {
 
     /// The tree's identity: blake3 (hex) of the canonical bytes.
     pub fn digest(&self) -> String {
-        blake3::hash(&self.to_bytes()).to_hex().to_string()
+        TreeManifest::digest_of(&self.to_bytes())
+    }
+
+    /// [`TreeManifest::digest`] of already serialized bytes ([`TreeManifest::to_bytes`]).
+    pub fn digest_of(bytes: &[u8]) -> String {
+        blake3::hash(bytes).to_hex().to_string()
     }
 
     /// Number of regular files and their total size (hardlinks counted once).

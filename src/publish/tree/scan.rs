@@ -47,19 +47,34 @@ fn stamp_of(st: &Stat) -> Stamp {
     }
 }
 
-/// Describes the entry `name` of the open directory `dir` (at `path`), answering content hash,
-/// xattrs and symlink target from the memo when the entry's stat fingerprint is unchanged.
-fn describe(
-    dir: &OwnedFd,
-    name: &OsStr,
-    path: PathBuf,
-    rel: OsString,
-    root_dev: u64,
-    memo: &mut Memo,
-) -> Result<Found, PublishError> {
-    let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("stat", &path))?;
-    found(st, path, rel, root_dev, memo, |p| {
-        readlinkat(dir, name, Vec::new()).map_err(errno("read symlink", p))
+/// Directories with at least this many entries are stat'ed by several threads: one directory
+/// often holds most of a tree (`usr/share/man/man1`), and lookups in one directory run in
+/// parallel in the kernel.
+const PARALLEL_STAT_MIN: usize = 1024;
+/// Most threads stat'ing one directory (the machine's parallelism permitting).
+const STAT_THREADS_MAX: usize = 4;
+
+/// lstat of every `names` entry of the open directory `dir`, in order.
+fn stat_all(dir: &OwnedFd, names: &[OsString]) -> Vec<rustix::io::Result<Stat>> {
+    let one = |n: &OsString| statat(dir, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, STAT_THREADS_MAX);
+    if names.len() < PARALLEL_STAT_MIN || threads == 1 {
+        return names.iter().map(one).collect();
+    }
+    let per = names.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(names.chunks(per))
+            // A panicked thread (none expected: statat does not panic) is re-done here.
+            .flat_map(|(h, c)| h.join().unwrap_or_else(|_| c.iter().map(one).collect()))
+            .collect()
     })
 }
 
@@ -209,14 +224,20 @@ pub fn scan(root: &Path, memo: &mut Memo) -> Result<ScannedTree, PublishError> {
                 }
             }
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            for name in names.into_iter().rev() {
+            let stats = stat_all(&dir, &names);
+            for (name, st) in names.into_iter().zip(stats).rev() {
                 let mut rel = f.rel.clone();
                 if !rel.is_empty() {
                     rel.push("/");
                 }
                 rel.push(&name);
                 let path = f.path.join(&name);
-                stack.push(describe(&dir, &name, path, rel, root_dev, memo)?);
+                let st = st.map_err(errno("stat", &path))?;
+                // The entry's content hash, xattrs and symlink target come from the memo when its
+                // stat fingerprint is unchanged.
+                stack.push(found(st, path, rel, root_dev, memo, |p| {
+                    readlinkat(&dir, &name, Vec::new()).map_err(errno("read symlink", p))
+                })?);
             }
         }
         entries.push(f.entry);

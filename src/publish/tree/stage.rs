@@ -1,9 +1,9 @@
 //! Staging a root tree into a fresh directory following the [`linkplan`](super::linkplan)
 //! actions: directories are created first (walk order), then each directory's files, symlinks and
-//! special files are linked or created by a small thread pool, one directory at a time, with
-//! `*at()` calls relative to the new directory and the previous generation's directory (no path
-//! walk per entry); then hardlinks inside the tree; then directory metadata from the deepest up,
-//! so their mtimes stick. The previous generation is never modified (a linked inode gets no
+//! special files are linked or created by a small thread pool, a chunk of a directory at a time,
+//! with `*at()` calls relative to the new directory and the previous generation's directory (no
+//! path walk per entry); then hardlinks inside the tree; then directory metadata from the deepest
+//! up, so their mtimes stick. The previous generation is never modified (a linked inode gets no
 //! metadata call).
 
 use std::collections::HashMap;
@@ -35,9 +35,32 @@ pub const STAGE_THREADS_MAX: usize = 8;
 /// writer's dirty data (measured 0.7 s after an rsync of the same tree, against ~0.05 s for the
 /// ~120 fsyncs of a one-file change).
 pub const TARGETED_FSYNC_MAX: usize = 1024;
+/// Most entries of one directory one staging thread takes at a time: a single directory often
+/// holds most of a tree (`usr/share/man/man1`: 17,927 of 24,078 entries in ci/bench-publish), so
+/// whole directories as work items would leave the other threads idle.
+const STAGE_CHUNK: usize = 512;
 /// Threads issuing those fsyncs: each mostly waits for the disk's cache flush, and concurrent
 /// flushes are merged by the block layer.
 const FSYNC_THREADS: usize = 8;
+
+/// How the staged tree is made durable before it gets its generation name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The stager fsynced every file it copied and every directory of the tree (few new inodes,
+    /// none of them a symlink or special file): nothing is left to flush. A syncfs here would
+    /// only write back other writers' dirty data.
+    Fsynced,
+    /// Some new inodes were not fsynced (too many, or symlinks and special files, which cannot
+    /// be): the caller must syncfs the tree's filesystem.
+    NeedsSyncfs,
+}
+
+/// What staging did and what is left to make the tree durable.
+#[derive(Debug)]
+pub struct Staged {
+    pub stats: TreeStats,
+    pub durability: Durability,
+}
 
 /// The place of each entry: its directory (index into the directory list) and its name.
 struct Placed {
@@ -137,14 +160,14 @@ fn open_dir(path: &Path) -> Result<OwnedFd, PublishError> {
 
 /// Creates the tree at `dest` (which must not exist) following `actions` from [`plan`]; returns
 /// the counts of what was actually done (a link whose source is missing, was tampered with or
-/// reached the link limit becomes a copy or a new inode).
+/// reached the link limit becomes a copy or a new inode) and whether a syncfs is still needed.
 pub fn stage(
     fs_: &Fs,
     scanned: &ScannedTree,
     actions: &[Action],
     prev: Option<&Previous>,
     dest: &Path,
-) -> Result<TreeStats, PublishError> {
+) -> Result<Staged, PublishError> {
     let entries = &scanned.manifest.entries;
     let placed = place(scanned, actions)?;
     // Symlinks and special files cannot be fsynced: creating any means syncfs.
@@ -176,18 +199,21 @@ pub fn stage(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, STAGE_THREADS_MAX);
+    // Work items: (directory, up to STAGE_CHUNK of its children).
+    let items: Vec<(&OsString, &[(usize, OsString)])> = placed
+        .dirs
+        .iter()
+        .zip(&placed.children)
+        .flat_map(|(raw, children)| children.chunks(STAGE_CHUNK).map(move |c| (raw, c)))
+        .collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let worker = || -> Result<TreeStats, PublishError> {
         let mut st = TreeStats::default();
         while !stop.load(Ordering::Relaxed) {
-            let d = next.fetch_add(1, Ordering::Relaxed);
-            let (Some(raw), Some(children)) = (placed.dirs.get(d), placed.children.get(d)) else {
+            let Some(&(raw, children)) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
-            if children.is_empty() {
-                continue;
-            }
             let at = Target {
                 dest,
                 fsync: targeted,
@@ -244,11 +270,16 @@ pub fn stage(
     for (path, e) in dirs.iter().rev() {
         apply(fs_, path, e)?;
     }
-    if targeted && !unsyncable.load(Ordering::Relaxed) {
+    let durability = if targeted && !unsyncable.load(Ordering::Relaxed) {
         fsync_dirs(fs_, &dirs)?;
-        fs_.mark_durable(dest);
-    }
-    Ok(st)
+        Durability::Fsynced
+    } else {
+        Durability::NeedsSyncfs
+    };
+    Ok(Staged {
+        stats: st,
+        durability,
+    })
 }
 
 /// Fsyncs every directory of the new tree (entries and metadata), a few at a time.
@@ -288,7 +319,7 @@ struct Target<'a> {
     unsyncable: &'a AtomicBool,
 }
 
-/// Stages the non-directory children of the directory `raw` (relative to `dest`).
+/// Stages `children`, non-directory entries of the directory `raw` (relative to `dest`).
 #[allow(clippy::too_many_arguments)]
 fn stage_dir(
     fs_: &Fs,
