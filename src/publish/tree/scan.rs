@@ -272,3 +272,33 @@ pub fn entry_path(root: &Path, manifest_file: &Path, rel: &str) -> Result<PathBu
     }
     Ok(root.join(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_all_keeps_order_in_big_directories_and_reports_missing_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let n = PARALLEL_STAT_MIN + 77;
+        let mut names: Vec<OsString> = (0..n).map(|i| format!("f{i:05}").into()).collect();
+        for (i, name) in names.iter().enumerate() {
+            std::fs::write(d.path().join(name), vec![0u8; i % 97]).unwrap();
+        }
+        names.insert(5, "missing".into());
+        let dir = openat(
+            CWD,
+            d.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let stats = stat_all(&dir, &names);
+        assert_eq!(stats.len(), n + 1);
+        assert_eq!(stats[5].as_ref().unwrap_err(), &rustix::io::Errno::NOENT);
+        for (k, st) in stats.iter().enumerate().filter(|(k, _)| *k != 5) {
+            let i = if k < 5 { k } else { k - 1 };
+            assert_eq!(st.as_ref().unwrap().st_size, (i % 97) as i64, "entry {k}");
+        }
+    }
+}
