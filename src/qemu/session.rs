@@ -31,7 +31,7 @@ use super::servednet::{self, ServedNet};
 use super::timeline::{Timeline, TimelineBuilder};
 use super::QemuError;
 use crate::build::{self, BuildOptions, Quiet};
-use crate::profile::{KernelSpec, Project};
+use crate::profile::Project;
 
 /// Directory of run state below `OUT`.
 pub const RUN_SUBDIR: &str = ".qemu";
@@ -57,17 +57,9 @@ impl Default for Tools {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct QemuOptions {
-    /// Directory holding `profiles/`.
-    pub project: PathBuf,
-    pub profile: String,
-    /// Overrides the profile's `[kernel]`.
-    pub kernel: Option<KernelSpec>,
-    /// Build outputs (`OUT/PROFILE/`), run state (`OUT/.qemu/PROFILE/`) and the scratch
-    /// publication (`OUT/.qemu/PROFILE.served/`).
-    pub out_dir: PathBuf,
-    /// Build cache; `None`: the build's default.
-    pub cache_dir: Option<PathBuf>,
-    pub source_date_epoch: u64,
+    /// The build it boots. Its `out_dir` also holds the run state (`OUT/.qemu/PROFILE/`) and
+    /// the scratch publication (`OUT/.qemu/PROFILE.served/`).
+    pub build: BuildOptions,
     pub loader: Loader,
     pub accel: AccelChoice,
     /// `Some(marker)`: `--check` mode; `None`: interactive console.
@@ -196,16 +188,25 @@ pub fn run(
     if !rustix::process::geteuid().is_root() {
         return Err(QemuError::NotRoot);
     }
-    let build_opts = BuildOptions {
-        project: opts.project.clone(),
-        profile: opts.profile.clone(),
-        kernel: opts.kernel.clone(),
-        out_dir: opts.out_dir.clone(),
-        cache_dir: opts.cache_dir.clone(),
-        source_date_epoch: opts.source_date_epoch,
-    };
-    let report = build::build(&build_opts, &Quiet).map_err(|source| QemuError::Build {
-        profile: opts.profile.clone(),
+    let name = &opts.build.profile;
+    // The profile first: a profile `netroot qemu` cannot boot is refused before a build that
+    // may run mmdebstrap.
+    let profile = Project::new(&opts.build.project)
+        .load_profile(name)
+        .map_err(|e| QemuError::Build {
+            profile: name.clone(),
+            source: Box::new(e.into()),
+        })?;
+    if profile.root.is_none() {
+        return Err(QemuError::NoRoot {
+            profile: profile.name.clone(),
+        });
+    }
+    guest::require_v4(&profile.name, &profile.boot)?;
+    let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
+    let scratch = serve::scratch_profile(&profile, extra);
+    let report = build::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
+        profile: name.clone(),
         source: Box::new(source),
     })?;
     events.note(&format!(
@@ -219,23 +220,9 @@ pub fn run(
         report.seconds
     ));
     check_interrupt(interrupt)?;
-    let profile = Project::new(&opts.project)
-        .load_profile(&opts.profile)
-        .map_err(|e| QemuError::Build {
-            profile: opts.profile.clone(),
-            source: Box::new(e.into()),
-        })?;
-    if profile.root.is_none() {
-        return Err(QemuError::NoRoot {
-            profile: profile.name.clone(),
-        });
-    }
-    guest::require_v4(&profile.name, &profile.boot)?;
-    let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let scratch = serve::scratch_profile(&profile, extra);
 
     // Absolute: ganesha's config and the reported log path must not depend on the cwd.
-    let state = opts.out_dir.join(RUN_SUBDIR);
+    let state = opts.build.out_dir.join(RUN_SUBDIR);
     let state = std::path::absolute(&state).map_err(QemuError::io("resolve", &state))?;
     fs::create_dir_all(&state).map_err(QemuError::io("create", &state))?;
     let _lock = lock(&state.join(format!("{}.lock", profile.name)), &profile.name)?;
@@ -248,9 +235,9 @@ pub fn run(
     let served_dir = serve::served_dir(&state, &profile.name);
     loader::install(opts.loader, &opts.tools.loaders, &served_dir.join("tftp"))?;
     let served = serve::publish(
-        &opts.project,
+        &opts.build.project,
         &scratch,
-        &opts.out_dir,
+        &opts.build.out_dir,
         &report.kernel_version,
         &served_dir,
     )?;
