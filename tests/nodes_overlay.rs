@@ -18,17 +18,6 @@ const NODES: &str = "[[node]]\nname = \"c001\"\nmac = \"52:54:00:00:10:01\"\npro
 [node.vars]\nrack = \"r1\"\n\n\
 [[node]]\nname = \"c002\"\nmac = \"52:54:00:00:10:02\"\nprofile = \"site\"\n";
 
-/// The generation `current` points at.
-fn current(tftp: &Path, profile: &str) -> String {
-    fs::read_link(tftp.join("netroot").join(profile).join("current"))
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

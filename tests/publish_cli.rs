@@ -5,29 +5,8 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use common::*;
-
-fn gens(tftp: &Path, profile: &str) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(tftp.join("netroot").join(profile))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with('g'))
-        .collect();
-    v.sort();
-    v
-}
-
-fn current(tftp: &Path, profile: &str) -> String {
-    fs::read_link(tftp.join("netroot").join(profile).join("current"))
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn publish_rollback_verify_gc() {
@@ -142,7 +121,7 @@ fn publish_rollback_verify_gc() {
     // Same content again: already published, nothing new.
     let o = publish(&[]);
     assert!(stdout(&o).contains("already published"), "{}", stdout(&o));
-    assert_eq!(gens(&tftp, "site").len(), 1);
+    assert_eq!(generations(&tftp, "site").len(), 1);
 
     // A root change makes a new generation; the old one stays untouched.
     fs::write(tree.join("etc/os-release"), "ID=two\n").unwrap();
@@ -224,7 +203,7 @@ fn publish_rollback_verify_gc() {
         stderr(&o)
     );
     assert_eq!(current(&tftp, "site"), g1);
-    assert_eq!(gens(&tftp, "site").len(), 2);
+    assert_eq!(generations(&tftp, "site").len(), 2);
     assert_eq!(
         fs::read(tftp.join("boot/grub/grub.cfg")).unwrap(),
         grub_before
@@ -238,7 +217,7 @@ fn publish_rollback_verify_gc() {
     // A third generation, then gc --keep 2 removes the oldest one no consumer references.
     fs::write(tree.join("etc/os-release"), "ID=three\n").unwrap();
     assert!(publish(&[]).status.success());
-    assert_eq!(gens(&tftp, "site").len(), 3);
+    assert_eq!(generations(&tftp, "site").len(), 3);
     let o = run(netroot(p.path(), &["gc", "site", "--keep", "2", "--tftp"])
         .arg(&tftp)
         .arg("--nfs")
@@ -246,7 +225,7 @@ fn publish_rollback_verify_gc() {
         .arg("--out")
         .arg(&out));
     assert!(o.status.success(), "{}", stderr(&o));
-    let left = gens(&tftp, "site");
+    let left = generations(&tftp, "site");
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&current(&tftp, "site")));
 }

@@ -91,3 +91,25 @@ pub fn edit_profile(project: &Path, name: &str, from: &str, to: &str) {
     assert!(text.contains(from), "{from:?} not in {}", p.display());
     fs::write(&p, text.replacen(from, to, 1)).unwrap();
 }
+
+/// The generation a published profile's `current` link in `TFTP/netroot/PROFILE/` names.
+pub fn current(tftp: &Path, profile: &str) -> String {
+    fs::read_link(tftp.join("netroot").join(profile).join("current"))
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The generation directories published for a profile (`TFTP/netroot/PROFILE/g*`), sorted.
+pub fn generations(tftp: &Path, profile: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(tftp.join("netroot").join(profile))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('g'))
+        .collect();
+    v.sort();
+    v
+}
