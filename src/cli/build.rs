@@ -73,15 +73,26 @@ pub fn options_for(cli: &Cli, profile: &str, out: &std::path::Path) -> BuildOpti
     }
 }
 
-pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let opts = BuildOptions {
+/// The build of `profile` that a command's arguments ask for: `--kernel`, `--out`, and
+/// SOURCE_DATE_EPOCH from the environment (build, publish and qemu all build this way).
+pub fn build_options(
+    cli: &Cli,
+    profile: &str,
+    kernel: Option<&str>,
+    out: &std::path::Path,
+) -> anyhow::Result<BuildOptions> {
+    Ok(BuildOptions {
         project: cli.project.clone(),
-        profile: args.profile.clone(),
-        kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
-        out_dir: args.out.clone(),
+        profile: profile.to_string(),
+        kernel: kernel.map(kernel_spec).transpose()?,
+        out_dir: out.to_path_buf(),
         cache_dir: None,
         source_date_epoch: source_date_epoch()?,
-    };
+    })
+}
+
+pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let opts = build_options(cli, &args.profile, args.kernel.as_deref(), &args.out)?;
     let progress = CliProgress::new(&args.profile, args.json);
     let result = build(&opts, &progress);
     progress.finish();

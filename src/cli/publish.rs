@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use super::build::{kernel_spec, source_date_epoch};
+use super::build::build_options;
 use super::progress::CliProgress;
 use super::Cli;
-use crate::build::{cache_dir_for, BuildOptions};
+use crate::build::cache_dir_for;
 use crate::deploy;
 
 /// Where the build and the publish go; shared by publish, rollback, gc and verify.
@@ -69,14 +69,12 @@ pub struct PublishArgs {
 
 pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
-    let bopts = BuildOptions {
-        project: cli.project.clone(),
-        profile: args.profile.clone(),
-        kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
-        out_dir: args.targets.out.clone(),
-        cache_dir: None,
-        source_date_epoch: source_date_epoch()?,
-    };
+    let bopts = build_options(
+        cli,
+        &args.profile,
+        args.kernel.as_deref(),
+        &args.targets.out,
+    )?;
     let progress = CliProgress::new(&args.profile, false);
     let built = deploy::build_first(&bopts, &progress);
     progress.finish();

@@ -17,9 +17,8 @@ use anyhow::Context;
 use clap::Args;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::build::{kernel_spec, source_date_epoch};
+use super::build::build_options;
 use super::Cli;
-use crate::build::BuildOptions;
 use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Tools};
 
 /// Exit code after SIGINT/SIGTERM (128 + SIGINT, as shells report a Ctrl-C).
@@ -117,14 +116,7 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
         (None, false) => None,
     };
     let opts = QemuOptions {
-        build: BuildOptions {
-            project: cli.project.clone(),
-            profile: args.profile.clone(),
-            kernel: args.kernel.as_deref().map(kernel_spec).transpose()?,
-            out_dir: args.out.clone(),
-            cache_dir: None,
-            source_date_epoch: source_date_epoch()?,
-        },
+        build: build_options(cli, &args.profile, args.kernel.as_deref(), &args.out)?,
         loader: args.loader,
         accel: args.accel,
         check: args.check.then(|| args.marker.clone()),
