@@ -30,12 +30,7 @@ pub fn grub_cfg(m: &MenuModel) -> Result<String, MenuError> {
         out.push_str(&format!("set root=(tftp,{server})\n"));
     }
     for e in &m.entries {
-        let params = cmdline::parse(&e.cmdline).map_err(|reason| MenuError::BadField {
-            entry: e.id.clone(),
-            field: "cmdline",
-            value: e.cmdline.clone(),
-            reason,
-        })?;
+        let params = e.params()?;
         let words = grub_words(&e.id, &params)?;
         let len = "BOOT_IMAGE=".len()
             + ROOT_DEVICE_MAX.len()

@@ -90,12 +90,7 @@ fn section(out: &mut String, name: &str, m: &MenuModel) -> Result<(), MenuError>
         (None, None) => "tftp://${next-server}/".to_string(),
     };
     for e in &m.entries {
-        let params = cmdline::parse(&e.cmdline).map_err(|reason| MenuError::BadField {
-            entry: e.id.clone(),
-            field: "cmdline",
-            value: e.cmdline.clone(),
-            reason,
-        })?;
+        let params = e.params()?;
         let words = ipxe_words(&e.id, &params)?;
         let mut args = format!("initrd={INITRD_NAME}");
         for w in &words {

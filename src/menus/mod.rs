@@ -52,6 +52,14 @@ pub struct MenuEntry {
     pub cmdline: String,
 }
 
+impl MenuEntry {
+    /// The entry's kernel parameters; a command line no loader can carry is a `BadField`.
+    pub(crate) fn params(&self) -> Result<Vec<cmdline::Param>, MenuError> {
+        cmdline::parse(&self.cmdline)
+            .map_err(|reason| bad_field(&self.id, "cmdline", &self.cmdline, &reason))
+    }
+}
+
 /// A whole menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MenuModel {
@@ -150,8 +158,7 @@ impl MenuModel {
             check_title(&e.id, &e.title)?;
             check_path(&e.id, "kernel", &e.kernel)?;
             check_path(&e.id, "initrd", &e.initrd)?;
-            cmdline::parse(&e.cmdline)
-                .map_err(|reason| bad_field(&e.id, "cmdline", &e.cmdline, &reason))?;
+            e.params()?;
         }
         if !self.entries.iter().any(|e| e.id == self.default) {
             return Err(MenuError::UnknownDefault {

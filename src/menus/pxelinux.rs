@@ -40,12 +40,7 @@ pub fn pxelinux_cfg(m: &MenuModel) -> Result<String, MenuError> {
     }
     out.push_str(&format!("MENU TITLE {}\n", m.title()));
     for e in &m.entries {
-        let params = cmdline::parse(&e.cmdline).map_err(|reason| MenuError::BadField {
-            entry: e.id.clone(),
-            field: "cmdline",
-            value: e.cmdline.clone(),
-            reason,
-        })?;
+        let params = e.params()?;
         let append = kernel_text(&params);
         // PXELINUX puts `BOOT_IMAGE=::<kernel> ` in front and ` initrd=::<initrd>` after.
         let len = format!("BOOT_IMAGE=::{} {append} initrd=::{}", e.kernel, e.initrd).len();
