@@ -448,3 +448,18 @@ pub fn kernel_compat_warnings(stream: &[u8], format: Detected) -> Vec<String> {
     }
     warnings
 }
+
+/// A reader that counts the bytes read through it: the archive readers (kernel packages, root
+/// tarballs) use it to say where in the file a stream ended or broke.
+pub(crate) struct Counting<R> {
+    pub(crate) inner: R,
+    pub(crate) count: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::untar::{self, Source};
 use super::{io_err, KernelError};
+use crate::compress::Counting;
 
 /// Magic at the start of every `ar` archive.
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
@@ -167,20 +168,6 @@ fn unpack_member(
         return Err(source.corrupt(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
     }
     Ok(())
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::path::Path;
 use super::entry;
 use super::error::RootfsError;
 use super::tree::Tree;
+use crate::compress::Counting;
 
 /// Read buffer; also how much of the head is available to sniff the format.
 const READ_BUF: usize = 256 * 1024;
@@ -51,20 +52,6 @@ pub(crate) fn sniff(head: &[u8]) -> Option<Format> {
         Some(Format::Tar)
     } else {
         None
-    }
-}
-
-/// Counts the bytes the tar reader consumed.
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
     }
 }
 
