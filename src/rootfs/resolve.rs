@@ -192,6 +192,15 @@ pub fn rel_path(parts: &[OsString]) -> PathBuf {
     parts.iter().collect()
 }
 
+/// `parts` as a path for `openat2` relative to the root's fd: `.` for the root itself.
+pub fn at_path(parts: &[OsString]) -> PathBuf {
+    if parts.is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel_path(parts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -256,11 +256,7 @@ fn openat2_beneath(
     path: &[OsString],
     flags: OFlags,
 ) -> rustix::io::Result<OwnedFd> {
-    let rel = if path.is_empty() {
-        PathBuf::from(".")
-    } else {
-        resolve::rel_path(path)
-    };
+    let rel = resolve::at_path(path);
     rfs::openat2(
         root,
         &rel,

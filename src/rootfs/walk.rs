@@ -194,11 +194,7 @@ pub(crate) fn walk<E: From<WalkError>>(
 }
 
 fn open_beneath(root: BorrowedFd<'_>, path: &[OsString]) -> rustix::io::Result<OwnedFd> {
-    let rel = if path.is_empty() {
-        PathBuf::from(".")
-    } else {
-        resolve::rel_path(path)
-    };
+    let rel = resolve::at_path(path);
     rfs::openat2(
         root,
         &rel,
