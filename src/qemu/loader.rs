@@ -56,8 +56,10 @@ impl Loader {
             Loader::Direct => "Booting from ROM",
             // iPXE's line when the fetched script starts (`netroot.ipxe : 745 bytes [script]`).
             Loader::Ipxe => "bytes [script]",
-            // GRUB's banner once core.0 runs.
-            Loader::Grub => "Welcome to GRUB!",
+            // GRUB's banner once core.0 runs ("Welcome to GRUB!", via SeaBIOS's serial mirror,
+            // which under load can garble it), else its own serial menu ("GNU GRUB  version").
+            // Nothing before GRUB prints the upper-case word.
+            Loader::Grub => "GRUB",
             // PXELINUX's banner once pxelinux.0 runs.
             Loader::Pxelinux => "PXELINUX ",
         }
