@@ -55,8 +55,21 @@ rm -rf "$root"
         log = log.display()
     );
     let path = dir.join("fake-mmdebstrap");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child process: a write fd held by this (multi-threaded) test process leaks
+    // into any child another test thread forks meanwhile, and exec of the script then fails
+    // with ETXTBSY ("Text file busy", seen in CI) until that child execs.
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut sh.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    assert!(sh.wait().unwrap().success(), "writing {}", path.display());
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
     (path, log)
 }
 
