@@ -85,6 +85,7 @@ fn menus(p: &GenerationPaths) -> MenuFiles {
     );
     MenuFiles {
         files: vec![(format!("{}.ipxe", p.profile), script.into_bytes())],
+        ..Default::default()
     }
 }
 
@@ -119,6 +120,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 hash_memo: memo,
                 hook: c.hook.clone(),
                 crash_after_ops: None,
+                ..Default::default()
             };
             if dry_run {
                 let plan = publish::dry_run(&a, menus, &targets(&c), &opts).context("dry run")?;

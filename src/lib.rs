@@ -18,4 +18,6 @@ pub mod overlay;
 pub mod profile;
 pub mod publish;
 pub mod qemu;
+pub mod record;
 pub mod rootfs;
+pub mod site;

@@ -28,6 +28,8 @@ pub struct Manifest {
     /// The NFS root tree (`OUT/PROFILE/rootfs`), when the profile has `[root]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<RootInfo>,
+    /// What publish copies into each generation record ([`crate::record`]).
+    pub boot: crate::record::BootRecord,
 }
 
 /// The root tree: its content key and security inventory.

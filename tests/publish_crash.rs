@@ -120,6 +120,7 @@ fn paths(g: &str, cmdline: &str) -> GenerationPaths {
         nfs_root: None,
         nfs_rel: Some(format!("compute/{g}")),
         cmdline: cmdline.into(),
+        boot: None,
     }
 }
 

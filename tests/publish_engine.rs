@@ -589,6 +589,7 @@ fn bad_input_is_rejected_with_the_path() {
     );
     let bad_menu = |_: &netroot::publish::GenerationPaths| MenuFiles {
         files: vec![("../etc/passwd".into(), b"x".to_vec())],
+        ..Default::default()
     };
     let e = publish(&w.artifacts(), bad_menu, &w.targets, &w.opts()).unwrap_err();
     assert_eq!(

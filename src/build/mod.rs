@@ -11,6 +11,7 @@ mod assemble;
 pub mod hashcache;
 pub mod output;
 mod overlays;
+mod record;
 mod root;
 mod run;
 mod state;

@@ -101,26 +101,36 @@ fn not_found(context: &'static str, path: &Path) -> BuildError {
     BuildError::io(context, path)(std::io::ErrorKind::NotFound.into())
 }
 
-/// The nodes of `nodes.toml` that boot `profile`, with their template variables, for the
-/// per-node layers. The file (or its absence) is an input of the build: a changed inventory
-/// rebuilds the root, whose per-node files are part of its key.
-fn inventory_nodes(
+/// The project's `nodes.toml`, if it has one. The file (or its absence) is an input of every
+/// build: the profile's nodes are part of the build record, and a changed inventory rebuilds the
+/// root, whose per-node files are part of its key.
+pub fn load_inventory(
     project: &Path,
-    profile: &Profile,
     hc: &mut HashCache,
     state: &mut BuildState,
-) -> Result<Vec<NodeVars>, BuildError> {
+) -> Result<Option<Inventory>, BuildError> {
     let file = project.join(NODES_FILE);
     if !file.is_file() {
         state
             .add_absent(&file)
             .map_err(BuildError::io("cannot record input", &file))?;
-        return Ok(Vec::new());
+        return Ok(None);
     }
     state
         .add_file(hc, &file)
         .map_err(BuildError::io("cannot read node inventory", &file))?;
-    let inventory = Inventory::load(&file, Path::new(NODES_FILE))?;
+    Ok(Some(Inventory::load(&file, Path::new(NODES_FILE))?))
+}
+
+/// The nodes of `inventory` that boot `profile`, with their template variables, for the
+/// per-node layers.
+fn inventory_nodes(
+    inventory: Option<&Inventory>,
+    profile: &Profile,
+) -> Result<Vec<NodeVars>, BuildError> {
+    let Some(inventory) = inventory else {
+        return Ok(Vec::new());
+    };
     let vars = super::overlays::profile_vars(profile);
     inventory
         .of_profile(&profile.name)
@@ -140,6 +150,7 @@ pub fn build_root(
     profile: &Profile,
     cache: &Path,
     source_date_epoch: u64,
+    inventory: Option<&Inventory>,
     hc: &mut HashCache,
     state: &mut BuildState,
 ) -> Result<Option<BuiltRoot>, BuildError> {
@@ -179,7 +190,7 @@ pub fn build_root(
         }
     };
     super::overlays::record_inputs(project, &profile.overlays.root, hc, state)?;
-    let nodes = inventory_nodes(project, profile, hc, state)?;
+    let nodes = inventory_nodes(inventory, profile)?;
     let plan =
         super::overlays::plan_overlays_for_nodes(project, profile, &profile.overlays.root, &nodes)?;
     let allow = allow_list(profile);

@@ -273,11 +273,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.done("compress", all_cached);
 
     st.start("root");
+    let inventory = super::root::load_inventory(&opts.project, &mut hc, &mut state)?;
     let root = super::root::build_root(
         &opts.project,
         &profile,
         &cache,
         opts.source_date_epoch,
+        inventory.as_ref(),
         &mut hc,
         &mut state,
     )?;
@@ -286,6 +288,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.start("write");
     let vmlinuz = fs::read(&kernel.image)
         .map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
+    let boot_record = super::record::boot_record(&profile, &boot, inventory.as_ref(), root.as_ref())?;
     let man = build_manifest(
         opts,
         &profile.name,
@@ -300,6 +303,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         &state,
         &profile.compression,
         root.as_ref(),
+        boot_record,
     );
     let man_json = man.to_json().map_err(|e| {
         BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e))
@@ -327,6 +331,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         (INITRAMFS, &image[..]),
         (MANIFEST, &man_json[..]),
         (SHA256SUMS, sums.as_bytes()),
+        (crate::record::BOOT_CONF_FILE, man.boot.conf.as_bytes()),
     ] {
         let p = staged.path().join(name);
         write_atomic(&p, data).map_err(BuildError::io("cannot write output", &p))?;
@@ -422,6 +427,7 @@ fn build_manifest(
     state: &BuildState,
     compression: &Compression,
     root: Option<&super::root::BuiltRoot>,
+    boot_record: crate::record::BootRecord,
 ) -> Manifest {
     use crate::profile::KernelSpec;
     use manifest::*;
@@ -538,5 +544,6 @@ fn build_manifest(
             key: r.key.clone(),
             report: r.report.clone(),
         }),
+        boot: boot_record,
     }
 }

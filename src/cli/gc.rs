@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::publish::{Loaded, TargetArgs};
+use super::publish::TargetArgs;
 use super::Cli;
 use crate::deploy;
 
@@ -21,14 +21,13 @@ pub struct GcArgs {
 }
 
 pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
-    let keep = args.keep.unwrap_or(profile.publish.keep as usize);
-    let report = deploy::gc(
-        &args.profile,
-        &targets,
-        keep,
-        &args.targets.options(cli, &args.profile, &profile),
-    )?;
+    let targets = args.targets.targets(cli, &args.profile)?;
+    let keep = match args.keep {
+        Some(k) => k,
+        None => deploy::load(&cli.project, &args.profile)?.publish.keep as usize,
+    };
+    let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    let report = deploy::gc(&args.profile, &targets, keep, &opts)?;
     write!(out, "{report}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,9 @@ use super::build::build_options;
 use super::progress::CliProgress;
 use super::Cli;
 use crate::build::cache_dir_for;
-use crate::deploy;
+use crate::deploy::{self, SiteSource};
+use crate::publish::Targets;
+use crate::site::SiteSettings;
 
 /// Where the build and the publish go; shared by publish, rollback, gc and verify.
 #[derive(Debug, Args)]
@@ -28,29 +30,21 @@ pub struct TargetArgs {
     pub out: PathBuf,
 }
 
-/// The profile and its publish targets, loaded the same way by every publish subcommand.
-pub(super) struct Loaded {
-    pub profile: crate::profile::Profile,
-    pub targets: crate::publish::Targets,
-}
-
 impl TargetArgs {
-    /// Loads `profile` from the project and resolves its targets (flags override the profile).
-    pub(super) fn load(&self, cli: &Cli, profile: &str) -> anyhow::Result<Loaded> {
-        let profile = deploy::load(&cli.project, profile)?;
-        let targets = deploy::targets(&profile, self.tftp.as_deref(), self.nfs.as_deref())?;
-        Ok(Loaded { profile, targets })
+    /// The targets for `profile`: the flags, else the profile's `[publish]` (the profile file is
+    /// read only when a flag is missing, so rollback, gc and verify work on a broken one).
+    pub(super) fn targets(&self, cli: &Cli, profile: &str) -> anyhow::Result<Targets> {
+        Ok(deploy::targets(
+            profile,
+            self.tftp.as_deref(),
+            self.nfs.as_deref(),
+            || deploy::load(&cli.project, profile),
+        )?)
     }
 
-    /// The engine options for `profile`, with the hash memo in the build cache under `out`.
-    pub(super) fn options(
-        &self,
-        cli: &Cli,
-        name: &str,
-        profile: &crate::profile::Profile,
-    ) -> crate::publish::PublishOptions {
-        let cache = cache_dir_for(&super::build::options_for(cli, name, &self.out));
-        deploy::options(profile, &cache)
+    /// The build cache under `out` (which holds the publish hash memo).
+    pub(super) fn cache(&self, cli: &Cli, name: &str) -> PathBuf {
+        cache_dir_for(&super::build::options_for(cli, name, &self.out))
     }
 }
 
@@ -68,7 +62,11 @@ pub struct PublishArgs {
 }
 
 pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
+    let profile = deploy::load(&cli.project, &args.profile)?;
+    let targets = args.targets.targets(cli, &args.profile)?;
+    // Everything that can be checked without building is checked before the build.
+    let site = SiteSettings::load(&cli.project)?;
+    deploy::check_publishable(&cli.project, &profile)?;
     let bopts = build_options(
         cli,
         &args.profile,
@@ -83,12 +81,12 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
         writeln!(out, "{}: built {}", built.profile, built.out_dir.display())?;
     }
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
-    let opts = deploy::options(&profile, &cache_dir_for(&bopts));
-    // Menus are rendered before the engine writes anything; a failure leaves the targets as
-    // they were.
-    let menus = |g: &crate::publish::GenerationPaths| {
-        deploy::render_menus(&cli.project, &profile, &built.kernel_version, g, &targets)
-    };
+    let boot = deploy::build_record(&args.targets.out, &args.profile)?;
+    let opts = deploy::options(&profile, &cache_dir_for(&bopts), boot);
+    // Every shared file is rendered from published records before the engine writes anything;
+    // a failure leaves the targets as they were.
+    let source = SiteSource::Project(site);
+    let menus = |g: &crate::publish::GenerationPaths| deploy::render(&source, &targets, g);
     if args.dry_run {
         let plan = deploy::dry_run(&artifacts, menus, &targets, &opts)?;
         write!(out, "{plan}")?;
@@ -96,19 +94,6 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     }
     let report = deploy::publish_artifacts(&artifacts, menus, &targets, &opts)?;
     write!(out, "{report}")?;
-    for f in deploy::write_exports(&profile, &targets)? {
-        writeln!(out, "exports: {}", f.display())?;
-    }
-    for f in deploy::write_dhcp_snippets(&cli.project, &targets)? {
-        writeln!(out, "dhcp hosts: {}", f.display())?;
-    }
-    if deploy::install_grub(&targets)? {
-        writeln!(
-            out,
-            "grub: installed network boot images into {}",
-            targets.tftp.display()
-        )?;
-    }
     Ok(if report.success() {
         ExitCode::SUCCESS
     } else {

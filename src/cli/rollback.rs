@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::publish::{Loaded, TargetArgs};
+use super::publish::TargetArgs;
 use super::Cli;
 use crate::deploy;
 
@@ -20,12 +20,12 @@ pub struct RollbackArgs {
 }
 
 pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let Loaded { profile, targets } = args.targets.load(cli, &args.profile)?;
-    let opts = args.targets.options(cli, &args.profile, &profile);
-    // Rendered before anything is written: a failure changes nothing.
+    let targets = args.targets.targets(cli, &args.profile)?;
+    let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    // Rendered from the target generation's record and the published site settings before
+    // anything is written: a failure changes nothing, and no project file is read.
     let menus = |g: &crate::publish::GenerationPaths| {
-        let kver = deploy::kernel_version(&targets, g)?;
-        deploy::render_menus(&cli.project, &profile, &kver, g, &targets)
+        deploy::render(&deploy::SiteSource::Published, &targets, g)
     };
     let report = deploy::rollback(&args.profile, args.to.as_deref(), menus, &targets, &opts)?;
     write!(out, "{report}")?;

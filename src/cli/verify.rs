@@ -18,7 +18,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let targets = args.targets.load(cli, &args.profile)?.targets;
+    let targets = args.targets.targets(cli, &args.profile)?;
     let report = deploy::verify(&args.profile, &targets)?;
     write!(out, "{report}")?;
     Ok(if report.is_clean() {

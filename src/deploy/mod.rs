@@ -1,24 +1,27 @@
-//! Glue between a profile and the publish engine: locate the build's artifacts, choose the
-//! targets, render every consumer's boot menus for a generation, and write the export snippets.
-//! The CLI commands `publish`, `rollback`, `gc` and `verify` are thin wrappers over this.
+//! Glue between a profile and the publish engine. A publish of profile P reads P's profile file,
+//! `nodes.toml` and `netroot.toml`, checks them before building ([`check_publishable`]), takes
+//! the build's record ([`build_record`]) and hands the engine a renderer ([`render::render`])
+//! that makes every shared file from published records only; rollback renders from the target
+//! generation's record and the published site settings. The CLI commands `publish`, `rollback`,
+//! `gc` and `verify` are thin wrappers over this.
 
 pub mod grub;
-mod menu;
+mod render;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::build::{self, BuildOptions, BuildReport, Progress};
+use crate::nodes::{Inventory, NodeNetwork, NODES_FILE};
 use crate::profile::{Profile, Project};
-use crate::publish::{self, Artifacts, PublishOptions, Targets};
+use crate::publish::{self, Artifacts, Loaders, PublishOptions, Targets};
+use crate::record::BootRecord;
 
-pub use menu::{generation_cmdline, render_menus};
+pub use render::{
+    render, SiteSource, DHCPD_HOSTS_FILE, DNSMASQ_HOSTS_FILE, GANESHA_EXPORTS_FILE,
+    KERNEL_EXPORTS_FILE,
+};
 
-/// Export snippets written next to the published trees, for the admin or the hook to install.
-pub const KERNEL_EXPORTS_FILE: &str = "netroot.exports";
-pub const GANESHA_EXPORTS_FILE: &str = "netroot.ganesha.conf";
-/// DHCP host reservations from nodes.toml, for dnsmasq and ISC dhcpd.
-pub const DNSMASQ_HOSTS_FILE: &str = "netroot.dnsmasq.conf";
-pub const DHCPD_HOSTS_FILE: &str = "netroot.dhcpd.conf";
 /// GRUB's network images, installed once into the TFTP root by `grub-mknetdir` when available.
 const GRUB_MKNETDIR: &str = "grub-mknetdir";
 const GRUB_BIOS_CORE: &str = "boot/grub/i386-pc/core.0";
@@ -30,6 +33,13 @@ pub enum DeployError {
     NoTarget { profile: String, what: &'static str },
     #[error("build output {0} is missing (run netroot build first)")]
     MissingArtifact(PathBuf),
+    #[error(
+        "{file}: profile {profile:?} sets no publish.client_network: the NFS export of its root \
+         would have no clients (set e.g. client_network = \"10.0.0.0/16\" in [publish])"
+    )]
+    NoClientNetwork { profile: String, file: PathBuf },
+    #[error("generation {1} of profile {0} has no boot record to render its menus from")]
+    NoBootRecord(String, String),
     #[error(transparent)]
     Build(#[from] build::BuildError),
     #[error(transparent)]
@@ -40,52 +50,130 @@ pub enum DeployError {
     Menu(#[from] crate::menus::MenuError),
     #[error(transparent)]
     Nodes(#[from] crate::nodes::NodesError),
-    #[error("cannot read the per-node layers in {path}")]
-    NodeLayers {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("installing GRUB's network images into {dir} failed")]
-    Mknetdir {
-        dir: PathBuf,
-        #[source]
-        source: grub::MknetdirError,
-    },
+    #[error(transparent)]
+    Site(#[from] crate::site::SiteError),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
 }
 
-/// Where to publish: the options win over the profile's `[publish]`.
+/// Where to publish: the options win over the profile's `[publish]`. `profile` is called only
+/// when an option is missing (rollback, gc and verify work with a broken profile file when
+/// both directories are given).
 pub fn targets(
-    profile: &Profile,
+    name: &str,
     tftp: Option<&Path>,
     nfs: Option<&Path>,
+    profile: impl FnOnce() -> Result<Profile, DeployError>,
 ) -> Result<Targets, DeployError> {
+    if let (Some(tftp), Some(nfs)) = (tftp, nfs) {
+        return Ok(Targets {
+            tftp: tftp.to_path_buf(),
+            nfs: nfs.to_path_buf(),
+        });
+    }
+    let p = profile()?;
     let pick = |opt: Option<&Path>, conf: &Option<PathBuf>, what| {
         opt.map(Path::to_path_buf)
             .or_else(|| conf.clone())
             .ok_or_else(|| DeployError::NoTarget {
-                profile: profile.name.clone(),
+                profile: name.to_string(),
                 what,
             })
     };
     Ok(Targets {
-        tftp: pick(tftp, &profile.publish.tftp, "tftp")?,
-        nfs: pick(nfs, &profile.publish.nfs, "nfs")?,
+        tftp: pick(tftp, &p.publish.tftp, "tftp")?,
+        nfs: pick(nfs, &p.publish.nfs, "nfs")?,
     })
 }
 
-/// The engine options for a profile: its kernel command line, a hash memo in the cache, its hook.
-pub fn options(profile: &Profile, cache: &Path) -> PublishOptions {
+/// Refuses, before anything is built or written, a profile whose publication could not be
+/// served: no client network for its export, or a `nodes.toml` naming a profile the project
+/// does not have or giving one of this profile's nodes an address that cannot reach its server.
+pub fn check_publishable(project: &Path, profile: &Profile) -> Result<(), DeployError> {
+    if profile.root.is_some() && profile.publish.client_network.is_none() {
+        return Err(DeployError::NoClientNetwork {
+            profile: profile.name.clone(),
+            file: profile
+                .files
+                .last()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from(&profile.name)),
+        });
+    }
+    let file = project.join(NODES_FILE);
+    if !file.is_file() {
+        return Ok(());
+    }
+    let inv = Inventory::load(&file, Path::new(NODES_FILE))?;
+    inv.check_profiles(&Project::new(project).profile_names()?)?;
+    inv.check_network(&profile.name, &node_network(profile))?;
+    Ok(())
+}
+
+/// What the profile says about where its nodes may live.
+fn node_network(p: &Profile) -> NodeNetwork {
+    use netroot_init::bootconfig::IpConfig;
+    NodeNetwork {
+        client_network: p
+            .publish
+            .client_network
+            .as_deref()
+            .and_then(crate::publish::exports::parse_network),
+        nfs_server: p.boot.nfs.server,
+        gateway: match &p.boot.ip {
+            IpConfig::Static(s) => s.gateway,
+            IpConfig::Dhcp => None,
+        },
+    }
+}
+
+/// The build's record in `out/PROFILE/`, checked.
+pub fn build_record(out: &Path, profile: &str) -> Result<BootRecord, DeployError> {
+    let dir = out.join(profile);
+    Ok(BootRecord::read(&dir, &dir.join(build::MANIFEST))?)
+}
+
+/// The engine options for publishing `boot` of `profile`: the record, a hash memo in the cache,
+/// the hook, `publish.keep`, GRUB's images when `grub-mknetdir` is installed.
+pub fn options(profile: &Profile, cache: &Path, boot: BootRecord) -> PublishOptions {
     PublishOptions {
-        cmdline: crate::menus::kernel_cmdline(
-            &profile.boot,
-            profile.menu.serial,
-            &profile.menu.cmdline_extra,
-        ),
+        cmdline: boot.cmdline.clone(),
         hash_memo: Some(cache.join(format!("publish-{}.json", profile.name))),
         hook: profile.publish.hook.clone(),
         crash_after_ops: None,
+        boot: Some(boot),
+        loaders: grub_loaders(),
+        keep: Some(profile.publish.keep as usize),
     }
+}
+
+/// Options for rollback, gc and verify, which need no build record.
+pub fn maintenance_options(profile: &str, cache: &Path) -> PublishOptions {
+    PublishOptions {
+        hash_memo: Some(cache.join(format!("publish-{profile}.json"))),
+        ..Default::default()
+    }
+}
+
+/// GRUB's network images by `grub-mknetdir`, when it is installed (else the GRUB menu is for a
+/// loader installed by hand). What it installs is world-readable whatever the umask.
+pub fn grub_loaders() -> Option<Loaders> {
+    let program = find_program(GRUB_MKNETDIR)?;
+    Some(Loaders {
+        marker: GRUB_BIOS_CORE.to_string(),
+        install: Arc::new(move |dir: &Path| {
+            grub::mknetdir(&program, dir, None).map_err(|e| Box::new(e) as _)
+        }),
+    })
+}
+
+/// `name` on `PATH`.
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 /// The artifacts of a finished build in `out/PROFILE/`.
@@ -116,72 +204,6 @@ pub fn build_first(
     progress: &dyn Progress,
 ) -> Result<BuildReport, DeployError> {
     Ok(build::build(opts, progress)?)
-}
-
-/// Writes the kernel-nfsd and nfs-ganesha export snippets for `profile` into the NFS directory.
-pub fn write_exports(profile: &Profile, t: &Targets) -> Result<Vec<PathBuf>, DeployError> {
-    use crate::publish::exports;
-    let cfg = exports::ExportsConfig {
-        nfs_dir: t.nfs.clone(),
-        pseudo_root: exports::DEFAULT_PSEUDO_ROOT.to_string(),
-        exports: vec![exports::ExportSpec {
-            profile: profile.name.clone(),
-            clients: profile.publish.client_network.iter().cloned().collect(),
-            fsid: None,
-            export_id: None,
-        }],
-    };
-    let k = t.nfs.join(KERNEL_EXPORTS_FILE);
-    let g = t.nfs.join(GANESHA_EXPORTS_FILE);
-    exports::write_exports_file(&k, &exports::kernel_exports(&cfg)?)?;
-    exports::write_exports_file(&g, &exports::ganesha_config(&cfg)?)?;
-    Ok(vec![k, g])
-}
-
-/// Writes the DHCP reservations of `nodes.toml` (if the project has one) next to the exports.
-pub fn write_dhcp_snippets(project: &Path, t: &Targets) -> Result<Vec<PathBuf>, DeployError> {
-    use crate::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NODES_FILE};
-    let file = project.join(NODES_FILE);
-    if !file.is_file() {
-        return Ok(Vec::new());
-    }
-    let inv = Inventory::load(&file, Path::new(NODES_FILE))?;
-    let d = t.nfs.join(DNSMASQ_HOSTS_FILE);
-    let i = t.nfs.join(DHCPD_HOSTS_FILE);
-    crate::publish::exports::write_exports_file(&d, &dnsmasq_hosts(&inv.nodes))?;
-    crate::publish::exports::write_exports_file(&i, &dhcpd_hosts(&inv.nodes))?;
-    Ok(vec![d, i])
-}
-
-/// Installs GRUB's network boot images (`core.0`, and `core.efi` when the EFI modules are
-/// installed) into the TFTP root with `grub-mknetdir`, once: returns `false` when they are
-/// already there or GRUB is not installed (the GRUB menu is then for a loader installed by hand).
-/// What it installs is world-readable whatever the umask ([`grub::mknetdir`]).
-pub fn install_grub(t: &Targets) -> Result<bool, DeployError> {
-    if t.tftp.join(GRUB_BIOS_CORE).is_file() {
-        return Ok(false);
-    }
-    match grub::mknetdir(Path::new(GRUB_MKNETDIR), &t.tftp, None) {
-        Ok(()) => Ok(true),
-        Err(grub::MknetdirError::Spawn { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(false)
-        }
-        Err(source) => Err(DeployError::Mknetdir {
-            dir: t.tftp.clone(),
-            source,
-        }),
-    }
-}
-
-/// The kernel version a published generation was built for (from its manifest).
-pub fn kernel_version(
-    t: &Targets,
-    g: &crate::publish::GenerationPaths,
-) -> Result<String, DeployError> {
-    let manifest = t.tftp.join(&g.manifest);
-    menu::kernel_version_of(&manifest).ok_or(DeployError::MissingArtifact(manifest))
 }
 
 /// Loads a profile of a project.

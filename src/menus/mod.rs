@@ -15,6 +15,7 @@ mod entries;
 mod error;
 mod grub;
 mod ipxe;
+mod published;
 mod pxelinux;
 
 use std::net::Ipv4Addr;
@@ -28,6 +29,7 @@ pub use entries::{
 pub use error::{Dialect, MenuError};
 pub use grub::grub_cfg;
 pub use ipxe::{ipxe_script, ipxe_script_with_nodes};
+pub use published::{node_of, profile_cmdline, render_published, Published, PublishedProfile};
 pub use pxelinux::pxelinux_cfg;
 
 use crate::image::path as image_path;
@@ -199,7 +201,7 @@ impl MenuModel {
 }
 
 /// `http://` or `https://`, then characters iPXE keeps inside one word.
-fn check_http_base(base: &str) -> Result<(), MenuError> {
+pub fn check_http_base(base: &str) -> Result<(), MenuError> {
     let bad = |reason: &str| MenuError::BadSetting {
         field: "http_base",
         value: base.to_string(),

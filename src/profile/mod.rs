@@ -48,6 +48,11 @@ impl Project {
         self.root.join(PROFILES_DIR)
     }
 
+    /// The names of the project's profiles, from the file names alone (no profile is read).
+    pub fn profile_names(&self) -> Result<Vec<String>, ProfileError> {
+        load::list(&self.profiles_dir())
+    }
+
     /// All profile names with their descriptions (a profile that fails to load shows its error).
     pub fn list_profiles(&self) -> Result<Vec<ProfileListing>, ProfileError> {
         let names = load::list(&self.profiles_dir())?;

@@ -61,6 +61,20 @@ pub struct Location {
     pub col: usize,
 }
 
+impl Location {
+    /// The `file:line:col` of byte `offset` in `text`, the content of `file`.
+    pub fn of(file: &std::path::Path, text: &str, offset: usize) -> Location {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            file: file.to_path_buf(),
+            line: before.matches('\n').count() + 1,
+            col: before.get(line_start..).map_or(0, |s| s.chars().count()) + 1,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)

@@ -46,11 +46,15 @@ pub fn paths_for(layout: &Layout, generation: &str, root: bool, cmdline: &str) -
         nfs_root: root.then(|| layout.nfs_gen(generation)),
         nfs_rel: root.then(|| format!("{}/{generation}", layout.profile)),
         cmdline: cmdline.to_string(),
+        boot: None,
     }
 }
 
-/// Checks menu paths (valid, no duplicates).
+/// Checks menu paths (valid, no duplicates) and side-file names (one plain file name each).
 pub fn validate_menus(m: &MenuFiles) -> Result<(), PublishError> {
+    for (name, _) in m.nfs_files.iter().chain(&m.site_files) {
+        validate_side_name(name)?;
+    }
     let mut seen = BTreeSet::new();
     for (rel, _) in &m.files {
         validate_menu_path(rel)?;
@@ -64,14 +68,43 @@ pub fn validate_menus(m: &MenuFiles) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// A side file's name: one component, not hidden, not a temporary.
+fn validate_side_name(name: &str) -> Result<(), PublishError> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PublishError::InvalidMenuPath {
+            path: name.to_string(),
+            reason: "a side file is one plain file name",
+        })
+    }
+}
+
 /// The desired state of every consumer for `generation`.
 enum Want<'a> {
     Link(std::path::PathBuf),
     File(std::path::PathBuf, &'a [u8]),
 }
 
+/// Every consumer in activation order: side files first (exports, DHCP reservations, the site
+/// settings: what a node needs before it is pointed at the generation), then the `current` links,
+/// then the menus that point nodes at it.
 fn wanted<'a>(layout: &Layout, root: bool, menus: &'a MenuFiles) -> Vec<(String, Want<'a>)> {
     let mut v = Vec::new();
+    for (name, data) in &menus.nfs_files {
+        v.push((format!("nfs:{name}"), Want::File(layout.nfs.join(name), data)));
+    }
+    for (name, data) in &menus.site_files {
+        v.push((
+            format!("tftp:{TFTP_SUBDIR}/{name}"),
+            Want::File(layout.tftp_base().join(name), data),
+        ));
+    }
     if root {
         v.push((
             format!("nfs:{}/{CURRENT}", layout.profile),

@@ -24,7 +24,8 @@ use super::history::{History, HistoryEntry};
 use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
 use super::memo::Memo;
-use super::plan::{check_complete, prepare, PlanState};
+use super::plan::{check_complete, prepare, PlanState, Prepared};
+use super::staging::{Staged, StagedLoaders};
 use super::report::{PublishReport, RollbackReport};
 use super::tree::stage::{stage, Durability};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
@@ -41,7 +42,8 @@ pub fn publish(
 }
 
 /// [`publish`] with a renderer that can fail: the menus are rendered before anything is
-/// written, so a failure ([`PublishError::Menus`]) leaves the targets untouched.
+/// written, so a failure ([`PublishError::Menus`]) leaves the targets untouched. A failure while
+/// staging (before activation) removes everything the publish had created.
 pub fn try_publish<E: Into<super::MenuRenderError>>(
     a: &Artifacts,
     menus: impl Fn(&GenerationPaths) -> Result<MenuFiles, E>,
@@ -63,86 +65,55 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let has_root = prep.scanned.is_some();
     let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
     let mut cleaned = clean_leftovers(&fs_, &layout, &prep.history, &menu_paths)?;
-    let mut tree_stats = None;
-    let mut memo_saved = None;
-
-    if prep.plan.state == PlanState::New {
-        let refs = references(&layout, &prep.history, &menu_paths)?;
-        if let Some(consumers) = refs.get(&generation) {
-            return Err(PublishError::UnlistedReference {
-                profile: layout.profile.clone(),
-                consumer: consumers.join(", "),
-                generation,
-            });
-        }
-        for o in &prep.plan.orphans {
-            fs_.remove(o)?;
-            cleaned.push(o.clone());
-        }
-        if let Some(scanned) = &prep.scanned {
-            let parent = layout.nfs_profile();
-            fs_.create_dir_all(&parent)?;
-            let staged = super::fsops::tmp_path(&parent, "tree");
-            let prev = prep.previous();
-            let bytes = prep.manifest_bytes.as_deref().unwrap_or_default();
-            // The tree manifest (written to a temporary, fsynced) and the hash memo (a cache,
-            // complete after the scan) are written while the tree is staged: a few MB each that
-            // would otherwise add their write and fsync to the publish.
-            let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
-                let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(&fs_)));
-                let staged_tree = stage(&fs_, scanned, &prep.actions, prev.as_ref(), &staged);
-                let (tmp, saved) = side.join().unwrap_or_else(|_| {
-                    let panicked = || PublishError::BadState {
-                        path: parent.clone(),
-                        reason: "internal: the manifest writer panicked".into(),
-                    };
-                    (Err(panicked()), Err(panicked()))
-                });
-                (staged_tree, tmp, saved)
-            });
-            memo_saved = Some(saved);
-            let staged_tree = staged_tree?;
-            tree_stats = Some(staged_tree.stats);
-            phases.done("stage tree");
-            match staged_tree.durability {
-                // The stager fsynced every inode it created and every directory.
-                Durability::Fsynced => {}
-                Durability::NeedsSyncfs => {
-                    fs_.syncfs(&staged)?;
-                    phases.done("syncfs");
-                }
-            }
-            fs_.rename(&manifest_tmp?, &layout.tree_manifest(&generation))?;
-            fs_.fsync_dir(&parent)?;
-            fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
-            fs_.fsync_dir(&parent)?;
-        }
-        fs_.create_dir_all(&layout.tftp_profile())?;
-        stage_tftp(&fs_, &layout, a, &prep.record)?;
-        phases.done("stage boot files");
-    }
 
     let noop = prep.plan.is_noop();
+    let mut undo = Staged::default();
+    let staged = stage_all(&fs_, &layout, a, opts, &mut prep, &mut memo, &mut undo)
+        .and_then(|s| {
+            if !noop {
+                list_generation(&fs_, &layout, &mut prep, &menu_paths, has_root)?;
+            }
+            Ok(s)
+        });
+    let staged = match staged {
+        Ok(s) => s,
+        Err(error) => {
+            return Err(match undo.undo(&fs_) {
+                Ok(()) => error,
+                Err(undo) => PublishError::Undo {
+                    error: Box::new(error),
+                    undo: Box::new(undo),
+                },
+            })
+        }
+    };
+    cleaned.extend(staged.orphans.iter().cloned());
+    phases.extend(staged.phases.iter().cloned());
+
+    let mut warnings = std::mem::take(&mut prep.plan.warnings);
     if !noop {
-        if prep.plan.state != (PlanState::Published { active: true }) {
-            prep.history.push(HistoryEntry {
-                generation: generation.clone(),
-                published_unix: now_unix(),
-                root: has_root,
-            });
+        if let Some(l) = staged.loaders {
+            for moved in l.activate(&fs_, &layout.tftp)? {
+                warnings.push(format!("installed boot loader files {moved}"));
+            }
         }
-        for p in &menu_paths {
-            prep.history.add_consumer(p);
-        }
-        prep.history.save(&fs_, &layout.history())?;
         activate(&fs_, &layout, &generation, has_root, &prep.menus)?;
         prep.history.active = Some(generation.clone());
+        prep.history.activated_ns = now_ns();
         prep.history.save(&fs_, &layout.history())?;
         phases.done("activate");
     }
+    if let Some(keep) = opts.keep.filter(|_| !noop) {
+        let gc = super::gc::collect(&fs_, &layout, keep)?;
+        if !gc.removed.is_empty() {
+            phases.done("gc");
+        }
+        cleaned.extend(gc.cleaned);
+        warnings.extend(gc.warnings);
+        warnings.extend(gc.removed.iter().map(|g| format!("publish.keep removed {g}")));
+    }
 
-    let mut warnings = std::mem::take(&mut prep.plan.warnings);
-    if let Err(e) = memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
+    if let Err(e) = staged.memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
         warnings.push(format!("hash memo not saved: {e}"));
     }
     let hook = opts
@@ -158,7 +129,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         state: prep.plan.state,
         previous: prep.plan.active.clone(),
         link_dest: prep.plan.link_dest.clone(),
-        tree: tree_stats,
+        tree: staged.tree_stats,
         consumers: prep.plan.consumers.clone(),
         cleaned,
         hook,
@@ -168,6 +139,131 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         phases: phases.list,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// What staging produced, for activation and the report.
+struct StagedParts {
+    tree_stats: Option<super::tree::TreeStats>,
+    memo_saved: Option<Result<(), PublishError>>,
+    loaders: Option<StagedLoaders>,
+    orphans: Vec<PathBuf>,
+    phases: Vec<(String, f64)>,
+}
+
+/// Steps 1-3 of the module doc plus the loader images: everything written under names no
+/// consumer points at yet, each recorded in `undo`.
+fn stage_all(
+    fs_: &Fs,
+    layout: &Layout,
+    a: &Artifacts,
+    opts: &PublishOptions,
+    prep: &mut Prepared,
+    memo: &mut Memo,
+    undo: &mut Staged,
+) -> Result<StagedParts, PublishError> {
+    let mut phases = Phases::new();
+    let mut parts = StagedParts {
+        tree_stats: None,
+        memo_saved: None,
+        loaders: None,
+        orphans: Vec::new(),
+        phases: Vec::new(),
+    };
+    let generation = prep.plan.generation.clone();
+    if prep.plan.state == PlanState::New {
+        let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
+        let refs = references(layout, &prep.history, &menu_paths)?;
+        if let Some(consumers) = refs.get(&generation) {
+            return Err(PublishError::UnlistedReference {
+                profile: layout.profile.clone(),
+                consumer: consumers.join(", "),
+                generation,
+            });
+        }
+        for o in &prep.plan.orphans {
+            fs_.remove(o)?;
+            parts.orphans.push(o.clone());
+        }
+        if let Some(scanned) = &prep.scanned {
+            let parent = layout.nfs_profile();
+            undo.create_dir_all(fs_, &parent)?;
+            undo.clean_temporaries_in(parent.clone());
+            let staged = super::fsops::tmp_path(&parent, "tree");
+            let prev = prep.previous();
+            let bytes = prep.manifest_bytes.as_deref().unwrap_or_default();
+            // The tree manifest (written to a temporary, fsynced) and the hash memo (a cache,
+            // complete after the scan) are written while the tree is staged: a few MB each that
+            // would otherwise add their write and fsync to the publish.
+            let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
+                let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(fs_)));
+                let staged_tree = stage(fs_, scanned, &prep.actions, prev.as_ref(), &staged);
+                let (tmp, saved) = side.join().unwrap_or_else(|_| {
+                    let panicked = || PublishError::BadState {
+                        path: parent.clone(),
+                        reason: "internal: the manifest writer panicked".into(),
+                    };
+                    (Err(panicked()), Err(panicked()))
+                });
+                (staged_tree, tmp, saved)
+            });
+            parts.memo_saved = Some(saved);
+            let staged_tree = staged_tree?;
+            parts.tree_stats = Some(staged_tree.stats);
+            phases.done("stage tree");
+            match staged_tree.durability {
+                // The stager fsynced every inode it created and every directory.
+                Durability::Fsynced => {}
+                Durability::NeedsSyncfs => {
+                    fs_.syncfs(&staged)?;
+                    phases.done("syncfs");
+                }
+            }
+            let tree_manifest = layout.tree_manifest(&generation);
+            undo.push(tree_manifest.clone());
+            fs_.rename(&manifest_tmp?, &tree_manifest)?;
+            fs_.fsync_dir(&parent)?;
+            undo.push(layout.nfs_gen(&generation));
+            fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
+            fs_.fsync_dir(&parent)?;
+        }
+        undo.create_dir_all(fs_, &layout.tftp_profile())?;
+        undo.clean_temporaries_in(layout.tftp_profile());
+        undo.push(layout.tftp_gen(&generation));
+        stage_tftp(fs_, layout, a, &prep.record)?;
+        phases.done("stage boot files");
+    }
+    if let Some(l) = opts
+        .loaders
+        .as_ref()
+        .filter(|l| super::staging::loaders_missing(layout, l))
+    {
+        parts.loaders = Some(super::staging::stage_loaders(fs_, layout, l, undo)?);
+        phases.done("stage loaders");
+    }
+    parts.phases = phases.list;
+    Ok(parts)
+}
+
+/// The history lists the new generation (still naming the old active one): the last write
+/// before activation.
+fn list_generation(
+    fs_: &Fs,
+    layout: &Layout,
+    prep: &mut Prepared,
+    menu_paths: &[String],
+    has_root: bool,
+) -> Result<(), PublishError> {
+    if prep.plan.state != (PlanState::Published { active: true }) {
+        prep.history.push(HistoryEntry {
+            generation: prep.plan.generation.clone(),
+            published_unix: now_unix(),
+            root: has_root,
+        });
+    }
+    for p in menu_paths {
+        prep.history.add_consumer(p);
+    }
+    prep.history.save(fs_, &layout.history())
 }
 
 /// Flips every consumer back to the generation published before the active one (or to `to`),
@@ -234,7 +330,9 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
             .tftp_gen(&target)
             .join(super::layout::GENERATION_RECORD),
     )?;
-    let rendered = menus(&paths_for(&layout, &target, entry.root, &record.cmdline))?;
+    let mut paths = paths_for(&layout, &target, entry.root, &record.cmdline);
+    paths.boot = record.boot.clone();
+    let rendered = menus(&paths)?;
     validate_menus(&rendered)?;
     let menu_paths: Vec<String> = rendered.files.iter().map(|(p, _)| p.clone()).collect();
     clean_leftovers(&fs_, &layout, &history, &menu_paths)?;
@@ -244,6 +342,7 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
     history.save(&fs_, &layout.history())?;
     let consumers = activate(&fs_, &layout, &target, entry.root, &rendered)?;
     history.active = Some(target.clone());
+    history.activated_ns = now_ns();
     history.save(&fs_, &layout.history())?;
     let hook = opts
         .hook
@@ -270,6 +369,7 @@ pub(crate) fn clean_leftovers(
         layout.tftp_base(),
         layout.tftp_profile(),
         layout.nfs_profile(),
+        layout.nfs.clone(),
     ];
     for rel in history.consumers.iter().chain(menus) {
         dirs.push(super::fsops::parent_of(&layout.menu(rel)).to_path_buf());
@@ -313,12 +413,23 @@ impl Phases {
             list: Vec::new(),
         }
     }
+    fn extend(&mut self, list: impl IntoIterator<Item = (String, f64)>) {
+        self.list.extend(list);
+        self.last = Instant::now();
+    }
     fn done(&mut self, name: &str) {
         let now = Instant::now();
         self.list
             .push((name.to_string(), (now - self.last).as_secs_f64()));
         self.last = now;
     }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn now_unix() -> u64 {

@@ -65,6 +65,12 @@ pub enum PublishError {
         consumer: String,
         generation: String,
     },
+    /// A publish failed before activation, and removing what it had staged failed too.
+    #[error("{error} (and removing what the publish had staged failed: {undo})")]
+    Undo {
+        error: Box<PublishError>,
+        undo: Box<PublishError>,
+    },
     /// Another publisher holds the lock.
     #[error("timed out after {secs} s waiting for the publish lock {path}")]
     LockTimeout { path: PathBuf, secs: u64 },

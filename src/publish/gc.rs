@@ -27,8 +27,16 @@ pub fn gc(
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(profile, t)?;
     let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    let mut report = collect(&fs_, &layout, keep)?;
+    report.fs_ops = fs_.ops();
+    Ok(report)
+}
+
+/// [`gc`] under a lock the caller holds (publish applies `publish.keep` this way).
+pub(crate) fn collect(fs_: &Fs, layout: &Layout, keep: usize) -> Result<GcReport, PublishError> {
+        let profile = layout.profile.as_str();
     let mut history = History::load(&layout.history(), profile)?;
-    let refs = references(&layout, &history, &[])?;
+    let refs = references(layout, &history, &[])?;
     let mut warnings = Vec::new();
 
     let mut keep_set: BTreeSet<String> = history
@@ -60,13 +68,13 @@ pub fn gc(
         history
             .generations
             .retain(|e| keep_set.contains(&e.generation));
-        history.save(&fs_, &layout.history())?;
+        history.save(fs_, &layout.history())?;
     }
     for g in &removed {
-        remove_generation(&fs_, &layout, g)?;
+        remove_generation(fs_, layout, g)?;
     }
 
-    let mut cleaned = clean_leftovers(&fs_, &layout, &history, &[])?;
+    let mut cleaned = clean_leftovers(fs_, layout, &history, &[])?;
     // Parts of generations that the history does not list and no consumer references.
     let listed: BTreeSet<&str> = history
         .generations

@@ -21,8 +21,11 @@ use super::layout::{INITRAMFS, MANIFEST, VMLINUZ};
 use super::memo::{open_nofollow, Memo, BUF_SIZE};
 use super::Artifacts;
 
-/// Version of the `generation.json` schema.
-pub const RECORD_VERSION: u32 = 1;
+/// Version of the `generation.json` schema: 2 adds the build's boot record, from which every
+/// menu entry, per-MAC file, export and DHCP snippet of the generation is rendered.
+pub const RECORD_VERSION: u32 = 2;
+/// The oldest schema still read (verify, gc, repair); its generations cannot be re-rendered.
+const OLDEST_RECORD_VERSION: u32 = 1;
 /// Domain separator of the generation id hash (bump when the id's inputs change).
 const ID_DOMAIN: &str = "netroot-generation-v1";
 
@@ -107,10 +110,15 @@ pub struct GenerationRecord {
     pub version: u32,
     pub profile: String,
     pub generation: String,
+    /// The complete kernel command line of the profile's menu entry for this generation (its
+    /// NFS root path included); per-node entries add the node's overrides to it.
     pub cmdline: String,
     /// Artifact file name → digest.
     pub files: BTreeMap<String, FileDigest>,
     pub root: Option<RootRecord>,
+    /// The build's boot record, copied verbatim (`None` only in version-1 records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<crate::record::BootRecord>,
 }
 
 /// Summary of the generation's root tree.
@@ -132,13 +140,28 @@ impl GenerationRecord {
         };
         let b = fs::read(path).map_err(io_err("read", path))?;
         let r: GenerationRecord = serde_json::from_slice(&b).map_err(|e| bad(e.to_string()))?;
-        if r.version != RECORD_VERSION {
+        if !(OLDEST_RECORD_VERSION..=RECORD_VERSION).contains(&r.version) {
             return Err(bad(format!(
-                "generation record version {} is not supported (expected {RECORD_VERSION})",
+                "generation record version {} is not supported (expected {OLDEST_RECORD_VERSION} to {RECORD_VERSION})",
                 r.version
             )));
         }
+        if r.version >= 2 && r.boot.is_none() {
+            return Err(bad("generation record has no boot record".into()));
+        }
         Ok(r)
+    }
+
+    /// The boot record, which every consumer of the generation is rendered from.
+    pub fn boot_record(&self, path: &Path) -> Result<&crate::record::BootRecord, PublishError> {
+        self.boot.as_ref().ok_or_else(|| PublishError::BadState {
+            path: path.to_path_buf(),
+            reason: format!(
+                "generation {} of {} was published by an older netroot (record version {}) and \
+                 has no boot record to render its menus from; publish the profile again",
+                self.generation, self.profile, self.version
+            ),
+        })
     }
 }
 

@@ -35,6 +35,10 @@ pub struct History {
     /// Menu file paths (relative to the TFTP root) written for this profile.
     #[serde(default)]
     pub consumers: Vec<String>,
+    /// When the active generation was activated (nanoseconds since the epoch): of several
+    /// profiles whose active generations list the same node, the one activated last serves it.
+    #[serde(default)]
+    pub activated_ns: u64,
 }
 
 impl History {
@@ -45,6 +49,7 @@ impl History {
             active: None,
             generations: Vec::new(),
             consumers: Vec::new(),
+            activated_ns: 0,
         }
     }
 

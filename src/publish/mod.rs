@@ -22,6 +22,7 @@
 //! serde), and exit non-zero when the report says so.
 
 mod activate;
+mod active;
 mod engine;
 pub mod error;
 pub mod exports;
@@ -34,6 +35,7 @@ pub mod layout;
 mod memo;
 mod plan;
 pub mod relpath;
+mod staging;
 mod report;
 pub mod tree;
 mod verify;
@@ -41,12 +43,14 @@ mod verify;
 use std::path::PathBuf;
 
 pub use activate::{ConsumerChange, ConsumerPlan};
+pub use active::{active_generations, ActiveGeneration};
 pub use engine::{publish, rollback, try_publish, try_rollback};
 pub use error::PublishError;
 pub use gc::gc;
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};
+pub use staging::check_writable;
 pub use report::{GcReport, PublishReport, RollbackReport};
 pub use verify::{verify, GenerationCheck, VerifyReport};
 
@@ -62,11 +66,22 @@ pub struct Artifacts {
     pub root_tree: Option<PathBuf>,
 }
 
-/// Rendered menu files: (path relative to the TFTP root, content). Paths such as `netroot.ipxe`,
-/// `boot/grub/grub.cfg`, `pxelinux.cfg/default`, `pxelinux.cfg/01-52-54-00-00-00-01`.
+/// Everything a publish or rollback makes live besides the generation itself, rendered before
+/// the first write and flipped in the activation step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MenuFiles {
+    /// Menu files: (path relative to the TFTP root, content). Paths such as `netroot.ipxe`,
+    /// `boot/grub/grub.cfg`, `pxelinux.cfg/default`, `pxelinux.cfg/01-52-54-00-00-00-01`.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files at the top of the NFS target (export snippets, DHCP reservations): (name, content).
+    pub nfs_files: Vec<(String, Vec<u8>)>,
+    /// Files in `TFTP/netroot/` shared by every profile (the published site settings).
+    pub site_files: Vec<(String, Vec<u8>)>,
+    /// The command line of the profile's own entry for this generation, recorded in its
+    /// `generation.json` (`None`: the generation-independent [`PublishOptions::cmdline`]).
+    pub cmdline: Option<String>,
+    /// Things the renderer noticed (a node listed by two profiles, a default not published yet).
+    pub warnings: Vec<String>,
 }
 
 /// Where to publish.
@@ -115,6 +130,8 @@ pub struct GenerationPaths {
     pub nfs_rel: Option<String>,
     /// The generation-independent kernel command line ([`PublishOptions::cmdline`]).
     pub cmdline: String,
+    /// The generation's boot record (the candidate's for a publish, the target's for a rollback).
+    pub boot: Option<crate::record::BootRecord>,
 }
 
 /// How to publish.
@@ -133,4 +150,29 @@ pub struct PublishOptions {
     /// Testing aid: abort the process (no cleanup, like SIGKILL or a failover) before the
     /// filesystem step with this number (0 = before the first). Reports count the steps.
     pub crash_after_ops: Option<u64>,
+    /// The build's boot record, copied into `generation.json`.
+    pub boot: Option<crate::record::BootRecord>,
+    /// Boot loader images to install into the TFTP root when missing (staged, then moved in
+    /// during activation).
+    pub loaders: Option<Loaders>,
+    /// Generations to keep after a successful publish (`publish.keep`); `None`: no collection.
+    pub keep: Option<usize>,
+}
+
+/// An installer of boot loader images: `install` fills an empty staging directory laid out like
+/// the TFTP root; every entry it makes that the TFTP root lacks is moved in at activation.
+#[derive(Clone)]
+pub struct Loaders {
+    /// A file (relative to the TFTP root) whose presence means the loaders are installed.
+    pub marker: String,
+    pub install: std::sync::Arc<InstallLoaders>,
+}
+
+/// Fills a staging directory with loader images.
+pub type InstallLoaders = dyn Fn(&std::path::Path) -> Result<(), MenuRenderError> + Send + Sync;
+
+impl std::fmt::Debug for Loaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaders").field("marker", &self.marker).finish()
+    }
 }

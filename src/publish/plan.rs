@@ -109,6 +109,8 @@ pub(crate) fn prepare(
     memo: &mut Memo,
 ) -> Result<Prepared, PublishError> {
     let layout = Layout::new(&a.profile, t)?;
+    super::staging::check_writable("TFTP", &t.tftp)?;
+    super::staging::check_writable("NFS", &t.nfs)?;
     let history = History::load(&layout.history(), &a.profile)?;
     // The previous tree manifest (~5 MB of JSON for 24,000 entries) is parsed while the root tree
     // is scanned; it is used only if the scan makes a new generation.
@@ -199,6 +201,7 @@ pub(crate) fn prepare(
                 .map(|(n, d)| (n.to_string(), (*d).clone()))
                 .collect(),
             root: root_record,
+            boot: opts.boot.clone(),
         },
         layout,
         history,
@@ -216,10 +219,32 @@ pub(crate) fn prepare(
             prep.plan.tree = Some(stats);
         }
     }
-    let paths = paths_for(&prep.layout, &generation, has_root, &opts.cmdline);
+    let mut paths = paths_for(&prep.layout, &generation, has_root, &opts.cmdline);
+    paths.boot = opts.boot.clone();
     prep.menus = menus(&paths)?;
     validate_menus(&prep.menus)?;
-    prep.plan.consumers = plan_consumers(&prep.layout, &generation, has_root, &prep.menus)?;
+    if let Some(c) = &prep.menus.cmdline {
+        prep.record.cmdline = c.clone();
+    }
+    prep.plan.warnings.extend(prep.menus.warnings.iter().cloned());
+    let mut consumers = Vec::new();
+    if let Some(l) = opts
+        .loaders
+        .as_ref()
+        .filter(|l| super::staging::loaders_missing(&prep.layout, l))
+    {
+        consumers.push(ConsumerPlan {
+            consumer: format!("tftp:{}", l.marker),
+            change: ConsumerChange::Create,
+        });
+    }
+    consumers.extend(plan_consumers(
+        &prep.layout,
+        &generation,
+        has_root,
+        &prep.menus,
+    )?);
+    prep.plan.consumers = consumers;
     Ok(prep)
 }
 

@@ -204,7 +204,6 @@ pub fn run(
     }
     guest::require_v4(&profile.name, &profile.boot)?;
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let scratch = serve::scratch_profile(&profile, extra);
     let report = build::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
         profile: name.clone(),
         source: Box::new(source),
@@ -234,13 +233,7 @@ pub fn run(
 
     let served_dir = serve::served_dir(&state, &profile.name);
     loader::install(opts.loader, &opts.tools.loaders, &served_dir.join("tftp"))?;
-    let served = serve::publish(
-        &opts.build.project,
-        &scratch,
-        &opts.build.out_dir,
-        &report.kernel_version,
-        &served_dir,
-    )?;
+    let served = serve::publish(&profile, &extra, &opts.build.out_dir, &served_dir)?;
     events.note(&format!(
         "published generation {} ({}) into {}",
         served.generation.generation,

@@ -132,6 +132,7 @@ pub fn menus(p: &GenerationPaths) -> MenuFiles {
                 .into_bytes(),
             ),
         ],
+        ..Default::default()
     }
 }
 

@@ -127,6 +127,7 @@ fn menus(g: &GenerationPaths) -> MenuFiles {
                 (m.to_string(), body.into_bytes())
             })
             .collect(),
+        ..Default::default()
     }
 }
 
