@@ -107,6 +107,8 @@ const HISTORY: &str = "netroot/site/history.json";
 fn history_without_times(tftp: &Path) -> serde_json::Value {
     let text = fs::read(tftp.join(HISTORY)).unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let top = v.as_object_mut().expect("history object");
+    assert!(top.remove("activated_ns").is_some(), "{top:?}");
     let gens = v["generations"].as_array_mut().expect("generations array");
     for g in gens.iter_mut() {
         let g = g.as_object_mut().expect("generation object");

@@ -38,7 +38,10 @@ pub enum DeployError {
          would have no clients (set e.g. client_network = \"10.0.0.0/16\" in [publish])"
     )]
     NoClientNetwork { profile: String, file: PathBuf },
-    #[error("generation {1} of profile {0} has no boot record to render its menus from")]
+    #[error(
+        "generation {1} of profile {0} has no boot record to render its menus from (it was \
+         published by an older netroot); publish {0} again"
+    )]
     NoBootRecord(String, String),
     #[error(transparent)]
     Build(#[from] build::BuildError),

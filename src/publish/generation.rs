@@ -116,7 +116,8 @@ pub struct GenerationRecord {
     /// Artifact file name → digest.
     pub files: BTreeMap<String, FileDigest>,
     pub root: Option<RootRecord>,
-    /// The build's boot record, copied verbatim (`None` only in version-1 records).
+    /// The build's boot record, copied verbatim (`None` in version-1 records and in generations
+    /// published through the engine alone, which the shared menus cannot render).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot: Option<crate::record::BootRecord>,
 }
@@ -146,22 +147,7 @@ impl GenerationRecord {
                 r.version
             )));
         }
-        if r.version >= 2 && r.boot.is_none() {
-            return Err(bad("generation record has no boot record".into()));
-        }
         Ok(r)
-    }
-
-    /// The boot record, which every consumer of the generation is rendered from.
-    pub fn boot_record(&self, path: &Path) -> Result<&crate::record::BootRecord, PublishError> {
-        self.boot.as_ref().ok_or_else(|| PublishError::BadState {
-            path: path.to_path_buf(),
-            reason: format!(
-                "generation {} of {} was published by an older netroot (record version {}) and \
-                 has no boot record to render its menus from; publish the profile again",
-                self.generation, self.profile, self.version
-            ),
-        })
     }
 }
 
