@@ -102,8 +102,6 @@ pub struct OverlaysSpec {
 pub struct PublishSpec {
     pub tftp: Option<PathBuf>,
     pub nfs: Option<PathBuf>,
-    /// Base URL for iPXE to fetch kernel and initramfs over HTTP.
-    pub http_base: Option<String>,
     /// Client network allowed to mount the export (`10.0.0.0/16`).
     pub client_network: Option<String>,
     /// Command run after activation.
@@ -112,12 +110,10 @@ pub struct PublishSpec {
     pub keep: u32,
 }
 
-/// Boot menu settings.
+/// The profile's own boot entry settings (the shared menus' settings are in `netroot.toml`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MenuSpec {
-    pub title: Option<String>,
-    pub timeout_secs: u32,
-    /// Serial console (unit, baud) for GRUB and the kernel.
+    /// The kernel's serial console (unit, baud): `console=ttySN,BAUDn8` in the profile's entries.
     pub serial: Option<(u8, u32)>,
     /// Extra kernel command-line words appended to every entry.
     pub cmdline_extra: String,

@@ -225,7 +225,6 @@ pub fn to_toml(p: &Profile) -> String {
     for (k, v) in [
         ("tftp", pb.tftp.as_ref().map(|x| x.display().to_string())),
         ("nfs", pb.nfs.as_ref().map(|x| x.display().to_string())),
-        ("http_base", pb.http_base.clone()),
         ("client_network", pb.client_network.clone()),
         ("hook", pb.hook.clone()),
     ] {
@@ -235,13 +234,7 @@ pub fn to_toml(p: &Profile) -> String {
     }
     t.insert("publish".into(), table(pv));
     let m = &p.menu;
-    let mut mv = vec![
-        ("timeout", Value::Integer(m.timeout_secs.into())),
-        ("cmdline_extra", s(&m.cmdline_extra)),
-    ];
-    if let Some(title) = &m.title {
-        mv.push(("title", s(title)));
-    }
+    let mut mv = vec![("cmdline_extra", s(&m.cmdline_extra))];
     if let Some((unit, baud)) = m.serial {
         mv.push(("serial", s(format!("ttyS{unit},{baud}"))));
     }

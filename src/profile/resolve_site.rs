@@ -12,8 +12,6 @@ use super::source::Val;
 
 /// Generations `netroot gc` keeps by default: the active one, the rollback target, one spare.
 const DEFAULT_KEEP: u32 = 3;
-/// Seconds a boot menu waits before booting the default entry.
-const DEFAULT_MENU_TIMEOUT: u32 = 5;
 
 fn strings(v: &Option<Val<Vec<Val<String>>>>) -> Vec<String> {
     v.iter()
@@ -219,15 +217,7 @@ pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpe
         }
     }
     if let Some(url) = &p.http_base {
-        if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
-            return Err(cx.invalid(
-                &url.span,
-                format!(
-                    "publish.http_base must start with http:// or https://, got \"{}\"",
-                    url.value
-                ),
-            ));
-        }
+        return Err(moved_to_site(cx, &url.span, "publish.http_base", "http_base"));
     }
     if let Some(k) = &p.keep {
         if k.value < 2 {
@@ -240,23 +230,34 @@ pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpe
     Ok(PublishSpec {
         tftp: p.tftp.as_ref().map(|v| cx.path(&v.value)),
         nfs: p.nfs.as_ref().map(|v| cx.path(&v.value)),
-        http_base: p
-            .http_base
-            .as_ref()
-            .map(|v| v.value.trim_end_matches('/').to_string()),
         client_network: p.client_network.as_ref().map(|v| v.value.clone()),
         hook: p.hook.as_ref().map(|v| v.value.clone()),
         keep: p.keep.as_ref().map(|v| v.value).unwrap_or(DEFAULT_KEEP),
     })
 }
 
+/// A key that governs the menus every profile shares, which no profile may set: its one home is
+/// the project's `netroot.toml` ([`crate::site`]).
+fn moved_to_site(
+    cx: &Ctx<'_>,
+    span: &std::ops::Range<usize>,
+    key: &str,
+    site_key: &str,
+) -> ProfileError {
+    cx.invalid(
+        span,
+        format!(
+            "{key} is a setting of the shared boot menus, not of one profile: set {site_key} in \
+             [menu] of the project's {} (docs/publish.md)",
+            crate::site::SITE_FILE
+        ),
+    )
+}
+
 /// `[menu]` → [`MenuSpec`]; `serial = "ttyS0,115200"`.
 pub(super) fn menu(cx: &Ctx<'_>, m: Option<&RawMenu>) -> Result<MenuSpec, ProfileError> {
     let Some(m) = m else {
-        return Ok(MenuSpec {
-            timeout_secs: DEFAULT_MENU_TIMEOUT,
-            ..Default::default()
-        });
+        return Ok(MenuSpec::default());
     };
     let serial = match &m.serial {
         None => None,
@@ -277,13 +278,13 @@ pub(super) fn menu(cx: &Ctx<'_>, m: Option<&RawMenu>) -> Result<MenuSpec, Profil
             })?)
         }
     };
+    if let Some(t) = &m.title {
+        return Err(moved_to_site(cx, &t.span, "menu.title", "title"));
+    }
+    if let Some(t) = &m.timeout {
+        return Err(moved_to_site(cx, &t.span, "menu.timeout", "timeout"));
+    }
     Ok(MenuSpec {
-        title: m.title.as_ref().map(|v| v.value.clone()),
-        timeout_secs: m
-            .timeout
-            .as_ref()
-            .map(|v| v.value)
-            .unwrap_or(DEFAULT_MENU_TIMEOUT),
         serial,
         cmdline_extra: m
             .cmdline_extra

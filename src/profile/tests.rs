@@ -295,6 +295,9 @@ fn bad_site_sections_name_position() {
         ("[publish]\nclient_network = \"10.0.0.0\"\n", "profiles/p.toml:10:18: publish.client_network: expected A.B.C.D/N, got \"10.0.0.0\""),
         ("[publish]\nkeep = 1\n", "profiles/p.toml:10:8: publish.keep must be at least 2"),
         ("[menu]\nserial = \"com1\"\n", "profiles/p.toml:10:10: menu.serial: expected ttySN,BAUD"),
+        ("[menu]\ntitle = \"x\"\n", "profiles/p.toml:10:9: menu.title is a setting of the shared boot menus, not of one profile: set title in [menu] of the project's netroot.toml"),
+        ("[menu]\n\ntimeout = 5\n", "profiles/p.toml:11:11: menu.timeout is a setting of the shared boot menus, not of one profile: set timeout in [menu] of the project's netroot.toml"),
+        ("[publish]\nhttp_base = \"http://x/\"\n", "profiles/p.toml:10:13: publish.http_base is a setting of the shared boot menus, not of one profile: set http_base in [menu] of the project's netroot.toml"),
         ("[overlays.owners.\"etc/x\"]\nmode = \"999\"\n", "profiles/p.toml:9:1"),
     ];
     for (extra, want) in cases {
