@@ -119,6 +119,7 @@ pub(crate) fn stage_loaders(
         path: layout.tftp.clone(),
         reason: format!("installing the boot loader images failed: {e}"),
     })?;
+    record_external(fs_, &dir)?;
     if fs::symlink_metadata(dir.join(&l.marker)).is_err() {
         return Err(PublishError::BadInput {
             path: dir.join(&l.marker),
@@ -127,6 +128,40 @@ pub(crate) fn stage_loaders(
     }
     fs_.syncfs(&dir)?;
     Ok(StagedLoaders { dir })
+}
+
+/// Tells the operation log (crash and power-loss tests) what an external program wrote below
+/// `dir`: each directory, file (content and mode) and symlink, parents first. Nothing of it is
+/// durable until the caller's syncfs.
+fn record_external(fs_: &Fs, dir: &Path) -> Result<(), PublishError> {
+    use super::fsops::oplog::{FsOp, MetaChange};
+    use std::os::unix::fs::PermissionsExt;
+    if !fs_.recording() {
+        return Ok(());
+    }
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(io_err("list", dir))?
+        .map(|e| e.map(|e| e.path()).map_err(io_err("list", dir)))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    for p in names {
+        let md = fs::symlink_metadata(&p).map_err(io_err("stat", &p))?;
+        let mode = md.permissions().mode() & 0o7777;
+        if md.is_dir() {
+            fs_.record(|| FsOp::Mkdir { path: p.clone() });
+            fs_.record(|| super::fsops::meta(&p, MetaChange::Mode(mode)));
+            record_external(fs_, &p)?;
+        } else if md.file_type().is_symlink() {
+            let target = fs::read_link(&p).map_err(io_err("read symlink", &p))?;
+            fs_.record(|| FsOp::Symlink { target, path: p.clone() });
+        } else {
+            let data = fs::read(&p).map_err(io_err("read", &p))?;
+            fs_.record(|| FsOp::Create { path: p.clone() });
+            fs_.record(|| super::fsops::write_op(&p, &data));
+            fs_.record(|| super::fsops::meta(&p, MetaChange::Mode(mode)));
+        }
+    }
+    Ok(())
 }
 
 impl StagedLoaders {

@@ -2,7 +2,9 @@
 //! without syncfs) and a rollback: the engine's
 //! recorded operations are replayed against the durability model ([`super::durable`]); after a
 //! crash at each operation, under the all-lost, all-kept and mixed outcomes, every menu file must
-//! be the old or the new version (never empty or partial), every `current` symlink must name the
+//! be the old or the new version (never empty or partial), and so must the NFS side files and the
+//! shared `TFTP/netroot` files; the boot loader images must be all there or absent; every
+//! `current` symlink must name the
 //! old or the new generation, and the generation each consumer names must be complete: its TFTP
 //! directory and NFS root tree identical (names, types, contents, symlink targets, modes, tree
 //! mtimes) to what the finished run left. The same check, fed a log with one necessary fsync
@@ -22,6 +24,10 @@ use crate::publish::{PublishOptions, Targets};
 const MIXED_PER_POINT: u64 = 3;
 const PROFILE: &str = "compute";
 const MENUS: [&str; 2] = ["netroot.ipxe", "pxelinux.cfg/default"];
+/// A side file at the top of the NFS target (like the export and DHCP snippets).
+const SIDE: &str = "netroot.side.conf";
+/// A shared file in `TFTP/netroot/` (like `site.json`).
+const SITE: &str = "site.json";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -127,13 +133,34 @@ fn menus(g: &GenerationPaths) -> MenuFiles {
                 (m.to_string(), body.into_bytes())
             })
             .collect(),
+        nfs_files: vec![(SIDE.into(), format!("# side {nfs}\n").into_bytes())],
+        site_files: vec![(SITE.into(), format!("{{\"default\": \"{nfs}\"}}\n").into_bytes())],
         ..Default::default()
     }
 }
 
+/// Files the loader installer writes (the first publish stages them, later ones find them).
+const LOADER_FILES: [&str; 3] = [
+    "boot/grub/i386-pc/core.0",
+    "boot/grub/i386-pc/net.mod",
+    "boot/grub/fonts/unicode.pf2",
+];
+
 fn opts() -> PublishOptions {
+    let install = |dir: &Path| -> Result<(), crate::publish::MenuRenderError> {
+        for (i, f) in LOADER_FILES.iter().enumerate() {
+            let p = dir.join(f);
+            fs::create_dir_all(p.parent().unwrap())?;
+            fs::write(&p, format!("loader file {i}\n").repeat(100))?;
+        }
+        Ok(())
+    };
     PublishOptions {
         cmdline: "quiet".into(),
+        loaders: Some(crate::publish::Loaders {
+            marker: LOADER_FILES[0].into(),
+            install: std::sync::Arc::new(install),
+        }),
         ..PublishOptions::default()
     }
 }
@@ -144,6 +171,16 @@ struct Served {
     consumers: BTreeMap<PathBuf, Option<(Node, String)>>,
     /// Generation → its TFTP directory and NFS tree, relative paths and nodes.
     generations: BTreeMap<String, Vec<(PathBuf, Node)>>,
+    /// The boot loader images under `TFTP/boot` (empty before they are installed).
+    loaders: Vec<(PathBuf, Node)>,
+}
+
+/// What is under `TFTP/boot` after a crash with `o`: the loader images, comparable.
+fn loaders(m: &Model, t: &Targets, o: Outcome) -> Vec<(PathBuf, Node)> {
+    m.crashed_tree(&t.tftp.join("boot"), o)
+        .into_iter()
+        .map(|(p, n)| (p, comparable(n, false)))
+        .collect()
 }
 
 fn gen_dirs(t: &Targets, g: &str) -> [PathBuf; 2] {
@@ -184,6 +221,8 @@ fn consumers(t: &Targets) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = MENUS.iter().map(|m| t.tftp.join(m)).collect();
     v.push(t.tftp.join("netroot").join(PROFILE).join("current"));
     v.push(t.nfs.join(PROFILE).join("current"));
+    v.push(t.nfs.join(SIDE));
+    v.push(t.tftp.join("netroot").join(SITE));
     v
 }
 
@@ -210,6 +249,7 @@ fn served(t: &Targets) -> Served {
     let mut s = Served {
         consumers: BTreeMap::new(),
         generations: BTreeMap::new(),
+        loaders: loaders(&m, t, Outcome::Kept),
     };
     for c in consumers(t) {
         let n = m.crashed(&c, Outcome::Kept);
@@ -263,6 +303,15 @@ fn check(
                 c.display()
             ));
         }
+    }
+    // The loader images appear whole or not at all.
+    let found = loaders(m, t, o);
+    if found != before.loaders && found != after.loaders {
+        return Err(format!(
+            "the boot loader images are partial: {} of {} entries",
+            found.len(),
+            after.loaders.len()
+        ));
     }
     let history = t.tftp.join("netroot").join(PROFILE).join("history.json");
     if let Some(Node::File(None, _)) = m.crashed(&history, o) {
@@ -379,11 +428,28 @@ fn removing_a_necessary_fsync_is_detected() {
                 .starts_with(".netroot-tmp-tree")
         })
     };
+    let loader_tmp = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".netroot-tmp-loaders"))
+    };
     let cases: Vec<(usize, &str, Picker)> = vec![
+        (
+            0,
+            "syncfs of the staged boot loader images",
+            Box::new(|o| matches!(o, FsOp::Syncfs { path } if loader_tmp(path))),
+        ),
+        (
+            1,
+            "fsync of the new NFS side file",
+            Box::new(|o| {
+                matches!(o, FsOp::FsyncFile { path }
+                    if path.parent() == Some(f.t.nfs.as_path()) && is_tmp(path))
+            }),
+        ),
         (
             1,
             "syncfs of the staged root tree",
-            Box::new(|o| matches!(o, FsOp::Syncfs { .. })),
+            Box::new(|o| matches!(o, FsOp::Syncfs { path } if !loader_tmp(path))),
         ),
         (
             2,
