@@ -5,7 +5,8 @@
 //!   aborts the process like SIGKILL: no destructors, no cleanup), and
 //! - with SIGKILL after 30 different delays.
 //!
-//! After each crash: every consumer (menu files, both `current` symlinks) must be a complete file
+//! After each crash: every consumer (menu files, the NFS side file, the shared site file, both
+//! `current` symlinks) must be a complete file
 //! naming generation 1 or 2, whose artifacts and root tree equal that version's sources exactly;
 //! every generation the history lists must verify clean. Then a normal run must complete, leave no
 //! `.netroot-tmp-*` leftovers, and verify clean.
@@ -137,19 +138,35 @@ fn check_consistent(w: &World, vs: &[Version], context: &str) {
             fs::read_link(&link).unwrap_or_else(|e| panic!("{context}: {}: {e}", link.display()));
         named.push(g.to_string_lossy().into_owned());
     }
-    for rel in MENUS {
+    // Menus, the NFS side file and the shared site file: each complete, old or new.
+    let side = [
+        (w.nfs(SIDE_FILE), SIDE_FILE),
+        (w.tftp(&format!("netroot/{SITE_FILE}")), SITE_FILE),
+    ];
+    let consumers = MENUS
+        .iter()
+        .map(|rel| (w.tftp(rel), *rel))
+        .chain(side.iter().map(|(p, n)| (p.clone(), *n)));
+    for (path, rel) in consumers {
         let data =
-            fs::read_to_string(w.tftp(rel)).unwrap_or_else(|e| panic!("{context}: {rel}: {e}"));
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{context}: {rel}: {e}"));
         let at = data
             .find("netroot/compute/g")
             .unwrap_or_else(|| panic!("{context}: {rel}: {data}"));
         let g = &data[at + 16..at + 33];
         let want = menus(&paths(g, &w.opts().cmdline));
-        let (_, bytes) = want.files.iter().find(|(p, _)| p == rel).unwrap();
+        let bytes = want
+            .files
+            .iter()
+            .chain(&want.nfs_files)
+            .chain(&want.site_files)
+            .find(|(p, _)| p == rel)
+            .map(|(_, b)| b)
+            .unwrap();
         assert_eq!(
             data.as_bytes(),
             bytes.as_slice(),
-            "{context}: {rel} is not a complete menu"
+            "{context}: {rel} is not a complete file"
         );
         named.push(g.to_string());
     }

@@ -101,6 +101,11 @@ impl World {
     }
 }
 
+/// The side file [`menus`] puts at the top of the NFS target.
+pub const SIDE_FILE: &str = "netroot.exports";
+/// The shared file [`menus`] puts in `TFTP/netroot/`.
+pub const SITE_FILE: &str = "site.json";
+
 /// Menu files naming the generation explicitly, like the real renderers do.
 pub fn menus(p: &GenerationPaths) -> MenuFiles {
     let nfs = p.nfs_rel.clone().unwrap_or_default();
@@ -132,6 +137,16 @@ pub fn menus(p: &GenerationPaths) -> MenuFiles {
                 .into_bytes(),
             ),
         ],
+        // Side files like the real renderers' export snippets and site settings: they name the
+        // generation so the crash tests can tell old from new.
+        nfs_files: vec![(
+            SIDE_FILE.into(),
+            format!("# exports for {}\n", p.tftp_dir).into_bytes(),
+        )],
+        site_files: vec![(
+            SITE_FILE.into(),
+            format!("{{\"entry\": \"{}\"}}\n", p.tftp_dir).into_bytes(),
+        )],
         ..Default::default()
     }
 }
