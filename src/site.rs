@@ -152,7 +152,10 @@ impl SiteSettings {
                 .ok_or_else(|| {
                     invalid(
                         t.span(),
-                        format!("menu.timeout must be 0 to {max} seconds, got {}", t.get_ref()),
+                        format!(
+                            "menu.timeout must be 0 to {max} seconds, got {}",
+                            t.get_ref()
+                        ),
                     )
                 })?;
         }
@@ -292,19 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let text = std::fs::read_to_string(dir.join(SITE_FILE)).unwrap();
+        let s = parse(&text).unwrap();
+        assert_eq!(s.default.as_deref(), Some("compute"));
+        assert_eq!((s.timeout_secs, s.serial), (5, Some((0, 115200))));
+    }
+
+    #[test]
     fn the_default_never_moves_as_a_side_effect() {
         let s = SiteSettings::default();
         let (first, w) = PublishedSite::resolve(s.clone(), None, &["beta"], "beta");
         assert_eq!((first.default.as_str(), w), ("beta", None));
         // Publishing alpha later keeps beta the default.
-        let (next, _) = PublishedSite::resolve(s.clone(), Some(&first), &["alpha", "beta"], "alpha");
+        let (next, _) =
+            PublishedSite::resolve(s.clone(), Some(&first), &["alpha", "beta"], "alpha");
         assert_eq!(next.default, "beta");
         // An explicit default wins once published; before that it is a warning.
         let want = SiteSettings {
             default: Some("gamma".into()),
             ..s
         };
-        let (kept, w) = PublishedSite::resolve(want.clone(), Some(&next), &["alpha", "beta"], "alpha");
+        let (kept, w) =
+            PublishedSite::resolve(want.clone(), Some(&next), &["alpha", "beta"], "alpha");
         assert_eq!(kept.default, "beta");
         assert!(w.unwrap().contains("gamma"));
         let (moved, w) =

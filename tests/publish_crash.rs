@@ -148,8 +148,7 @@ fn check_consistent(w: &World, vs: &[Version], context: &str) {
         .map(|rel| (w.tftp(rel), *rel))
         .chain(side.iter().map(|(p, n)| (p.clone(), *n)));
     for (path, rel) in consumers {
-        let data =
-            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{context}: {rel}: {e}"));
+        let data = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{context}: {rel}: {e}"));
         let at = data
             .find("netroot/compute/g")
             .unwrap_or_else(|| panic!("{context}: {rel}: {data}"));

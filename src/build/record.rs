@@ -19,7 +19,10 @@ pub(super) fn boot_record(
     inventory: Option<&Inventory>,
     root: Option<&BuiltRoot>,
 ) -> Result<BootRecord, BuildError> {
-    let console = profile.menu.serial.map(|(unit, baud)| Console { unit, baud });
+    let console = profile
+        .menu
+        .serial
+        .map(|(unit, baud)| Console { unit, baud });
     let nodes = inventory
         .map(|inv| inv.of_profile(&profile.name).map(node_record).collect())
         .unwrap_or_default();

@@ -288,7 +288,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.start("write");
     let vmlinuz = fs::read(&kernel.image)
         .map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
-    let boot_record = super::record::boot_record(&profile, &boot, inventory.as_ref(), root.as_ref())?;
+    let boot_record =
+        super::record::boot_record(&profile, &boot, inventory.as_ref(), root.as_ref())?;
     let man = build_manifest(
         opts,
         &profile.name,

@@ -195,6 +195,10 @@ fn node_entry(p: &PublishedProfile<'_>, node: &Node) -> Result<MenuEntry, MenuEr
         title: format!("{} (node {})", p.boot.title, node.name),
         kernel: p.kernel.to_string(),
         initrd: p.initrd.to_string(),
-        cmdline: kernel_cmdline(&boot, p.boot.console.map(Console::pair), &p.boot.cmdline_extra),
+        cmdline: kernel_cmdline(
+            &boot,
+            p.boot.console.map(Console::pair),
+            &p.boot.cmdline_extra,
+        ),
     })
 }

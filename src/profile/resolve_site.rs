@@ -217,7 +217,12 @@ pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpe
         }
     }
     if let Some(url) = &p.http_base {
-        return Err(moved_to_site(cx, &url.span, "publish.http_base", "http_base"));
+        return Err(moved_to_site(
+            cx,
+            &url.span,
+            "publish.http_base",
+            "http_base",
+        ));
     }
     if let Some(k) = &p.keep {
         if k.value < 2 {

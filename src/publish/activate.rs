@@ -97,7 +97,10 @@ enum Want<'a> {
 fn wanted<'a>(layout: &Layout, root: bool, menus: &'a MenuFiles) -> Vec<(String, Want<'a>)> {
     let mut v = Vec::new();
     for (name, data) in &menus.nfs_files {
-        v.push((format!("nfs:{name}"), Want::File(layout.nfs.join(name), data)));
+        v.push((
+            format!("nfs:{name}"),
+            Want::File(layout.nfs.join(name), data),
+        ));
     }
     for (name, data) in &menus.site_files {
         v.push((

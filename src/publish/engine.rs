@@ -25,8 +25,8 @@ use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
 use super::memo::Memo;
 use super::plan::{check_complete, prepare, PlanState, Prepared};
-use super::staging::{Staged, StagedLoaders};
 use super::report::{PublishReport, RollbackReport};
+use super::staging::{Staged, StagedLoaders};
 use super::tree::stage::{stage, Durability};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
@@ -68,13 +68,12 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
 
     let noop = prep.plan.is_noop();
     let mut undo = Staged::default();
-    let staged = stage_all(&fs_, &layout, a, opts, &mut prep, &mut memo, &mut undo)
-        .and_then(|s| {
-            if !noop {
-                list_generation(&fs_, &layout, &mut prep, &menu_paths, has_root)?;
-            }
-            Ok(s)
-        });
+    let staged = stage_all(&fs_, &layout, a, opts, &mut prep, &mut memo, &mut undo).and_then(|s| {
+        if !noop {
+            list_generation(&fs_, &layout, &mut prep, &menu_paths, has_root)?;
+        }
+        Ok(s)
+    });
     let staged = match staged {
         Ok(s) => s,
         Err(error) => {
@@ -110,7 +109,11 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         }
         cleaned.extend(gc.cleaned);
         warnings.extend(gc.warnings);
-        warnings.extend(gc.removed.iter().map(|g| format!("publish.keep removed {g}")));
+        warnings.extend(
+            gc.removed
+                .iter()
+                .map(|g| format!("publish.keep removed {g}")),
+        );
     }
 
     if let Err(e) = staged.memo_saved.unwrap_or_else(|| memo.save(&fs_)) {

@@ -34,7 +34,7 @@ pub fn gc(
 
 /// [`gc`] under a lock the caller holds (publish applies `publish.keep` this way).
 pub(crate) fn collect(fs_: &Fs, layout: &Layout, keep: usize) -> Result<GcReport, PublishError> {
-        let profile = layout.profile.as_str();
+    let profile = layout.profile.as_str();
     let mut history = History::load(&layout.history(), profile)?;
     let refs = references(layout, &history, &[])?;
     let mut warnings = Vec::new();

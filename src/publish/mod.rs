@@ -35,8 +35,8 @@ pub mod layout;
 mod memo;
 mod plan;
 pub mod relpath;
-mod staging;
 mod report;
+mod staging;
 pub mod tree;
 mod verify;
 
@@ -50,8 +50,8 @@ pub use gc::gc;
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};
-pub use staging::check_writable;
 pub use report::{GcReport, PublishReport, RollbackReport};
+pub use staging::check_writable;
 pub use verify::{verify, GenerationCheck, VerifyReport};
 
 /// The already-built inputs of one profile.
@@ -173,6 +173,8 @@ pub type InstallLoaders = dyn Fn(&std::path::Path) -> Result<(), MenuRenderError
 
 impl std::fmt::Debug for Loaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaders").field("marker", &self.marker).finish()
+        f.debug_struct("Loaders")
+            .field("marker", &self.marker)
+            .finish()
     }
 }

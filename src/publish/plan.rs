@@ -226,7 +226,9 @@ pub(crate) fn prepare(
     if let Some(c) = &prep.menus.cmdline {
         prep.record.cmdline = c.clone();
     }
-    prep.plan.warnings.extend(prep.menus.warnings.iter().cloned());
+    prep.plan
+        .warnings
+        .extend(prep.menus.warnings.iter().cloned());
     let mut consumers = Vec::new();
     if let Some(l) = opts
         .loaders

@@ -153,7 +153,10 @@ fn record_external(fs_: &Fs, dir: &Path) -> Result<(), PublishError> {
             record_external(fs_, &p)?;
         } else if md.file_type().is_symlink() {
             let target = fs::read_link(&p).map_err(io_err("read symlink", &p))?;
-            fs_.record(|| FsOp::Symlink { target, path: p.clone() });
+            fs_.record(|| FsOp::Symlink {
+                target,
+                path: p.clone(),
+            });
         } else {
             let data = fs::read(&p).map_err(io_err("read", &p))?;
             fs_.record(|| FsOp::Create { path: p.clone() });
@@ -205,4 +208,3 @@ fn merge_missing(
     }
     Ok(())
 }
-

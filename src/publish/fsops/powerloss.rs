@@ -134,7 +134,10 @@ fn menus(g: &GenerationPaths) -> MenuFiles {
             })
             .collect(),
         nfs_files: vec![(SIDE.into(), format!("# side {nfs}\n").into_bytes())],
-        site_files: vec![(SITE.into(), format!("{{\"default\": \"{nfs}\"}}\n").into_bytes())],
+        site_files: vec![(
+            SITE.into(),
+            format!("{{\"default\": \"{nfs}\"}}\n").into_bytes(),
+        )],
         ..Default::default()
     }
 }
