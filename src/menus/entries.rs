@@ -1,7 +1,8 @@
 //! Building menus from profiles and nodes: an entry's command line is the profile's
 //! [`BootConfig::to_cmdline`], with a node's static address (`ip=`) for nodes that have one, its
-//! bond ports (`bond=`) for nodes that list their own, its layer (`netroot.node=`) for nodes whose generation has one, the serial console (`console=`)
-//! and the profile's extra words; per-node menus and the file names the loaders look for.
+//! bond ports (`bond=`) for nodes that list their own, its layer (`netroot.node=`) for nodes whose
+//! generation has one, the serial console (`console=`) and the profile's extra words; per-node
+//! menus and the file names the loaders look for.
 
 use netroot_init::bootconfig::{BootConfig, IpConfig, StaticIp};
 

@@ -15,14 +15,14 @@
 //! [`Inventory::parse`] checks every field and reports errors as `file:line:col`; duplicate names,
 //! MACs (a node's `mac` and its port MACs are one namespace) and addresses are errors naming both
 //! nodes. [`Inventory::check_profiles`] and [`Inventory::check_network`] check the inventory
-//! against the profiles (names; client network, NFS server and gateway) at the node's position. A name is one host-name label, so it is also a
-//! safe path component. [`dnsmasq_hosts`] and [`dhcpd_hosts`] render the DHCP reservations;
-//! [`Node::template_vars`] gives a node's overlay template variables: the build renders the root
-//! overlays' `*.j2` files with them into the node's layer `.netroot/nodes/NAME/` of the root tree
-//! (`vars.rack` shadows a profile's `rack` there; the shared tree keeps the profile's value), and
-//! the node's per-MAC menus boot with `netroot.node=NAME` so the init mounts that layer. A node's
-//! `ports` replace its profile's `bond.ports` in its per-MAC entry (`bond=`).
-//! See `docs/nodes.md` for every field and rule.
+//! against the profiles (names; client network, NFS server and gateway) at the node's position.
+//! A name is one host-name label, so it is also a safe path component. [`dnsmasq_hosts`] and
+//! [`dhcpd_hosts`] render the DHCP reservations; [`Node::template_vars`] gives a node's overlay
+//! template variables: the build renders the root overlays' `*.j2` files with them into the
+//! node's layer `.netroot/nodes/NAME/` of the root tree (`vars.rack` shadows a profile's `rack`
+//! there; the shared tree keeps the profile's value), and the node's per-MAC menus boot with
+//! `netroot.node=NAME` so the init mounts that layer. A node's `ports` replace its profile's
+//! `bond.ports` in its per-MAC entry (`bond=`). `docs/nodes.md` documents every field and rule.
 
 mod dhcp;
 mod network;
@@ -110,7 +110,8 @@ pub enum NodesError {
         available: Vec<String>,
     },
     #[error(
-        "{at}: node {node:?}: address {address} is outside the client network {network}/{prefix_len}"
+        "{at}: node {node:?}: address {address} is outside the client network \
+             {network}/{prefix_len}"
     )]
     OutsideClientNetwork {
         at: Location,
@@ -145,12 +146,13 @@ pub enum NodesError {
     ReservedVar,
 }
 
-/// Two nodes sharing a name, MAC or address (boxed in [`NodesError`] to keep it small).
+/// Two nodes sharing a name, MAC (a node's or a port's) or address (boxed in [`NodesError`] to
+/// keep it small).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {
     pub at: Location,
     pub node: String,
-    /// `name`, `MAC` or `address`.
+    /// `name`, `MAC`, `port MAC` or `address`.
     pub what: &'static str,
     pub value: String,
     pub other: String,

@@ -62,7 +62,8 @@ impl Node {
                 address,
             });
         }
-        let on_link = |ip: Ipv4Addr| ip != address.ip && in_subnet(address.ip, address.prefix_len, ip);
+        let on_link =
+            |ip: Ipv4Addr| ip != address.ip && in_subnet(address.ip, address.prefix_len, ip);
         if on_link(net.nfs_server) || net.gateway.is_some_and(on_link) {
             return Ok(());
         }
@@ -132,7 +133,11 @@ mod tests {
     fn an_address_inside_the_client_network_and_the_servers_subnet_passes() {
         check("10.0.1.1/16", &net(CLIENTS, None)).unwrap();
         // The client network's own host bits do not matter.
-        check("10.0.1.1/16", &net(Some((Ipv4Addr::new(10, 0, 7, 7), 16)), None)).unwrap();
+        check(
+            "10.0.1.1/16",
+            &net(Some((Ipv4Addr::new(10, 0, 7, 7), 16)), None),
+        )
+        .unwrap();
         // No client network: only reachability counts.
         check("10.0.1.1/16", &net(None, None)).unwrap();
     }
@@ -155,8 +160,14 @@ mod tests {
 
     #[test]
     fn a_client_network_of_prefix_zero_holds_every_address() {
-        check("192.168.5.5/24", &net(Some((Ipv4Addr::UNSPECIFIED, 0)), Some([192, 168, 5, 1].into())))
-            .unwrap();
+        check(
+            "192.168.5.5/24",
+            &net(
+                Some((Ipv4Addr::UNSPECIFIED, 0)),
+                Some([192, 168, 5, 1].into()),
+            ),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -185,13 +196,19 @@ mod tests {
     #[test]
     fn the_client_network_is_checked_before_reachability() {
         let err = check("192.168.5.9/24", &net(CLIENTS, None)).unwrap_err();
-        assert!(err.contains("outside the client network 10.0.0.0/16"), "{err}");
+        assert!(
+            err.contains("outside the client network 10.0.0.0/16"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_host_route_reaches_nothing_but_a_point_to_point_peer_does() {
         let err = check("10.0.1.1/32", &net(CLIENTS, Some([10, 0, 0, 254].into()))).unwrap_err();
-        assert!(err.contains("outside the node's subnet 10.0.1.1/32"), "{err}");
+        assert!(
+            err.contains("outside the node's subnet 10.0.1.1/32"),
+            "{err}"
+        );
         // In a /31 both addresses are hosts (RFC 3021): the other one may be the server.
         check("10.0.0.0/31", &net(CLIENTS, None)).unwrap();
     }

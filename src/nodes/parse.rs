@@ -153,28 +153,14 @@ fn check_node(
                 .map_err(|m| invalid(&a.span(), format!("address {:?}: {m}", a.get_ref())))?,
         ),
     };
-    let (ports, port_at) = match &raw.ports {
+    let (ports, port_at): (Vec<PortId>, Vec<Location>) = match &raw.ports {
         None => (Vec::new(), Vec::new()),
-        Some(list) => check_ports(list)
-            .map_err(|(at, m)| invalid(&at, m))?
-            .into_iter()
-            .unzip(),
+        Some(list) => check_ports(loc, list, &invalid)?.into_iter().unzip(),
     };
-    let vars: Vars = match raw.vars {
+    let vars = match raw.vars {
         None => Vars::new(),
-        Some(v) => {
-            let vspan = v.span();
-            let table = v.into_inner();
-            if table.contains_key(NODE_VAR) {
-                return Err(invalid(
-                    &vspan,
-                    format!("vars: {NODE_VAR:?} is reserved for the node's own fields"),
-                ));
-            }
-            table.into_iter().collect()
-        }
+        Some(v) => check_vars(v, &invalid)?,
     };
-    let port_at = port_at.iter().map(|at| loc.at(at)).collect();
     let node = Node {
         name: name.to_string(),
         mac,
@@ -190,17 +176,19 @@ fn check_node(
 /// The node's `ports`, spelled as a profile's `bond.ports` (MAC addresses or interface names),
 /// non-empty and distinct, with each item's span; port MACs are NIC addresses, so unicast.
 fn check_ports(
+    loc: &Locator<'_>,
     list: &Spanned<Vec<Spanned<String>>>,
-) -> Result<Vec<(PortId, Range<usize>)>, (Range<usize>, String)> {
+    invalid: &dyn Fn(&Range<usize>, String) -> NodesError,
+) -> Result<Vec<(PortId, Location)>, NodesError> {
     if list.get_ref().is_empty() {
-        return Err((
-            list.span(),
+        return Err(invalid(
+            &list.span(),
             "ports is empty (leave it out to use the profile's bond.ports)".to_string(),
         ));
     }
-    let mut ports: Vec<(PortId, Range<usize>)> = Vec::new();
+    let mut ports: Vec<(PortId, Location)> = Vec::new();
     for p in list.get_ref() {
-        let bad = |m: String| (p.span(), format!("ports: {m}"));
+        let bad = |m: String| invalid(&p.span(), format!("ports: {m}"));
         let id = bond_port(p.get_ref()).map_err(bad)?;
         if let PortId::Mac(mac) = &id {
             check_unicast(mac).map_err(bad)?;
@@ -208,9 +196,25 @@ fn check_ports(
         if ports.iter().any(|(other, _)| *other == id) {
             return Err(bad(format!("\"{}\" listed twice", p.get_ref())));
         }
-        ports.push((id, p.span()));
+        ports.push((id, loc.at(&p.span())));
     }
     Ok(ports)
+}
+
+/// `[node.vars]`, which may not define the reserved [`NODE_VAR`].
+fn check_vars(
+    v: Spanned<toml::Table>,
+    invalid: &dyn Fn(&Range<usize>, String) -> NodesError,
+) -> Result<Vars, NodesError> {
+    let span = v.span();
+    let table = v.into_inner();
+    if table.contains_key(NODE_VAR) {
+        return Err(invalid(
+            &span,
+            format!("vars: {NODE_VAR:?} is reserved for the node's own fields"),
+        ));
+    }
+    Ok(table.into_iter().collect())
 }
 
 /// A NIC's own address is unicast and not all zeros.
