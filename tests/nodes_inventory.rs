@@ -1,9 +1,13 @@
-//! The node inventory: parsing, validation with positions, duplicates, DHCP snippets, vars.
+//! The node inventory: parsing, validation with positions, duplicates, DHCP snippets, vars, and
+//! the shipped `examples/nodes.toml`.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
-use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress};
+use netroot::menus::node_boot_config;
+use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress, NodeNetwork};
 use netroot::overlay::Vars;
+use netroot::profile::Project;
 
 const GOOD: &str = r#"
 [[node]]
@@ -84,7 +88,7 @@ fn errors_carry_file_line_and_column() {
     let cases = [
         (
             "[[node]]\nname = \"c1\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"p\"\nrack = 1\n",
-            "nodes.toml:5:1: unknown field `rack`, expected one of `name`, `mac`, `profile`, `address`, `vars`",
+            "nodes.toml:5:1: unknown field `rack`, expected one of `name`, `mac`, `profile`, `address`, `ports`, `vars`",
         ),
         (
             "[[node]]\nname = \"c1\"\nprofile = \"p\"\n",
@@ -302,4 +306,34 @@ fn template_vars_layer_profile_node_and_node_fields() {
             .to_string(),
         "profile variable \"node\" is reserved for the node's own fields ({{ node.name }} ...)"
     );
+}
+
+#[test]
+fn the_shipped_example_parses_and_fits_the_compute_profile() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let display = Path::new("examples/nodes.toml");
+    let inv = Inventory::load(&root.join(display), display).unwrap();
+    let names: Vec<&str> = inv.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["c001", "c002", "c003", "c101", "c102"]);
+    assert!(inv.nodes.iter().any(|n| n.address.is_some()));
+    assert!(inv.nodes.iter().any(|n| !n.ports.is_empty()));
+    assert!(inv.nodes.iter().all(|n| n.vars.contains_key("rack")));
+    // It names the project's profiles, and its nodes boot on the compute profile's network.
+    let project = Project::new(root);
+    let profiles: Vec<String> = project
+        .list_profiles()
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    inv.check_profiles(&profiles).unwrap();
+    let mut compute = project.load_profile("compute").unwrap().boot;
+    // The build fills in the kernel version; the boot config is only valid with one.
+    compute.kernel_version = "6.1.0-56-amd64".into();
+    let clients = Some((Ipv4Addr::new(10, 0, 0, 0), 16));
+    inv.check_network("compute", &NodeNetwork::of_boot(&compute, clients))
+        .unwrap();
+    for n in &inv.nodes {
+        node_boot_config(&compute, n).unwrap();
+    }
 }

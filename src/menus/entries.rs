@@ -1,7 +1,8 @@
 //! Building menus from profiles and nodes: an entry's command line is the profile's
 //! [`BootConfig::to_cmdline`], with a node's static address (`ip=`) for nodes that have one, its
-//! layer (`netroot.node=`) for nodes whose generation has one, the serial console (`console=`)
-//! and the profile's extra words; per-node menus and the file names the loaders look for.
+//! bond ports (`bond=`) for nodes that list their own, its layer (`netroot.node=`) for nodes whose
+//! generation has one, the serial console (`console=`) and the profile's extra words; per-node
+//! menus and the file names the loaders look for.
 
 use netroot_init::bootconfig::{BootConfig, IpConfig, StaticIp};
 
@@ -87,7 +88,8 @@ pub fn profile_entry(p: &ProfileBoot<'_>, serial: Option<(u8, u32)>, extra: &str
 
 /// The profile's boot config as `node` boots it: a node with an address gets static
 /// addressing (keeping the profile's gateway and DNS when the profile is static itself) and its
-/// name as host name.
+/// name as host name; a node with `ports` bonds those instead of the profile's. The result is
+/// validated, so ports the bond cannot take (fewer than `min_ports`) fail naming the node.
 pub fn node_boot_config(boot: &BootConfig, node: &Node) -> Result<BootConfig, MenuError> {
     boot_config_of(boot, node, false)
 }
@@ -97,6 +99,9 @@ fn boot_config_of(boot: &BootConfig, node: &Node, layer: bool) -> Result<BootCon
     let mut b = boot.clone();
     if layer {
         b.node = Some(node.name.clone());
+    }
+    if !node.ports.is_empty() {
+        b.bond.ports = node.ports.clone();
     }
     if let Some(a) = node.address {
         let (gateway, dns) = match &boot.ip {

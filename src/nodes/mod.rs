@@ -7,27 +7,34 @@
 //! mac = "52:54:00:00:10:01"
 //! profile = "compute"
 //! address = "10.0.1.1/16"   # optional: static addressing instead of DHCP
+//! ports = ["52:54:00:00:10:01", "52:54:00:00:10:02"]   # optional: instead of the profile's
 //! [node.vars]
 //! rack = "r1"
 //! ```
 //!
 //! [`Inventory::parse`] checks every field and reports errors as `file:line:col`; duplicate names,
-//! MACs and addresses are errors naming both nodes. A name is one host-name label, so it is also a
-//! safe path component. [`dnsmasq_hosts`] and [`dhcpd_hosts`] render the DHCP reservations;
-//! [`Node::template_vars`] gives a node's overlay template variables: the build renders the root
-//! overlays' `*.j2` files with them into the node's layer `.netroot/nodes/NAME/` of the root tree
-//! (`vars.rack` shadows a profile's `rack` there; the shared tree keeps the profile's value), and
-//! the node's per-MAC menus boot with `netroot.node=NAME` so the init mounts that layer.
+//! MACs (a node's `mac` and its port MACs are one namespace) and addresses are errors naming both
+//! nodes. [`Inventory::check_profiles`] and [`Inventory::check_network`] check the inventory
+//! against the profiles (names; client network, NFS server and gateway) at the node's position.
+//! A name is one host-name label, so it is also a safe path component. [`dnsmasq_hosts`] and
+//! [`dhcpd_hosts`] render the DHCP reservations; [`Node::template_vars`] gives a node's overlay
+//! template variables: the build renders the root overlays' `*.j2` files with them into the
+//! node's layer `.netroot/nodes/NAME/` of the root tree (`vars.rack` shadows a profile's `rack`
+//! there; the shared tree keeps the profile's value), and the node's per-MAC menus boot with
+//! `netroot.node=NAME` so the init mounts that layer. A node's `ports` replace its profile's
+//! `bond.ports` in its per-MAC entry (`bond=`). `docs/nodes.md` documents every field and rule.
 
 mod dhcp;
+mod network;
 mod parse;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use netroot_init::bootconfig::format_mac;
+use netroot_init::bootconfig::{format_mac, PortId};
 
 pub use dhcp::{dhcpd_hosts, dnsmasq_hosts};
+pub use network::NodeNetwork;
 
 use crate::overlay::Vars;
 use crate::profile::Location;
@@ -62,6 +69,8 @@ pub struct Node {
     pub profile: String,
     /// Static address; `None` for DHCP.
     pub address: Option<NodeAddress>,
+    /// Bond ports of this node, in order; empty: the profile's `bond.ports`.
+    pub ports: Vec<PortId>,
     /// `[node.vars]`, on top of the profile's variables when rendering for this node.
     pub vars: Vars,
     /// Where the node's `[[node]]` table starts.
@@ -100,16 +109,50 @@ pub enum NodesError {
         profile: String,
         available: Vec<String>,
     },
+    #[error(
+        "{at}: node {node:?}: address {address} is outside the client network \
+             {network}/{prefix_len}"
+    )]
+    OutsideClientNetwork {
+        at: Location,
+        node: String,
+        address: NodeAddress,
+        network: Ipv4Addr,
+        prefix_len: u8,
+    },
+    #[error("{at}: node {node:?}: address {address} is the NFS server's own address")]
+    NfsServerAddress {
+        at: Location,
+        node: String,
+        address: NodeAddress,
+    },
+    #[error(
+        "{at}: node {node:?}: address {address}: the NFS server {server} is outside the node's \
+         subnet {subnet}/{} and no gateway in it is configured{}",
+        .address.prefix_len,
+        network::gateway_note(*.gateway, .address)
+    )]
+    NfsUnreachable {
+        at: Location,
+        node: String,
+        address: NodeAddress,
+        /// The node's subnet (its address with the host bits cleared).
+        subnet: Ipv4Addr,
+        server: Ipv4Addr,
+        /// The profile's gateway, which is not in the node's subnet (or is the node itself).
+        gateway: Option<Ipv4Addr>,
+    },
     #[error("profile variable {NODE_VAR:?} is reserved for the node's own fields ({{{{ node.name }}}} ...)")]
     ReservedVar,
 }
 
-/// Two nodes sharing a name, MAC or address (boxed in [`NodesError`] to keep it small).
+/// Two nodes sharing a name, MAC (a node's or a port's) or address (boxed in [`NodesError`] to
+/// keep it small).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {
     pub at: Location,
     pub node: String,
-    /// `name`, `MAC` or `address`.
+    /// `name`, `MAC`, `port MAC` or `address`.
     pub what: &'static str,
     pub value: String,
     pub other: String,
@@ -152,6 +195,12 @@ impl Inventory {
                 available: available.to_vec(),
             }),
         }
+    }
+
+    /// Checks every node of `profile` against its network ([`Node::check_network`]).
+    pub fn check_network(&self, profile: &str, net: &NodeNetwork) -> Result<(), NodesError> {
+        self.of_profile(profile)
+            .try_for_each(|n| n.check_network(net))
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Node> {

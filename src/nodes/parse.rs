@@ -1,18 +1,19 @@
 //! Parsing and validating `nodes.toml`: the raw schema (`deny_unknown_fields`, spans kept),
-//! field checks and duplicate detection, each error at `file:line:col`.
+//! field checks and duplicate detection, each error at `file:line:col`. MACs are one namespace:
+//! a node's `mac` and its port MACs may not appear in another node.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use netroot_init::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask};
+use netroot_init::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask, PortId};
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Duplicate, Inventory, Node, NodeAddress, NodesError, NODE_VAR};
 use crate::overlay::Vars;
-use crate::profile::Location;
+use crate::profile::{bond_port, Location};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,7 @@ struct RawNode {
     mac: Spanned<String>,
     profile: Spanned<String>,
     address: Option<Spanned<String>>,
+    ports: Option<Spanned<Vec<Spanned<String>>>>,
     vars: Option<Spanned<toml::Table>>,
 }
 
@@ -60,35 +62,59 @@ pub(super) fn parse(display: &Path, text: &str) -> Result<Inventory, NodesError>
         message: e.message().trim_end_matches('.').to_string(),
     })?;
     let mut nodes: Vec<Node> = Vec::new();
-    // Value -> index into `nodes`, per duplicate-checked field.
-    let mut seen: [BTreeMap<String, usize>; 3] = Default::default();
+    // (namespace, value) -> index into `nodes`.
+    let mut seen: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     for raw in raw.node {
         let span = raw.span();
         let raw = raw.into_inner();
         let name = raw.name.get_ref().clone();
-        let node = check_node(&loc, &span, &name, raw)?;
-        let keys = [
-            ("name", Some(node.name.clone())),
-            ("MAC", Some(format_mac(&node.mac))),
-            ("address", node.address.map(|a| a.ip.to_string())),
-        ];
-        for ((what, value), seen) in keys.into_iter().zip(seen.iter_mut()) {
-            let Some(value) = value else { continue };
-            if let Some(other) = seen.get(&value).and_then(|&i| nodes.get(i)) {
+        let (node, port_at) = check_node(&loc, &span, &name, raw)?;
+        for (space, what, value, at) in unique_keys(&node, port_at) {
+            let key = (space, value);
+            if let Some(other) = seen.get(&key).and_then(|&i| nodes.get(i)) {
                 return Err(NodesError::Duplicate(Box::new(Duplicate {
-                    at: node.at.clone(),
+                    at,
                     node: node.name.clone(),
                     what,
-                    value,
+                    value: key.1,
                     other: other.name.clone(),
                     other_at: other.at.clone(),
                 })));
             }
-            seen.insert(value, nodes.len());
+            seen.insert(key, nodes.len());
         }
         nodes.push(node);
     }
     Ok(Inventory { nodes })
+}
+
+/// Namespaces of the values no two nodes may share; a node's `mac` and its port MACs are one.
+const NAMES: &str = "names";
+const MACS: &str = "MACs";
+const ADDRESSES: &str = "addresses";
+
+/// What `node` may not share with another node: (namespace, what, value, where). Its own `mac`
+/// may be one of its ports (it usually is: the NIC it network-boots from).
+fn unique_keys(
+    node: &Node,
+    port_at: Vec<Location>,
+) -> Vec<(&'static str, &'static str, String, Location)> {
+    let mut keys = vec![
+        (NAMES, "name", node.name.clone(), node.at.clone()),
+        (MACS, "MAC", format_mac(&node.mac), node.at.clone()),
+    ];
+    if let Some(a) = node.address {
+        keys.push((ADDRESSES, "address", a.ip.to_string(), node.at.clone()));
+    }
+    for (port, at) in node.ports.iter().zip(port_at) {
+        match port {
+            PortId::Mac(mac) if *mac != node.mac => {
+                keys.push((MACS, "port MAC", format_mac(mac), at));
+            }
+            _ => {}
+        }
+    }
+    keys
 }
 
 fn check_node(
@@ -96,7 +122,7 @@ fn check_node(
     span: &Range<usize>,
     name: &str,
     raw: RawNode,
-) -> Result<Node, NodesError> {
+) -> Result<(Node, Vec<Location>), NodesError> {
     let invalid = |at: &Range<usize>, message: String| NodesError::Invalid {
         at: loc.at(at),
         node: name.to_string(),
@@ -127,28 +153,68 @@ fn check_node(
                 .map_err(|m| invalid(&a.span(), format!("address {:?}: {m}", a.get_ref())))?,
         ),
     };
-    let vars: Vars = match raw.vars {
-        None => Vars::new(),
-        Some(v) => {
-            let vspan = v.span();
-            let table = v.into_inner();
-            if table.contains_key(NODE_VAR) {
-                return Err(invalid(
-                    &vspan,
-                    format!("vars: {NODE_VAR:?} is reserved for the node's own fields"),
-                ));
-            }
-            table.into_iter().collect()
-        }
+    let (ports, port_at): (Vec<PortId>, Vec<Location>) = match &raw.ports {
+        None => (Vec::new(), Vec::new()),
+        Some(list) => check_ports(loc, list, &invalid)?.into_iter().unzip(),
     };
-    Ok(Node {
+    let vars = match raw.vars {
+        None => Vars::new(),
+        Some(v) => check_vars(v, &invalid)?,
+    };
+    let node = Node {
         name: name.to_string(),
         mac,
         profile: profile.clone(),
         address,
+        ports,
         vars,
         at: loc.at(span),
-    })
+    };
+    Ok((node, port_at))
+}
+
+/// The node's `ports`, spelled as a profile's `bond.ports` (MAC addresses or interface names),
+/// non-empty and distinct, with each item's span; port MACs are NIC addresses, so unicast.
+fn check_ports(
+    loc: &Locator<'_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+    invalid: &dyn Fn(&Range<usize>, String) -> NodesError,
+) -> Result<Vec<(PortId, Location)>, NodesError> {
+    if list.get_ref().is_empty() {
+        return Err(invalid(
+            &list.span(),
+            "ports is empty (leave it out to use the profile's bond.ports)".to_string(),
+        ));
+    }
+    let mut ports: Vec<(PortId, Location)> = Vec::new();
+    for p in list.get_ref() {
+        let bad = |m: String| invalid(&p.span(), format!("ports: {m}"));
+        let id = bond_port(p.get_ref()).map_err(bad)?;
+        if let PortId::Mac(mac) = &id {
+            check_unicast(mac).map_err(bad)?;
+        }
+        if ports.iter().any(|(other, _)| *other == id) {
+            return Err(bad(format!("\"{}\" listed twice", p.get_ref())));
+        }
+        ports.push((id, loc.at(&p.span())));
+    }
+    Ok(ports)
+}
+
+/// `[node.vars]`, which may not define the reserved [`NODE_VAR`].
+fn check_vars(
+    v: Spanned<toml::Table>,
+    invalid: &dyn Fn(&Range<usize>, String) -> NodesError,
+) -> Result<Vars, NodesError> {
+    let span = v.span();
+    let table = v.into_inner();
+    if table.contains_key(NODE_VAR) {
+        return Err(invalid(
+            &span,
+            format!("vars: {NODE_VAR:?} is reserved for the node's own fields"),
+        ));
+    }
+    Ok(table.into_iter().collect())
 }
 
 /// A NIC's own address is unicast and not all zeros.

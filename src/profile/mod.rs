@@ -23,6 +23,7 @@ pub use model::{
     RootSpec,
 };
 pub use render::to_toml;
+pub(crate) use resolve_net::bond_port;
 pub use source::Location;
 
 /// Directory of profile files inside a project.

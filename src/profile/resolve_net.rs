@@ -16,6 +16,18 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     bc::parse_mac(s).ok()
 }
 
+/// One `bond.ports` item as profiles and `nodes.toml` spell it: a MAC address, else an interface
+/// name; a value with a `:` that is no MAC is a mistyped MAC (interface names cannot hold `:`).
+pub(crate) fn bond_port(s: &str) -> Result<bc::PortId, String> {
+    match parse_mac(s) {
+        Some(mac) => Ok(bc::PortId::Mac(mac)),
+        None if s.contains(':') => Err(format!("invalid MAC address \"{s}\"")),
+        None => bc::validate_ifname(s)
+            .map(|()| bc::PortId::Name(s.to_string()))
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// `[bond]` → [`bc::BondConfig`]; ports are MAC addresses or interface names.
 pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileError> {
     let ports_val = b.ports.as_ref().ok_or_else(|| cx.missing("bond.ports"))?;
@@ -27,16 +39,8 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
     }
     let mut ports = Vec::new();
     for p in &ports_val.value {
-        let id = match parse_mac(&p.value) {
-            Some(mac) => bc::PortId::Mac(mac),
-            None if p.value.contains(':') => {
-                return Err(cx.invalid(
-                    &p.span,
-                    format!("bond.ports: invalid MAC address \"{}\"", p.value),
-                ))
-            }
-            None => bc::PortId::Name(ifname(cx, p, "bond.ports")?),
-        };
+        let id =
+            bond_port(&p.value).map_err(|m| cx.invalid(&p.span, format!("bond.ports: {m}")))?;
         if ports.contains(&id) {
             return Err(cx.invalid(&p.span, format!("bond.ports: \"{}\" listed twice", p.value)));
         }
