@@ -56,7 +56,7 @@ fn node_record(n: &crate::nodes::Node) -> NodeRecord {
         name: n.name.clone(),
         mac: n.mac_text(),
         address: n.address.map(|a| a.to_string()),
-        ports: Vec::new(),
+        ports: n.ports.iter().map(ToString::to_string).collect(),
         line: n.at.line,
     }
 }

@@ -115,19 +115,11 @@ pub fn check_publishable(project: &Path, profile: &Profile) -> Result<(), Deploy
 
 /// What the profile says about where its nodes may live.
 fn node_network(p: &Profile) -> NodeNetwork {
-    use netroot_init::bootconfig::IpConfig;
-    NodeNetwork {
-        client_network: p
-            .publish
-            .client_network
-            .as_deref()
-            .and_then(crate::publish::exports::parse_network),
-        nfs_server: p.boot.nfs.server,
-        gateway: match &p.boot.ip {
-            IpConfig::Static(s) => s.gateway,
-            IpConfig::Dhcp => None,
-        },
-    }
+    let client = p.publish.client_network.as_deref();
+    NodeNetwork::of_boot(
+        &p.boot,
+        client.and_then(crate::publish::exports::parse_network),
+    )
 }
 
 /// The build's record in `out/PROFILE/`, checked.

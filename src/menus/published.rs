@@ -80,11 +80,17 @@ pub fn node_of(profile: &str, n: &NodeRecord) -> Result<Node, MenuError> {
                 .ok_or_else(|| bad(format!("address {a:?} is not A.B.C.D/N")))
         })
         .transpose()?;
+    let ports = n
+        .ports
+        .iter()
+        .map(|p| crate::profile::bond_port(p).map_err(|e| bad(format!("ports: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Node {
         name: n.name.clone(),
         mac,
         profile: profile.to_string(),
         address,
+        ports,
         vars: Default::default(),
         at: Location {
             file: Path::new(NODES_FILE).to_path_buf(),

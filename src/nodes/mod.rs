@@ -244,18 +244,3 @@ impl Node {
         Ok(out)
     }
 }
-
-// TEMP(merge): replaced by the nodes branch's network checks.
-/// What a profile's network says about where its nodes may live.
-#[derive(Debug, Clone)]
-pub struct NodeNetwork {
-    pub client_network: Option<(Ipv4Addr, u8)>,
-    pub nfs_server: Ipv4Addr,
-    pub gateway: Option<Ipv4Addr>,
-}
-
-impl Inventory {
-    pub fn check_network(&self, _profile: &str, _net: &NodeNetwork) -> Result<(), NodesError> {
-        Ok(())
-    }
-}
