@@ -13,7 +13,7 @@
 //! A crash between any two steps leaves the old generation served by every unflipped consumer and
 //! the complete new one by every flipped consumer; the next publish removes the temporaries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::activate::{activate, paths_for, references, validate_menus};
@@ -23,10 +23,10 @@ use super::generation::stage_tftp;
 use super::history::{History, HistoryEntry};
 use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
-use super::memo::Memo;
+use super::memo::{published_memo_path, Known, Memo};
 use super::plan::{check_complete, prepare, PlanState};
 use super::report::{PublishReport, RollbackReport};
-use super::tree::stage::{stage, Durability};
+use super::tree::stage::{stage, Durability, LinkFrom};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
 /// Publishes `a` as a generation and activates it. `menus` renders the menu files for the
@@ -65,6 +65,8 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut cleaned = clean_leftovers(&fs_, &layout, &prep.history, &menu_paths)?;
     let mut tree_stats = None;
     let mut memo_saved = None;
+    let mut seen_saved = None;
+    let mut tree_warnings = Vec::new();
 
     if prep.plan.state == PlanState::New {
         let refs = references(&layout, &prep.history, &menu_paths)?;
@@ -84,13 +86,19 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             fs_.create_dir_all(&parent)?;
             let staged = super::fsops::tmp_path(&parent, "tree");
             let prev = prep.previous();
+            let seen_file = opts.hash_memo.as_deref().map(published_memo_path);
+            let seen = Memo::load_by_inode(seen_file.as_deref());
+            let from = LinkFrom {
+                prev: prev.as_ref(),
+                seen: &seen,
+            };
             let bytes = prep.manifest_bytes.as_deref().unwrap_or_default();
             // The tree manifest (written to a temporary, fsynced) and the hash memo (a cache,
             // complete after the scan) are written while the tree is staged: a few MB each that
             // would otherwise add their write and fsync to the publish.
             let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
                 let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(&fs_)));
-                let staged_tree = stage(&fs_, scanned, &prep.actions, prev.as_ref(), &staged);
+                let staged_tree = stage(&fs_, scanned, &prep.actions, from, &staged);
                 let (tmp, saved) = side.join().unwrap_or_else(|_| {
                     let panicked = || PublishError::BadState {
                         path: parent.clone(),
@@ -102,6 +110,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             });
             memo_saved = Some(saved);
             let staged_tree = staged_tree?;
+            tree_warnings = staged_tree.warnings;
             tree_stats = Some(staged_tree.stats);
             phases.done("stage tree");
             match staged_tree.durability {
@@ -116,9 +125,10 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             fs_.fsync_dir(&parent)?;
             fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
             fs_.fsync_dir(&parent)?;
+            seen_saved = Some(save_seen(&fs_, seen_file.as_deref(), staged_tree.seen));
         }
         fs_.create_dir_all(&layout.tftp_profile())?;
-        stage_tftp(&fs_, &layout, a, &prep.record)?;
+        tree_warnings.extend(stage_tftp(&fs_, &layout, a, &prep.record)?);
         phases.done("stage boot files");
     }
 
@@ -142,8 +152,12 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     }
 
     let mut warnings = std::mem::take(&mut prep.plan.warnings);
+    warnings.extend(tree_warnings);
     if let Err(e) = memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
         warnings.push(format!("hash memo not saved: {e}"));
+    }
+    if let Some(Err(e)) = seen_saved {
+        warnings.push(format!("memo of published inodes not saved: {e}"));
     }
     let hook = opts
         .hook
@@ -257,6 +271,15 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
         hook,
         fs_ops: fs_.ops(),
     })
+}
+
+/// Replaces the memo of published inodes (a cache) by what the new generation's inodes are.
+fn save_seen(fs_: &Fs, file: Option<&Path>, seen: Vec<Known>) -> Result<(), PublishError> {
+    let mut memo = Memo::fresh_by_inode(file);
+    for k in seen {
+        memo.remember_published(k);
+    }
+    memo.save(fs_)
 }
 
 /// Removes `.netroot-tmp-*` leftovers from every directory the engine writes for this profile.

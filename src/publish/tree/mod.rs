@@ -5,6 +5,7 @@ pub mod diff;
 pub mod linkplan;
 pub mod manifest;
 pub mod meta;
+pub mod relink;
 pub mod scan;
 pub mod stage;
 

@@ -16,16 +16,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustix::fs::CWD;
-use rustix::fs::{linkat, mknodat, openat, statat, symlinkat, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{linkat, mknodat, openat, symlinkat, AtFlags, FileType, Mode, OFlags};
 
 pub use super::linkplan::{hardlink_groups, plan, Action, Previous, TreeStats};
 use super::manifest::{EntryKind, TreeEntry, ROOT_PATH};
 use super::meta::{apply, apply_at, apply_fd};
+use super::relink::{created, link_previous, LinkAt, Linked};
 use super::scan::{entry_path, ScannedTree};
 use crate::publish::error::{errno, io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{open_nofollow, Stamp};
+use crate::publish::memo::{open_nofollow, Known, Memo, Stamp};
 use crate::publish::relpath;
 
 /// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
@@ -60,6 +61,28 @@ pub enum Durability {
 pub struct Staged {
     pub stats: TreeStats,
     pub durability: Durability,
+    /// Damaged entries of the previous generation that were not linked (created anew instead).
+    pub warnings: Vec<String>,
+    /// What each linked or created inode is, for the memo of published inodes (hardlink groups
+    /// left out: linking their other names changes their ctime after the record).
+    pub seen: Vec<Known>,
+}
+
+/// What one staging thread did.
+#[derive(Debug, Default)]
+struct Work {
+    stats: TreeStats,
+    warnings: Vec<String>,
+    /// (entry index, record).
+    seen: Vec<(usize, Known)>,
+}
+
+/// The previous generation as a link source, and the memo vouching for its inodes.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFrom<'a> {
+    pub prev: Option<&'a Previous<'a>>,
+    /// The memo of published inodes ([`Memo::load_by_inode`]).
+    pub seen: &'a Memo,
 }
 
 /// The place of each entry: its directory (index into the directory list) and its name.
@@ -159,13 +182,14 @@ fn open_dir(path: &Path) -> Result<OwnedFd, PublishError> {
 }
 
 /// Creates the tree at `dest` (which must not exist) following `actions` from [`plan`]; returns
-/// the counts of what was actually done (a link whose source is missing, was tampered with or
-/// reached the link limit becomes a copy or a new inode) and whether a syncfs is still needed.
+/// the counts of what was actually done (a link whose source is missing, damaged
+/// ([`link_previous`]) or at the link limit becomes a copy or a new inode), the damaged entries,
+/// and whether a syncfs is still needed.
 pub fn stage(
     fs_: &Fs,
     scanned: &ScannedTree,
     actions: &[Action],
-    prev: Option<&Previous>,
+    from: LinkFrom,
     dest: &Path,
 ) -> Result<Staged, PublishError> {
     let entries = &scanned.manifest.entries;
@@ -180,7 +204,7 @@ pub fn stage(
             .iter()
             .any(|a| matches!(a, Action::Symlink | Action::Special));
     let unsyncable = AtomicBool::new(false);
-    let mut st = TreeStats::default();
+    let mut work = Work::default();
     let mut dirs = Vec::with_capacity(placed.dirs.len());
     for (raw, &i) in placed.dirs.iter().zip(&placed.dir_entries) {
         let path = dest.join(raw);
@@ -192,7 +216,7 @@ pub fn stage(
         fs_.record(|| FsOp::Mkdir { path: path.clone() });
         if let Some(e) = entries.get(i) {
             dirs.push((path, e));
-            st.dirs += 1;
+            work.stats.dirs += 1;
         }
     }
 
@@ -208,8 +232,8 @@ pub fn stage(
         .collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let worker = || -> Result<TreeStats, PublishError> {
-        let mut st = TreeStats::default();
+    let worker = || -> Result<Work, PublishError> {
+        let mut w = Work::default();
         while !stop.load(Ordering::Relaxed) {
             let Some(&(raw, children)) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
@@ -219,15 +243,15 @@ pub fn stage(
                 fsync: targeted,
                 unsyncable: &unsyncable,
             };
-            let r = stage_dir(fs_, scanned, actions, prev, &at, raw, children, &mut st);
+            let r = stage_dir(fs_, scanned, actions, from, &at, raw, children, &mut w);
             if r.is_err() {
                 stop.store(true, Ordering::Relaxed);
-                return r.map(|_| st);
+                return r.map(|_| w);
             }
         }
-        Ok(st)
+        Ok(w)
     };
-    let results: Vec<Result<TreeStats, PublishError>> = std::thread::scope(|s| {
+    let results: Vec<Result<Work, PublishError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
         handles
             .into_iter()
@@ -242,8 +266,13 @@ pub fn stage(
             .collect()
     });
     for r in results {
-        st.add(&r?);
+        let r = r?;
+        work.stats.add(&r.stats);
+        work.warnings.extend(r.warnings);
+        work.seen.extend(r.seen);
     }
+    let mut st = work.stats;
+    let mut firsts = std::collections::HashSet::new();
 
     let mfile = Path::new("<scanned tree>");
     for (e, a) in entries.iter().zip(actions) {
@@ -258,6 +287,7 @@ pub fn stage(
             continue;
         };
         let path = entry_path(dest, mfile, &e.path)?;
+        firsts.insert(first.as_str());
         let first = entry_path(dest, mfile, first)?;
         fs_.step();
         linkat(CWD, &first, CWD, &path, AtFlags::empty()).map_err(errno("hardlink", &path))?;
@@ -276,9 +306,22 @@ pub fn stage(
     } else {
         Durability::NeedsSyncfs
     };
+    work.warnings.sort();
+    let seen = work
+        .seen
+        .into_iter()
+        .filter(|(i, _)| {
+            entries
+                .get(*i)
+                .is_some_and(|e| !firsts.contains(e.path.as_str()))
+        })
+        .map(|(_, k)| k)
+        .collect();
     Ok(Staged {
         stats: st,
         durability,
+        warnings: work.warnings,
+        seen,
     })
 }
 
@@ -325,11 +368,11 @@ fn stage_dir(
     fs_: &Fs,
     scanned: &ScannedTree,
     actions: &[Action],
-    prev: Option<&Previous>,
+    from: LinkFrom,
     to: &Target,
     raw: &OsStr,
     children: &[(usize, OsString)],
-    st: &mut TreeStats,
+    w: &mut Work,
 ) -> Result<(), PublishError> {
     let new_path = to.dest.join(raw);
     let new_dir = open_dir(&new_path)?;
@@ -337,10 +380,19 @@ fn stage_dir(
         .iter()
         .any(|(i, _)| actions.get(*i) == Some(&Action::Link));
     // A previous directory that is gone or replaced: its entries are created anew.
-    let prev_dir = prev
-        .filter(|_| wants_link)
-        .map(|p| p.dir.join(raw))
-        .and_then(|p| open_dir(&p).ok().map(|fd| (fd, p)));
+    let prev_dir = match from.prev.filter(|_| wants_link).map(|p| p.dir.join(raw)) {
+        Some(p) => match open_dir(&p) {
+            Ok(fd) => Some((fd, p)),
+            Err(err) => {
+                w.warnings.push(format!(
+                    "{}: not a readable directory ({err}); its entries are created anew",
+                    p.display()
+                ));
+                None
+            }
+        },
+        None => None,
+    };
     let at = Dir {
         fd: &new_dir,
         path: &new_path,
@@ -355,14 +407,32 @@ fn stage_dir(
         };
         if *action == Action::Link {
             if let Some((pfd, ppath)) = &prev_dir {
-                if link_previous(fs_, e, pfd, ppath, &at, name)? {
-                    st.linked_one(e);
-                    continue;
+                let link_at = LinkAt {
+                    prev_fd: pfd,
+                    prev_path: ppath,
+                    new_fd: &new_dir,
+                    new_path: &new_path,
+                };
+                let rehashed = &mut w.stats.rehashed;
+                match link_previous(fs_, e, &link_at, name, from.seen, rehashed)? {
+                    Linked::Yes(k) => {
+                        w.stats.linked_one(e);
+                        w.seen.push((*i, k));
+                        continue;
+                    }
+                    Linked::No => {}
+                    Linked::Damaged(why) => w.warnings.push(format!(
+                        "{}: {why}; not hardlinked into the new generation (copied from the \
+                         source instead)",
+                        ppath.join(name).display()
+                    )),
                 }
             }
         }
         create(fs_, e, src, &at, name, to)?;
-        st.created(e);
+        w.stats.created(e);
+        w.seen
+            .push((*i, created(&new_dir, name, &new_path.join(name), e)?));
     }
     Ok(())
 }
@@ -371,37 +441,6 @@ fn stage_dir(
 struct Dir<'a> {
     fd: &'a OwnedFd,
     path: &'a Path,
-}
-
-/// Links the previous generation's `name` into `to` if it is still what its manifest says;
-/// false when it must be created anew instead.
-fn link_previous(
-    fs_: &Fs,
-    e: &TreeEntry,
-    prev_fd: &OwnedFd,
-    prev_path: &Path,
-    to: &Dir,
-    name: &OsStr,
-) -> Result<bool, PublishError> {
-    let Ok(old) = statat(prev_fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-        return Ok(false);
-    };
-    if !Previous::intact(e, &old) {
-        return Ok(false);
-    }
-    fs_.step();
-    match linkat(prev_fd, name, to.fd, name, AtFlags::empty()) {
-        Ok(()) => {
-            fs_.record(|| FsOp::Link {
-                from: prev_path.join(name),
-                to: to.path.join(name),
-            });
-            Ok(true)
-        }
-        // The inode reached the filesystem's link limit: create a new one instead.
-        Err(rustix::io::Errno::MLINK) => Ok(false),
-        Err(err) => Err(errno("hardlink", &to.path.join(name))(err)),
-    }
 }
 
 /// Creates `name` in `at` as a copy of the source file, a new symlink or a new special file.
