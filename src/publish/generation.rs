@@ -281,8 +281,13 @@ fn link_identical(
 }
 
 /// Copies `src` to the new file `dest` (0644), hashing on the way; fails if the content is not
-/// `want` (the source changed since it was hashed). Fsyncs `dest`.
-fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result<(), PublishError> {
+/// `want` (the source changed since it was hashed). Fsyncs `dest` and returns it.
+pub(crate) fn copy_verified(
+    fs_: &Fs,
+    src: &Path,
+    dest: &Path,
+    want: &FileDigest,
+) -> Result<fs::File, PublishError> {
     let mut from = open_nofollow(src)?;
     fs_.step();
     let mut to = create_new(fs_, dest)?;
@@ -321,7 +326,8 @@ fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result
         blake3: got,
     });
     fs_.step();
-    fs_.fsync_file(&to, dest)
+    fs_.fsync_file(&to, dest)?;
+    Ok(to)
 }
 
 fn create_new(fs_: &Fs, path: &Path) -> Result<fs::File, PublishError> {

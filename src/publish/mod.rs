@@ -34,6 +34,7 @@ pub mod layout;
 mod memo;
 mod plan;
 pub mod relpath;
+mod repair;
 mod report;
 pub mod tree;
 mod verify;
@@ -47,6 +48,7 @@ pub use gc::gc;
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};
+pub use repair::{repair, RepairReport, RepairSources, RestoredFile, Unrepaired};
 pub use report::{GcReport, PublishReport, RollbackReport};
 pub use verify::{verify, GenerationCheck, VerifyReport};
 

@@ -6,10 +6,11 @@ pub mod linkplan;
 pub mod manifest;
 pub mod meta;
 pub mod relink;
+pub mod restore;
 pub mod scan;
 pub mod stage;
 
-pub use diff::{diff, Problem, ProblemKind};
+pub use diff::{diff, diff_entries, Problem, ProblemKind};
 pub use linkplan::{Action, Previous, TreeStats};
 pub use manifest::{EntryKind, TreeEntry, TreeManifest};
 pub use scan::{scan, ScannedTree};
