@@ -187,11 +187,21 @@ impl Ctx<'_> {
             let mut candidates: Vec<Candidate> = self
                 .records
                 .iter()
-                .filter(|(other, _, r)| other != g && r.as_ref().and_then(|r| r.files.get(name)) == Some(want))
-                .map(|(other, _, _)| (self.layout.tftp_gen(other).join(name), format!("generation {other}")))
+                .filter(|(other, _, r)| {
+                    other != g && r.as_ref().and_then(|r| r.files.get(name)) == Some(want)
+                })
+                .map(|(other, _, _)| {
+                    (
+                        self.layout.tftp_gen(other).join(name),
+                        format!("generation {other}"),
+                    )
+                })
                 .collect();
             if let Some(out) = &self.sources.build_out {
-                candidates.push((out.join(name), format!("the build output {}", out.display())));
+                candidates.push((
+                    out.join(name),
+                    format!("the build output {}", out.display()),
+                ));
             }
             match self.copy_boot_file(&path, want, memo, candidates)? {
                 Ok(source) => report.restored.push(RestoredFile { path, source }),
@@ -233,8 +243,15 @@ impl Ctx<'_> {
             self.fs_.fsync_dir(dir)?;
             return Ok(Ok(label));
         }
-        let tried = if tried.is_empty() { "no candidate".to_string() } else { tried.join("; ") };
-        Ok(Err(format!("no intact copy with blake3 {} ({tried})", want.blake3)))
+        let tried = if tried.is_empty() {
+            "no candidate".to_string()
+        } else {
+            tried.join("; ")
+        };
+        Ok(Err(format!(
+            "no intact copy with blake3 {} ({tried})",
+            want.blake3
+        )))
     }
 
     /// Restores the root tree of `g` if its manifest is the one its record names.
@@ -270,15 +287,28 @@ impl Ctx<'_> {
             for (other, path) in others.get(blake3.as_str()).into_iter().flatten() {
                 out.push((path.clone(), format!("generation {other}")));
             }
-            if let Some(p) = self.sources.root_tree.as_ref().and_then(|r| entry_path(r, &mfile, &e.path).ok()) {
+            if let Some(p) = self
+                .sources
+                .root_tree
+                .as_ref()
+                .and_then(|r| entry_path(r, &mfile, &e.path).ok())
+            {
                 out.push((p, "the build cache's root tree".into()));
             }
             out
         };
         let done = restore(self.fs_, &root, &mfile, &manifest, memo, &mut candidates)?;
-        report.restored.extend(done.restored.into_iter().map(|(path, source)| RestoredFile { path, source }));
+        report.restored.extend(
+            done.restored
+                .into_iter()
+                .map(|(path, source)| RestoredFile { path, source }),
+        );
         report.removed.extend(done.removed);
-        report.unrepaired.extend(done.unrepaired.into_iter().map(|(path, reason)| Unrepaired { path, reason }));
+        report.unrepaired.extend(
+            done.unrepaired
+                .into_iter()
+                .map(|(path, reason)| Unrepaired { path, reason }),
+        );
         Ok(())
     }
 
@@ -296,8 +326,12 @@ impl Ctx<'_> {
             };
             let dir = self.layout.nfs_gen(other);
             for e in m.entries {
-                if let (EntryKind::File { blake3, .. }, Ok(p)) = (&e.kind, entry_path(&dir, &mfile, &e.path)) {
-                    out.entry(blake3.clone()).or_default().push((other.clone(), p));
+                if let (EntryKind::File { blake3, .. }, Ok(p)) =
+                    (&e.kind, entry_path(&dir, &mfile, &e.path))
+                {
+                    out.entry(blake3.clone())
+                        .or_default()
+                        .push((other.clone(), p));
                 }
             }
         }

@@ -85,8 +85,11 @@ pub fn restore(
         fs_.record(|| FsOp::Mkdir { path: root.into() });
     }
     let actual = scan(root, memo)?.manifest;
-    let found: HashMap<&str, &TreeEntry> =
-        actual.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let found: HashMap<&str, &TreeEntry> = actual
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e))
+        .collect();
     let mut damaged = HashSet::new();
     let mut unexpected = Vec::new();
     for (rel, kind) in diff_entries(manifest, &actual) {
@@ -108,7 +111,11 @@ pub fn restore(
         touched.insert(parent_rel(rel).to_string());
     }
     let mut done: HashSet<&str> = HashSet::new();
-    for e in manifest.entries.iter().filter(|e| damaged.contains(&e.path)) {
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| damaged.contains(&e.path))
+    {
         let is_member = matches!(
             e.kind,
             EntryKind::File {
@@ -131,7 +138,8 @@ pub fn restore(
                     .create(&path)
                     .map_err(io_err("create directory", &path))?;
                 fs_.record(|| FsOp::Mkdir { path: path.clone() });
-                out.restored.push((path, "created from the manifest".into()));
+                out.restored
+                    .push((path, "created from the manifest".into()));
             } else {
                 out.restored
                     .push((path, "its metadata, from the manifest".into()));
