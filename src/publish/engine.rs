@@ -23,9 +23,10 @@ use super::generation::stage_tftp;
 use super::history::{History, HistoryEntry};
 use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
-use super::memo::{published_memo_path, Known, Memo};
+use super::memo::{Known, Memo};
 use super::plan::{check_complete, prepare, PlanState};
 use super::report::{PublishReport, RollbackReport};
+use super::tree::relink::published_memo_path;
 use super::tree::stage::{stage, Durability, LinkFrom};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 

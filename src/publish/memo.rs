@@ -125,7 +125,7 @@ impl Memo {
         }
     }
 
-    /// The memo of published inodes persisted at `file` ([`published_memo_path`]), keyed by
+    /// The memo of published inodes persisted at `file` (`relink::published_memo_path`), keyed by
     /// (device, inode): generations share inodes through hardlinks, and a hardlink changes the
     /// ctime of every name of the inode at once.
     pub fn load_by_inode(file: Option<&Path>) -> Memo {
@@ -188,16 +188,6 @@ impl Memo {
         let key = self.key(Path::new(""), &k.stamp);
         self.map.insert(key, k);
         self.dirty = true;
-    }
-
-    /// Number of entries (files known).
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// True when nothing is known.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// blake3 (hex) of the regular root tree file `path` whose lstat is `md`; fails if the file
@@ -292,16 +282,6 @@ pub fn open_nofollow(path: &Path) -> Result<fs::File, PublishError> {
         .open(path)
         .map_err(io_err("open", path))
 }
-
-/// Where the memo of published inodes lives: beside the hash memo `hash_memo` (a cache too).
-pub fn published_memo_path(hash_memo: &Path) -> PathBuf {
-    let mut name = hash_memo.file_name().unwrap_or_default().to_os_string();
-    name.push(PUBLISHED_SUFFIX);
-    hash_memo.with_file_name(name)
-}
-
-/// Suffix of the published-inode memo's file name ([`published_memo_path`]).
-const PUBLISHED_SUFFIX: &str = ".published";
 
 /// The stat fingerprint of an lstat (rustix form).
 pub fn stamp_of(st: &rustix::fs::Stat) -> Stamp {

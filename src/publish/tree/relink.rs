@@ -14,7 +14,7 @@
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{linkat, readlinkat, statat, AtFlags, Stat};
 
@@ -26,6 +26,16 @@ use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
 use crate::publish::memo::{hash_file, stamp_of, Known, Memo};
 use crate::publish::relpath;
+
+/// Where the memo of published inodes lives: beside the hash memo `hash_memo` (a cache too).
+pub fn published_memo_path(hash_memo: &Path) -> PathBuf {
+    let mut name = hash_memo.file_name().unwrap_or_default().to_os_string();
+    name.push(PUBLISHED_SUFFIX);
+    hash_memo.with_file_name(name)
+}
+
+/// Suffix of the published-inode memo's file name ([`published_memo_path`]).
+const PUBLISHED_SUFFIX: &str = ".published";
 
 /// What [`link_previous`] did.
 #[derive(Debug)]

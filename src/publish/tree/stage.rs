@@ -4,30 +4,31 @@
 //! with `*at()` calls relative to the new directory and the previous generation's directory (no
 //! path walk per entry); then hardlinks inside the tree; then directory metadata from the deepest
 //! up, so their mtimes stick. The previous generation is never modified (a linked inode gets no
-//! metadata call).
+//! metadata call), and none of its inodes is linked before it is re-checked
+//! ([`relink`](super::relink)); entries are placed by [`place`](super::place) and created anew by
+//! [`create`](super::create).
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
+use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustix::fs::CWD;
-use rustix::fs::{linkat, mknodat, openat, symlinkat, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags};
 
+use super::create::{create, Dir, Target};
 pub use super::linkplan::{hardlink_groups, plan, Action, Previous, TreeStats};
-use super::manifest::{EntryKind, TreeEntry, ROOT_PATH};
-use super::meta::{apply, apply_at, apply_fd};
+use super::manifest::{EntryKind, TreeEntry};
+use super::meta::apply;
+use super::place::place;
 use super::relink::{created, link_previous, LinkAt, Linked};
 use super::scan::{entry_path, ScannedTree};
 use crate::publish::error::{errno, io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{open_nofollow, Known, Memo, Stamp};
-use crate::publish::relpath;
+use crate::publish::memo::{Known, Memo};
 
 /// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
 pub const STAGE_THREADS_MAX: usize = 8;
@@ -83,91 +84,6 @@ pub struct LinkFrom<'a> {
     pub prev: Option<&'a Previous<'a>>,
     /// The memo of published inodes ([`Memo::load_by_inode`]).
     pub seen: &'a Memo,
-}
-
-/// The place of each entry: its directory (index into the directory list) and its name.
-struct Placed {
-    /// Relative raw path of every directory, in walk order (`""` is the root).
-    dirs: Vec<OsString>,
-    /// Entry index of each directory.
-    dir_entries: Vec<usize>,
-    /// Per directory: (entry index, name) of its non-directory children staged in parallel.
-    children: Vec<Vec<(usize, OsString)>>,
-}
-
-/// Splits a manifest path into (parent, name) raw paths, rejecting anything but plain components.
-fn split(rel: &str) -> Result<(OsString, OsString), PublishError> {
-    let bad = || PublishError::BadState {
-        path: PathBuf::from("<scanned tree>"),
-        reason: format!("entry path {rel:?} is not a clean relative path"),
-    };
-    let raw = relpath::decode(rel).ok_or_else(bad)?;
-    let bytes = raw.as_bytes();
-    let plain = |c: &[u8]| !c.is_empty() && c != b"." && c != b"..";
-    if !bytes.split(|&b| b == b'/').all(plain) {
-        return Err(bad());
-    }
-    Ok(match bytes.iter().rposition(|&b| b == b'/') {
-        Some(i) => (
-            OsStr::from_bytes(bytes.get(..i).unwrap_or_default()).to_os_string(),
-            OsStr::from_bytes(bytes.get(i + 1..).unwrap_or_default()).to_os_string(),
-        ),
-        None => (OsString::new(), raw),
-    })
-}
-
-fn place(scanned: &ScannedTree, actions: &[Action]) -> Result<Placed, PublishError> {
-    let mut p = Placed {
-        dirs: Vec::new(),
-        dir_entries: Vec::new(),
-        children: Vec::new(),
-    };
-    let mut slot: HashMap<OsString, usize> = HashMap::new();
-    for (i, (e, a)) in scanned.manifest.entries.iter().zip(actions).enumerate() {
-        if e.path == ROOT_PATH {
-            if *a != Action::Mkdir || !p.dirs.is_empty() {
-                return Err(PublishError::BadState {
-                    path: scanned.root.clone(),
-                    reason: "internal: the tree root must come first and be a directory".into(),
-                });
-            }
-            slot.insert(OsString::new(), 0);
-            p.dirs.push(OsString::new());
-            p.dir_entries.push(i);
-            p.children.push(Vec::new());
-            continue;
-        }
-        let (parent, name) = split(&e.path)?;
-        let Some(&d) = slot.get(&parent) else {
-            return Err(PublishError::BadState {
-                path: scanned.root.join(&parent),
-                reason: format!(
-                    "internal: the parent of {:?} is not listed before it",
-                    e.path
-                ),
-            });
-        };
-        match a {
-            Action::Mkdir => {
-                let mut raw = parent;
-                if !raw.is_empty() {
-                    raw.push("/");
-                }
-                raw.push(&name);
-                slot.insert(raw.clone(), p.dirs.len());
-                p.dirs.push(raw);
-                p.dir_entries.push(i);
-                p.children.push(Vec::new());
-            }
-            Action::Hardlink => {}
-            _ => {
-                if let Some(c) = p.children.get_mut(d) {
-                    c.push((i, name));
-                }
-            }
-        }
-    }
-    Ok(p)
 }
 
 /// Opens a directory for `*at()` calls (never following a symlink).
@@ -353,15 +269,6 @@ fn fsync_dirs(fs_: &Fs, dirs: &[(PathBuf, &TreeEntry)]) -> Result<(), PublishErr
     Ok(())
 }
 
-/// Where staging writes and how new inodes become durable.
-struct Target<'a> {
-    dest: &'a Path,
-    /// Fsync every copied file (the directories are fsynced at the end).
-    fsync: bool,
-    /// Set when an inode that cannot be fsynced (symlink, special file) was created.
-    unsyncable: &'a AtomicBool,
-}
-
 /// Stages `children`, non-directory entries of the directory `raw` (relative to `dest`).
 #[allow(clippy::too_many_arguments)]
 fn stage_dir(
@@ -435,124 +342,4 @@ fn stage_dir(
             .push((*i, created(&new_dir, name, &new_path.join(name), e)?));
     }
     Ok(())
-}
-
-/// An open directory of the new tree and its path (for messages and the operation log).
-struct Dir<'a> {
-    fd: &'a OwnedFd,
-    path: &'a Path,
-}
-
-/// Creates `name` in `at` as a copy of the source file, a new symlink or a new special file.
-fn create(
-    fs_: &Fs,
-    e: &TreeEntry,
-    (src, stamp): &(PathBuf, Stamp),
-    at: &Dir,
-    name: &OsStr,
-    to: &Target,
-) -> Result<(), PublishError> {
-    let path = || at.path.join(name);
-    if !matches!(e.kind, EntryKind::File { .. }) {
-        to.unsyncable.store(true, Ordering::Relaxed);
-    }
-    match &e.kind {
-        EntryKind::File { size, blake3, .. } => {
-            let f = copy_file(fs_, src, stamp, at, name, e)?;
-            fs_.record(|| FsOp::Write {
-                path: path(),
-                len: *size,
-                blake3: blake3.clone(),
-            });
-            if to.fsync {
-                fs_.step();
-                fs_.fsync_file(&f, &path())?;
-            }
-            Ok(())
-        }
-        EntryKind::Symlink { target } => {
-            let raw = relpath::decode(target).ok_or_else(|| PublishError::BadState {
-                path: src.clone(),
-                reason: format!("symlink target {target:?} is malformed"),
-            })?;
-            fs_.step();
-            symlinkat(&raw, at.fd, name).map_err(|err| errno("create symlink", &path())(err))?;
-            fs_.record(|| FsOp::Symlink {
-                target: raw.into(),
-                path: path(),
-            });
-            apply_at(fs_, at.fd, name, &path(), e)
-        }
-        EntryKind::Dir => Err(PublishError::BadState {
-            path: src.clone(),
-            reason: "internal: a directory among the files to stage".into(),
-        }),
-        kind => {
-            let (ft, rdev) = match kind {
-                EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
-                EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
-                EntryKind::Fifo => (FileType::Fifo, 0),
-                _ => (FileType::Socket, 0),
-            };
-            fs_.step();
-            mknodat(at.fd, name, ft, Mode::from_bits_retain(0o600), rdev)
-                .map_err(|err| errno("create device node", &path())(err))?;
-            fs_.record(|| FsOp::Mknod { path: path() });
-            apply_at(fs_, at.fd, name, &path(), e)
-        }
-    }
-}
-
-/// Copies a regular file's content (copy_file_range where possible), checks that the source did
-/// not change since it was hashed, then applies the metadata; returns the new file.
-fn copy_file(
-    fs_: &Fs,
-    src: &Path,
-    stamp: &Stamp,
-    at: &Dir,
-    name: &OsStr,
-    e: &TreeEntry,
-) -> Result<File, PublishError> {
-    let dest = at.path.join(name);
-    let mut from = open_nofollow(src)?;
-    fs_.step();
-    let fd = openat(
-        at.fd,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_bits_retain(0o600),
-    )
-    .map_err(errno("create", &dest))?;
-    let mut to = File::from(fd);
-    fs_.record(|| FsOp::Create { path: dest.clone() });
-    fs_.step();
-    std::io::copy(&mut from, &mut to).map_err(io_err("copy to", &dest))?;
-    let now = Stamp::of(&from.metadata().map_err(io_err("stat", src))?);
-    if now != *stamp {
-        return Err(PublishError::SourceChanged {
-            path: src.to_path_buf(),
-            detail: "size, mtime or ctime differ from the scan".into(),
-        });
-    }
-    apply_fd(fs_, &to, &dest, e)?;
-    Ok(to)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_names_parent_and_rejects_unclean_paths() {
-        assert_eq!(split("a").unwrap(), ("".into(), "a".into()));
-        assert_eq!(split("a/b/c").unwrap(), ("a/b".into(), "c".into()));
-        assert_eq!(
-            split("a/\\xff").unwrap(),
-            ("a".into(), OsStr::from_bytes(b"\xff").into())
-        );
-        for bad in ["../x", "a/../b", "/abs", "", "a//b", "a/.", "\\x"] {
-            let e = split(bad).unwrap_err().to_string();
-            assert!(e.contains("is not a clean relative path"), "{bad}: {e}");
-        }
-    }
 }
