@@ -243,8 +243,9 @@ fn link_identical(
     to: &Path,
     want: &FileDigest,
 ) -> Result<Linked, PublishError> {
-    let Ok(mut f) = open_nofollow(from) else {
-        return Ok(Linked::Damaged("missing or unreadable".into()));
+    let mut f = match open_nofollow(from) {
+        Ok(f) => f,
+        Err(e) => return Ok(Linked::Damaged(format!("cannot be opened ({e})"))),
     };
     let md = f.metadata().map_err(io_err("stat", from))?;
     if !md.is_file() || md.permissions().mode() & 0o7777 != FILE_MODE {

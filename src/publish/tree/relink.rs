@@ -67,8 +67,9 @@ pub fn link_previous(
     seen: &Memo,
     rehashed: &mut usize,
 ) -> Result<Linked, PublishError> {
-    let Ok(old) = statat(at.prev_fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-        return Ok(Linked::Damaged("missing".into()));
+    let old = match statat(at.prev_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(e) => return Ok(Linked::Damaged(format!("cannot be stat'ed ({e})"))),
     };
     if !Previous::intact(e, &old) {
         return Ok(Linked::Damaged(
