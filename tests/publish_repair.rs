@@ -333,3 +333,24 @@ fn repair_of_a_missing_tree_and_boot_file_and_of_an_unpublished_profile() {
     assert!(verify("compute", &w.targets).unwrap().is_clean());
     assert_same_tree(&w.root(), &t2);
 }
+
+#[test]
+fn a_tampered_record_cannot_make_repair_write_outside_the_generation() {
+    let w = World::new();
+    let g = publish_change(&w, &w.opts(), "v1\n").generation;
+    let rec = w.tftp(&format!("netroot/compute/{g}/generation.json"));
+    let text = fs::read_to_string(&rec).unwrap().replacen(
+        "\"files\": {",
+        "\"files\": {\n    \"../../../escape\": {\"size\": 8, \"blake3\": \"00\"},",
+        1,
+    );
+    fs::write(&rec, text).unwrap();
+    let r = repair("compute", &w.targets, &sources(&w)).unwrap();
+    assert!(!r.is_clean(), "{r}");
+    assert!(
+        r.to_string()
+            .contains("lists \"../../../escape\", which is no boot file"),
+        "{r}"
+    );
+    assert!(!w.base.join("escape").exists() && !w.targets.tftp.join("escape").exists());
+}

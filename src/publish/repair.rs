@@ -17,13 +17,17 @@ use super::error::{io_err, PublishError};
 use super::fsops::{tmp_path, Fs, Lock};
 use super::generation::{copy_verified, FileDigest, GenerationRecord};
 use super::history::History;
-use super::layout::{Layout, GENERATION_RECORD};
+use super::layout::{Layout, GENERATION_RECORD, INITRAMFS, MANIFEST, VMLINUZ};
 use super::memo::Memo;
 use super::tree::restore::{intact, restore, Candidate};
 use super::tree::scan::entry_path;
 use super::tree::{EntryKind, TreeEntry, TreeManifest};
 use super::verify::{verify_in, VerifyReport};
 use super::Targets;
+
+/// The only names repair writes in a TFTP generation directory (a tampered record cannot make it
+/// write elsewhere).
+const BOOT_FILES: [&str; 3] = [VMLINUZ, INITRAMFS, MANIFEST];
 
 /// Where intact copies may be found besides the other generations.
 #[derive(Debug, Clone, Default)]
@@ -115,16 +119,16 @@ pub fn repair(
     }
     let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
     let history = History::load(&layout.history(), profile)?;
-    let records: Vec<(String, bool, Option<GenerationRecord>)> = history
+    let records: Vec<(String, bool, Result<GenerationRecord, String>)> = history
         .generations
         .iter()
         .rev()
         .map(|e| {
-            let file = layout.tftp_gen(&e.generation).join(GENERATION_RECORD);
-            let r = GenerationRecord::read(&file)
-                .ok()
-                .filter(|r| r.generation == e.generation && r.profile == profile);
-            (e.generation.clone(), e.root, r)
+            (
+                e.generation.clone(),
+                e.root,
+                read_record(&layout, &e.generation),
+            )
         })
         .collect();
     let ctx = Ctx {
@@ -134,13 +138,15 @@ pub fn repair(
         sources,
     };
     for (g, root, record) in &records {
-        let Some(record) = record else {
-            report.unrepaired.push(Unrepaired {
-                path: layout.tftp_gen(g).join(GENERATION_RECORD),
-                reason: "the generation record is missing or unreadable: nothing to restore from"
-                    .into(),
-            });
-            continue;
+        let record = match record {
+            Ok(r) => r,
+            Err(why) => {
+                report.unrepaired.push(Unrepaired {
+                    path: layout.tftp_gen(g),
+                    reason: format!("{why}: nothing to restore it to"),
+                });
+                continue;
+            }
         };
         ctx.boot_files(g, record, &mut memo, &mut report)?;
         if *root {
@@ -156,7 +162,7 @@ struct Ctx<'a> {
     fs_: &'a Fs,
     layout: &'a Layout,
     /// (generation, has a root tree, record if readable), newest first.
-    records: &'a [(String, bool, Option<GenerationRecord>)],
+    records: &'a [(String, bool, Result<GenerationRecord, String>)],
     sources: &'a RepairSources,
 }
 
@@ -181,6 +187,13 @@ impl Ctx<'_> {
         }
         for (name, want) in &record.files {
             let path = dir.join(name);
+            if !BOOT_FILES.contains(&name.as_str()) {
+                report.unrepaired.push(Unrepaired {
+                    path,
+                    reason: format!("{GENERATION_RECORD} lists {name:?}, which is no boot file"),
+                });
+                continue;
+            }
             if intact(&path, want, memo).is_ok() {
                 continue;
             }
@@ -188,7 +201,7 @@ impl Ctx<'_> {
                 .records
                 .iter()
                 .filter(|(other, _, r)| {
-                    other != g && r.as_ref().and_then(|r| r.files.get(name)) == Some(want)
+                    other != g && r.as_ref().ok().and_then(|r| r.files.get(name)) == Some(want)
                 })
                 .map(|(other, _, _)| {
                     (
@@ -316,7 +329,7 @@ impl Ctx<'_> {
     fn other_trees(&self, g: &str) -> HashMap<String, Vec<(String, PathBuf)>> {
         let mut out: HashMap<String, Vec<(String, PathBuf)>> = HashMap::new();
         for (other, root, record) in self.records {
-            let (true, Some(record)) = (*root && other != g, record) else {
+            let (true, Ok(record)) = (*root && other != g, record) else {
                 continue;
             };
             let mfile = self.layout.tree_manifest(other);
@@ -337,6 +350,25 @@ impl Ctx<'_> {
         }
         out
     }
+}
+
+/// The record of `g`, if its directory is a real directory (repair writes into it) and the record
+/// names `g`; else why not.
+fn read_record(layout: &Layout, g: &str) -> Result<GenerationRecord, String> {
+    let dir = layout.tftp_gen(g);
+    match fs::symlink_metadata(&dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => return Err(format!("{} is not a directory", dir.display())),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    let r = GenerationRecord::read(&dir.join(GENERATION_RECORD)).map_err(|e| e.to_string())?;
+    if r.generation != g || r.profile != layout.profile {
+        return Err(format!(
+            "{GENERATION_RECORD} names {}/{}, not {}/{g}",
+            r.profile, r.generation, layout.profile
+        ));
+    }
+    Ok(r)
 }
 
 /// The tree manifest at `file` if it is the one `record` names (by digest), else why not.

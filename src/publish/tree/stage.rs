@@ -5,8 +5,7 @@
 //! path walk per entry); then hardlinks inside the tree; then directory metadata from the deepest
 //! up, so their mtimes stick. The previous generation is never modified (a linked inode gets no
 //! metadata call), and none of its inodes is linked before it is re-checked
-//! ([`relink`](super::relink)); entries are placed by [`place`](super::place) and created anew by
-//! [`create`](super::create).
+//! ([`relink`](super::relink)); entries are placed by `place.rs` and created anew by `create.rs`.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -82,7 +81,7 @@ struct Work {
 #[derive(Debug, Clone, Copy)]
 pub struct LinkFrom<'a> {
     pub prev: Option<&'a Previous<'a>>,
-    /// The memo of published inodes ([`Memo::load_by_inode`]).
+    /// The memo of published inodes (`Memo::load_by_inode`).
     pub seen: &'a Memo,
 }
 
