@@ -77,12 +77,7 @@ pub fn restore(
         manifest_file,
     };
     if fs::symlink_metadata(root).is_err() {
-        fs_.step();
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(root)
-            .map_err(io_err("create directory", root))?;
-        fs_.record(|| FsOp::Mkdir { path: root.into() });
+        make_dir(fs_, root)?;
     }
     let actual = scan(root, memo)?.manifest;
     let found: HashMap<&str, &TreeEntry> = actual
@@ -90,16 +85,7 @@ pub fn restore(
         .iter()
         .map(|e| (e.path.as_str(), e))
         .collect();
-    let mut damaged = HashSet::new();
-    let mut unexpected = Vec::new();
-    for (rel, kind) in diff_entries(manifest, &actual) {
-        match kind {
-            ProblemKind::Unexpected => unexpected.push(rel),
-            _ => {
-                damaged.insert(rel);
-            }
-        }
-    }
+    let (damaged, unexpected) = classify(manifest, &actual);
     let mut out = Restored::default();
     let mut touched: BTreeSet<String> = BTreeSet::new();
     // Children before their parents (walk order reversed).
@@ -116,41 +102,27 @@ pub fn restore(
         .iter()
         .filter(|e| damaged.contains(&e.path))
     {
-        let is_member = matches!(
+        if matches!(
             e.kind,
             EntryKind::File {
                 hardlink_of: Some(_),
                 ..
             }
-        );
-        if is_member {
+        ) {
             continue;
         }
         let path = t.path(&e.path)?;
         let was_dir = found.get(e.path.as_str()).map(|f| f.kind == EntryKind::Dir);
+        touched.insert(parent_rel(&e.path).to_string());
         if e.kind == EntryKind::Dir {
             touched.insert(e.path.clone());
-            if was_dir != Some(true) {
-                fs_.remove(&path)?;
-                fs_.step();
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&path)
-                    .map_err(io_err("create directory", &path))?;
-                fs_.record(|| FsOp::Mkdir { path: path.clone() });
-                out.restored
-                    .push((path, "created from the manifest".into()));
-            } else {
-                out.restored
-                    .push((path, "its metadata, from the manifest".into()));
-            }
-            touched.insert(parent_rel(&e.path).to_string());
+            out.restored
+                .push((path.clone(), restore_dir(fs_, &path, was_dir)?));
             continue;
         }
         if was_dir == Some(true) {
             fs_.remove(&path)?;
         }
-        touched.insert(parent_rel(&e.path).to_string());
         match restore_entry(&t, &path, e, memo, candidates(e))? {
             Ok(source) => {
                 done.insert(e.path.as_str());
@@ -160,15 +132,67 @@ pub fn restore(
         }
     }
     relink_members(&t, manifest, &damaged, &done, &mut touched, &mut out)?;
+    reapply_dirs(&t, manifest, &touched)?;
+    Ok(out)
+}
+
+/// Manifest paths of the damaged or missing entries, and of the unexpected ones (walk order).
+fn classify(expected: &TreeManifest, actual: &TreeManifest) -> (HashSet<String>, Vec<String>) {
+    let mut damaged = HashSet::new();
+    let mut unexpected = Vec::new();
+    for (rel, kind) in diff_entries(expected, actual) {
+        if kind == ProblemKind::Unexpected {
+            unexpected.push(rel);
+        } else {
+            damaged.insert(rel);
+        }
+    }
+    (damaged, unexpected)
+}
+
+/// Creates a directory (0700 until its metadata is applied).
+fn make_dir(fs_: &Fs, path: &Path) -> Result<(), PublishError> {
+    fs_.step();
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(io_err("create directory", path))?;
+    fs_.record(|| FsOp::Mkdir { path: path.into() });
+    Ok(())
+}
+
+/// Makes `path` a directory again (its metadata is applied later); what the report says.
+fn restore_dir(fs_: &Fs, path: &Path, was_dir: Option<bool>) -> Result<String, PublishError> {
+    if was_dir == Some(true) {
+        return Ok("its metadata, from the manifest".into());
+    }
+    fs_.remove(path)?;
+    make_dir(fs_, path)?;
+    Ok("created from the manifest".into())
+}
+
+/// Gives every directory whose entries or metadata changed its manifest metadata back (the
+/// deepest first) and fsyncs it.
+fn reapply_dirs(
+    t: &Tree,
+    manifest: &TreeManifest,
+    touched: &BTreeSet<String>,
+) -> Result<(), PublishError> {
+    let index: HashMap<&str, &TreeEntry> = manifest
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e))
+        .collect();
     for rel in touched.iter().rev() {
-        let Some(e) = manifest.entries.iter().find(|e| e.path == *rel) else {
+        // A directory that is not in the manifest was removed as unexpected.
+        let Some(e) = index.get(rel.as_str()) else {
             continue;
         };
         let path = t.path(rel)?;
-        apply(fs_, &path, e)?;
-        fs_.fsync_dir(&path)?;
+        apply(t.fs_, &path, e)?;
+        t.fs_.fsync_dir(&path)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Other names of hardlink groups: linked again to their (restored or intact) first name when
