@@ -66,8 +66,10 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut cleaned = clean_leftovers(&fs_, &layout, &prep.history, &menu_paths)?;
     let mut tree_stats = None;
     let mut memo_saved = None;
-    let mut seen_saved = None;
+    let mut seen_records = None;
+    let mut seen_result = None;
     let mut tree_warnings = Vec::new();
+    let seen_file = opts.hash_memo.as_deref().map(published_memo_path);
 
     if prep.plan.state == PlanState::New {
         let refs = references(&layout, &prep.history, &menu_paths)?;
@@ -87,7 +89,6 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             fs_.create_dir_all(&parent)?;
             let staged = super::fsops::tmp_path(&parent, "tree");
             let prev = prep.previous();
-            let seen_file = opts.hash_memo.as_deref().map(published_memo_path);
             let seen = Memo::load_by_inode(seen_file.as_deref());
             let from = LinkFrom {
                 prev: prev.as_ref(),
@@ -126,10 +127,28 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
             fs_.fsync_dir(&parent)?;
             fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
             fs_.fsync_dir(&parent)?;
-            seen_saved = Some(save_seen(&fs_, seen_file.as_deref(), staged_tree.seen));
+            seen_records = Some(staged_tree.seen);
         }
         fs_.create_dir_all(&layout.tftp_profile())?;
-        tree_warnings.extend(stage_tftp(&fs_, &layout, a, &prep.record)?);
+        // The memo of published inodes (a cache, ~1 MB for 20,000 entries) is written while the
+        // boot files are re-hashed and staged.
+        let (boot_warnings, saved) = std::thread::scope(|s| {
+            let side = seen_records
+                .take()
+                .map(|seen| s.spawn(|| save_seen(&fs_, seen_file.as_deref(), seen)));
+            let boot = stage_tftp(&fs_, &layout, a, &prep.record);
+            let saved = side.map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(PublishError::BadState {
+                        path: seen_file.clone().unwrap_or_default(),
+                        reason: "internal: the memo writer panicked".into(),
+                    })
+                })
+            });
+            (boot, saved)
+        });
+        tree_warnings.extend(boot_warnings?);
+        seen_result = saved;
         phases.done("stage boot files");
     }
 
@@ -157,7 +176,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     if let Err(e) = memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
         warnings.push(format!("hash memo not saved: {e}"));
     }
-    if let Some(Err(e)) = seen_saved {
+    if let Some(Err(e)) = seen_result {
         warnings.push(format!("memo of published inodes not saved: {e}"));
     }
     let hook = opts
