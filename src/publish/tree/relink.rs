@@ -170,3 +170,66 @@ fn recheck(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::memo::{Stamp, RACY_WINDOW};
+
+    fn entry(mtime_ns: i128) -> Known {
+        Known {
+            stamp: Stamp {
+                size: 1,
+                mtime_ns,
+                ctime_ns: mtime_ns,
+                ino: 7,
+                dev: 3,
+            },
+            blake3: Some("aa".into()),
+            xattrs: Some(Default::default()),
+            target: None,
+        }
+    }
+
+    #[test]
+    fn published_inodes_are_remembered_by_inode_unless_their_mtime_is_recent() {
+        let d = tempfile::tempdir().unwrap();
+        let file = published_memo_path(&d.path().join("publish-compute.json"));
+        assert_eq!(file, d.path().join("publish-compute.json.published"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i128;
+        let (old, fresh) = (entry(1_700_000_000_000_000_000), entry(now));
+        let mut m = Memo::fresh_by_inode(Some(&file));
+        m.remember_published(old.clone());
+        m.remember_published(Known {
+            stamp: Stamp {
+                ino: 8,
+                ..fresh.stamp
+            },
+            ..fresh
+        });
+        m.save(&Fs::new(None)).unwrap();
+        let back = Memo::load_by_inode(Some(&file));
+        // Keyed by (device, inode): the path does not matter.
+        assert_eq!(back.known(Path::new("any/name"), &old.stamp), Some(&old));
+        let recent = Stamp {
+            ino: 8,
+            mtime_ns: now,
+            ctime_ns: now,
+            ..old.stamp
+        };
+        assert!(
+            back.known(Path::new(""), &recent).is_none(),
+            "{RACY_WINDOW:?}"
+        );
+        // A fresh memo replaces the file: it describes the newest generation only.
+        Memo::fresh_by_inode(Some(&file))
+            .save(&Fs::new(None))
+            .unwrap();
+        assert!(Memo::load_by_inode(Some(&file))
+            .known(Path::new(""), &old.stamp)
+            .is_none());
+    }
+}
