@@ -253,7 +253,11 @@ fn link_identical(
             "not a regular file of mode {FILE_MODE:04o}"
         )));
     }
-    let (got, size) = hash_open(&mut f, from)?;
+    // A read error (a bad sector) is damage too: the file is copied from the artifacts.
+    let (got, size) = match hash_open(&mut f, from) {
+        Ok(h) => h,
+        Err(e) => return Ok(Linked::Damaged(format!("cannot be re-read ({e})"))),
+    };
     if got != want.blake3 || size != want.size {
         return Ok(Linked::Damaged(format!(
             "content changed (blake3 {got}, {size} bytes; recorded {}, {} bytes)",

@@ -81,8 +81,11 @@ pub fn link_previous(
         .is_some_and(|k| *k == known(&old, e));
     if !vouched {
         *rehashed += 1;
-        if let Some(why) = recheck(&at.prev_path.join(name), at.prev_fd, name, e)? {
-            return Ok(Linked::Damaged(why));
+        // A read error (a bad sector) is damage too: the entry is created from the source.
+        match recheck(&at.prev_path.join(name), at.prev_fd, name, e) {
+            Ok(None) => {}
+            Ok(Some(why)) => return Ok(Linked::Damaged(why)),
+            Err(err) => return Ok(Linked::Damaged(format!("cannot be re-read ({err})"))),
         }
     }
     let to = at.new_path.join(name);
