@@ -204,7 +204,7 @@ pub fn stage_tftp(
 }
 
 /// The report line for a published file that was not linked because it is damaged.
-pub(crate) fn damaged_warning(path: &Path, why: &str, profile: &str) -> String {
+fn damaged_warning(path: &Path, why: &str, profile: &str) -> String {
     format!(
         "{}: {why}; not hardlinked into the new generation (copied from the build output); \
          run `netroot verify {profile} --repair`",
