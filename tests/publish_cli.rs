@@ -153,11 +153,51 @@ fn publish_rollback_verify_gc() {
     let o = verify();
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("etc/os-release"), "{}", stdout(&o));
-    fs::write(
-        nfs.join("site").join(&g2).join("etc/os-release"),
-        "ID=two\n",
-    )
-    .unwrap();
+    // --repair restores it from the build cache's root tree (the build output's rootfs).
+    let repair = || {
+        run(netroot(p.path(), &["verify", "site", "--repair", "--tftp"])
+            .arg(&tftp)
+            .arg("--nfs")
+            .arg(&nfs)
+            .arg("--out")
+            .arg(&out))
+    };
+    let o = repair();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let damaged = nfs.join("site").join(&g2).join("etc/os-release");
+    assert!(
+        stdout(&o).contains(&format!(
+            "restored {} from the build cache's root tree",
+            damaged.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(fs::read_to_string(&damaged).unwrap(), "ID=two\n");
+    assert!(verify().status.success());
+    // A file with no intact copy anywhere (g1's own content is gone from the build) is named,
+    // and repair exits 1; restoring it by hand (content and mtime) makes verify clean again.
+    let only = nfs.join("site").join(&g1).join("etc/os-release");
+    let mtime = fs::metadata(&only).unwrap().modified().unwrap();
+    fs::write(&only, "ID=lost\n").unwrap();
+    let o = repair();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "cannot restore {}: no intact copy",
+            only.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    fs::write(&only, "ID=one\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&only)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert!(verify().status.success(), "{}", stdout(&verify()));
 
     // rollback flips every consumer back to g1.
     let o = run(netroot(p.path(), &["rollback", "site", "--tftp"])

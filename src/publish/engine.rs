@@ -13,7 +13,7 @@
 //! A crash between any two steps leaves the old generation served by every unflipped consumer and
 //! the complete new one by every flipped consumer; the next publish removes the temporaries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::activate::{activate, paths_for, references, validate_menus};
@@ -23,11 +23,12 @@ use super::generation::stage_tftp;
 use super::history::{History, HistoryEntry};
 use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
-use super::memo::Memo;
+use super::memo::{Known, Memo};
 use super::plan::{check_complete, prepare, PlanState, Prepared};
 use super::report::{PublishReport, RollbackReport};
 use super::staging::{Staged, StagedLoaders};
-use super::tree::stage::{stage, Durability};
+use super::tree::relink::published_memo_path;
+use super::tree::stage::{stage, Durability, LinkFrom};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
 /// Publishes `a` as a generation and activates it. `menus` renders the menu files for the
@@ -90,6 +91,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     phases.extend(staged.phases.iter().cloned());
 
     let mut warnings = std::mem::take(&mut prep.plan.warnings);
+    warnings.extend(staged.warnings.iter().cloned());
     if !noop {
         if let Some(l) = staged.loaders {
             for moved in l.activate(&fs_, &layout.tftp)? {
@@ -118,6 +120,9 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
 
     if let Err(e) = staged.memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
         warnings.push(format!("hash memo not saved: {e}"));
+    }
+    if let Some(Err(e)) = staged.seen_saved {
+        warnings.push(format!("memo of published inodes not saved: {e}"));
     }
     let hook = opts
         .hook
@@ -148,6 +153,10 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
 struct StagedParts {
     tree_stats: Option<super::tree::TreeStats>,
     memo_saved: Option<Result<(), PublishError>>,
+    /// Whether the memo of published inodes was saved (a cache: a failure is a warning).
+    seen_saved: Option<Result<(), PublishError>>,
+    /// Damaged previous-generation inodes that were copied instead of linked.
+    warnings: Vec<String>,
     loaders: Option<StagedLoaders>,
     orphans: Vec<PathBuf>,
     phases: Vec<(String, f64)>,
@@ -168,11 +177,15 @@ fn stage_all(
     let mut parts = StagedParts {
         tree_stats: None,
         memo_saved: None,
+        seen_saved: None,
+        warnings: Vec::new(),
         loaders: None,
         orphans: Vec::new(),
         phases: Vec::new(),
     };
     let generation = prep.plan.generation.clone();
+    let seen_file = opts.hash_memo.as_deref().map(published_memo_path);
+    let mut seen_records = None;
     if prep.plan.state == PlanState::New {
         let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
         let refs = references(layout, &prep.history, &menu_paths)?;
@@ -193,13 +206,18 @@ fn stage_all(
             undo.clean_temporaries_in(parent.clone());
             let staged = super::fsops::tmp_path(&parent, "tree");
             let prev = prep.previous();
+            let seen = Memo::load_by_inode(seen_file.as_deref());
+            let from = LinkFrom {
+                prev: prev.as_ref(),
+                seen: &seen,
+            };
             let bytes = prep.manifest_bytes.as_deref().unwrap_or_default();
             // The tree manifest (written to a temporary, fsynced) and the hash memo (a cache,
             // complete after the scan) are written while the tree is staged: a few MB each that
             // would otherwise add their write and fsync to the publish.
             let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
                 let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(fs_)));
-                let staged_tree = stage(fs_, scanned, &prep.actions, prev.as_ref(), &staged);
+                let staged_tree = stage(fs_, scanned, &prep.actions, from, &staged);
                 let (tmp, saved) = side.join().unwrap_or_else(|_| {
                     let panicked = || PublishError::BadState {
                         path: parent.clone(),
@@ -211,6 +229,7 @@ fn stage_all(
             });
             parts.memo_saved = Some(saved);
             let staged_tree = staged_tree?;
+            parts.warnings = staged_tree.warnings;
             parts.tree_stats = Some(staged_tree.stats);
             phases.done("stage tree");
             match staged_tree.durability {
@@ -228,11 +247,30 @@ fn stage_all(
             undo.push(layout.nfs_gen(&generation));
             fs_.rename_noreplace(&staged, &layout.nfs_gen(&generation))?;
             fs_.fsync_dir(&parent)?;
+            seen_records = Some(staged_tree.seen);
         }
         undo.create_dir_all(fs_, &layout.tftp_profile())?;
         undo.clean_temporaries_in(layout.tftp_profile());
         undo.push(layout.tftp_gen(&generation));
-        stage_tftp(fs_, layout, a, &prep.record)?;
+        // The memo of published inodes (a cache, ~1 MB for 20,000 entries) is written while the
+        // boot files are re-hashed and staged.
+        let (boot_warnings, saved) = std::thread::scope(|s| {
+            let side = seen_records
+                .take()
+                .map(|seen| s.spawn(|| save_seen(fs_, seen_file.as_deref(), seen)));
+            let boot = stage_tftp(fs_, layout, a, &prep.record);
+            let saved = side.map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(PublishError::BadState {
+                        path: seen_file.clone().unwrap_or_default(),
+                        reason: "internal: the memo writer panicked".into(),
+                    })
+                })
+            });
+            (boot, saved)
+        });
+        parts.warnings.extend(boot_warnings?);
+        parts.seen_saved = saved;
         phases.done("stage boot files");
     }
     if let Some(l) = opts
@@ -359,6 +397,15 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
         hook,
         fs_ops: fs_.ops(),
     })
+}
+
+/// Saves the memo of the inodes this publish linked or created (see [`published_memo_path`]).
+fn save_seen(fs_: &Fs, file: Option<&Path>, seen: Vec<Known>) -> Result<(), PublishError> {
+    let mut memo = Memo::fresh_by_inode(file);
+    for k in seen {
+        memo.remember_published(k);
+    }
+    memo.save(fs_)
 }
 
 /// Removes `.netroot-tmp-*` leftovers from every directory the engine writes for this profile.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD};
@@ -18,7 +18,7 @@ use super::fsops::oplog::{FsOp, MetaChange};
 use super::fsops::{meta, set_fd_mode, set_mode, tmp_path, write_op, Fs, DIR_MODE, FILE_MODE};
 use super::layout::{is_generation_id, Layout, CURRENT, GENERATION_RECORD, GEN_HEX_LEN};
 use super::layout::{INITRAMFS, MANIFEST, VMLINUZ};
-use super::memo::{open_nofollow, Memo, BUF_SIZE};
+use super::memo::{hash_open, open_nofollow, Memo, BUF_SIZE};
 use super::Artifacts;
 
 /// Version of the `generation.json` schema: 2 adds the build's boot record, from which every
@@ -152,13 +152,14 @@ impl GenerationRecord {
 }
 
 /// Creates `TFTP/netroot/PROFILE/GEN` from the artifacts: staged under a temporary name, every
-/// file fsynced, then renamed into place (never replacing an existing generation).
+/// file fsynced, then renamed into place (never replacing an existing generation). Returns
+/// warnings: active generation files found damaged (copied from the artifacts instead of linked).
 pub fn stage_tftp(
     fs_: &Fs,
     layout: &Layout,
     a: &Artifacts,
     record: &GenerationRecord,
-) -> Result<(), PublishError> {
+) -> Result<Vec<String>, PublishError> {
     let parent = layout.tftp_profile();
     let dest = layout.tftp_gen(&record.generation);
     let tmp = tmp_path(&parent, "gen");
@@ -171,6 +172,7 @@ pub fn stage_tftp(
     set_mode(&tmp, DIR_MODE)?;
     fs_.record(|| meta(&tmp, MetaChange::Mode(DIR_MODE)));
     let prev = active_record(layout);
+    let mut warnings = Vec::new();
     for (name, src) in [
         (VMLINUZ, &a.vmlinuz),
         (INITRAMFS, &a.initramfs),
@@ -185,7 +187,12 @@ pub fn stage_tftp(
             })?;
         let linked = match &prev {
             Some((dir, rec)) if rec.files.get(name) == Some(want) => {
-                link_identical(fs_, &dir.join(name), &tmp.join(name), want)?
+                let from = dir.join(name);
+                let outcome = link_identical(fs_, &from, &tmp.join(name), want)?;
+                if let Linked::Damaged(why) = &outcome {
+                    warnings.push(damaged_warning(&from, why, &layout.profile));
+                }
+                outcome == Linked::Yes
             }
             _ => false,
         };
@@ -201,7 +208,17 @@ pub fn stage_tftp(
     write_new(fs_, &tmp.join(GENERATION_RECORD), &json)?;
     fs_.fsync_dir(&tmp)?;
     fs_.rename_noreplace(&tmp, &dest)?;
-    fs_.fsync_dir(&parent)
+    fs_.fsync_dir(&parent)?;
+    Ok(warnings)
+}
+
+/// The report line for a published file that was not linked because it is damaged.
+fn damaged_warning(path: &Path, why: &str, profile: &str) -> String {
+    format!(
+        "{}: {why}; not hardlinked into the new generation (copied from the build output); \
+         run `netroot verify {profile} --repair`",
+        path.display()
+    )
 }
 
 /// The active generation's directory and record, if readable (a link source for identical
@@ -215,20 +232,46 @@ fn active_record(layout: &Layout) -> Option<(PathBuf, GenerationRecord)> {
     Some((dir, rec))
 }
 
-/// Hardlinks the published file `from` to `to` if it is still a regular 0644 file of the recorded
-/// size; false when it must be copied (also at the filesystem's link limit). An immutable
-/// generation's file with the same digest has the same content; `verify` re-hashes both.
+/// What [`link_identical`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Linked {
+    Yes,
+    /// Not linked, for a reason that is no damage (the filesystem's link limit).
+    No,
+    /// Not linked: the published file is not what its record says (why).
+    Damaged(String),
+}
+
+/// Hardlinks the published file `from` to `to` if it still is a regular 0644 file with exactly
+/// the recorded content: it is re-hashed first (an immutable generation's file can still be
+/// damaged by a stray write or the disk, and linking would spread the damage to the new
+/// generation). The inode linked is the one hashed.
 fn link_identical(
     fs_: &Fs,
     from: &Path,
     to: &Path,
     want: &FileDigest,
-) -> Result<bool, PublishError> {
-    let Ok(md) = fs::symlink_metadata(from) else {
-        return Ok(false);
+) -> Result<Linked, PublishError> {
+    let mut f = match open_nofollow(from) {
+        Ok(f) => f,
+        Err(e) => return Ok(Linked::Damaged(format!("cannot be opened ({e})"))),
     };
-    if !md.is_file() || md.len() != want.size || md.permissions().mode() & 0o7777 != FILE_MODE {
-        return Ok(false);
+    let md = f.metadata().map_err(io_err("stat", from))?;
+    if !md.is_file() || md.permissions().mode() & 0o7777 != FILE_MODE {
+        return Ok(Linked::Damaged(format!(
+            "not a regular file of mode {FILE_MODE:04o}"
+        )));
+    }
+    // A read error (a bad sector) is damage too: the file is copied from the artifacts.
+    let (got, size) = match hash_open(&mut f, from) {
+        Ok(h) => h,
+        Err(e) => return Ok(Linked::Damaged(format!("cannot be re-read ({e})"))),
+    };
+    if got != want.blake3 || size != want.size {
+        return Ok(Linked::Damaged(format!(
+            "content changed (blake3 {got}, {size} bytes; recorded {}, {} bytes)",
+            want.blake3, want.size
+        )));
     }
     fs_.step();
     match rustix::fs::linkat(CWD, from, CWD, to, AtFlags::empty()) {
@@ -237,16 +280,28 @@ fn link_identical(
                 from: from.into(),
                 to: to.into(),
             });
-            Ok(true)
         }
-        Err(rustix::io::Errno::MLINK) => Ok(false),
-        Err(e) => Err(errno("hardlink", to)(e)),
+        Err(rustix::io::Errno::MLINK) => return Ok(Linked::No),
+        Err(e) => return Err(errno("hardlink", to)(e)),
     }
+    let linked = fs::symlink_metadata(to).map_err(io_err("stat", to))?;
+    if (linked.dev(), linked.ino()) != (md.dev(), md.ino()) {
+        return Err(PublishError::SourceChanged {
+            path: from.to_path_buf(),
+            detail: "replaced between hashing and hardlinking".into(),
+        });
+    }
+    Ok(Linked::Yes)
 }
 
 /// Copies `src` to the new file `dest` (0644), hashing on the way; fails if the content is not
-/// `want` (the source changed since it was hashed). Fsyncs `dest`.
-fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result<(), PublishError> {
+/// `want` (the source changed since it was hashed). Fsyncs `dest` and returns it.
+pub(crate) fn copy_verified(
+    fs_: &Fs,
+    src: &Path,
+    dest: &Path,
+    want: &FileDigest,
+) -> Result<fs::File, PublishError> {
     let mut from = open_nofollow(src)?;
     fs_.step();
     let mut to = create_new(fs_, dest)?;
@@ -285,7 +340,8 @@ fn copy_verified(fs_: &Fs, src: &Path, dest: &Path, want: &FileDigest) -> Result
         blake3: got,
     });
     fs_.step();
-    fs_.fsync_file(&to, dest)
+    fs_.fsync_file(&to, dest)?;
+    Ok(to)
 }
 
 fn create_new(fs_: &Fs, path: &Path) -> Result<fs::File, PublishError> {

@@ -125,6 +125,27 @@ impl Memo {
         }
     }
 
+    /// The memo of published inodes persisted at `file` (`relink::published_memo_path`), keyed by
+    /// (device, inode): generations share inodes through hardlinks, and a hardlink changes the
+    /// ctime of every name of the inode at once.
+    pub fn load_by_inode(file: Option<&Path>) -> Memo {
+        Memo {
+            by_inode: true,
+            ..Memo::load(file)
+        }
+    }
+
+    /// An empty memo of published inodes that [`Memo::save`] writes to `file` (replacing what
+    /// was there: it describes the newest generation only, so it does not grow with the history).
+    pub fn fresh_by_inode(file: Option<&Path>) -> Memo {
+        Memo {
+            file: file.map(Path::to_path_buf),
+            by_inode: true,
+            dirty: true,
+            ..Memo::default()
+        }
+    }
+
     fn key(&self, path: &Path, stamp: &Stamp) -> String {
         if self.by_inode {
             format!("{}:{}", stamp.dev, stamp.ino)
@@ -154,6 +175,19 @@ impl Memo {
             self.map.insert(key, k);
             self.dirty = true;
         }
+    }
+
+    /// Remembers what a published inode was checked to be, right after publish linked or created
+    /// it. Unlike [`Memo::remember`] its ctime is fresh (linking changes it); what matters is the
+    /// mtime, the manifest's: a later write changes the mtime (hence the stamp) unless it falls
+    /// within [`RACY_WINDOW`] of it, so entries with a recent mtime are not kept.
+    pub fn remember_published(&mut self, k: Known) {
+        if k.stamp.mtime_ns + (RACY_WINDOW.as_nanos() as i128) >= now_ns() {
+            return;
+        }
+        let key = self.key(Path::new(""), &k.stamp);
+        self.map.insert(key, k);
+        self.dirty = true;
     }
 
     /// blake3 (hex) of the regular root tree file `path` whose lstat is `md`; fails if the file
@@ -249,9 +283,25 @@ pub fn open_nofollow(path: &Path) -> Result<fs::File, PublishError> {
         .map_err(io_err("open", path))
 }
 
+/// The stat fingerprint of an lstat (rustix form).
+pub fn stamp_of(st: &rustix::fs::Stat) -> Stamp {
+    let ns = |s: i64, n: u64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    Stamp {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
+        ctime_ns: ns(st.st_ctime, st.st_ctime_nsec),
+        ino: st.st_ino,
+        dev: st.st_dev,
+    }
+}
+
 /// blake3 (hex) and length of a file's content.
 pub fn hash_file(path: &Path) -> Result<(String, u64), PublishError> {
-    let mut f = open_nofollow(path)?;
+    hash_open(&mut open_nofollow(path)?, path)
+}
+
+/// blake3 (hex) and length of what is left to read from the open file `f` (at `path`).
+pub fn hash_open(f: &mut fs::File, path: &Path) -> Result<(String, u64), PublishError> {
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut n = 0u64;

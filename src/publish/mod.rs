@@ -16,9 +16,14 @@
 //! - The root tree reuses unchanged files of the previous generation by hardlink (rsync
 //!   `--link-dest`), preserving owner, mode (setuid/setgid/sticky), xattrs, symlinks, hardlinks,
 //!   device nodes and mtimes, never following symlinks.
+//! - Damage never spreads: an inode is re-checked before it is hardlinked into a new generation
+//!   (boot files re-hashed; tree entries re-read unless their stat stamp is the one recorded when
+//!   publish last linked or created them, [`tree::relink`]); a damaged one is copied from the
+//!   source and reported. [`repair`] restores damaged files of every generation from intact
+//!   copies.
 //!
 //! The CLI is meant to be thin: build [`Artifacts`], a menu renderer closure and [`Targets`], call
-//! [`publish`] / [`dry_run`] / [`rollback`] / [`gc`] / [`verify`], print the report (`Display` or
+//! [`publish`] / [`dry_run`] / [`rollback`] / [`gc`] / [`verify`] / [`repair`], print the report (`Display` or
 //! serde), and exit non-zero when the report says so.
 
 mod activate;
@@ -35,6 +40,7 @@ pub mod layout;
 mod memo;
 mod plan;
 pub mod relpath;
+mod repair;
 mod report;
 mod staging;
 pub mod tree;
@@ -50,6 +56,7 @@ pub use gc::gc;
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};
+pub use repair::{repair, RepairReport, RepairSources, RestoredFile, Unrepaired};
 pub use report::{GcReport, PublishReport, RollbackReport};
 pub use staging::check_writable;
 pub use verify::{verify, GenerationCheck, VerifyReport};
@@ -141,7 +148,9 @@ pub struct PublishOptions {
     /// generation's paths). Part of the generation id: changing it makes a new generation.
     pub cmdline: String,
     /// A file memoizing the root tree's content hashes by (size, mtime, ctime, inode, device), like
-    /// git's index; `None` reads every file on every publish.
+    /// git's index; `None` reads every file on every publish. Its sibling `FILE.published`
+    /// memoizes the published generation's inodes ([`tree::relink`]); with `None` every
+    /// previous-generation file is re-read before it is hardlinked.
     pub hash_memo: Option<PathBuf>,
     /// A shell command run after activation (also after a no-op publish, so a failed hook can be
     /// retried by publishing again), with `PROFILE`, `GEN`, `TFTP`, `NFS` and `NETROOT_ACTION`

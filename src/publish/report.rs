@@ -259,6 +259,7 @@ mod tests {
             hardlinks: 2,
             specials: 1,
             linked_other: 6,
+            rehashed: 0,
         };
         assert_eq!(
             Tree(t).to_string(),

@@ -38,6 +38,14 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// The report of a profile with nothing to check.
+    pub fn empty(profile: &str) -> VerifyReport {
+        VerifyReport {
+            profile: profile.to_string(),
+            generations: Vec::new(),
+            consumers: Vec::new(),
+        }
+    }
     /// True when nothing differs (the CLI exits non-zero otherwise).
     pub fn is_clean(&self) -> bool {
         self.consumers.is_empty() && self.generations.iter().all(|g| g.problems.is_empty())
@@ -80,10 +88,20 @@ impl std::fmt::Display for VerifyReport {
 pub fn verify(profile: &str, t: &Targets) -> Result<VerifyReport, PublishError> {
     let layout = Layout::new(profile, t)?;
     let history = History::load(&layout.history(), profile)?;
-    let mut memo = Memo::by_inode();
+    verify_in(&layout, &history, &mut Memo::by_inode())
+}
+
+/// [`verify`] of the generations `history` lists, hashing through `memo` (keyed by inode: a file
+/// unchanged since `memo` read it is not read again).
+pub(crate) fn verify_in(
+    layout: &Layout,
+    history: &History,
+    memo: &mut Memo,
+) -> Result<VerifyReport, PublishError> {
+    let profile = layout.profile.as_str();
     let mut generations = Vec::new();
     for e in &history.generations {
-        generations.push(check_generation(&layout, e, &history, &mut memo)?);
+        generations.push(check_generation(layout, e, history, memo)?);
     }
     let mut consumers = Vec::new();
     let listed: BTreeSet<&str> = history
@@ -91,7 +109,7 @@ pub fn verify(profile: &str, t: &Targets) -> Result<VerifyReport, PublishError> 
         .iter()
         .map(|e| e.generation.as_str())
         .collect();
-    for (g, names) in references(&layout, &history, &[])? {
+    for (g, names) in references(layout, history, &[])? {
         for c in names {
             let is_current = c.ends_with(&format!("/{CURRENT}"));
             let reason = if !listed.contains(g.as_str()) {

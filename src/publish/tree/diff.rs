@@ -71,31 +71,39 @@ impl fmt::Display for Problem {
 /// Every difference between `expected` and `actual`; `prefix` is prepended to entry paths in the
 /// problems (the tree's location).
 pub fn diff(expected: &TreeManifest, actual: &TreeManifest, prefix: &str) -> Vec<Problem> {
+    diff_entries(expected, actual)
+        .into_iter()
+        .map(|(p, kind)| Problem {
+            path: format!("{prefix}/{p}"),
+            kind,
+        })
+        .collect()
+}
+
+/// [`diff`] by manifest path: (entry path, what is wrong), expected entries first in manifest
+/// order, then the unexpected ones.
+pub fn diff_entries(expected: &TreeManifest, actual: &TreeManifest) -> Vec<(String, ProblemKind)> {
     let mut out = Vec::new();
     let found: HashMap<&str, &TreeEntry> = actual
         .entries
         .iter()
         .map(|e| (e.path.as_str(), e))
         .collect();
-    let path_of = |p: &str| format!("{prefix}/{p}");
     for want in &expected.entries {
-        let path = path_of(&want.path);
         match found.get(want.path.as_str()) {
-            None => out.push(Problem {
-                path,
-                kind: ProblemKind::Missing,
-            }),
-            Some(got) => compare(want, got, &path, &mut out),
+            None => out.push((want.path.clone(), ProblemKind::Missing)),
+            Some(got) => {
+                let mut problems = Vec::new();
+                compare(want, got, &want.path, &mut problems);
+                out.extend(problems.into_iter().map(|p| (p.path, p.kind)));
+            }
         }
     }
     let wanted: std::collections::HashSet<&str> =
         expected.entries.iter().map(|e| e.path.as_str()).collect();
     for got in &actual.entries {
         if !wanted.contains(got.path.as_str()) {
-            out.push(Problem {
-                path: path_of(&got.path),
-                kind: ProblemKind::Unexpected,
-            });
+            out.push((got.path.clone(), ProblemKind::Unexpected));
         }
     }
     out

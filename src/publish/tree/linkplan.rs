@@ -3,7 +3,7 @@
 //! equal the previous generation's is a hardlink to the previous inode, whatever its type but a
 //! directory (regular files, symlinks, device nodes, fifos, sockets); everything else is created
 //! anew. The previous generation's inodes are checked against its manifest when they are linked
-//! ([`Previous::intact`]): a tampered one is copied instead.
+//! ([`relink`](super::relink)): a damaged one is copied instead, and reported.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -44,6 +44,9 @@ pub struct TreeStats {
     pub specials: usize,
     pub hardlinks: usize,
     pub linked_other: usize,
+    /// Previous-generation entries re-read before linking: their stat stamp was not the one the
+    /// memo of published inodes recorded (see [`relink`](super::relink)).
+    pub rehashed: usize,
 }
 
 impl TreeStats {
@@ -58,6 +61,7 @@ impl TreeStats {
         self.specials += o.specials;
         self.hardlinks += o.hardlinks;
         self.linked_other += o.linked_other;
+        self.rehashed += o.rehashed;
     }
 
     /// Counts an entry created anew (`Link` entries are counted by [`TreeStats::linked_one`]).

@@ -13,7 +13,7 @@ use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlag
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH, TREE_MANIFEST_VERSION};
 use super::meta::read_xattrs;
 use crate::publish::error::{errno, PublishError};
-use crate::publish::memo::{Known, Memo, Stamp};
+use crate::publish::memo::{stamp_of, Known, Memo, Stamp};
 use crate::publish::relpath;
 
 /// A scanned tree: the manifest plus, per entry, where it came from.
@@ -33,18 +33,6 @@ struct Found {
     stamp: Stamp,
     /// (device, inode) of a regular file with more than one link.
     multi_link: Option<(u64, u64)>,
-}
-
-/// The fingerprint of an lstat.
-fn stamp_of(st: &Stat) -> Stamp {
-    let ns = |s: i64, n: u64| i128::from(s) * 1_000_000_000 + i128::from(n);
-    Stamp {
-        size: u64::try_from(st.st_size).unwrap_or(0),
-        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
-        ctime_ns: ns(st.st_ctime, st.st_ctime_nsec),
-        ino: st.st_ino,
-        dev: st.st_dev,
-    }
 }
 
 /// Directories with at least this many entries are stat'ed by several threads: one directory

@@ -4,29 +4,30 @@
 //! with `*at()` calls relative to the new directory and the previous generation's directory (no
 //! path walk per entry); then hardlinks inside the tree; then directory metadata from the deepest
 //! up, so their mtimes stick. The previous generation is never modified (a linked inode gets no
-//! metadata call).
+//! metadata call), and none of its inodes is linked before it is re-checked
+//! ([`relink`](super::relink)); entries are placed by `place.rs` and created anew by `create.rs`.
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
+use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustix::fs::CWD;
-use rustix::fs::{linkat, mknodat, openat, statat, symlinkat, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags};
 
+use super::create::{create, Dir, Target};
 pub use super::linkplan::{hardlink_groups, plan, Action, Previous, TreeStats};
-use super::manifest::{EntryKind, TreeEntry, ROOT_PATH};
-use super::meta::{apply, apply_at, apply_fd};
+use super::manifest::{EntryKind, TreeEntry};
+use super::meta::apply;
+use super::place::place;
+use super::relink::{created, link_previous, LinkAt, Linked};
 use super::scan::{entry_path, ScannedTree};
 use crate::publish::error::{errno, io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{open_nofollow, Stamp};
-use crate::publish::relpath;
+use crate::publish::memo::{Known, Memo};
 
 /// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
 pub const STAGE_THREADS_MAX: usize = 8;
@@ -60,91 +61,28 @@ pub enum Durability {
 pub struct Staged {
     pub stats: TreeStats,
     pub durability: Durability,
+    /// Damaged entries of the previous generation that were not linked (created anew instead).
+    pub warnings: Vec<String>,
+    /// What each linked or created inode is, for the memo of published inodes (hardlink groups
+    /// left out: linking their other names changes their ctime after the record).
+    pub seen: Vec<Known>,
 }
 
-/// The place of each entry: its directory (index into the directory list) and its name.
-struct Placed {
-    /// Relative raw path of every directory, in walk order (`""` is the root).
-    dirs: Vec<OsString>,
-    /// Entry index of each directory.
-    dir_entries: Vec<usize>,
-    /// Per directory: (entry index, name) of its non-directory children staged in parallel.
-    children: Vec<Vec<(usize, OsString)>>,
+/// What one staging thread did.
+#[derive(Debug, Default)]
+struct Work {
+    stats: TreeStats,
+    warnings: Vec<String>,
+    /// (entry index, record).
+    seen: Vec<(usize, Known)>,
 }
 
-/// Splits a manifest path into (parent, name) raw paths, rejecting anything but plain components.
-fn split(rel: &str) -> Result<(OsString, OsString), PublishError> {
-    let bad = || PublishError::BadState {
-        path: PathBuf::from("<scanned tree>"),
-        reason: format!("entry path {rel:?} is not a clean relative path"),
-    };
-    let raw = relpath::decode(rel).ok_or_else(bad)?;
-    let bytes = raw.as_bytes();
-    let plain = |c: &[u8]| !c.is_empty() && c != b"." && c != b"..";
-    if !bytes.split(|&b| b == b'/').all(plain) {
-        return Err(bad());
-    }
-    Ok(match bytes.iter().rposition(|&b| b == b'/') {
-        Some(i) => (
-            OsStr::from_bytes(bytes.get(..i).unwrap_or_default()).to_os_string(),
-            OsStr::from_bytes(bytes.get(i + 1..).unwrap_or_default()).to_os_string(),
-        ),
-        None => (OsString::new(), raw),
-    })
-}
-
-fn place(scanned: &ScannedTree, actions: &[Action]) -> Result<Placed, PublishError> {
-    let mut p = Placed {
-        dirs: Vec::new(),
-        dir_entries: Vec::new(),
-        children: Vec::new(),
-    };
-    let mut slot: HashMap<OsString, usize> = HashMap::new();
-    for (i, (e, a)) in scanned.manifest.entries.iter().zip(actions).enumerate() {
-        if e.path == ROOT_PATH {
-            if *a != Action::Mkdir || !p.dirs.is_empty() {
-                return Err(PublishError::BadState {
-                    path: scanned.root.clone(),
-                    reason: "internal: the tree root must come first and be a directory".into(),
-                });
-            }
-            slot.insert(OsString::new(), 0);
-            p.dirs.push(OsString::new());
-            p.dir_entries.push(i);
-            p.children.push(Vec::new());
-            continue;
-        }
-        let (parent, name) = split(&e.path)?;
-        let Some(&d) = slot.get(&parent) else {
-            return Err(PublishError::BadState {
-                path: scanned.root.join(&parent),
-                reason: format!(
-                    "internal: the parent of {:?} is not listed before it",
-                    e.path
-                ),
-            });
-        };
-        match a {
-            Action::Mkdir => {
-                let mut raw = parent;
-                if !raw.is_empty() {
-                    raw.push("/");
-                }
-                raw.push(&name);
-                slot.insert(raw.clone(), p.dirs.len());
-                p.dirs.push(raw);
-                p.dir_entries.push(i);
-                p.children.push(Vec::new());
-            }
-            Action::Hardlink => {}
-            _ => {
-                if let Some(c) = p.children.get_mut(d) {
-                    c.push((i, name));
-                }
-            }
-        }
-    }
-    Ok(p)
+/// The previous generation as a link source, and the memo vouching for its inodes.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFrom<'a> {
+    pub prev: Option<&'a Previous<'a>>,
+    /// The memo of published inodes (`Memo::load_by_inode`).
+    pub seen: &'a Memo,
 }
 
 /// Opens a directory for `*at()` calls (never following a symlink).
@@ -159,13 +97,14 @@ fn open_dir(path: &Path) -> Result<OwnedFd, PublishError> {
 }
 
 /// Creates the tree at `dest` (which must not exist) following `actions` from [`plan`]; returns
-/// the counts of what was actually done (a link whose source is missing, was tampered with or
-/// reached the link limit becomes a copy or a new inode) and whether a syncfs is still needed.
+/// the counts of what was actually done (a link whose source is missing, damaged
+/// ([`link_previous`]) or at the link limit becomes a copy or a new inode), the damaged entries,
+/// and whether a syncfs is still needed.
 pub fn stage(
     fs_: &Fs,
     scanned: &ScannedTree,
     actions: &[Action],
-    prev: Option<&Previous>,
+    from: LinkFrom,
     dest: &Path,
 ) -> Result<Staged, PublishError> {
     let entries = &scanned.manifest.entries;
@@ -180,7 +119,7 @@ pub fn stage(
             .iter()
             .any(|a| matches!(a, Action::Symlink | Action::Special));
     let unsyncable = AtomicBool::new(false);
-    let mut st = TreeStats::default();
+    let mut work = Work::default();
     let mut dirs = Vec::with_capacity(placed.dirs.len());
     for (raw, &i) in placed.dirs.iter().zip(&placed.dir_entries) {
         let path = dest.join(raw);
@@ -192,7 +131,7 @@ pub fn stage(
         fs_.record(|| FsOp::Mkdir { path: path.clone() });
         if let Some(e) = entries.get(i) {
             dirs.push((path, e));
-            st.dirs += 1;
+            work.stats.dirs += 1;
         }
     }
 
@@ -208,8 +147,8 @@ pub fn stage(
         .collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let worker = || -> Result<TreeStats, PublishError> {
-        let mut st = TreeStats::default();
+    let worker = || -> Result<Work, PublishError> {
+        let mut w = Work::default();
         while !stop.load(Ordering::Relaxed) {
             let Some(&(raw, children)) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
@@ -219,15 +158,15 @@ pub fn stage(
                 fsync: targeted,
                 unsyncable: &unsyncable,
             };
-            let r = stage_dir(fs_, scanned, actions, prev, &at, raw, children, &mut st);
+            let r = stage_dir(fs_, scanned, actions, from, &at, raw, children, &mut w);
             if r.is_err() {
                 stop.store(true, Ordering::Relaxed);
-                return r.map(|_| st);
+                return r.map(|_| w);
             }
         }
-        Ok(st)
+        Ok(w)
     };
-    let results: Vec<Result<TreeStats, PublishError>> = std::thread::scope(|s| {
+    let results: Vec<Result<Work, PublishError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
         handles
             .into_iter()
@@ -242,8 +181,13 @@ pub fn stage(
             .collect()
     });
     for r in results {
-        st.add(&r?);
+        let r = r?;
+        work.stats.add(&r.stats);
+        work.warnings.extend(r.warnings);
+        work.seen.extend(r.seen);
     }
+    let mut st = work.stats;
+    let mut firsts = std::collections::HashSet::new();
 
     let mfile = Path::new("<scanned tree>");
     for (e, a) in entries.iter().zip(actions) {
@@ -258,6 +202,7 @@ pub fn stage(
             continue;
         };
         let path = entry_path(dest, mfile, &e.path)?;
+        firsts.insert(first.as_str());
         let first = entry_path(dest, mfile, first)?;
         fs_.step();
         linkat(CWD, &first, CWD, &path, AtFlags::empty()).map_err(errno("hardlink", &path))?;
@@ -276,9 +221,22 @@ pub fn stage(
     } else {
         Durability::NeedsSyncfs
     };
+    work.warnings.sort();
+    let seen = work
+        .seen
+        .into_iter()
+        .filter(|(i, _)| {
+            entries
+                .get(*i)
+                .is_some_and(|e| !firsts.contains(e.path.as_str()))
+        })
+        .map(|(_, k)| k)
+        .collect();
     Ok(Staged {
         stats: st,
         durability,
+        warnings: work.warnings,
+        seen,
     })
 }
 
@@ -310,26 +268,17 @@ fn fsync_dirs(fs_: &Fs, dirs: &[(PathBuf, &TreeEntry)]) -> Result<(), PublishErr
     Ok(())
 }
 
-/// Where staging writes and how new inodes become durable.
-struct Target<'a> {
-    dest: &'a Path,
-    /// Fsync every copied file (the directories are fsynced at the end).
-    fsync: bool,
-    /// Set when an inode that cannot be fsynced (symlink, special file) was created.
-    unsyncable: &'a AtomicBool,
-}
-
 /// Stages `children`, non-directory entries of the directory `raw` (relative to `dest`).
 #[allow(clippy::too_many_arguments)]
 fn stage_dir(
     fs_: &Fs,
     scanned: &ScannedTree,
     actions: &[Action],
-    prev: Option<&Previous>,
+    from: LinkFrom,
     to: &Target,
     raw: &OsStr,
     children: &[(usize, OsString)],
-    st: &mut TreeStats,
+    w: &mut Work,
 ) -> Result<(), PublishError> {
     let new_path = to.dest.join(raw);
     let new_dir = open_dir(&new_path)?;
@@ -337,10 +286,19 @@ fn stage_dir(
         .iter()
         .any(|(i, _)| actions.get(*i) == Some(&Action::Link));
     // A previous directory that is gone or replaced: its entries are created anew.
-    let prev_dir = prev
-        .filter(|_| wants_link)
-        .map(|p| p.dir.join(raw))
-        .and_then(|p| open_dir(&p).ok().map(|fd| (fd, p)));
+    let prev_dir = match from.prev.filter(|_| wants_link).map(|p| p.dir.join(raw)) {
+        Some(p) => match open_dir(&p) {
+            Ok(fd) => Some((fd, p)),
+            Err(err) => {
+                w.warnings.push(format!(
+                    "{}: not a readable directory ({err}); its entries are created anew",
+                    p.display()
+                ));
+                None
+            }
+        },
+        None => None,
+    };
     let at = Dir {
         fd: &new_dir,
         path: &new_path,
@@ -355,165 +313,32 @@ fn stage_dir(
         };
         if *action == Action::Link {
             if let Some((pfd, ppath)) = &prev_dir {
-                if link_previous(fs_, e, pfd, ppath, &at, name)? {
-                    st.linked_one(e);
-                    continue;
+                let link_at = LinkAt {
+                    prev_fd: pfd,
+                    prev_path: ppath,
+                    new_fd: &new_dir,
+                    new_path: &new_path,
+                };
+                let rehashed = &mut w.stats.rehashed;
+                match link_previous(fs_, e, &link_at, name, from.seen, rehashed)? {
+                    Linked::Yes(k) => {
+                        w.stats.linked_one(e);
+                        w.seen.push((*i, k));
+                        continue;
+                    }
+                    Linked::No => {}
+                    Linked::Damaged(why) => w.warnings.push(format!(
+                        "{}: {why}; not hardlinked into the new generation (copied from the \
+                         source instead)",
+                        ppath.join(name).display()
+                    )),
                 }
             }
         }
         create(fs_, e, src, &at, name, to)?;
-        st.created(e);
+        w.stats.created(e);
+        w.seen
+            .push((*i, created(&new_dir, name, &new_path.join(name), e)?));
     }
     Ok(())
-}
-
-/// An open directory of the new tree and its path (for messages and the operation log).
-struct Dir<'a> {
-    fd: &'a OwnedFd,
-    path: &'a Path,
-}
-
-/// Links the previous generation's `name` into `to` if it is still what its manifest says;
-/// false when it must be created anew instead.
-fn link_previous(
-    fs_: &Fs,
-    e: &TreeEntry,
-    prev_fd: &OwnedFd,
-    prev_path: &Path,
-    to: &Dir,
-    name: &OsStr,
-) -> Result<bool, PublishError> {
-    let Ok(old) = statat(prev_fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-        return Ok(false);
-    };
-    if !Previous::intact(e, &old) {
-        return Ok(false);
-    }
-    fs_.step();
-    match linkat(prev_fd, name, to.fd, name, AtFlags::empty()) {
-        Ok(()) => {
-            fs_.record(|| FsOp::Link {
-                from: prev_path.join(name),
-                to: to.path.join(name),
-            });
-            Ok(true)
-        }
-        // The inode reached the filesystem's link limit: create a new one instead.
-        Err(rustix::io::Errno::MLINK) => Ok(false),
-        Err(err) => Err(errno("hardlink", &to.path.join(name))(err)),
-    }
-}
-
-/// Creates `name` in `at` as a copy of the source file, a new symlink or a new special file.
-fn create(
-    fs_: &Fs,
-    e: &TreeEntry,
-    (src, stamp): &(PathBuf, Stamp),
-    at: &Dir,
-    name: &OsStr,
-    to: &Target,
-) -> Result<(), PublishError> {
-    let path = || at.path.join(name);
-    if !matches!(e.kind, EntryKind::File { .. }) {
-        to.unsyncable.store(true, Ordering::Relaxed);
-    }
-    match &e.kind {
-        EntryKind::File { size, blake3, .. } => {
-            let f = copy_file(fs_, src, stamp, at, name, e)?;
-            fs_.record(|| FsOp::Write {
-                path: path(),
-                len: *size,
-                blake3: blake3.clone(),
-            });
-            if to.fsync {
-                fs_.step();
-                fs_.fsync_file(&f, &path())?;
-            }
-            Ok(())
-        }
-        EntryKind::Symlink { target } => {
-            let raw = relpath::decode(target).ok_or_else(|| PublishError::BadState {
-                path: src.clone(),
-                reason: format!("symlink target {target:?} is malformed"),
-            })?;
-            fs_.step();
-            symlinkat(&raw, at.fd, name).map_err(|err| errno("create symlink", &path())(err))?;
-            fs_.record(|| FsOp::Symlink {
-                target: raw.into(),
-                path: path(),
-            });
-            apply_at(fs_, at.fd, name, &path(), e)
-        }
-        EntryKind::Dir => Err(PublishError::BadState {
-            path: src.clone(),
-            reason: "internal: a directory among the files to stage".into(),
-        }),
-        kind => {
-            let (ft, rdev) = match kind {
-                EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
-                EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
-                EntryKind::Fifo => (FileType::Fifo, 0),
-                _ => (FileType::Socket, 0),
-            };
-            fs_.step();
-            mknodat(at.fd, name, ft, Mode::from_bits_retain(0o600), rdev)
-                .map_err(|err| errno("create device node", &path())(err))?;
-            fs_.record(|| FsOp::Mknod { path: path() });
-            apply_at(fs_, at.fd, name, &path(), e)
-        }
-    }
-}
-
-/// Copies a regular file's content (copy_file_range where possible), checks that the source did
-/// not change since it was hashed, then applies the metadata; returns the new file.
-fn copy_file(
-    fs_: &Fs,
-    src: &Path,
-    stamp: &Stamp,
-    at: &Dir,
-    name: &OsStr,
-    e: &TreeEntry,
-) -> Result<File, PublishError> {
-    let dest = at.path.join(name);
-    let mut from = open_nofollow(src)?;
-    fs_.step();
-    let fd = openat(
-        at.fd,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_bits_retain(0o600),
-    )
-    .map_err(errno("create", &dest))?;
-    let mut to = File::from(fd);
-    fs_.record(|| FsOp::Create { path: dest.clone() });
-    fs_.step();
-    std::io::copy(&mut from, &mut to).map_err(io_err("copy to", &dest))?;
-    let now = Stamp::of(&from.metadata().map_err(io_err("stat", src))?);
-    if now != *stamp {
-        return Err(PublishError::SourceChanged {
-            path: src.to_path_buf(),
-            detail: "size, mtime or ctime differ from the scan".into(),
-        });
-    }
-    apply_fd(fs_, &to, &dest, e)?;
-    Ok(to)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_names_parent_and_rejects_unclean_paths() {
-        assert_eq!(split("a").unwrap(), ("".into(), "a".into()));
-        assert_eq!(split("a/b/c").unwrap(), ("a/b".into(), "c".into()));
-        assert_eq!(
-            split("a/\\xff").unwrap(),
-            ("a".into(), OsStr::from_bytes(b"\xff").into())
-        );
-        for bad in ["../x", "a/../b", "/abs", "", "a//b", "a/.", "\\x"] {
-            let e = split(bad).unwrap_err().to_string();
-            assert!(e.contains("is not a clean relative path"), "{bad}: {e}");
-        }
-    }
 }
