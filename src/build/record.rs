@@ -10,7 +10,7 @@ use super::root::BuiltRoot;
 use super::BuildError;
 use crate::nodes::Inventory;
 use crate::profile::Profile;
-use crate::record::{BootRecord, Console, NodeRecord};
+use crate::record::{BootRecord, Console};
 
 /// The record of a build of `profile` with the finished boot config `boot`.
 pub(super) fn boot_record(
@@ -24,7 +24,7 @@ pub(super) fn boot_record(
         .serial
         .map(|(unit, baud)| Console { unit, baud });
     let nodes = inventory
-        .map(|inv| inv.of_profile(&profile.name).map(node_record).collect())
+        .map(|inv| inv.of_profile(&profile.name).map(|n| n.to_record()).collect())
         .unwrap_or_default();
     let node_layers = match root {
         Some(r) => layers_in(&r.dir)?,
@@ -49,16 +49,6 @@ pub(super) fn boot_record(
         node_layers,
         export_clients: profile.publish.client_network.iter().cloned().collect(),
     })
-}
-
-fn node_record(n: &crate::nodes::Node) -> NodeRecord {
-    NodeRecord {
-        name: n.name.clone(),
-        mac: n.mac_text(),
-        address: n.address.map(|a| a.to_string()),
-        ports: n.ports.iter().map(ToString::to_string).collect(),
-        line: n.at.line,
-    }
 }
 
 /// The nodes with a layer (`.netroot/nodes/NAME`) in the finished root tree, read from the tree.

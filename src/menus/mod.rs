@@ -29,7 +29,7 @@ pub use entries::{
 pub use error::{Dialect, MenuError};
 pub use grub::grub_cfg;
 pub use ipxe::{ipxe_script, ipxe_script_with_nodes};
-pub use published::{node_of, profile_cmdline, render_published, Published, PublishedProfile};
+pub use published::{profile_cmdline, render_published, Published, PublishedProfile};
 pub use pxelinux::pxelinux_cfg;
 
 use crate::image::path as image_path;

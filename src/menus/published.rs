@@ -6,15 +6,13 @@
 //! Nothing here reads a profile file or `nodes.toml`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use netroot_init::bootconfig::{parse_mac, BootConfig};
+use netroot_init::bootconfig::BootConfig;
 
 use super::{kernel_cmdline, node_boot_config, render_files, MenuEntry, MenuError, MenuModel};
 use super::{MenuFile, NodeMenu};
-use crate::nodes::{Node, NodeAddress, NODES_FILE};
-use crate::profile::Location;
-use crate::record::{BootRecord, Console, NodeRecord};
+use crate::nodes::Node;
+use crate::record::{BootRecord, Console};
 use crate::site::PublishedSite;
 
 /// One profile's active generation, as the menus see it.
@@ -64,42 +62,6 @@ pub fn profile_cmdline(p: &PublishedProfile<'_>) -> Result<String, MenuError> {
     ))
 }
 
-/// A node of a record as an inventory node (its `nodes.toml` line kept for messages).
-pub fn node_of(profile: &str, n: &NodeRecord) -> Result<Node, MenuError> {
-    let bad = |reason: String| MenuError::Node {
-        node: n.name.clone(),
-        reason,
-    };
-    let mac = parse_mac(&n.mac).map_err(|e| bad(format!("mac {:?}: {e}", n.mac)))?;
-    let address = n
-        .address
-        .as_deref()
-        .map(|a| {
-            crate::publish::exports::parse_network(a)
-                .map(|(ip, prefix_len)| NodeAddress { ip, prefix_len })
-                .ok_or_else(|| bad(format!("address {a:?} is not A.B.C.D/N")))
-        })
-        .transpose()?;
-    let ports = n
-        .ports
-        .iter()
-        .map(|p| crate::profile::bond_port(p).map_err(|e| bad(format!("ports: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Node {
-        name: n.name.clone(),
-        mac,
-        profile: profile.to_string(),
-        address,
-        ports,
-        vars: Default::default(),
-        at: Location {
-            file: Path::new(NODES_FILE).to_path_buf(),
-            line: n.line,
-            col: 1,
-        },
-    })
-}
-
 /// Nodes served, each with the index of its profile, and warnings about nodes listed twice.
 type Resolved = (Vec<(usize, Node)>, Vec<String>);
 
@@ -108,7 +70,11 @@ fn resolve_nodes(profiles: &[PublishedProfile<'_>]) -> Result<Resolved, MenuErro
     let mut claims: Vec<(u64, &str, usize, Node)> = Vec::new();
     for (i, p) in profiles.iter().enumerate() {
         for n in &p.boot.nodes {
-            claims.push((p.activated_ns, p.profile, i, node_of(p.profile, n)?));
+            let node = Node::from_record(p.profile, n).map_err(|e| MenuError::Node {
+                node: n.name.clone(),
+                reason: e.to_string(),
+            })?;
+            claims.push((p.activated_ns, p.profile, i, node));
         }
     }
     // Newest activation first (ties: profile name) so the first claim of a MAC wins.

@@ -27,6 +27,7 @@
 mod dhcp;
 mod network;
 mod parse;
+mod record;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -230,7 +230,7 @@ fn check_unicast(mac: &[u8; 6]) -> Result<(), String> {
 
 /// `A.B.C.D/N` (or `/255.255.0.0`) naming a host: not the network or broadcast address of its
 /// subnet, except in /31 and /32 where every address is a host (RFC 3021).
-fn parse_address(s: &str) -> Result<NodeAddress, String> {
+pub(super) fn parse_address(s: &str) -> Result<NodeAddress, String> {
     let (ip, prefix) = s
         .split_once('/')
         .ok_or_else(|| "expected A.B.C.D/PREFIX like 10.0.1.1/16".to_string())?;
