@@ -4,12 +4,20 @@
 
 use std::path::Path;
 
-use netroot_init::bootconfig::parse_mac;
+use netroot_init::bootconfig::{format_mac, parse_mac, PortId};
 
 use super::parse::parse_address;
 use super::{Node, NodesError, NODES_FILE};
 use crate::profile::Location;
 use crate::record::NodeRecord;
+
+/// A bond port spelled as `nodes.toml` and profiles spell it (a MAC, or an interface name).
+fn port_text(p: &PortId) -> String {
+    match p {
+        PortId::Mac(m) => format_mac(m),
+        PortId::Name(n) => n.clone(),
+    }
+}
 
 impl Node {
     /// The node as the build record stores it.
@@ -18,7 +26,7 @@ impl Node {
             name: self.name.clone(),
             mac: self.mac_text(),
             address: self.address.map(|a| a.to_string()),
-            ports: self.ports.iter().map(ToString::to_string).collect(),
+            ports: self.ports.iter().map(port_text).collect(),
             line: self.at.line,
         }
     }
