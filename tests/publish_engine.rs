@@ -466,11 +466,20 @@ fn gc_dry_run_lists_exactly_what_gc_removes_and_touches_nothing() {
     let real = gc("compute", &w.targets, 1, &w.opts()).unwrap();
     assert!(!real.dry_run);
     assert_eq!(
-        (&real.removed, &real.removed_parts, &real.cleaned, &real.kept),
+        (
+            &real.removed,
+            &real.removed_parts,
+            &real.cleaned,
+            &real.kept
+        ),
         (&dry.removed, &dry.removed_parts, &dry.cleaned, &dry.kept)
     );
     for p in dry.removed_parts.values().flatten().chain(&dry.cleaned) {
-        assert!(fs::symlink_metadata(p).is_err(), "{} still there", p.display());
+        assert!(
+            fs::symlink_metadata(p).is_err(),
+            "{} still there",
+            p.display()
+        );
     }
     assert!(verify("compute", &w.targets).unwrap().is_clean());
 }

@@ -315,11 +315,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         "cannot create output directory",
         &opts.out_dir,
     ))?;
-    let staged = staging_dir(&opts.out_dir, &format!(".{}.staging-", profile.name))
-        .map_err(BuildError::io(
-            "cannot create staging directory",
-            &opts.out_dir,
-        ))?;
+    let staged = staging_dir(&opts.out_dir, &format!(".{}.staging-", profile.name)).map_err(
+        BuildError::io("cannot create staging directory", &opts.out_dir),
+    )?;
     for (name, data) in [
         (VMLINUZ, &vmlinuz[..]),
         (INITRAMFS, &image[..]),

@@ -38,14 +38,15 @@ pub enum ProfileError {
     BootValue {
         at: Location,
         key: String,
-        error: ValueError,
+        /// Boxed: the error of every profile load must stay small.
+        error: Box<ValueError>,
     },
     /// Any other boot-config refusal (a value the boot-config file cannot carry).
     #[error("{at}: {key}: {error}")]
     BootConfig {
         at: Location,
         key: String,
-        error: ConfigError,
+        error: Box<ConfigError>,
     },
     #[error("profile \"{profile}\": {field} is required but no profile in its chain ({}) sets it", .chain.join(", "))]
     Missing {

@@ -41,12 +41,16 @@ fn at_profile_key(cx: &Ctx<'_>, raw: &RawProfile, error: ConfigError) -> Profile
     let at = cx.sm.locate(span.map_or(0, |s| s.start));
     match error {
         ConfigError::Value { error, .. } | ConfigError::Inconsistent { error, .. } => {
-            ProfileError::BootValue { at, key, error }
+            ProfileError::BootValue {
+                at,
+                key,
+                error: Box::new(error),
+            }
         }
         other => ProfileError::BootConfig {
             at,
             key,
-            error: other,
+            error: Box::new(other),
         },
     }
 }

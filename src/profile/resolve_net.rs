@@ -49,8 +49,9 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
         None => return Err(cx.missing("bond.mode")),
     };
     let mac = match &b.mac {
-        Some(v) => bc::bond_mac(&v.value)
-            .map_err(|e| cx.invalid(&v.span, format!("bond.mac: {e}")))?,
+        Some(v) => {
+            bc::bond_mac(&v.value).map_err(|e| cx.invalid(&v.span, format!("bond.mac: {e}")))?
+        }
         None => None,
     };
     Ok(bc::BondConfig {

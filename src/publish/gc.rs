@@ -72,13 +72,7 @@ pub fn gc_dry_run(profile: &str, t: &Targets, keep: usize) -> Result<GcReport, P
     Ok(report(profile, &history, sel, true, 0))
 }
 
-fn report(
-    profile: &str,
-    kept: &History,
-    sel: Selection,
-    dry_run: bool,
-    fs_ops: u64,
-) -> GcReport {
+fn report(profile: &str, kept: &History, sel: Selection, dry_run: bool, fs_ops: u64) -> GcReport {
     GcReport {
         profile: profile.to_string(),
         dry_run,
