@@ -19,12 +19,8 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 /// `[bond]` → [`bc::BondConfig`]; ports are MAC addresses or interface names.
 pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileError> {
     let ports_val = b.ports.as_ref().ok_or_else(|| cx.missing("bond.ports"))?;
-    if ports_val.value.is_empty() {
-        return Err(cx.invalid(
-            &ports_val.span,
-            "bond.ports is empty (list MAC addresses or interface names)",
-        ));
-    }
+    // An empty list and a port listed twice are refused by the boot-config check
+    // (`resolve_boot::check`), like every other value the init's parsers refuse.
     let mut ports = Vec::new();
     for p in &ports_val.value {
         let id = match parse_mac(&p.value) {
@@ -37,9 +33,6 @@ pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileEr
             }
             None => bc::PortId::Name(ifname(cx, p, "bond.ports")?),
         };
-        if ports.contains(&id) {
-            return Err(cx.invalid(&p.span, format!("bond.ports: \"{}\" listed twice", p.value)));
-        }
         ports.push(id);
     }
     // 0 or more than the ports is refused by the boot-config check (`resolve_boot::check`).

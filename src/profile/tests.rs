@@ -143,7 +143,7 @@ fn bad_profiles_name_file_line_col_and_value() {
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
-            "profiles/p.toml:3:18: bond.ports: \"eth0\" listed twice",
+            "profiles/p.toml:3:9: bond.ports: invalid port list \"name:eth0,name:eth0\": port name:eth0 is listed twice",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\nmin_ports = 2\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
@@ -203,6 +203,7 @@ fn boot_config_refusals_name_the_profile_key() {
         ("[bond]\nmin_ports = 0\n", "profiles/p.toml:3:13: bond.min_ports: invalid minimum port count \"0\": expected a whole number greater than zero"),
         ("[bond]\nmiimon = 0\n", "profiles/p.toml:3:10: bond.miimon: invalid miimon interval \"0\": expected a whole number greater than zero"),
         ("[bond]\nmac = \"01:00:5e:00:00:01\"\n", "profiles/p.toml:3:7: bond.mac: invalid mac address \"01:00:5e:00:00:01\": a bond needs a unicast, non-zero address"),
+        ("[bond]\nports = []\n", "profiles/p.toml:3:9: bond.ports: invalid port list \"\": at least one port is required"),
         ("[boot]\ninit = \"sbin/init\"\n", "profiles/p.toml:3:8: boot.init: invalid init path \"sbin/init\": must be an absolute path"),
     ];
     for (extra, want) in cases {
