@@ -208,6 +208,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let mut boot = profile.boot.clone();
     boot.kernel_version = kernel.version.clone();
     boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
+    // Profile loading already ran this validation with a placeholder release and no modules
+    // (`profile::resolve_boot`); what can still fail here is the module lines and the release.
     boot.validate()?;
     assemble::check_init_static(INIT_BINARY)?;
     super::overlays::record_inputs(
