@@ -175,3 +175,57 @@ fn kernel_package_is_extracted_once_and_gives_the_same_image_as_the_directory() 
     assert_eq!(other["stages"][0]["cached"], true, "{other}");
     assert!(fs::read_dir(out.join(".cache/kernels")).unwrap().count() == 1);
 }
+
+/// Modes of everything under `dir` (itself included), as (path, mode, is_dir).
+fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(dir).unwrap();
+    let mut out = vec![(dir.to_path_buf(), meta.permissions().mode() & 0o7777, true)];
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let m = fs::symlink_metadata(&p).unwrap();
+        if m.is_dir() {
+            out.extend(modes(&p));
+        } else {
+            out.push((p, m.permissions().mode() & 0o7777, false));
+        }
+    }
+    out
+}
+
+#[test]
+fn outputs_are_world_readable_whatever_the_umask() {
+    let Some(kernel) = kernel_dir() else { return };
+    let proj = project();
+    for umask in ["022", "077"] {
+        let out = proj.path().join(format!("out-{umask}"));
+        // The umask is set in a shell that then execs netroot: setting it in this process would
+        // change it for every other test thread too.
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_netroot"))
+            .arg("-C")
+            .arg(proj.path())
+            .args(["build", "qemu-base", "--out"])
+            .arg(&out)
+            .arg("--kernel")
+            .arg(&kernel)
+            .env_remove("NETROOT_CACHE")
+            .env_remove("SOURCE_DATE_EPOCH");
+        let o = run(&mut c);
+        assert!(o.status.success(), "umask {umask}: {}", stderr(&o));
+        let found = modes(&out.join("qemu-base"));
+        let names: Vec<String> = found
+            .iter()
+            .map(|(p, _, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for want in ["vmlinuz", "initramfs.img", "manifest.json", "SHA256SUMS"] {
+            assert!(names.iter().any(|n| n == want), "umask {umask}: {names:?}");
+        }
+        for (p, mode, is_dir) in &found {
+            let want = if *is_dir { 0o755 } else { 0o644 };
+            assert_eq!(*mode, want, "umask {umask}: {} is {mode:o}", p.display());
+        }
+    }
+}

@@ -95,6 +95,34 @@ fn profiles_show_prints_the_merged_profile() {
 }
 
 #[test]
+fn profiles_show_refuses_what_build_refuses_at_the_profile_key() {
+    let p = project();
+    edit_profile(
+        p.path(),
+        "compute",
+        "server = \"10.0.0.1\"",
+        "server = \"0.0.0.0\"",
+    );
+    let o = run(&mut netroot(p.path(), &["profiles", "show", "compute"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("profiles/compute.toml:22:10: nfs.server: invalid IPv4 address \"0.0.0.0\": not a host address"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    // The build loads the profile the same way: the same message, before any output is written.
+    let o = run(netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("profiles/compute.toml:22:10: nfs.server:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!p.path().join("out/compute").exists());
+}
+
+#[test]
 fn inspect_lists_a_built_image_with_path_last() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();

@@ -261,15 +261,40 @@ fn publish_rollback_verify_gc() {
     // A third generation, then gc --keep 2 removes the oldest one no consumer references.
     fs::write(tree.join("etc/os-release"), "ID=three\n").unwrap();
     assert!(publish(&[]).status.success());
-    assert_eq!(generations(&tftp, "site").len(), 3);
-    let o = run(netroot(p.path(), &["gc", "site", "--keep", "2", "--tftp"])
-        .arg(&tftp)
-        .arg("--nfs")
-        .arg(&nfs)
-        .arg("--out")
-        .arg(&out));
+    let before = generations(&tftp, "site");
+    assert_eq!(before.len(), 3);
+    let gc = |extra: &[&str]| {
+        run(netroot(p.path(), &["gc", "site", "--keep", "2", "--tftp"])
+            .arg(&tftp)
+            .arg("--nfs")
+            .arg(&nfs)
+            .arg("--out")
+            .arg(&out)
+            .args(extra))
+    };
+    // --dry-run names the generation and its paths, and removes nothing.
+    let o = gc(&["--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = stdout(&o);
+    assert!(
+        listed.starts_with("site: would remove 1 generation(s), would keep "),
+        "{listed}"
+    );
+    let doomed: Vec<&String> = before
+        .iter()
+        .filter(|g| listed.contains(&format!("  would remove {g}\n")))
+        .collect();
+    assert_eq!(doomed.len(), 1, "{listed}");
+    let tftp_part = tftp.join("netroot/site").join(doomed[0]);
+    assert!(
+        listed.contains(&format!("    {}\n", tftp_part.display())),
+        "{listed}"
+    );
+    assert_eq!(generations(&tftp, "site"), before);
+    let o = gc(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let left = generations(&tftp, "site");
     assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.contains(doomed[0]) && !tftp_part.exists(), "{left:?}");
     assert!(left.contains(&current(&tftp, "site")));
 }

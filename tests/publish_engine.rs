@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use netroot::publish::{
-    dry_run, gc, publish, rollback, verify, ConsumerChange, MenuFiles, PlanState,
+    dry_run, gc, gc_dry_run, publish, rollback, verify, ConsumerChange, MenuFiles, PlanState,
 };
 use publish_support::*;
 
@@ -407,6 +407,81 @@ fn gc_keeps_n_newest_plus_active_and_rollback_target() {
     let r = gc("compute", &w.targets, 0, &w.opts()).unwrap();
     assert_eq!(r.kept, [gens[0].clone(), gens[1].clone()]);
     assert_eq!(r.removed, [gens[4].clone()]);
+}
+
+#[test]
+fn gc_dry_run_lists_exactly_what_gc_removes_and_touches_nothing() {
+    let w = World::new();
+    let mut gens = Vec::new();
+    for i in 0..4 {
+        fs::write(w.root().join("etc/version"), format!("{i}\n")).unwrap();
+        gens.push(
+            publish(&w.artifacts(), menus, &w.targets, &w.opts())
+                .unwrap()
+                .generation,
+        );
+    }
+    fs::write(w.tftp("netroot/compute/.netroot-tmp-file-1"), b"partial").unwrap();
+    fs::create_dir_all(w.tftp("netroot/compute/g00000000000000aa")).unwrap();
+    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+
+    let dry = gc_dry_run("compute", &w.targets, 1).unwrap();
+    assert_eq!(
+        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs)),
+        before,
+        "a dry run changed the targets"
+    );
+    assert!(dry.dry_run && dry.fs_ops == 0);
+    // Active gens[3], rollback target gens[2]; keep 1 lets gens[0] and gens[1] go.
+    assert_eq!(dry.removed, [gens[0].clone(), gens[1].clone()]);
+    for g in &gens[..2] {
+        assert_eq!(
+            dry.removed_parts[g],
+            [
+                w.tftp(&format!("netroot/compute/{g}")),
+                w.gen_tree(g),
+                w.nfs(&format!("compute/{g}.tree.json")),
+            ]
+        );
+    }
+    assert_eq!(
+        dry.cleaned,
+        [
+            w.tftp("netroot/compute/.netroot-tmp-file-1"),
+            w.tftp("netroot/compute/g00000000000000aa"),
+        ]
+    );
+    let text = dry.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "compute: would remove 2 generation(s), would keep {} {}\n  would remove {}\n    {}\n",
+            gens[2],
+            gens[3],
+            gens[0],
+            w.tftp(&format!("netroot/compute/{}", gens[0])).display()
+        )),
+        "{text}"
+    );
+
+    let real = gc("compute", &w.targets, 1, &w.opts()).unwrap();
+    assert!(!real.dry_run);
+    assert_eq!(
+        (
+            &real.removed,
+            &real.removed_parts,
+            &real.cleaned,
+            &real.kept
+        ),
+        (&dry.removed, &dry.removed_parts, &dry.cleaned, &dry.kept)
+    );
+    for p in dry.removed_parts.values().flatten().chain(&dry.cleaned) {
+        assert!(
+            fs::symlink_metadata(p).is_err(),
+            "{} still there",
+            p.display()
+        );
+    }
+    assert!(verify("compute", &w.targets).unwrap().is_clean());
 }
 
 #[test]

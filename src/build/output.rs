@@ -1,23 +1,43 @@
 //! Crash-safe writes: temp file in the same directory, fsync, rename, fsync(dir); and an atomic swap
 //! of a finished output directory into place. A reader never sees a half-written artifact.
+//!
+//! Modes are set explicitly, not left to the umask or to tempfile's private 0600/0700: a TFTP
+//! server, an HTTP server or a CI artifact store reads the outputs as another user.
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 
-/// Writes `data` to `path` atomically.
+/// Mode of every file the build writes: world-readable, writable by the builder only.
+pub const OUTPUT_FILE_MODE: u32 = 0o644;
+/// Mode of an output directory: world-traversable, so the files in it can be served.
+pub const OUTPUT_DIR_MODE: u32 = 0o755;
+
+/// Writes `data` to `path` atomically, with mode [`OUTPUT_FILE_MODE`] whatever the umask.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent(path);
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".netroot-tmp-")
         .tempfile_in(dir)?;
+    // fchmod is not masked by the umask, unlike the mode given at creation.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(OUTPUT_FILE_MODE))?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     fsync_dir(dir)
+}
+
+/// A new empty directory in `parent` to stage an output directory in, with mode
+/// [`OUTPUT_DIR_MODE`] whatever the umask (removed when dropped unless kept).
+pub fn staging_dir(parent: &Path, prefix: &str) -> io::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(OUTPUT_DIR_MODE))?;
+    Ok(dir)
 }
 
 /// Fsyncs a directory so a rename in it survives a crash.
@@ -58,6 +78,8 @@ mod tests {
         write_atomic(&p, b"1").unwrap();
         write_atomic(&p, b"2").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"2");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, OUTPUT_FILE_MODE);
         let names: Vec<_> = fs::read_dir(d.path().join("sub"))
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -24,7 +24,11 @@ pub(super) fn boot_record(
         .serial
         .map(|(unit, baud)| Console { unit, baud });
     let nodes = inventory
-        .map(|inv| inv.of_profile(&profile.name).map(|n| n.to_record()).collect())
+        .map(|inv| {
+            inv.of_profile(&profile.name)
+                .map(|n| n.to_record())
+                .collect()
+        })
         .unwrap_or_default();
     let node_layers = match root {
         Some(r) => layers_in(&r.dir)?,

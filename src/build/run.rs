@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::acquire::{acquire, add_input};
 use super::assemble;
 use super::hashcache::{hash_bytes, HashCache};
-use super::output::{swap_dir_into_place, write_atomic};
+use super::output::{staging_dir, swap_dir_into_place, write_atomic};
 use super::state::{BuildState, InputHash};
 use super::{secs, BuildError, BuildOptions, BuildReport, Progress, StageReport, CACHE_ENV};
 use crate::compress::{compress, Compression};
@@ -208,6 +208,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let mut boot = profile.boot.clone();
     boot.kernel_version = kernel.version.clone();
     boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
+    // Profile loading already ran this validation with a placeholder release and no modules
+    // (`profile::resolve_boot`); what can still fail here is the module lines and the release.
     boot.validate()?;
     assemble::check_init_static(INIT_BINARY)?;
     super::overlays::record_inputs(
@@ -320,13 +322,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         "cannot create output directory",
         &opts.out_dir,
     ))?;
-    let staged = tempfile::Builder::new()
-        .prefix(&format!(".{}.staging-", profile.name))
-        .tempdir_in(&opts.out_dir)
-        .map_err(BuildError::io(
-            "cannot create staging directory",
-            &opts.out_dir,
-        ))?;
+    let staged = staging_dir(&opts.out_dir, &format!(".{}.staging-", profile.name)).map_err(
+        BuildError::io("cannot create staging directory", &opts.out_dir),
+    )?;
     for (name, data) in [
         (VMLINUZ, &vmlinuz[..]),
         (INITRAMFS, &image[..]),

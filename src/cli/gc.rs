@@ -1,4 +1,5 @@
-//! `netroot gc PROFILE [--keep N]`: remove old generations no consumer references.
+//! `netroot gc PROFILE [--keep N] [--dry-run]`: remove old generations no consumer references,
+//! or with `--dry-run` list each generation and path that would go and remove nothing.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +17,9 @@ pub struct GcArgs {
     /// target are always kept.
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// List what would be removed (each generation with its paths, and leftovers); remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub targets: TargetArgs,
 }
@@ -26,6 +30,11 @@ pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<Exit
         Some(k) => k,
         None => deploy::load(&cli.project, &args.profile)?.publish.keep as usize,
     };
+    if args.dry_run {
+        let report = deploy::gc_dry_run(&args.profile, &targets, keep)?;
+        write!(out, "{report}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
     let report = deploy::gc(&args.profile, &targets, keep, &opts)?;
     write!(out, "{report}")?;

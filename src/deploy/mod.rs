@@ -208,5 +208,6 @@ pub fn load(project: &Path, name: &str) -> Result<Profile, DeployError> {
 
 /// Re-exported so the CLI needs only this module.
 pub use publish::{
-    gc, try_dry_run as dry_run, try_publish as publish_artifacts, try_rollback as rollback, verify,
+    gc, gc_dry_run, try_dry_run as dry_run, try_publish as publish_artifacts,
+    try_rollback as rollback, verify,
 };

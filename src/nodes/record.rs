@@ -94,6 +94,9 @@ mod tests {
             line: 7,
         };
         let e = Node::from_record("compute", &r).unwrap_err().to_string();
-        assert!(e.starts_with("nodes.toml:7:1: node \"c1\": in the published record: mac"), "{e}");
+        assert!(
+            e.starts_with("nodes.toml:7:1: node \"c1\": in the published record: mac"),
+            "{e}"
+        );
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use netroot_init::bootconfig::{ConfigError, ValueError};
+
 use super::source::Location;
 
 /// Anything wrong with a profile: unreadable, unparsable, or invalid.
@@ -31,6 +33,21 @@ pub enum ProfileError {
     Cycle { at: Location, chain: Vec<String> },
     #[error("{at}: {message}")]
     Invalid { at: Location, message: String },
+    /// A value the init's boot-config parsers refuse, at the profile key that set it.
+    #[error("{at}: {key}: {error}")]
+    BootValue {
+        at: Location,
+        key: String,
+        /// Boxed: the error of every profile load must stay small.
+        error: Box<ValueError>,
+    },
+    /// Any other boot-config refusal (a value the boot-config file cannot carry).
+    #[error("{at}: {key}: {error}")]
+    BootConfig {
+        at: Location,
+        key: String,
+        error: Box<ConfigError>,
+    },
     #[error("profile \"{profile}\": {field} is required but no profile in its chain ({}) sets it", .chain.join(", "))]
     Missing {
         profile: String,

@@ -11,6 +11,7 @@ mod model;
 mod raw;
 mod render;
 mod resolve;
+mod resolve_boot;
 mod resolve_net;
 mod resolve_site;
 mod source;

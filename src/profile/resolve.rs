@@ -116,6 +116,11 @@ pub fn resolve(
         chain,
         project,
     };
+    let boot = BootConfig {
+        profile: name.to_string(),
+        ..boot_config(&cx, &raw)?
+    };
+    super::resolve_boot::check(&cx, &raw, &boot)?;
     let kernel = kernel(&cx, raw.kernel.as_ref())?;
     let (modules, module_params) = modules(&cx, raw.modules.unwrap_or_default())?;
     let fw = raw.firmware.unwrap_or_default();
@@ -132,15 +137,6 @@ pub fn resolve(
         .and_then(|e| e.binaries)
         .map(|b| b.value.iter().map(|v| cx.path(&v.value)).collect())
         .unwrap_or_default();
-    let boot = boot_config(
-        &cx,
-        &raw.bond,
-        &raw.ip,
-        &raw.nfs,
-        &raw.overlay,
-        &raw.timeouts,
-        &raw.boot,
-    )?;
     let (root, root_allow) = super::resolve_site::root(&cx, raw.root.as_ref())?;
     let overlays = super::resolve_site::overlays(&cx, raw.overlays.as_ref())?;
     let publish = super::resolve_site::publish(&cx, raw.publish.as_ref())?;
@@ -166,10 +162,7 @@ pub fn resolve(
         firmware,
         compression,
         extra_binaries,
-        boot: BootConfig {
-            profile: name.to_string(),
-            ..boot
-        },
+        boot,
         root,
         root_allow,
         overlays,
@@ -253,29 +246,18 @@ fn compression(cx: &Ctx<'_>, i: RawInitramfs) -> Result<Compression, ProfileErro
     Ok(c)
 }
 
+/// A host address (not 0.0.0.0, broadcast or multicast), checked by the init's own parser.
 pub(super) fn ipv4(cx: &Ctx<'_>, v: &Val<String>, what: &str) -> Result<Ipv4Addr, ProfileError> {
-    v.value.parse().map_err(|_| {
-        cx.invalid(
-            &v.span,
-            format!("{what}: invalid IPv4 address \"{}\"", v.value),
-        )
-    })
+    bc::parse_host_ipv4(&v.value).map_err(|e| cx.invalid(&v.span, format!("{what}: {e}")))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn boot_config(
-    cx: &Ctx<'_>,
-    bond: &Option<RawBond>,
-    ip: &Option<RawIp>,
-    nfs: &Option<RawNfs>,
-    overlay: &Option<RawOverlay>,
-    timeouts: &Option<RawTimeouts>,
-    boot: &Option<RawBoot>,
-) -> Result<BootConfig, ProfileError> {
-    let bond = super::resolve_net::bond(cx, bond.clone().unwrap_or_default())?;
-    let ip = super::resolve_net::ip(cx, ip.clone().unwrap_or_default())?;
-    let nfs = nfs_config(cx, nfs.clone().unwrap_or_default())?;
-    let o = overlay.clone().unwrap_or_default();
+/// The boot config a profile sets (without the profile name, kernel release and modules);
+/// [`super::resolve_boot::check`] then applies the build's validation to it.
+fn boot_config(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootConfig, ProfileError> {
+    let bond = super::resolve_net::bond(cx, raw.bond.clone().unwrap_or_default())?;
+    let ip = super::resolve_net::ip(cx, raw.ip.clone().unwrap_or_default())?;
+    let nfs = nfs_config(cx, raw.nfs.clone().unwrap_or_default())?;
+    let o = raw.overlay.clone().unwrap_or_default();
     let overlay = bc::OverlayConfig {
         enabled: o.enabled.map(|v| v.value).unwrap_or(true),
         size: match &o.size {
@@ -283,7 +265,7 @@ fn boot_config(
             None => bc::TmpfsSize::Percent(defaults::OVERLAY_PERCENT),
         },
     };
-    let t = timeouts.clone().unwrap_or_default();
+    let t = raw.timeouts.clone().unwrap_or_default();
     let timeouts = bc::Timeouts {
         boot_deadline: cx.duration(&t.boot, defaults::BOOT)?,
         links: cx.duration(&t.links, defaults::LINKS)?,
@@ -310,20 +292,15 @@ fn boot_config(
             ));
         }
     }
-    let b = boot.clone().unwrap_or_default();
+    let b = raw.boot.clone().unwrap_or_default();
     let failure = match &b.failure {
         Some(v) => cx.parse::<bc::FailureAction>(v)?,
         None => bc::FailureAction::Reboot {
             delay: defaults::FAILURE_DELAY,
         },
     };
+    // The path itself is checked with every other boot-config value by `resolve_boot::check`.
     let real_init = match &b.init {
-        Some(v) if !v.value.starts_with('/') => {
-            return Err(cx.invalid(
-                &v.span,
-                format!("boot.init must be an absolute path, got \"{}\"", v.value),
-            ))
-        }
         Some(v) => v.value.clone(),
         None => defaults::REAL_INIT.to_string(),
     };
@@ -347,19 +324,9 @@ fn boot_config(
 fn nfs_config(cx: &Ctx<'_>, n: RawNfs) -> Result<bc::NfsConfig, ProfileError> {
     let server = n.server.as_ref().ok_or_else(|| cx.missing("nfs.server"))?;
     let export = n.export.as_ref().ok_or_else(|| cx.missing("nfs.export"))?;
-    if !export.value.starts_with('/') {
-        return Err(cx.invalid(
-            &export.span,
-            format!(
-                "nfs.export must be an absolute path, got \"{}\"",
-                export.value
-            ),
-        ));
-    }
+    // The export path, the options and an empty or repeated version list are checked with
+    // every other boot-config value by `resolve_boot::check`.
     let versions = match &n.versions {
-        Some(list) if list.value.is_empty() => {
-            return Err(cx.invalid(&list.span, "nfs.versions is empty"))
-        }
         Some(list) => list
             .value
             .iter()

@@ -31,46 +31,24 @@ pub(crate) fn bond_port(s: &str) -> Result<bc::PortId, String> {
 /// `[bond]` → [`bc::BondConfig`]; ports are MAC addresses or interface names.
 pub(super) fn bond(cx: &Ctx<'_>, b: RawBond) -> Result<bc::BondConfig, ProfileError> {
     let ports_val = b.ports.as_ref().ok_or_else(|| cx.missing("bond.ports"))?;
-    if ports_val.value.is_empty() {
-        return Err(cx.invalid(
-            &ports_val.span,
-            "bond.ports is empty (list MAC addresses or interface names)",
-        ));
-    }
+    // An empty list and a port listed twice are refused by the boot-config check
+    // (`resolve_boot::check`), like every other value the init's parsers refuse.
     let mut ports = Vec::new();
     for p in &ports_val.value {
         let id =
             bond_port(&p.value).map_err(|m| cx.invalid(&p.span, format!("bond.ports: {m}")))?;
-        if ports.contains(&id) {
-            return Err(cx.invalid(&p.span, format!("bond.ports: \"{}\" listed twice", p.value)));
-        }
         ports.push(id);
     }
-    let min_ports = match &b.min_ports {
-        Some(v) if v.value == 0 || v.value as usize > ports.len() => {
-            return Err(cx.invalid(
-                &v.span,
-                format!(
-                    "bond.min_ports must be between 1 and {} (the number of ports), got {}",
-                    ports.len(),
-                    v.value
-                ),
-            ))
-        }
-        Some(v) => v.value,
-        None => 1,
-    };
+    // 0 or more than the ports is refused by the boot-config check (`resolve_boot::check`).
+    let min_ports = b.min_ports.as_ref().map_or(1, |v| v.value);
     let mode = match &b.mode {
         Some(v) => cx.parse::<bc::BondMode>(v)?,
         None => return Err(cx.missing("bond.mode")),
     };
     let mac = match &b.mac {
-        Some(v) => Some(parse_mac(&v.value).ok_or_else(|| {
-            cx.invalid(
-                &v.span,
-                format!("bond.mac: invalid MAC address \"{}\"", v.value),
-            )
-        })?),
+        Some(v) => {
+            bc::bond_mac(&v.value).map_err(|e| cx.invalid(&v.span, format!("bond.mac: {e}")))?
+        }
         None => None,
     };
     Ok(bc::BondConfig {
@@ -120,28 +98,8 @@ pub(super) fn ip(cx: &Ctx<'_>, i: RawIp) -> Result<bc::IpConfig, ProfileError> {
         }
         "static" => {
             let a = i.address.as_ref().ok_or_else(|| cx.missing("ip.address"))?;
-            let (addr, prefix) = a.value.split_once('/').ok_or_else(|| {
-                cx.invalid(
-                    &a.span,
-                    format!("ip.address: expected A.B.C.D/PREFIX, got \"{}\"", a.value),
-                )
-            })?;
-            let address = addr.parse().map_err(|_| {
-                cx.invalid(
-                    &a.span,
-                    format!("ip.address: invalid IPv4 address \"{addr}\""),
-                )
-            })?;
-            let prefix_len = prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= 32)
-                .ok_or_else(|| {
-                    cx.invalid(
-                        &a.span,
-                        format!("ip.address: invalid prefix length \"{prefix}\""),
-                    )
-                })?;
+            let (address, prefix_len) = bc::parse_cidr(&a.value)
+                .map_err(|e| cx.invalid(&a.span, format!("ip.address: {e}")))?;
             let gateway = i
                 .gateway
                 .as_ref()

@@ -1,7 +1,6 @@
 //! Validation of the site sections: `[root]`, `[overlays]`, `[vars]`, `[publish]`, `[menu]`.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::error::ProfileError;
@@ -203,17 +202,27 @@ pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpe
         });
     };
     if let Some(net) = &p.client_network {
-        let ok = net.value.split_once('/').is_some_and(|(a, n)| {
-            a.parse::<Ipv4Addr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 32)
-        });
-        if !ok {
-            return Err(cx.invalid(
-                &net.span,
-                format!(
-                    "publish.client_network: expected A.B.C.D/N, got \"{}\"",
-                    net.value
-                ),
-            ));
+        match crate::publish::exports::parse_network(&net.value) {
+            None => {
+                return Err(cx.invalid(
+                    &net.span,
+                    format!(
+                        "publish.client_network: expected A.B.C.D/N, got \"{}\"",
+                        net.value
+                    ),
+                ))
+            }
+            // The export would be refused when it is rendered: say so at the key.
+            Some((_, 0)) => {
+                return Err(cx.invalid(
+                    &net.span,
+                    format!(
+                        "publish.client_network: refusing to export the root to the world (\"{}\")",
+                        net.value
+                    ),
+                ))
+            }
+            Some(_) => {}
         }
     }
     if let Some(url) = &p.http_base {

@@ -131,11 +131,11 @@ fn bad_profiles_name_file_line_col_and_value() {
         ("[bond\n", "profiles/p.toml:1:6"),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.300\"\nexport = \"/r\"\n",
-            "profiles/p.toml:5:10: nfs.server: invalid IPv4 address \"10.0.0.300\"",
+            "profiles/p.toml:5:10: nfs.server: invalid IPv4 address \"10.0.0.300\": expected a dotted quad like 10.0.2.2",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"relative\"\n",
-            "profiles/p.toml:6:10: nfs.export must be an absolute path, got \"relative\"",
+            "profiles/p.toml:6:10: nfs.export: invalid nfs export \"relative\": must be an absolute path",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"52:54:00:zz:00:01\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
@@ -143,11 +143,11 @@ fn bad_profiles_name_file_line_col_and_value() {
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\", \"eth0\"]\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
-            "profiles/p.toml:3:18: bond.ports: \"eth0\" listed twice",
+            "profiles/p.toml:3:9: bond.ports: invalid port list \"name:eth0,name:eth0\": port name:eth0 is listed twice",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\nmin_ports = 2\n[nfs]\nserver = \"10.0.0.1\"\nexport = \"/r\"\n",
-            "profiles/p.toml:4:13: bond.min_ports must be between 1 and 1 (the number of ports), got 2",
+            "profiles/p.toml:4:13: bond.min_ports: invalid minimum port count \"2\": exceeds the number of ports (1)",
         ),
         (
             "[bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n[nfs]\nexport = \"/r\"\n",
@@ -183,6 +183,36 @@ fn bad_profiles_name_file_line_col_and_value() {
                 "profile:\n{text}\nwant prefix: {want}\ngot:         {got}"
             );
         }
+    }
+}
+
+/// Values only the init's boot-config parsers refuse: the profile load applies the build's
+/// validation and names the inheriting profile's file, the line and the profile key.
+#[test]
+fn boot_config_refusals_name_the_profile_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[nfs]\nserver = \"0.0.0.0\"\n", "profiles/p.toml:3:10: nfs.server: invalid IPv4 address \"0.0.0.0\": not a host address"),
+        ("[nfs]\nexport = \"/srv/a:b\"\n", "profiles/p.toml:3:10: nfs.export: invalid nfs export \"/srv/a:b\": must not contain ':'"),
+        ("[nfs]\noptions = \"vers=3\"\n", "profiles/p.toml:3:11: nfs.options: invalid nfs options \"vers=3\": set the NFS version with netroot.nfs.versions, not vers="),
+        ("[nfs]\noptions = \"soft, intr\"\n", "profiles/p.toml:3:11: nfs.options: invalid nfs options \"soft, intr\": expected comma-separated options without spaces or quotes"),
+        ("[nfs]\nversions = [\"4.1\", \"4.1\"]\n", "profiles/p.toml:3:12: nfs.versions: invalid nfs version list"),
+        ("[ip]\nmethod = \"static\"\naddress = \"10.0.0.5/33\"\n", "profiles/p.toml:4:11: ip.address: invalid netmask \"33\""),
+        ("[ip]\nmethod = \"static\"\naddress = \"0.0.0.0/24\"\n", "profiles/p.toml:4:11: ip.address: invalid IPv4 address \"0.0.0.0\": not a host address"),
+        ("[ip]\nmethod = \"static\"\naddress = \"10.0.0.5/24\"\nhostname = \"bad_host!\"\n", "profiles/p.toml:5:12: ip.hostname: invalid host name \"bad_host!\""),
+        ("[bond]\nmin_ports = 3\n", "profiles/p.toml:3:13: bond.min_ports: invalid minimum port count \"3\": exceeds the number of ports (2)"),
+        ("[bond]\nmin_ports = 0\n", "profiles/p.toml:3:13: bond.min_ports: invalid minimum port count \"0\": expected a whole number greater than zero"),
+        ("[bond]\nmiimon = 0\n", "profiles/p.toml:3:10: bond.miimon: invalid miimon interval \"0\": expected a whole number greater than zero"),
+        ("[bond]\nmac = \"01:00:5e:00:00:01\"\n", "profiles/p.toml:3:7: bond.mac: invalid mac address \"01:00:5e:00:00:01\": a bond needs a unicast, non-zero address"),
+        ("[bond]\nports = []\n", "profiles/p.toml:3:9: bond.ports: invalid port list \"\": at least one port is required"),
+        ("[boot]\ninit = \"sbin/init\"\n", "profiles/p.toml:3:8: boot.init: invalid init path \"sbin/init\": must be an absolute path"),
+    ];
+    for (extra, want) in cases {
+        let child = format!("inherits = [\"b\"]\n{extra}");
+        let got = err(&[("b", VALID), ("p", &child)], "p");
+        assert!(
+            got.starts_with(want),
+            "profile:\n{child}\nwant prefix: {want}\ngot:         {got}"
+        );
     }
 }
 
@@ -293,6 +323,7 @@ fn bad_site_sections_name_position() {
         ("[root]\nsource = \"mmdebstrap\"\nsuite = \"bookworm\"\npackages = [\"ok\", \"rm -rf\"]\n", "profiles/p.toml:12:19: root.packages: invalid package name \"rm -rf\""),
         ("[overlays]\nroot = [\"nope\"]\n", "profiles/p.toml:10:9: overlay \"nope\" not found (no directory overlays/nope)"),
         ("[publish]\nclient_network = \"10.0.0.0\"\n", "profiles/p.toml:10:18: publish.client_network: expected A.B.C.D/N, got \"10.0.0.0\""),
+        ("[publish]\nclient_network = \"0.0.0.0/0\"\n", "profiles/p.toml:10:18: publish.client_network: refusing to export the root to the world"),
         ("[publish]\nkeep = 1\n", "profiles/p.toml:10:8: publish.keep must be at least 2"),
         ("[menu]\nserial = \"com1\"\n", "profiles/p.toml:10:10: menu.serial: expected ttySN,BAUD"),
         ("[menu]\ntitle = \"x\"\n", "profiles/p.toml:10:9: menu.title is a setting of the shared boot menus, not of one profile: set title in [menu] of the project's netroot.toml"),

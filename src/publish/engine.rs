@@ -415,6 +415,16 @@ pub(crate) fn clean_leftovers(
     history: &History,
     menus: &[String],
 ) -> Result<Vec<PathBuf>, PublishError> {
+    let mut out = Vec::new();
+    for d in leftover_dirs(layout, history, menus) {
+        out.extend(fs_.clean_tmp(&d)?);
+    }
+    Ok(out)
+}
+
+/// The directories [`clean_leftovers`] cleans of temporaries: the TFTP base, the profile's TFTP
+/// and NFS directories and the directory of every menu.
+pub(crate) fn leftover_dirs(layout: &Layout, history: &History, menus: &[String]) -> Vec<PathBuf> {
     let mut dirs = vec![
         layout.tftp_base(),
         layout.tftp_profile(),
@@ -426,11 +436,7 @@ pub(crate) fn clean_leftovers(
     }
     dirs.sort();
     dirs.dedup();
-    let mut out = Vec::new();
-    for d in dirs {
-        out.extend(fs_.clean_tmp(&d)?);
-    }
-    Ok(out)
+    dirs
 }
 
 fn hook_env(cmd: &str, layout: &Layout, generation: &str, action: &str) -> HookReport {

@@ -235,24 +235,31 @@ impl Fs {
 
     /// Removes every `.netroot-tmp-*` entry directly inside `dir`; returns what was removed.
     pub fn clean_tmp(&self, dir: &Path) -> Result<Vec<PathBuf>, PublishError> {
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("list", dir)(e)),
-        };
-        let mut victims = Vec::new();
-        for e in rd {
-            let e = e.map_err(io_err("list", dir))?;
-            if is_tmp_name(&e.file_name()) {
-                victims.push(e.path());
-            }
-        }
-        victims.sort();
+        let victims = list_tmp(dir)?;
         for v in &victims {
             self.remove(v)?;
         }
         Ok(victims)
     }
+}
+
+/// The `.netroot-tmp-*` entries directly inside `dir`, sorted (none when `dir` is missing):
+/// what [`Fs::clean_tmp`] removes.
+pub fn list_tmp(dir: &Path) -> Result<Vec<PathBuf>, PublishError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    let mut victims = Vec::new();
+    for e in rd {
+        let e = e.map_err(io_err("list", dir))?;
+        if is_tmp_name(&e.file_name()) {
+            victims.push(e.path());
+        }
+    }
+    victims.sort();
+    Ok(victims)
 }
 
 /// A [`FsOp::Meta`] for `path`.

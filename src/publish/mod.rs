@@ -52,7 +52,7 @@ pub use activate::{ConsumerChange, ConsumerPlan};
 pub use active::{active_generations, ActiveGeneration};
 pub use engine::{publish, rollback, try_publish, try_rollback};
 pub use error::PublishError;
-pub use gc::gc;
+pub use gc::{gc, gc_dry_run};
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};

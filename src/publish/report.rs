@@ -1,5 +1,6 @@
 //! Reports of publish, rollback and gc, printable as text (`Display`) or JSON (serde).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -68,12 +69,17 @@ impl RollbackReport {
     }
 }
 
-/// What gc did.
+/// What gc did, or with `dry_run` what it would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct GcReport {
     pub profile: String,
-    /// Generations deleted.
+    /// Nothing was removed: the report lists what `gc` would remove.
+    pub dry_run: bool,
+    /// Generations deleted, oldest first.
     pub removed: Vec<String>,
+    /// The parts (TFTP directory, root tree, tree manifest) of each deleted generation that
+    /// existed.
+    pub removed_parts: BTreeMap<String, Vec<PathBuf>>,
     /// Generations kept, oldest first.
     pub kept: Vec<String>,
     /// Unlisted generation parts and temporaries deleted.
@@ -215,18 +221,26 @@ impl fmt::Display for RollbackReport {
 
 impl fmt::Display for GcReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (verb, kept) = if self.dry_run {
+            ("would remove", "would keep")
+        } else {
+            ("removed", "kept")
+        };
         writeln!(
             f,
-            "{}: removed {} generation(s), kept {}",
+            "{}: {verb} {} generation(s), {kept} {}",
             self.profile,
             self.removed.len(),
             self.kept.join(" ")
         )?;
         for g in &self.removed {
-            writeln!(f, "  removed {g}")?;
+            writeln!(f, "  {verb} {g}")?;
+            for p in self.removed_parts.get(g).into_iter().flatten() {
+                writeln!(f, "    {}", p.display())?;
+            }
         }
         for c in &self.cleaned {
-            writeln!(f, "  removed leftover {}", c.display())?;
+            writeln!(f, "  {verb} leftover {}", c.display())?;
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;

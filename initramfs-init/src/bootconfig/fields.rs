@@ -152,7 +152,7 @@ pub(crate) fn render_bool(b: bool) -> String {
 }
 
 /// A bond MAC must be a unicast, non-zero address.
-pub(crate) fn bond_mac(v: &str) -> Result<Option<[u8; 6]>, ValueError> {
+pub fn bond_mac(v: &str) -> Result<Option<[u8; 6]>, ValueError> {
     opt(v, |v| {
         let mac = parse_mac(v)?;
         if mac == [0; 6] || mac[0] & 1 == 1 {
@@ -208,7 +208,7 @@ pub(crate) fn render_module(m: &ModuleLoad) -> String {
 }
 
 /// `<address>/<prefix>` of a static configuration.
-pub(crate) fn parse_cidr(v: &str) -> Result<(Ipv4Addr, u8), ValueError> {
+pub fn parse_cidr(v: &str) -> Result<(Ipv4Addr, u8), ValueError> {
     let (addr, prefix) = v
         .split_once('/')
         .ok_or_else(|| invalid("ip", v, "expected dhcp or <address>/<prefix>"))?;

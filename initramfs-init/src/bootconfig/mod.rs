@@ -14,6 +14,7 @@ mod units;
 mod values;
 
 pub use cmdline::{split_cmdline, CmdlineError};
+pub use fields::{bond_mac, parse_cidr};
 pub use keys::{find_key, KeyDef, KEYS};
 pub use model::*;
 pub use net::{

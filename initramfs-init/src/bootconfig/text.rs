@@ -60,6 +60,26 @@ pub enum ConfigError {
     NotRoundTrip { key: &'static str },
 }
 
+impl ConfigError {
+    /// The `netroot.*` key the error is about, when there is one (the builder maps it back to
+    /// the profile key that set the value).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::MissingFormat { .. } | ConfigError::UnsupportedFormat { .. } => {
+                Some(FORMAT_KEY)
+            }
+            ConfigError::Syntax { .. } => None,
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::Duplicate { key, .. }
+            | ConfigError::Quoting { key, .. } => Some(key),
+            ConfigError::Value { key, .. }
+            | ConfigError::Missing { key }
+            | ConfigError::Inconsistent { key, .. }
+            | ConfigError::NotRoundTrip { key } => Some(key),
+        }
+    }
+}
+
 impl BootConfig {
     /// Renders the config as the boot-config file: keys in table order, each preceded by its doc
     /// as a comment. The output depends only on `self` (byte-stable for reproducible images).
