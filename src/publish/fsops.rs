@@ -246,20 +246,29 @@ impl Fs {
 /// The `.netroot-tmp-*` entries directly inside `dir`, sorted (none when `dir` is missing):
 /// what [`Fs::clean_tmp`] removes.
 pub fn list_tmp(dir: &Path) -> Result<Vec<PathBuf>, PublishError> {
+    list_matching(dir, is_tmp_name)
+}
+
+/// The entries directly inside `dir` whose names `keep` accepts, sorted (none when `dir` is
+/// missing).
+pub fn list_matching(
+    dir: &Path,
+    keep: impl Fn(&std::ffi::OsStr) -> bool,
+) -> Result<Vec<PathBuf>, PublishError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err("list", dir)(e)),
     };
-    let mut victims = Vec::new();
+    let mut out = Vec::new();
     for e in rd {
         let e = e.map_err(io_err("list", dir))?;
-        if is_tmp_name(&e.file_name()) {
-            victims.push(e.path());
+        if keep(&e.file_name()) {
+            out.push(e.path());
         }
     }
-    victims.sort();
-    Ok(victims)
+    out.sort();
+    Ok(out)
 }
 
 /// A [`FsOp::Meta`] for `path`.

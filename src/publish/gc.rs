@@ -156,22 +156,11 @@ fn select(layout: &Layout, history: &History, keep: usize) -> Result<Selection, 
 
 /// The entries of `dir` named after a generation (or its tree manifest) for which `orphan` holds.
 fn unlisted_parts(dir: &Path, orphan: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, PublishError> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", dir)(e)),
-    };
-    let mut victims = Vec::new();
-    for e in rd {
-        let e = e.map_err(io_err("list", dir))?;
-        let name = e.file_name().to_string_lossy().into_owned();
+    super::fsops::list_matching(dir, |name| {
+        let name = name.to_string_lossy();
         let g = name.strip_suffix(TREE_MANIFEST_SUFFIX).unwrap_or(&name);
-        if is_generation_id(g) && orphan(g) {
-            victims.push(e.path());
-        }
-    }
-    victims.sort();
-    Ok(victims)
+        is_generation_id(g) && orphan(g)
+    })
 }
 
 /// A generation's parts in removal order: the TFTP directory first (menus name it), then the tree.

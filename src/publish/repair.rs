@@ -256,14 +256,9 @@ impl Ctx<'_> {
             self.fs_.fsync_dir(dir)?;
             return Ok(Ok(label));
         }
-        let tried = if tried.is_empty() {
-            "no candidate".to_string()
-        } else {
-            tried.join("; ")
-        };
-        Ok(Err(format!(
-            "no intact copy with blake3 {} ({tried})",
-            want.blake3
+        Ok(Err(super::tree::restore::no_intact_copy(
+            &want.blake3,
+            &tried,
         )))
     }
 

@@ -78,12 +78,7 @@ pub(super) fn create(
             reason: "internal: a directory among the files to stage".into(),
         }),
         kind => {
-            let (ft, rdev) = match kind {
-                EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
-                EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
-                EntryKind::Fifo => (FileType::Fifo, 0),
-                _ => (FileType::Socket, 0),
-            };
+            let (ft, rdev) = special_type(kind);
             fs_.step();
             mknodat(at.fd, name, ft, Mode::from_bits_retain(0o600), rdev)
                 .map_err(|err| errno("create device node", &path())(err))?;
@@ -126,4 +121,14 @@ fn copy_file(
     }
     apply_fd(fs_, &to, &dest, e)?;
     Ok(to)
+}
+
+/// The file type and device number `mknodat` creates a special entry (device, fifo, socket) of.
+pub(super) fn special_type(kind: &EntryKind) -> (FileType, u64) {
+    match kind {
+        EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
+        EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
+        EntryKind::Fifo => (FileType::Fifo, 0),
+        _ => (FileType::Socket, 0),
+    }
 }

@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{linkat, mknodat, symlinkat, AtFlags, FileType, Mode, CWD};
+use rustix::fs::{linkat, mknodat, symlinkat, AtFlags, Mode, CWD};
 
 use super::diff::{diff_entries, ProblemKind};
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH};
@@ -285,12 +285,7 @@ fn restore_entry(
             })
         }
         kind => {
-            let (ft, rdev) = match kind {
-                EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
-                EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
-                EntryKind::Fifo => (FileType::Fifo, 0),
-                _ => (FileType::Socket, 0),
-            };
+            let (ft, rdev) = super::create::special_type(kind);
             t.fs_.step();
             mknodat(CWD, &tmp, ft, Mode::from_bits_retain(0o600), rdev)
                 .map_err(errno("create device node", &tmp))?;
@@ -339,15 +334,17 @@ fn copy_first_intact(
             Err(err) => return Err(err),
         }
     }
+    Ok(Err(no_intact_copy(&want.blake3, &tried)))
+}
+
+/// Why nothing could be restored: the wanted hash and every candidate tried.
+pub(crate) fn no_intact_copy(blake3: &str, tried: &[String]) -> String {
     let tried = if tried.is_empty() {
         "no candidate".to_string()
     } else {
         tried.join("; ")
     };
-    Ok(Err(format!(
-        "no intact copy with blake3 {} ({tried})",
-        want.blake3
-    )))
+    format!("no intact copy with blake3 {blake3} ({tried})")
 }
 
 /// Whether `path` is a regular file with exactly the content `want` (re-hashed), or why not.
