@@ -93,10 +93,9 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut warnings = std::mem::take(&mut prep.plan.warnings);
     warnings.extend(staged.warnings.iter().cloned());
     if !noop {
+        // Listed in the plan's consumers (`tftp:boot/grub/i386-pc/core.0 create`).
         if let Some(l) = staged.loaders {
-            for moved in l.activate(&fs_, &layout.tftp)? {
-                warnings.push(format!("installed boot loader files {moved}"));
-            }
+            l.activate(&fs_, &layout.tftp)?;
         }
         activate(&fs_, &layout, &generation, has_root, &prep.menus)?;
         prep.history.active = Some(generation.clone());

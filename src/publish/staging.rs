@@ -169,23 +169,15 @@ fn record_external(fs_: &Fs, dir: &Path) -> Result<(), PublishError> {
 
 impl StagedLoaders {
     /// Moves every staged entry the TFTP root lacks into it (one rename per missing subtree;
-    /// existing files are never replaced), then removes the staging directory. Returns the
-    /// paths moved in, relative to the TFTP root.
-    pub fn activate(self, fs_: &Fs, tftp: &Path) -> Result<Vec<String>, PublishError> {
-        let mut moved = Vec::new();
-        merge_missing(fs_, &self.dir, tftp, Path::new(""), &mut moved)?;
+    /// existing files are never replaced), then removes the staging directory.
+    pub fn activate(self, fs_: &Fs, tftp: &Path) -> Result<(), PublishError> {
+        merge_missing(fs_, &self.dir, tftp, Path::new(""))?;
         fs_.remove(&self.dir)?;
-        Ok(moved)
+        Ok(())
     }
 }
 
-fn merge_missing(
-    fs_: &Fs,
-    from: &Path,
-    to: &Path,
-    rel: &Path,
-    moved: &mut Vec<String>,
-) -> Result<(), PublishError> {
+fn merge_missing(fs_: &Fs, from: &Path, to: &Path, rel: &Path) -> Result<(), PublishError> {
     let src = from.join(rel);
     let mut names: Vec<_> = fs::read_dir(&src)
         .map_err(io_err("list", &src))?
@@ -200,9 +192,8 @@ fn merge_missing(
                 fs_.create_dir_all(parent_of(&d))?;
                 fs_.rename_noreplace(&s, &d)?;
                 fs_.fsync_dir(parent_of(&d))?;
-                moved.push(r.to_string_lossy().into_owned());
             }
-            Ok(md) if md.is_dir() && s.is_dir() => merge_missing(fs_, from, to, &r, moved)?,
+            Ok(md) if md.is_dir() && s.is_dir() => merge_missing(fs_, from, to, &r)?,
             Ok(_) => {}
         }
     }
