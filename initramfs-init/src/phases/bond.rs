@@ -1,7 +1,7 @@
 //! Phase `bond`: create the bond through sysfs (the bonding module is loaded with `max_bonds=0`),
 //! set its mode before any port is added, then miimon, lacp_rate (802.3ad only) and
-//! xmit_hash_policy (modes that hash), an optional fixed MAC, enslave every port (each brought
-//! down first: the kernel refuses to enslave a port that is up), bring the bond up, and wait
+//! xmit_hash_policy (modes that hash), an optional fixed MAC, bring the bond up, enslave every
+//! port (each brought down first: the kernel refuses to enslave a port that is up), and wait
 //! (bounded by `timeouts.links`) for carrier. Booting on fewer ports works when at least
 //! `min_ports` have carrier.
 
@@ -106,6 +106,11 @@ pub fn run(
     if let Some(mac) = cfg.mac {
         ctx.sys.set_link_mac(name, mac).map_err(fatal)?;
     }
+    // Up before the first port: the carrier changes of enslaving then reach an up device, so
+    // the kernel's link watch sets its operstate (RFC 2863) to `up`. A bond brought up after
+    // its ports already gave it carrier stays `unknown` in active-backup and balance-alb on
+    // 6.1.y, which confuses the real system's wait-online (seen on 6.1.192).
+    ctx.sys.set_link_up(name, true).map_err(fatal)?;
     let mut enslaved = Vec::new();
     let mut errors = Vec::new();
     for port in ports {
@@ -135,7 +140,6 @@ pub fn run(
             errors.join("; ")
         )));
     }
-    ctx.sys.set_link_up(name, true).map_err(fatal)?;
     let mac = ctx
         .sys
         .read_file(&format!("{dir}/address"))
@@ -233,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_mode_first_and_downs_each_port_before_enslaving() {
+    fn writes_mode_first_brings_the_bond_up_and_downs_each_port_before_enslaving() {
         let mut sys = machine(&[true, true, true, true]);
         let cfg = sample_config().bond;
         let mut ctx = Ctx::new(&mut sys, Paths::standard());
@@ -247,12 +251,12 @@ mod tests {
             format!("{b}/miimon=100"),
             format!("{b}/lacp_rate=fast"),
             format!("{b}/xmit_hash_policy=layer3+4"),
+            "bond0 up".into(),
         ];
         for i in 0..4 {
             want.push(format!("eth{i} down"));
             want.push(format!("{b}/slaves=+eth{i}"));
         }
-        want.push("bond0 up".into());
         assert_eq!(effects, want);
         assert_eq!(report.up.len(), 4);
         assert_eq!(report.mac, port_mac(0), "bond took the first port's MAC");
