@@ -31,6 +31,12 @@ const GRUB_BIOS_CORE: &str = "boot/grub/i386-pc/core.0";
 pub enum DeployError {
     #[error("profile \"{profile}\": no {what} directory: give --{what} or set publish.{what} in the profile")]
     NoTarget { profile: String, what: &'static str },
+    #[error("{what} directory {path}: cannot make it absolute: {source}")]
+    TargetPath {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("build output {0} is missing (run netroot build first)")]
     MissingArtifact(PathBuf),
     #[error(
@@ -61,7 +67,8 @@ pub enum DeployError {
 
 /// Where to publish: the options win over the profile's `[publish]`. `profile` is called only
 /// when an option is missing (rollback, gc and verify work with a broken profile file when
-/// both directories are given).
+/// both directories are given). A relative directory is taken from the current directory and
+/// made absolute here, because the NFS export files and records name it.
 pub fn targets(
     name: &str,
     tftp: Option<&Path>,
@@ -70,8 +77,8 @@ pub fn targets(
 ) -> Result<Targets, DeployError> {
     if let (Some(tftp), Some(nfs)) = (tftp, nfs) {
         return Ok(Targets {
-            tftp: tftp.to_path_buf(),
-            nfs: nfs.to_path_buf(),
+            tftp: absolute("tftp", tftp)?,
+            nfs: absolute("nfs", nfs)?,
         });
     }
     let p = profile()?;
@@ -84,8 +91,16 @@ pub fn targets(
             })
     };
     Ok(Targets {
-        tftp: pick(tftp, &p.publish.tftp, "tftp")?,
-        nfs: pick(nfs, &p.publish.nfs, "nfs")?,
+        tftp: absolute("tftp", &pick(tftp, &p.publish.tftp, "tftp")?)?,
+        nfs: absolute("nfs", &pick(nfs, &p.publish.nfs, "nfs")?)?,
+    })
+}
+
+fn absolute(what: &'static str, path: &Path) -> Result<PathBuf, DeployError> {
+    std::path::absolute(path).map_err(|source| DeployError::TargetPath {
+        what,
+        path: path.to_path_buf(),
+        source,
     })
 }
 

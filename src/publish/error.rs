@@ -33,6 +33,19 @@ pub enum PublishError {
     /// An input is not what the engine can publish.
     #[error("{path}: {reason}")]
     BadInput { path: PathBuf, reason: String },
+    /// A target filesystem has less room than the new generation takes there.
+    #[error(
+        "{path}: the {what} filesystem has {} free, generation {generation} needs {}",
+        mib(*available),
+        mib(*need)
+    )]
+    NoSpace {
+        what: &'static str,
+        path: PathBuf,
+        generation: String,
+        need: u64,
+        available: u64,
+    },
     /// A source file changed between hashing and copying.
     #[error("{path}: source changed during publish ({detail}); publish again")]
     SourceChanged { path: PathBuf, detail: String },
@@ -111,4 +124,10 @@ pub(crate) fn errno(
         path,
         source: io::Error::from(e),
     }
+}
+
+/// `n` bytes in MiB with one decimal, as the space errors print them.
+fn mib(n: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    format!("{:.1} MiB", n as f64 / MIB)
 }

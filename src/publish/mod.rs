@@ -42,6 +42,7 @@ mod plan;
 pub mod relpath;
 mod repair;
 mod report;
+mod space;
 mod staging;
 pub mod tree;
 mod verify;

@@ -247,7 +247,34 @@ pub(crate) fn prepare(
         &prep.menus,
     )?);
     prep.plan.consumers = consumers;
+    if state == PlanState::New {
+        super::space::check(&generation, &space_needs(a, t, &prep))?;
+    }
     Ok(prep)
+}
+
+/// What staging a new generation writes into each target, for [`super::space::check`].
+fn space_needs(a: &Artifacts, t: &Targets, prep: &Prepared) -> Vec<super::space::Need> {
+    let size = |p: &PathBuf| fs::metadata(p).map_or(0, |m| m.len());
+    let menus =
+        |files: &[(String, Vec<u8>)]| files.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
+    let boot = [&a.vmlinuz, &a.initramfs, &a.manifest];
+    let mut needs = vec![super::space::Need {
+        what: "TFTP",
+        dir: t.tftp.clone(),
+        bytes: boot.iter().map(|p| size(p)).sum::<u64>() + menus(&prep.menus.files),
+        entries: (boot.len() + prep.menus.files.len()) as u64,
+    }];
+    if let Some(stats) = &prep.plan.tree {
+        let manifest = prep.manifest_bytes.as_ref().map_or(0, |b| b.len() as u64);
+        needs.push(super::space::Need {
+            what: "NFS",
+            dir: t.nfs.clone(),
+            bytes: stats.bytes_copied + manifest + menus(&prep.menus.nfs_files),
+            entries: (stats.copied + stats.dirs + stats.symlinks + stats.specials) as u64,
+        });
+    }
+    needs
 }
 
 /// The previous generation to hardlink from: (its directory, manifest file and manifest), its id,
