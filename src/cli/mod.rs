@@ -92,10 +92,26 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("netroot: error: {e:#}");
+            eprintln!("netroot: error: {}", error_text(&e));
             ExitCode::from(exit_code_of(&e))
         }
     }
+}
+
+/// The error and its causes, each said once: a message that already quotes its cause (the
+/// library errors' `{op} {path}: {source}`) is not followed by that cause again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Usage errors (unknown profile name, bad option value) exit 2, everything else 1.
@@ -118,5 +134,25 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         EXIT_USAGE
     } else {
         EXIT_FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(30);
+        let e = crate::publish::error::PublishError::Io {
+            op: "open lock",
+            path: "/t/.lock".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(e).context("publish of profile \"a\" failed");
+        assert_eq!(
+            error_text(&e),
+            "publish of profile \"a\" failed: open lock /t/.lock: Read-only file system (os error 30)"
+        );
     }
 }

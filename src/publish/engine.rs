@@ -56,6 +56,8 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(&a.profile, t)?;
     let mut phases = Phases::new();
+    // Before the lock, which is itself a write: a read-only target is named as such.
+    super::staging::check_targets_writable(t)?;
     let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
     phases.done("lock");
     let mut memo = Memo::load(opts.hash_memo.as_deref());
@@ -336,6 +338,7 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
     let menus = super::menus_or_error(menus);
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(profile, t)?;
+    super::staging::check_targets_writable(t)?;
     let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
     let mut history = History::load(&layout.history(), profile)?;
     let active = history

@@ -40,7 +40,8 @@ pub enum PublishError {
         mib(*need)
     )]
     NoSpace {
-        what: &'static str,
+        /// `TFTP`, `NFS`, or `TFTP and NFS` when both are on the filesystem.
+        what: String,
         path: PathBuf,
         generation: String,
         need: u64,

@@ -59,7 +59,7 @@ pub use hook::HookReport;
 pub use plan::{dry_run, try_dry_run, Plan, PlanState};
 pub use repair::{repair, RepairReport, RepairSources, RestoredFile, Unrepaired};
 pub use report::{GcReport, PublishReport, RollbackReport};
-pub use staging::check_writable;
+pub use staging::check_targets_writable;
 pub use verify::{verify, GenerationCheck, VerifyReport};
 
 /// The already-built inputs of one profile.

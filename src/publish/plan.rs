@@ -109,8 +109,7 @@ pub(crate) fn prepare(
     memo: &mut Memo,
 ) -> Result<Prepared, PublishError> {
     let layout = Layout::new(&a.profile, t)?;
-    super::staging::check_writable("TFTP", &t.tftp)?;
-    super::staging::check_writable("NFS", &t.nfs)?;
+    super::staging::check_targets_writable(t)?;
     let history = History::load(&layout.history(), &a.profile)?;
     // The previous tree manifest (~5 MB of JSON for 24,000 entries) is parsed while the root tree
     // is scanned; it is used only if the scan makes a new generation.

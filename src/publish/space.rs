@@ -75,15 +75,14 @@ pub(crate) fn check(generation: &str, needs: &[Need]) -> Result<(), PublishError
         .iter()
         .map(|n| Ok((measure(&n.dir)?, n)))
         .collect::<Result<_, PublishError>>()?;
-    for (free, n) in &measured {
-        let total: u64 = measured
-            .iter()
-            .filter(|(f, _)| f.dev == free.dev)
-            .map(|(f, o)| occupied(o, f.block))
-            .sum();
+    for (free, _) in &measured {
+        let shared: Vec<&(Free, &Need)> =
+            measured.iter().filter(|(f, _)| f.dev == free.dev).collect();
+        let total: u64 = shared.iter().map(|(f, n)| occupied(n, f.block)).sum();
         if total > free.bytes {
+            let names: Vec<&str> = shared.iter().map(|(_, n)| n.what).collect();
             return Err(PublishError::NoSpace {
-                what: n.what,
+                what: names.join(" and "),
                 path: free.at.clone(),
                 generation: generation.to_string(),
                 need: total,
@@ -133,7 +132,13 @@ mod tests {
         let free = measure(d.path()).unwrap();
         let half = free.bytes / 2 + free.block * 2;
         check("g1", &[need(d.path(), half)]).expect("half fits");
-        check("g1", &[need(d.path(), half), need(d.path(), half)]).expect_err("twice does not");
+        let mut tftp = need(d.path(), half);
+        tftp.what = "TFTP";
+        let e = check("g1", &[tftp, need(d.path(), half)]).expect_err("twice does not");
+        assert!(
+            e.to_string().contains("the TFTP and NFS filesystem has"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -78,9 +78,14 @@ fn is_empty_dir(p: &Path) -> bool {
     fs::read_dir(p).is_ok_and(|mut rd| rd.next().is_none())
 }
 
-/// Fails unless `dir` (or, if it does not exist yet, its nearest existing ancestor) is writable
-/// by this process: a read-only target is refused before anything is written.
-pub fn check_writable(what: &str, dir: &Path) -> Result<(), PublishError> {
+/// Fails unless both targets (or, where one does not exist yet, its nearest existing ancestor)
+/// are writable by this process: a read-only target is refused before anything is written.
+pub fn check_targets_writable(t: &super::Targets) -> Result<(), PublishError> {
+    check_writable("TFTP", &t.tftp)?;
+    check_writable("NFS", &t.nfs)
+}
+
+fn check_writable(what: &str, dir: &Path) -> Result<(), PublishError> {
     let mut d = dir;
     while fs::symlink_metadata(d).is_err() {
         match d.parent() {

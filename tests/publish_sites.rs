@@ -1,0 +1,420 @@
+//! Several profiles published into one TFTP/NFS pair (issue 10): every shared menu entry,
+//! per-MAC file, export and DHCP line comes from the published generation records, never from
+//! the live project; the shared default entry is stable; rollback renders from records; and
+//! every refused publish (no client network, a broken `nodes.toml`, a read-only or full target)
+//! leaves both trees byte for byte as they were, with `--dry-run` refusing the same way.
+
+mod common;
+#[path = "publish_sites/site.rs"]
+mod site;
+#[path = "publish_sites/snapshot.rs"]
+mod snapshot;
+
+use std::fs;
+use std::path::Path;
+
+use common::{current, generations, stderr, stdout};
+use site::{entries, Site, MENUS};
+use snapshot::{assert_same, snapshot};
+
+/// alpha's node and beta's node, by MAC.
+const NODES: &str = "[[node]]\nname = \"na\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"alpha\"\n\
+                     [[node]]\nname = \"nb\"\nmac = \"52:54:00:00:10:02\"\nprofile = \"beta\"\n";
+
+/// Every profile's entries in every shared menu equal its active record's command line, plus
+/// `netroot.node=NAME` in a node's own entry.
+fn assert_entries_are_records(s: &Site, profiles: &[&str]) {
+    for menu in MENUS {
+        let text = s.tftp_text(menu);
+        let all = entries(&text);
+        for p in profiles {
+            let gen = current(&s.tftp, p);
+            let want = s.record_cmdline(p, &gen);
+            let mine: Vec<_> = all.iter().filter(|e| e.profile == *p).collect();
+            assert!(!mine.is_empty(), "{menu}: no entry of {p}:\n{text}");
+            for e in mine {
+                assert_eq!(
+                    e.generation, gen,
+                    "{menu}: {p}'s entry is not its active one"
+                );
+                assert_eq!(
+                    e.without_node(),
+                    want,
+                    "{menu}: {p}'s entry is not its record"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_entry_is_its_own_profiles_record_whatever_the_project_says() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    s.nodes(NODES);
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+    assert_entries_are_records(&s, &["alpha", "beta"]);
+    for menu in MENUS {
+        let text = s.tftp_text(menu);
+        for e in entries(&text) {
+            let other = if e.profile == "alpha" {
+                "beta"
+            } else {
+                "alpha"
+            };
+            assert!(
+                e.cmdline.contains(&format!("{}_extra=1", e.profile)),
+                "{menu}: {e:?}"
+            );
+            assert!(
+                !e.cmdline.contains(&format!("{other}_extra")),
+                "{menu}: {e:?}"
+            );
+        }
+    }
+    // Each node's own files carry its own profile's record and its name.
+    for (mac, node, profile) in [("01", "na", "alpha"), ("02", "nb", "beta")] {
+        for file in [
+            format!("pxelinux.cfg/01-52-54-00-00-10-{mac}"),
+            format!("boot/grub/grub.cfg-01-52-54-00-00-10-{mac}"),
+        ] {
+            let found = entries(&s.tftp_text(&file));
+            assert_eq!(found.len(), 1, "{file}: {found:?}");
+            assert_eq!(found[0].profile, profile, "{file}");
+            assert!(
+                found[0].cmdline.contains(&format!("netroot.node={node}")),
+                "{file}"
+            );
+            let gen = current(&s.tftp, profile);
+            assert_eq!(
+                found[0].without_node(),
+                s.record_cmdline(profile, &gen),
+                "{file}"
+            );
+        }
+    }
+    assert_side_files_name(&s, &["alpha", "beta"]);
+
+    // An unpublished edit of alpha's profile is not in alpha's entries at beta's next publish.
+    let alpha_menus: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    s.edit("alpha", "alpha_extra=1", "alpha_extra=2");
+    s.tree("beta", "ID=beta-2\n");
+    s.publish_ok("beta");
+    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    assert_eq!(
+        now, alpha_menus,
+        "an unpublished edit of alpha reached the menus"
+    );
+    assert_entries_are_records(&s, &["alpha", "beta"]);
+
+    // A profile file that no longer loads does not take its published entries away.
+    fs::write(s.profile_path("alpha"), "inherits = [\n").unwrap();
+    s.tree("beta", "ID=beta-3\n");
+    s.publish_ok("beta");
+    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    assert_eq!(
+        now, alpha_menus,
+        "a broken alpha.toml changed alpha's entries"
+    );
+
+    // A third profile joins; the other two stay as published.
+    s.profile("gamma", "");
+    s.publish_ok("gamma");
+    assert_entries_are_records(&s, &["alpha", "beta", "gamma"]);
+    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    assert_eq!(now, alpha_menus);
+    assert_side_files_name(&s, &["alpha", "beta", "gamma"]);
+}
+
+/// The NFS exports (kernel and ganesha) name every published profile's export directory, and
+/// the DHCP snippets every node.
+fn assert_side_files_name(s: &Site, profiles: &[&str]) {
+    let exports = s.nfs_text("netroot.exports");
+    let ganesha = s.nfs_text("netroot.ganesha.conf");
+    for p in profiles {
+        let dir = s.nfs.join(p);
+        let dir = dir.display().to_string();
+        assert!(
+            exports.contains(&format!("{dir} 10.0.2.0/24(")),
+            "{p}:\n{exports}"
+        );
+        assert!(ganesha.contains(&dir), "{p}:\n{ganesha}");
+    }
+    let dnsmasq = s.nfs_text("netroot.dnsmasq.conf");
+    for host in ["52:54:00:00:10:01,na", "52:54:00:00:10:02,nb"] {
+        assert!(dnsmasq.contains(host), "{dnsmasq}");
+    }
+}
+
+/// The default entry of the three shared menus.
+fn default_entry(s: &Site) -> [String; 3] {
+    let grub = s.tftp_text("boot/grub/grub.cfg");
+    let ipxe = s.tftp_text("netroot.ipxe");
+    let pxe = s.tftp_text("pxelinux.cfg/default");
+    let find = |text: &str, prefix: &str, end: char| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| {
+                panic!("no {prefix:?} line:\n{text}");
+            });
+        line[prefix.len()..].split(end).next().unwrap().to_string()
+    };
+    [
+        find(&grub, "set default='", '\''),
+        find(&ipxe, "choose --default netroot.entry.", ' '),
+        find(&pxe, "DEFAULT ", ' '),
+    ]
+}
+
+#[test]
+fn the_default_entry_is_stable_and_follows_netroot_toml_once_published() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+    let all = |p: &str| [p.to_string(), p.to_string(), p.to_string()];
+    assert_eq!(
+        default_entry(&s),
+        all("alpha"),
+        "the first published stays the default"
+    );
+
+    // A default that is not published yet warns and keeps the current one.
+    fs::write(
+        s.dir.path().join("netroot.toml"),
+        "[menu]\ndefault = \"gamma\"\n",
+    )
+    .unwrap();
+    s.tree("beta", "ID=beta-2\n");
+    let o = s.publish_ok("beta");
+    assert!(
+        stdout(&o).contains("warning: menu.default = \"gamma\" is not published here yet: the default entry stays \"alpha\""),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(default_entry(&s), all("alpha"));
+
+    fs::write(
+        s.dir.path().join("netroot.toml"),
+        "[menu]\ndefault = \"beta\"\n",
+    )
+    .unwrap();
+    s.tree("alpha", "ID=alpha-2\n");
+    s.publish_ok("alpha");
+    assert_eq!(
+        default_entry(&s),
+        all("beta"),
+        "netroot.toml's default wins"
+    );
+
+    // Without netroot.toml the published default stays; it does not follow the publisher.
+    fs::remove_file(s.dir.path().join("netroot.toml")).unwrap();
+    s.tree("alpha", "ID=alpha-3\n");
+    s.publish_ok("alpha");
+    assert_eq!(default_entry(&s), all("beta"));
+}
+
+#[test]
+fn rollback_renders_from_records_while_the_project_is_edited_and_broken() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    s.nodes(NODES);
+    s.publish_ok("alpha");
+    let g1 = current(&s.tftp, "alpha");
+    s.tree("alpha", "ID=alpha-2\n");
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+    let beta_menus: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "beta")).collect();
+
+    s.edit("alpha", "alpha_extra=1", "alpha_extra=9");
+    fs::write(s.profile_path("beta"), "[bond\n").unwrap();
+    s.nodes("[[node]]\nname = \n");
+    let o = s.netroot(&["rollback", "alpha"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(current(&s.tftp, "alpha"), g1);
+    assert_entries_are_records(&s, &["alpha", "beta"]);
+    for menu in MENUS {
+        for e in s.entries_of(menu, "alpha") {
+            assert!(e.cmdline.contains("alpha_extra=1"), "{menu}: {e:?}");
+        }
+    }
+    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "beta")).collect();
+    assert_eq!(now, beta_menus, "rollback of alpha changed beta's entries");
+    let na = entries(&s.tftp_text("pxelinux.cfg/01-52-54-00-00-10-01"));
+    assert_eq!(
+        na[0].generation, g1,
+        "node na follows its profile's rollback"
+    );
+}
+
+/// A profile with a root tree that inherits neither qemu-base nor compute: no client network.
+const LONELY: &str = "inherits = [\"base\"]\n\
+    [bond]\nmode = \"active-backup\"\nports = [\"eth0\"]\n\
+    [nfs]\nserver = \"10.0.2.2\"\nexport = \"/export\"\n\
+    [root]\nsource = \"dir\"\npath = \"tree-alpha\"\n";
+
+#[test]
+fn refused_publishes_and_their_dry_runs_change_nothing() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    s.nodes(NODES);
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+    // A change, so that each refused publish below would have made a new generation.
+    s.tree("alpha", "ID=alpha-2\n");
+    let before = snapshot(&[&s.tftp, &s.nfs]);
+
+    fs::write(s.profile_path("lonely"), LONELY).unwrap();
+    s.refused("lonely", "sets no publish.client_network");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "no client network");
+
+    s.nodes(&format!(
+        "{NODES}[[node]]\nname = \"nx\"\nmac = \"52:54:00:00:10:03\"\nprofile = \"nosuch\"\n"
+    ));
+    s.refused("alpha", "nosuch");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "unknown profile");
+
+    s.nodes("[[node]]\nname = \n");
+    s.refused("alpha", "nodes.toml:2:8:");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "nodes.toml syntax");
+
+    // The same publish, once the project is fixed, goes through.
+    s.nodes(NODES);
+    s.publish_ok("alpha");
+    assert_ne!(before, snapshot(&[&s.tftp, &s.nfs]));
+}
+
+#[test]
+fn a_failing_hook_fails_the_command_after_a_complete_publish() {
+    let Some(s) = Site::new(&["alpha"]) else {
+        return;
+    };
+    s.publish_ok("alpha");
+    let g1 = current(&s.tftp, "alpha");
+    fs::write(
+        s.profile_path("alpha"),
+        format!(
+            "{}[publish]\nhook = \"echo hook saw $GEN; exit 3\"\n",
+            fs::read_to_string(s.profile_path("alpha")).unwrap()
+        ),
+    )
+    .unwrap();
+    s.tree("alpha", "ID=alpha-2\n");
+    let o = s.publish("alpha", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let g2 = current(&s.tftp, "alpha");
+    assert_ne!(g1, g2, "the publish itself happened");
+    assert!(
+        stdout(&o).contains("hook FAILED (exit code 3)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("hook saw {g2}")),
+        "{}",
+        stdout(&o)
+    );
+    assert_entries_are_records(&s, &["alpha"]);
+    // The failed hook left a complete publish: the new generation active in the history and
+    // both trees, no staging leftovers, every file intact.
+    let left = snapshot(&[&s.tftp, &s.nfs]);
+    let tmp: Vec<_> = left
+        .keys()
+        .filter(|p| p.to_string_lossy().contains(".netroot-tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "staging leftovers: {tmp:?}");
+    assert_eq!(generations(&s.tftp, "alpha"), sorted(&[&g1, &g2]));
+    let history = s.tftp_text("netroot/alpha/history.json");
+    assert!(
+        history.contains(&format!("\"active\": \"{g2}\"")),
+        "{history}"
+    );
+    assert_eq!(
+        fs::read_link(s.nfs.join("alpha/current")).unwrap(),
+        Path::new(&g2)
+    );
+    let v = s.netroot(&["verify", "alpha"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}
+
+fn sorted(v: &[&String]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn publish_keep_bounds_the_generations_of_a_profile() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    let text = fs::read_to_string(s.profile_path("alpha")).unwrap();
+    fs::write(
+        s.profile_path("alpha"),
+        format!("{text}[publish]\nkeep = 2\n"),
+    )
+    .unwrap();
+    s.publish_ok("beta");
+    let mut published = Vec::new();
+    for i in 0..5 {
+        s.tree("alpha", &format!("ID=alpha-{i}\n"));
+        s.publish_ok("alpha");
+        published.push(current(&s.tftp, "alpha"));
+    }
+    let mut want = published[3..].to_vec();
+    want.sort();
+    assert_eq!(generations(&s.tftp, "alpha"), want);
+    let mut nfs: Vec<String> = fs::read_dir(s.nfs.join("alpha"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('g') && !n.ends_with(".json"))
+        .collect();
+    nfs.sort();
+    assert_eq!(nfs, want);
+    assert_eq!(generations(&s.tftp, "beta").len(), 1, "keep is per profile");
+    assert_entries_are_records(&s, &["alpha", "beta"]);
+}
+
+#[test]
+fn read_only_and_full_targets_are_refused_before_any_write() {
+    let Some(mnt) = site::Tmpfs::mount_or_skip("64m") else {
+        return;
+    };
+    let Some(s) = Site::with_targets(&["alpha", "beta"], mnt.path()) else {
+        return;
+    };
+    s.publish_ok("alpha");
+    s.tree("alpha", "ID=alpha-2\n");
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+
+    // Full: a file in alpha's tree 4 MiB larger than what is left of the filesystem.
+    let free = rustix::fs::statvfs(mnt.path()).unwrap();
+    let big = (free.f_bavail * free.f_frsize + (4 << 20)) as usize;
+    fs::write(s.tree_dir("alpha").join("big"), vec![0x5a; big]).unwrap();
+    let before = snapshot(&[&s.tftp, &s.nfs]);
+    s.refused("alpha", "the TFTP and NFS filesystem has");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "full target");
+    fs::remove_file(s.tree_dir("alpha").join("big")).unwrap();
+
+    // Read-only: refused at the writability check, dry run included.
+    s.tree("alpha", "ID=alpha-ro\n");
+    mnt.remount("ro");
+    let before = snapshot(&[&s.tftp, &s.nfs]);
+    s.refused("alpha", "target is not writable");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "read-only target");
+    let o = s.netroot(&["rollback", "alpha"]);
+    assert!(
+        !o.status.success(),
+        "rollback onto a read-only target succeeded"
+    );
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "read-only rollback");
+    mnt.remount("rw");
+    s.publish_ok("alpha");
+}
