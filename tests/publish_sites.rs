@@ -5,6 +5,7 @@
 //! leaves both trees byte for byte as they were, with `--dry-run` refusing the same way.
 
 mod common;
+mod publish_support;
 #[path = "publish_sites/site.rs"]
 mod site;
 #[path = "publish_sites/snapshot.rs"]
