@@ -86,6 +86,21 @@ pub enum RecordError {
 struct ManifestView {
     boot: Option<BootRecord>,
     boot_config: ShaView,
+    /// Present when the build made a root tree (`OUT/PROFILE/rootfs` must then resolve).
+    root: Option<serde::de::IgnoredAny>,
+}
+
+/// Whether the build whose `manifest.json` is `manifest` made a root tree.
+pub fn build_has_root(manifest: &Path) -> Result<bool, RecordError> {
+    let bytes = std::fs::read(manifest).map_err(|source| RecordError::Io {
+        path: manifest.to_path_buf(),
+        source,
+    })?;
+    let view: ManifestView = serde_json::from_slice(&bytes).map_err(|e| RecordError::Invalid {
+        path: manifest.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(view.root.is_some())
 }
 
 #[derive(Debug, Deserialize)]

@@ -419,3 +419,23 @@ fn read_only_and_full_targets_are_refused_before_any_write() {
     mnt.remount("rw");
     s.publish_ok("alpha");
 }
+
+#[test]
+fn a_build_whose_root_tree_is_gone_is_not_published_without_one() {
+    let Some(s) = Site::new(&["alpha"]) else {
+        return;
+    };
+    s.publish_ok("alpha");
+    let a = netroot::deploy::artifacts(&s.out, "alpha").expect("artifacts");
+    assert!(a.root_tree.is_some_and(|t| t.is_dir()));
+    let link = s.out.join("alpha/rootfs");
+    fs::remove_file(&link).unwrap();
+    let e = netroot::deploy::artifacts(&s.out, "alpha").expect_err("no root tree");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "build output {} is missing (run netroot build first)",
+            link.display()
+        )
+    );
+}

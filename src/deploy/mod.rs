@@ -197,14 +197,23 @@ pub fn artifacts(out: &Path, profile: &str) -> Result<Artifacts, DeployError> {
             Err(DeployError::MissingArtifact(p))
         }
     };
+    let manifest = need(build::MANIFEST)?;
     // OUT/PROFILE/rootfs links to the tree in the build cache; the engine takes the tree itself.
-    let rootfs = std::fs::canonicalize(dir.join(build::ROOTFS)).ok();
+    // A build with a root whose tree is gone (cache removed) is an error, never a rootless
+    // generation.
+    let root_tree = if crate::record::build_has_root(&manifest)? {
+        let link = dir.join(build::ROOTFS);
+        let tree = std::fs::canonicalize(&link).ok().filter(|r| r.is_dir());
+        Some(tree.ok_or(DeployError::MissingArtifact(link))?)
+    } else {
+        None
+    };
     Ok(Artifacts {
         profile: profile.to_string(),
         vmlinuz: need(build::VMLINUZ)?,
         initramfs: need(build::INITRAMFS)?,
-        manifest: need(build::MANIFEST)?,
-        root_tree: rootfs.filter(|r| r.is_dir()),
+        manifest,
+        root_tree,
     })
 }
 
