@@ -439,3 +439,40 @@ fn a_build_whose_root_tree_is_gone_is_not_published_without_one() {
         )
     );
 }
+
+#[test]
+fn a_gc_failure_after_activation_is_a_warning_not_a_failed_publish() {
+    let Some(busy) = site::Tmpfs::mount_or_skip("1m") else {
+        return;
+    };
+    let Some(s) = Site::new(&["alpha"]) else {
+        return;
+    };
+    s.publish_ok("alpha");
+    let g1 = current(&s.tftp, "alpha");
+    for i in 2..4 {
+        s.tree("alpha", &format!("ID=alpha-{i}\n"));
+        s.publish_ok("alpha");
+    }
+    // g1's tree is a mount point: moving or removing it fails with EBUSY.
+    let mount_point = s.nfs.join("alpha").join(&g1);
+    busy.bind_over(&mount_point);
+    let text = fs::read_to_string(s.profile_path("alpha")).unwrap();
+    fs::write(
+        s.profile_path("alpha"),
+        format!("{text}[publish]\nkeep = 2\n"),
+    )
+    .unwrap();
+    s.tree("alpha", "ID=alpha-4\n");
+    let o = s.publish("alpha", &[]);
+    site::Tmpfs::unmount(&mount_point);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let g3 = current(&s.tftp, "alpha");
+    assert!(
+        stdout(&o).contains("warning: publish.keep = 2: removing old generations failed ("),
+        "{}",
+        stdout(&o)
+    );
+    assert_entries_are_records(&s, &["alpha"]);
+    assert!(generations(&s.tftp, "alpha").contains(&g3));
+}

@@ -106,17 +106,24 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         phases.done("activate");
     }
     if let Some(keep) = opts.keep.filter(|_| !noop) {
-        let gc = super::gc::collect(&fs_, &layout, keep)?;
-        if !gc.removed.is_empty() {
-            phases.done("gc");
+        // The new generation is live already: a gc failure is reported, not the publish's.
+        match super::gc::collect(&fs_, &layout, keep) {
+            Ok(gc) => {
+                if !gc.removed.is_empty() {
+                    phases.done("gc");
+                }
+                cleaned.extend(gc.cleaned);
+                warnings.extend(gc.warnings);
+                warnings.extend(
+                    gc.removed
+                        .iter()
+                        .map(|g| format!("publish.keep removed {g}")),
+                );
+            }
+            Err(e) => warnings.push(format!(
+                "publish.keep = {keep}: removing old generations failed ({e}); run netroot gc"
+            )),
         }
-        cleaned.extend(gc.cleaned);
-        warnings.extend(gc.warnings);
-        warnings.extend(
-            gc.removed
-                .iter()
-                .map(|g| format!("publish.keep removed {g}")),
-        );
     }
 
     if let Err(e) = staged.memo_saved.unwrap_or_else(|| memo.save(&fs_)) {

@@ -244,6 +244,22 @@ impl Tmpfs {
         self.dir.path()
     }
 
+    /// Bind-mounts this tmpfs over `at` (a busy mount point no removal can take away).
+    pub fn bind_over(&self, at: &Path) {
+        mount(&["--bind", &self.dir.path().to_string_lossy()], at);
+    }
+
+    /// Unmounts whatever is mounted at `at`.
+    pub fn unmount(at: &Path) {
+        let o = Command::new("umount").arg(at).output().unwrap();
+        assert!(
+            o.status.success(),
+            "umount {}: {}",
+            at.display(),
+            stderr(&o)
+        );
+    }
+
     /// `mount -o remount,MODE`.
     pub fn remount(&self, mode: &str) {
         mount(&["-o", &format!("remount,{mode}")], self.dir.path());
