@@ -476,3 +476,35 @@ fn a_gc_failure_after_activation_is_a_warning_not_a_failed_publish() {
     assert_entries_are_records(&s, &["alpha"]);
     assert!(generations(&s.tftp, "alpha").contains(&g3));
 }
+
+#[test]
+fn rollback_runs_the_hook_the_last_publish_recorded() {
+    let Some(s) = Site::new(&["alpha"]) else {
+        return;
+    };
+    let log = s.dir.path().join("hook.log");
+    let text = fs::read_to_string(s.profile_path("alpha")).unwrap();
+    let hook = format!(
+        "[publish]\nhook = \"echo $NETROOT_ACTION $GEN >> {}\"\n",
+        log.display()
+    );
+    fs::write(s.profile_path("alpha"), format!("{text}{hook}")).unwrap();
+    s.publish_ok("alpha");
+    let g1 = current(&s.tftp, "alpha");
+    s.tree("alpha", "ID=alpha-2\n");
+    s.publish_ok("alpha");
+    let g2 = current(&s.tftp, "alpha");
+    // The project no longer loads: rollback takes the hook from the history.
+    fs::write(s.profile_path("alpha"), "[bond\n").unwrap();
+    let o = s.netroot(&["rollback", "alpha"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("hook ok: echo $NETROOT_ACTION"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        format!("publish {g1}\npublish {g2}\nrollback {g1}\n")
+    );
+}

@@ -102,6 +102,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         activate(&fs_, &layout, &generation, has_root, &prep.menus)?;
         prep.history.active = Some(generation.clone());
         prep.history.activated_ns = now_ns();
+        prep.history.hook = opts.hook.clone();
         prep.history.save(&fs_, &layout.history())?;
         phases.done("activate");
     }
@@ -394,9 +395,11 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
     history.active = Some(target.clone());
     history.activated_ns = now_ns();
     history.save(&fs_, &layout.history())?;
+    // The caller's hook, else the one the last publish recorded.
     let hook = opts
         .hook
         .as_deref()
+        .or(history.hook.as_deref())
         .map(|cmd| hook_env(cmd, &layout, &target, "rollback"));
     Ok(RollbackReport {
         profile: profile.to_string(),

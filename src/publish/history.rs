@@ -39,6 +39,10 @@ pub struct History {
     /// profiles whose active generations list the same node, the one activated last serves it.
     #[serde(default)]
     pub activated_ns: u64,
+    /// The hook the last publish ran (`publish.hook`): rollback runs it too, so the site's side
+    /// effects (exportfs, syncing the other master) follow a rollback without the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 impl History {
@@ -50,6 +54,7 @@ impl History {
             generations: Vec::new(),
             consumers: Vec::new(),
             activated_ns: 0,
+            hook: None,
         }
     }
 
