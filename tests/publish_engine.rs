@@ -490,23 +490,29 @@ fn gc_never_removes_a_generation_a_menu_still_references() {
     let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
         .unwrap()
         .generation;
-    // A node-specific menu pinned to g1 (written by the renderer only for that publish).
+    // A node-specific menu the renderer keeps pinned to g1 (a node held back on it).
+    let g1_kernel = format!("netroot/compute/{g1}/vmlinuz");
     let pinned = |p: &netroot::publish::GenerationPaths| {
         let mut m = menus(p);
         m.files.push((
             "pxelinux.cfg/01-52-54-00-00-00-09".into(),
-            format!("KERNEL {}\n", p.vmlinuz).into_bytes(),
+            format!("KERNEL {g1_kernel}\n").into_bytes(),
         ));
         m
     };
-    rollback("compute", Some(&g1), pinned, &w.targets, &w.opts()).unwrap();
     for i in 0..3 {
         fs::write(w.root().join("etc/version"), format!("{i}\n")).unwrap();
-        publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+        publish(&w.artifacts(), pinned, &w.targets, &w.opts()).unwrap();
     }
     let r = gc("compute", &w.targets, 0, &w.opts()).unwrap();
     assert!(r.kept.contains(&g1), "{r:?}");
     assert!(w.gen_tree(&g1).is_dir());
+    // Once no render lists the file, the next activation removes it and gc may take g1.
+    fs::write(w.root().join("etc/version"), "last\n").unwrap();
+    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    assert!(!w.targets.tftp.join("pxelinux.cfg/01-52-54-00-00-00-09").exists());
+    let r = gc("compute", &w.targets, 0, &w.opts()).unwrap();
+    assert!(r.removed.contains(&g1), "{r:?}");
 }
 
 #[test]

@@ -508,3 +508,53 @@ fn rollback_runs_the_hook_the_last_publish_recorded() {
         format!("publish {g1}\npublish {g2}\nrollback {g1}\n")
     );
 }
+
+#[test]
+fn per_mac_files_no_longer_rendered_are_removed() {
+    let Some(s) = Site::new(&["alpha", "beta"]) else {
+        return;
+    };
+    let na = "pxelinux.cfg/01-52-54-00-00-10-01";
+    let na_grub = "boot/grub/grub.cfg-01-52-54-00-00-10-01";
+    let nb = "pxelinux.cfg/01-52-54-00-00-10-02";
+    s.publish_ok("alpha");
+    let g1 = current(&s.tftp, "alpha");
+    s.nodes(NODES);
+    s.publish_ok("alpha");
+    s.publish_ok("beta");
+    assert!(s.tftp.join(na).is_file() && s.tftp.join(nb).is_file());
+
+    // Rolling alpha back to g1 (built before na was in nodes.toml) takes na's files away: na
+    // boots the shared menu's g1 like any machine without a file.
+    let o = s.netroot(&["rollback", "alpha", "--to", &g1]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("tftp:{na}: removed (no longer rendered)")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!s.tftp.join(na).exists() && !s.tftp.join(na_grub).exists());
+    assert!(!s.tftp_text("netroot.ipxe").contains("52:54:00:00:10:01"));
+    assert!(s.tftp.join(nb).is_file(), "beta's node keeps its file");
+
+    // A node dropped from nodes.toml loses its files at the next publish; the dry run says so.
+    s.nodes("[[node]]\nname = \"na\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"alpha\"\n");
+    s.tree("beta", "ID=beta-2\n");
+    let o = s.publish("beta", &["--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("tftp:{nb}: would remove (no longer rendered)")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(s.tftp.join(nb).is_file(), "the dry run removed it");
+    s.publish_ok("beta");
+    assert!(!s.tftp.join(nb).exists());
+    assert!(!s
+        .nfs_text("netroot.dnsmasq.conf")
+        .contains("52:54:00:00:10:02"));
+    let history = s.tftp_text("netroot/beta/history.json");
+    assert!(!history.contains("01-52-54-00-00-10-02"), "{history}");
+    let v = s.netroot(&["verify", "beta"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}

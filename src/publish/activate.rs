@@ -23,6 +23,8 @@ pub enum ConsumerChange {
     Create,
     Update,
     Unchanged,
+    /// A menu file no longer rendered (see [`super::active::stale_menus`]).
+    Remove,
 }
 
 /// One consumer and its change.
@@ -89,12 +91,18 @@ fn validate_side_name(name: &str) -> Result<(), PublishError> {
 enum Want<'a> {
     Link(std::path::PathBuf),
     File(std::path::PathBuf, &'a [u8]),
+    Gone(std::path::PathBuf),
 }
 
 /// Every consumer in activation order: side files first (exports, DHCP reservations, the site
 /// settings: what a node needs before it is pointed at the generation), then the `current` links,
-/// then the menus that point nodes at it.
-fn wanted<'a>(layout: &Layout, root: bool, menus: &'a MenuFiles) -> Vec<(String, Want<'a>)> {
+/// then the menus that point nodes at it, last the removal of menus no longer rendered.
+fn wanted<'a>(
+    layout: &Layout,
+    root: bool,
+    menus: &'a MenuFiles,
+    stale: &[String],
+) -> Vec<(String, Want<'a>)> {
     let mut v = Vec::new();
     for (name, data) in &menus.nfs_files {
         v.push((
@@ -121,11 +129,21 @@ fn wanted<'a>(layout: &Layout, root: bool, menus: &'a MenuFiles) -> Vec<(String,
     for (rel, data) in &menus.files {
         v.push((format!("tftp:{rel}"), Want::File(layout.menu(rel), data)));
     }
+    for rel in stale {
+        v.push((format!("tftp:{rel}"), Want::Gone(layout.menu(rel))));
+    }
     v
 }
 
 fn change_of(want: &Want, generation: &str) -> Result<ConsumerChange, PublishError> {
     let same = match want {
+        Want::Gone(p) => {
+            return Ok(match fs::symlink_metadata(p) {
+                Ok(_) => ConsumerChange::Remove,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConsumerChange::Unchanged,
+                Err(e) => return Err(io_err("stat", p)(e)),
+            })
+        }
         Want::Link(p) => match fs::read_link(p) {
             Ok(t) => t == Path::new(generation),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -156,8 +174,9 @@ pub fn plan_consumers(
     generation: &str,
     root: bool,
     menus: &MenuFiles,
+    stale: &[String],
 ) -> Result<Vec<ConsumerPlan>, PublishError> {
-    wanted(layout, root, menus)
+    wanted(layout, root, menus, stale)
         .into_iter()
         .map(|(consumer, w)| {
             Ok(ConsumerPlan {
@@ -169,19 +188,23 @@ pub fn plan_consumers(
 }
 
 /// Flips every consumer that differs to `generation`: the NFS `current`, the TFTP `current`, then
-/// the menu files, each atomically.
+/// the menu files, each atomically; then removes the `stale` menus.
 pub fn activate(
     fs_: &Fs,
     layout: &Layout,
     generation: &str,
     root: bool,
     menus: &MenuFiles,
+    stale: &[String],
 ) -> Result<Vec<ConsumerPlan>, PublishError> {
     let mut out = Vec::new();
-    for (consumer, w) in wanted(layout, root, menus) {
+    for (consumer, w) in wanted(layout, root, menus, stale) {
         let change = change_of(&w, generation)?;
         if change != ConsumerChange::Unchanged {
             match &w {
+                Want::Gone(p) => {
+                    fs_.remove(p)?;
+                }
                 Want::Link(p) => fs_.symlink_atomic(generation, p)?,
                 Want::File(p, data) => {
                     fs_.create_dir_all(parent_of(p))?;

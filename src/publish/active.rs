@@ -3,6 +3,7 @@
 //! shared menus, exports and DHCP snippets are rendered from. A history or record that cannot be
 //! read is an error naming it, never a profile silently left out of the menus.
 
+use std::collections::BTreeSet;
 use std::fs;
 
 use super::activate::paths_for;
@@ -10,7 +11,7 @@ use super::error::{io_err, PublishError};
 use super::generation::GenerationRecord;
 use super::history::History;
 use super::layout::{validate_profile, Layout, GENERATION_RECORD, HISTORY, TFTP_SUBDIR};
-use super::{GenerationPaths, Targets};
+use super::{GenerationPaths, MenuFiles, Targets};
 
 /// One profile's active generation.
 #[derive(Debug, Clone)]
@@ -20,8 +21,8 @@ pub struct ActiveGeneration {
     pub activated_ns: u64,
 }
 
-/// Every published profile's active generation, sorted by profile name.
-pub fn active_generations(t: &Targets) -> Result<Vec<ActiveGeneration>, PublishError> {
+/// Every profile published into `t` with its history, sorted by profile name.
+fn published(t: &Targets) -> Result<Vec<(Layout, History)>, PublishError> {
     let base = t.tftp.join(TFTP_SUBDIR);
     let rd = match fs::read_dir(&base) {
         Ok(rd) => rd,
@@ -40,15 +41,56 @@ pub fn active_generations(t: &Targets) -> Result<Vec<ActiveGeneration>, PublishE
         }
     }
     names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let layout = Layout::new(&name, t)?;
+            let history = History::load(&layout.history(), &name)?;
+            Ok((layout, history))
+        })
+        .collect()
+}
+
+/// Menu files some publish wrote (any profile's history lists them) that `menus` no longer
+/// renders and that still exist: per-MAC files of a node removed from the inventory, or of one
+/// the generation rolled back to does not list. Activation removes them.
+pub fn stale_menus(t: &Targets, menus: &MenuFiles) -> Result<Vec<String>, PublishError> {
+    let rendered: BTreeSet<&str> = menus.files.iter().map(|(p, _)| p.as_str()).collect();
+    let mut stale = BTreeSet::new();
+    for (layout, history) in published(t)? {
+        for rel in history
+            .consumers
+            .iter()
+            .filter(|c| !rendered.contains(c.as_str()))
+        {
+            if fs::symlink_metadata(layout.menu(rel)).is_ok() {
+                stale.insert(rel.clone());
+            }
+        }
+    }
+    Ok(stale.into_iter().collect())
+}
+
+/// Every published profile's active generation, sorted by profile name.
+pub fn active_generations(t: &Targets) -> Result<Vec<ActiveGeneration>, PublishError> {
     let mut out = Vec::new();
-    for name in names {
-        let layout = Layout::new(&name, t)?;
-        let history = History::load(&layout.history(), &name)?;
+    for (layout, history) in published(t)? {
+        let name = layout.profile.clone();
         let Some(active) = history.active.clone() else {
             continue;
         };
         let root = history.entry(&active).is_some_and(|e| e.root);
-        let record = GenerationRecord::read(&layout.tftp_gen(&active).join(GENERATION_RECORD))?;
+        let file = layout.tftp_gen(&active).join(GENERATION_RECORD);
+        let record = GenerationRecord::read(&file)?;
+        if record.profile != name || record.generation != active {
+            return Err(PublishError::BadState {
+                path: file,
+                reason: format!(
+                    "the record is of {}/{}, not of {name}/{active}",
+                    record.profile, record.generation
+                ),
+            });
+        }
         let mut paths = paths_for(&layout, &active, root, &record.cmdline);
         paths.boot = record.boot.clone();
         out.push(ActiveGeneration {

@@ -99,7 +99,15 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         if let Some(l) = staged.loaders {
             l.activate(&fs_, &layout.tftp)?;
         }
-        activate(&fs_, &layout, &generation, has_root, &prep.menus)?;
+        activate(
+            &fs_,
+            &layout,
+            &generation,
+            has_root,
+            &prep.menus,
+            &prep.stale,
+        )?;
+        prep.history.consumers.retain(|c| !prep.stale.contains(c));
         prep.history.active = Some(generation.clone());
         prep.history.activated_ns = now_ns();
         prep.history.hook = opts.hook.clone();
@@ -385,13 +393,15 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
     paths.boot = record.boot.clone();
     let rendered = menus(&paths)?;
     validate_menus(&rendered)?;
+    let stale = super::active::stale_menus(t, &rendered)?;
     let menu_paths: Vec<String> = rendered.files.iter().map(|(p, _)| p.clone()).collect();
     clean_leftovers(&fs_, &layout, &history, &menu_paths)?;
     for p in &menu_paths {
         history.add_consumer(p);
     }
     history.save(&fs_, &layout.history())?;
-    let consumers = activate(&fs_, &layout, &target, entry.root, &rendered)?;
+    let consumers = activate(&fs_, &layout, &target, entry.root, &rendered, &stale)?;
+    history.consumers.retain(|c| !stale.contains(c));
     history.active = Some(target.clone());
     history.activated_ns = now_ns();
     history.save(&fs_, &layout.history())?;

@@ -70,6 +70,8 @@ pub(crate) struct Prepared {
     pub actions: Vec<Action>,
     pub prev_manifest: Option<(PathBuf, PathBuf, TreeManifest)>,
     pub menus: MenuFiles,
+    /// Menu files no longer rendered, removed at activation.
+    pub stale: Vec<String>,
 }
 
 impl Prepared {
@@ -209,6 +211,7 @@ pub(crate) fn prepare(
         actions: Vec::new(),
         prev_manifest,
         menus: MenuFiles::default(),
+        stale: Vec::new(),
     };
     if state == PlanState::New {
         if let Some(s) = &prep.scanned {
@@ -222,6 +225,7 @@ pub(crate) fn prepare(
     paths.boot = opts.boot.clone();
     prep.menus = menus(&paths)?;
     validate_menus(&prep.menus)?;
+    prep.stale = super::active::stale_menus(t, &prep.menus)?;
     if let Some(c) = &prep.menus.cmdline {
         prep.record.cmdline = c.clone();
     }
@@ -244,6 +248,7 @@ pub(crate) fn prepare(
         &generation,
         has_root,
         &prep.menus,
+        &prep.stale,
     )?);
     prep.plan.consumers = consumers;
     if state == PlanState::New {

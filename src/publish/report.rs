@@ -94,6 +94,10 @@ fn consumers(f: &mut fmt::Formatter<'_>, cs: &[ConsumerPlan], verb: &str) -> fmt
             ConsumerChange::Create => format!("{verb} (new)"),
             ConsumerChange::Update => verb.to_string(),
             ConsumerChange::Unchanged => "unchanged".to_string(),
+            ConsumerChange::Remove if verb.starts_with("would") => {
+                "would remove (no longer rendered)".to_string()
+            }
+            ConsumerChange::Remove => "removed (no longer rendered)".to_string(),
         };
         writeln!(f, "  {}: {what}", c.consumer)?;
     }
