@@ -510,7 +510,11 @@ fn gc_never_removes_a_generation_a_menu_still_references() {
     // Once no render lists the file, the next activation removes it and gc may take g1.
     fs::write(w.root().join("etc/version"), "last\n").unwrap();
     publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
-    assert!(!w.targets.tftp.join("pxelinux.cfg/01-52-54-00-00-00-09").exists());
+    assert!(!w
+        .targets
+        .tftp
+        .join("pxelinux.cfg/01-52-54-00-00-00-09")
+        .exists());
     let r = gc("compute", &w.targets, 0, &w.opts()).unwrap();
     assert!(r.removed.contains(&g1), "{r:?}");
 }

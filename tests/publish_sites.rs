@@ -558,3 +558,19 @@ fn per_mac_files_no_longer_rendered_are_removed() {
     let v = s.netroot(&["verify", "beta"]);
     assert!(v.status.success(), "{}", stdout(&v));
 }
+
+#[test]
+fn a_refused_first_publish_leaves_a_fresh_target_empty() {
+    let Some(mnt) = site::Tmpfs::mount_or_skip("4m") else {
+        return;
+    };
+    let Some(s) = Site::with_targets(&["alpha"], mnt.path()) else {
+        return;
+    };
+    s.refused("alpha", "the TFTP and NFS filesystem has");
+    assert_same(
+        &snapshot(&[]),
+        &snapshot(&[&s.tftp, &s.nfs]),
+        "fresh target",
+    );
+}

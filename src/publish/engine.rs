@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::activate::{activate, paths_for, references, validate_menus};
+use super::activate::{activate, paths_for, validate_menus};
 use super::error::PublishError;
 use super::fsops::{Fs, Lock};
 use super::generation::stage_tftp;
@@ -58,10 +58,15 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut phases = Phases::new();
     // Before the lock, which is itself a write: a read-only target is named as such.
     super::staging::check_targets_writable(t)?;
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
-    phases.done("lock");
     let mut memo = Memo::load(opts.hash_memo.as_deref());
     phases.done("load memo");
+    // A first publish creates the TFTP root's `netroot/` and its lock file: everything is
+    // validated once without the lock first, so a refused first publish writes nothing.
+    if std::fs::symlink_metadata(layout.tftp_base()).is_err() {
+        prepare(a, &menus, t, opts, &mut memo)?;
+    }
+    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    phases.done("lock");
     let mut prep = prepare(a, &menus, t, opts, &mut memo)?;
     phases.done("scan");
     let generation = prep.plan.generation.clone();
@@ -204,15 +209,6 @@ fn stage_all(
     let seen_file = opts.hash_memo.as_deref().map(published_memo_path);
     let mut seen_records = None;
     if prep.plan.state == PlanState::New {
-        let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
-        let refs = references(layout, &prep.history, &menu_paths)?;
-        if let Some(consumers) = refs.get(&generation) {
-            return Err(PublishError::UnlistedReference {
-                profile: layout.profile.clone(),
-                consumer: consumers.join(", "),
-                generation,
-            });
-        }
         for o in &prep.plan.orphans {
             fs_.remove(o)?;
             parts.orphans.push(o.clone());

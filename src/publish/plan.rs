@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::activate::{paths_for, plan_consumers, validate_menus, ConsumerChange, ConsumerPlan};
+use super::activate::{
+    paths_for, plan_consumers, references, validate_menus, ConsumerChange, ConsumerPlan,
+};
 use super::error::PublishError;
 use super::generation::RECORD_VERSION;
 use super::generation::{generation_id, ArtifactDigests, GenerationRecord, RootRecord};
@@ -214,6 +216,17 @@ pub(crate) fn prepare(
         stale: Vec::new(),
     };
     if state == PlanState::New {
+        // A consumer naming the new id before it exists (left by an interrupted publish whose
+        // history write was lost) would point nodes at whatever gets staged: refused.
+        let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
+        let refs = references(&prep.layout, &prep.history, &menu_paths)?;
+        if let Some(consumers) = refs.get(&generation) {
+            return Err(PublishError::UnlistedReference {
+                profile: a.profile.clone(),
+                consumer: consumers.join(", "),
+                generation,
+            });
+        }
         if let Some(s) = &prep.scanned {
             let prev = prep.previous();
             let (actions, stats) = plan_tree(s, prev.as_ref());
