@@ -248,10 +248,13 @@ impl PublishedSite {
     }
 
     /// Pretty JSON with a trailing newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = serde_json::to_vec_pretty(self).unwrap_or_default();
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SiteError> {
+        let mut b = serde_json::to_vec_pretty(self).map_err(|e| SiteError::Published {
+            path: PathBuf::from(PUBLISHED_SITE_FILE),
+            reason: format!("cannot serialize: {e}"),
+        })?;
         b.push(b'\n');
-        b
+        Ok(b)
     }
 }
 

@@ -100,7 +100,7 @@ pub fn render(
                 dhcpd_hosts(&published.nodes).into_bytes(),
             ),
         ],
-        site_files: vec![(PUBLISHED_SITE_FILE.into(), site.to_bytes())],
+        site_files: vec![(PUBLISHED_SITE_FILE.into(), site.to_bytes()?)],
         cmdline: published.cmdlines.get(&candidate.profile).cloned(),
         warnings,
     })

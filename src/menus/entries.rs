@@ -133,8 +133,9 @@ pub fn node_entry(
     entry_of(p, node, false, serial, extra)
 }
 
-/// [`node_entry`], with `netroot.node=NAME` when `layer` (see [`node_menus_with_layers`]).
-fn entry_of(
+/// [`node_entry`], with `netroot.node=NAME` when `layer` (see [`node_menus_with_layers`]); the
+/// one node-entry builder, also of the menus rendered from published records.
+pub(crate) fn entry_of(
     p: &ProfileBoot<'_>,
     node: &Node,
     layer: bool,

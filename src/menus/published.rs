@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use netroot_init::bootconfig::BootConfig;
 
-use super::{kernel_cmdline, node_boot_config, render_files, MenuEntry, MenuError, MenuModel};
+use super::{kernel_cmdline, render_files, MenuEntry, MenuError, MenuModel, ProfileBoot};
 use super::{MenuFile, NodeMenu};
 use crate::nodes::Node;
 use crate::record::{BootRecord, Console};
@@ -158,19 +158,19 @@ pub fn render_published(
 /// A node's entry: its profile's record with the node's overrides, and its layer when the
 /// generation has one (the init fails the boot on a missing layer).
 fn node_entry(p: &PublishedProfile<'_>, node: &Node) -> Result<MenuEntry, MenuError> {
-    let mut boot = node_boot_config(&generation_boot(p)?, node)?;
-    if p.boot.node_layers.contains(&node.name) {
-        boot.node = Some(node.name.clone());
-    }
-    Ok(MenuEntry {
-        id: p.profile.to_string(),
-        title: format!("{} (node {})", p.boot.title, node.name),
-        kernel: p.kernel.to_string(),
-        initrd: p.initrd.to_string(),
-        cmdline: kernel_cmdline(
-            &boot,
-            p.boot.console.map(Console::pair),
-            &p.boot.cmdline_extra,
-        ),
-    })
+    let boot = generation_boot(p)?;
+    let profile = ProfileBoot {
+        id: p.profile,
+        title: &p.boot.title,
+        boot: &boot,
+        kernel: p.kernel,
+        initrd: p.initrd,
+    };
+    super::entries::entry_of(
+        &profile,
+        node,
+        p.boot.node_layers.contains(&node.name),
+        p.boot.console.map(Console::pair),
+        &p.boot.cmdline_extra,
+    )
 }
