@@ -343,6 +343,15 @@ pub fn tmp_path(dir: &Path, kind: &str) -> PathBuf {
     ))
 }
 
+/// `path` if it exists, else its nearest existing ancestor (`None` when none does, e.g. a
+/// relative path whose first component is missing): where a target that is still to be
+/// created would be written.
+pub fn nearest_existing(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| fs::symlink_metadata(a).is_ok())
+}
+
 /// The directory holding `path` (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {

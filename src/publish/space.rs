@@ -37,13 +37,7 @@ struct Free {
 }
 
 fn measure(dir: &Path) -> Result<Free, PublishError> {
-    let mut d = dir;
-    while fs::symlink_metadata(d).is_err() {
-        match d.parent() {
-            Some(p) if !p.as_os_str().is_empty() => d = p,
-            _ => break,
-        }
-    }
+    let d = super::fsops::nearest_existing(dir).unwrap_or(Path::new("."));
     let bad = |reason: String| PublishError::BadInput {
         path: d.to_path_buf(),
         reason,

@@ -86,13 +86,9 @@ pub fn check_targets_writable(t: &super::Targets) -> Result<(), PublishError> {
 }
 
 fn check_writable(what: &str, dir: &Path) -> Result<(), PublishError> {
-    let mut d = dir;
-    while fs::symlink_metadata(d).is_err() {
-        match d.parent() {
-            Some(p) if !p.as_os_str().is_empty() => d = p,
-            _ => return Ok(()),
-        }
-    }
+    let Some(d) = super::fsops::nearest_existing(dir) else {
+        return Ok(());
+    };
     rustix::fs::access(d, rustix::fs::Access::WRITE_OK).map_err(|e| PublishError::BadInput {
         path: d.to_path_buf(),
         reason: format!("the {what} target is not writable ({e})"),
