@@ -285,6 +285,29 @@ fn refused_publishes_and_their_dry_runs_change_nothing() {
     s.refused("alpha", "nodes.toml:2:8:");
     assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "nodes.toml syntax");
 
+    // Bad exports: the world as the client network, refused at the profile key.
+    let alpha = fs::read_to_string(s.profile_path("alpha")).unwrap();
+    fs::write(
+        s.profile_path("alpha"),
+        format!("{alpha}[publish]\nclient_network = \"0.0.0.0/0\"\n"),
+    )
+    .unwrap();
+    s.nodes(NODES);
+    s.refused("alpha", "profiles/alpha.toml:9:18: publish.client_network: refusing to export the root to the world");
+    assert_same(
+        &before,
+        &snapshot(&[&s.tftp, &s.nfs]),
+        "export to the world",
+    );
+    fs::write(s.profile_path("alpha"), alpha).unwrap();
+
+    // Two nodes with one MAC: one DHCP reservation and one per-MAC file cannot serve both.
+    s.nodes(&format!(
+        "{NODES}[[node]]\nname = \"nc\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"beta\"\n"
+    ));
+    s.refused("alpha", "52:54:00:00:10:01");
+    assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "duplicate MAC");
+
     // The same publish, once the project is fixed, goes through.
     s.nodes(NODES);
     s.publish_ok("alpha");
