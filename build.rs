@@ -23,6 +23,11 @@ fn main() {
         "cargo:rerun-if-changed={}",
         manifest_dir.join("initramfs-init").display()
     );
+    // The init is built from its crate and the boot-protocol crate it shares with the builder.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("boot").display()
+    );
     println!(
         "cargo:rerun-if-changed={}",
         manifest_dir.join("Cargo.lock").display()

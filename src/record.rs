@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use netroot_init::bootconfig::BootConfig;
+use netroot_boot::bootconfig::BootConfig;
 use serde::{Deserialize, Serialize};
 
 /// File beside `manifest.json` in `OUT/PROFILE/` holding the boot config's exact text.

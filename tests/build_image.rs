@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::*;
-use netroot_init::bootconfig::{BondMode, BootConfig};
+use netroot_boot::bootconfig::{BondMode, BootConfig};
 
 #[test]
 fn compute_image_contents_and_manifest() {

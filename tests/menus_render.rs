@@ -13,7 +13,7 @@ use netroot::menus::{
     profile_entry, pxelinux_cfg, render_files, MenuEntry, MenuModel, NodeMenu, PerMac, ProfileBoot,
 };
 use netroot::nodes::Inventory;
-use netroot_init::bootconfig::{IpConfig, StaticIp};
+use netroot_boot::bootconfig::{IpConfig, StaticIp};
 
 /// Extra words with quoting every dialect must carry: a value with spaces and a `$`.
 const EXTRA: &str = "quiet rd.note=\"two words\" x=$y";

@@ -9,7 +9,7 @@ use std::path::Path;
 use menus_common::boot;
 use netroot::menus::{node_boot_config, node_entry, profile_entry, ProfileBoot};
 use netroot::nodes::Inventory;
-use netroot_init::bootconfig::PortId;
+use netroot_boot::bootconfig::PortId;
 
 const MIXED: &str = r#"
 [[node]]

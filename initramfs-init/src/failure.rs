@@ -21,44 +21,7 @@ const COUNTDOWN_STEP: Duration = Duration::from_secs(1);
 /// Sleep of the last-resort loop when reboot itself failed (PID 1 must not exit).
 pub const HALT_SLEEP: Duration = Duration::from_secs(60);
 
-/// The boot phases, named as they appear in log and failure lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Early,
-    Config,
-    Modules,
-    Links,
-    Bond,
-    /// Addressing: DHCP or the static configuration.
-    Dhcp,
-    Nfs,
-    Overlay,
-    SwitchRoot,
-    Panic,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Early => "early",
-            Phase::Config => "config",
-            Phase::Modules => "modules",
-            Phase::Links => "links",
-            Phase::Bond => "bond",
-            Phase::Dhcp => "dhcp",
-            Phase::Nfs => "nfs",
-            Phase::Overlay => "overlay",
-            Phase::SwitchRoot => "switch_root",
-            Phase::Panic => "panic",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use netroot_boot::phase::Phase;
 
 /// A fatal boot error: the phase and a one-line reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,7 +69,7 @@ pub fn act(sys: &mut dyn Sys, action: FailureAction) -> SysError {
     match action {
         FailureAction::Reboot { delay } => reboot_after(sys, delay),
         FailureAction::Poweroff => {
-            sys.log_line(&format!("{} powering off", log::PREFIX));
+            sys.log_line(&format!("{} powering off", log::INIT_PREFIX));
             sys.power(PowerAction::Poweroff)
         }
         FailureAction::Shell => {
@@ -114,17 +77,17 @@ pub fn act(sys: &mut dyn Sys, action: FailureAction) -> SysError {
                 // A child rather than exec: when the shell exits, PID 1 is still here to reboot.
                 sys.log_line(&format!(
                     "{} starting {SHELL_PATH}; the node reboots when it exits",
-                    log::PREFIX
+                    log::INIT_PREFIX
                 ));
                 if let Err(e) = sys.run_child(SHELL_PATH) {
-                    sys.log_line(&format!("{} rescue shell failed: {e}", log::PREFIX));
+                    sys.log_line(&format!("{} rescue shell failed: {e}", log::INIT_PREFIX));
                 }
                 reap(sys);
                 sys.power(PowerAction::Reboot)
             } else {
                 sys.log_line(&format!(
                     "{} no {SHELL_PATH} in this image, rebooting instead of a shell",
-                    log::PREFIX
+                    log::INIT_PREFIX
                 ));
                 reboot_after(sys, DEFAULT_REBOOT_DELAY)
             }
@@ -135,7 +98,7 @@ pub fn act(sys: &mut dyn Sys, action: FailureAction) -> SysError {
 fn reboot_after(sys: &mut dyn Sys, delay: Duration) -> SysError {
     sys.log_line(&format!(
         "{} rebooting in {}s",
-        log::PREFIX,
+        log::INIT_PREFIX,
         delay.as_secs()
     ));
     let mut left = delay;
@@ -151,7 +114,10 @@ fn reboot_after(sys: &mut dyn Sys, delay: Duration) -> SysError {
 /// Reaps exited children; an error here is logged (there is nothing else to do with it).
 pub fn reap(sys: &mut dyn Sys) {
     if let Err(e) = sys.reap_children() {
-        sys.log_line(&format!("{} reaping children failed: {e}", log::PREFIX));
+        sys.log_line(&format!(
+            "{} reaping children failed: {e}",
+            log::INIT_PREFIX
+        ));
     }
 }
 
@@ -159,7 +125,7 @@ pub fn reap(sys: &mut dyn Sys) {
 pub fn fail_forever(sys: &mut dyn Sys, fatal: &Fatal, action: FailureAction) -> ! {
     sys.log_line(&fatal.line());
     let e = act(sys, action);
-    sys.log_line(&format!("{} could not end the boot: {e}", log::PREFIX));
+    sys.log_line(&format!("{} could not end the boot: {e}", log::INIT_PREFIX));
     loop {
         sys.sleep(HALT_SLEEP);
         reap(sys);

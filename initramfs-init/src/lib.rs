@@ -1,15 +1,16 @@
-//! netroot-init: the PID 1 of netroot initramfs images, and the boot-config format that the
-//! builder (`netroot build`) renders into every image and the init parses back.
+//! netroot-init: the PID 1 of netroot initramfs images. The boot config it parses, the console
+//! lines it prints and its phases are the `netroot-boot` crate's, shared with the builder and
+//! re-exported here as [`bootconfig`] and [`log`].
 //!
 //! The init runs the phases in [`phases`] against the [`sys::Sys`] seam: [`sys::RealSys`] on a
 //! node, [`sys::FakeSys`] in tests. Line formats the QEMU tests grep are in [`log`].
 
 pub mod backoff;
-pub mod bootconfig;
+pub use netroot_boot::bootconfig;
 pub mod cli;
 pub mod dhcp;
 pub mod failure;
-pub mod log;
+pub use netroot_boot::console as log;
 pub mod netlink;
 pub mod parse;
 pub mod paths;

@@ -1,6 +1,6 @@
 //! Where the init finds and puts things. Injectable so tests can root everything elsewhere.
 
-use crate::bootconfig::BOOT_CONFIG_PATH;
+use netroot_boot::layout::{BOOT_CONFIG_PATH, SYSROOT};
 
 /// Absolute paths of the API filesystems, the config and the mount points the init creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Paths {
             dev: format!("{prefix}/dev"),
             run: format!("{prefix}/run"),
             config: format!("{prefix}/{BOOT_CONFIG_PATH}"),
-            sysroot: format!("{prefix}/sysroot"),
+            sysroot: format!("{prefix}/{SYSROOT}"),
         }
     }
 

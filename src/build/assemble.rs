@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use netroot_init::bootconfig::{BootConfig, ModuleLoad, BOOT_CONFIG_PATH};
+use netroot_boot::bootconfig::{BootConfig, ModuleLoad, BOOT_CONFIG_PATH};
 
 use super::BuildError;
 use crate::elfdeps::ElfFile;
@@ -15,17 +15,10 @@ use crate::image::ImageBuilder;
 use crate::init_binary::INIT_BINARY;
 use crate::kmod::Closure;
 
-/// Where the init lives in the image (the kernel runs `/init` from an initramfs).
-pub const INIT_PATH: &str = "init";
-/// Mount points and scratch directories the init expects on the initramfs.
-const BASE_DIRS: &[&str] = &["dev", "proc", "sys", "run", "tmp", "sysroot", "etc/netroot"];
+use netroot_boot::layout::BASE_DIRS;
+pub use netroot_boot::layout::{module_path, INIT_PATH};
 /// `/dev/console` (char 5:1): the kernel opens it for PID 1's stdio before devtmpfs is mounted.
 const CONSOLE: (&str, u32, u32) = ("dev/console", 5, 1);
-
-/// Path of a module inside the image.
-pub fn module_path(kver: &str, rel: &str) -> String {
-    format!("lib/modules/{kver}/{rel}")
-}
 
 /// The module load list for the boot config, in the closure's topological order.
 pub fn module_loads(

@@ -124,7 +124,7 @@ pub enum BuildError {
     #[error(transparent)]
     Nodes(#[from] crate::nodes::NodesError),
     #[error("resolved boot config is invalid")]
-    BootConfig(#[from] netroot_init::bootconfig::ConfigError),
+    BootConfig(#[from] netroot_boot::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]
     InitNotStatic(String),
     #[error("{context}: {path}")]

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use netroot_init::bootconfig::{BootConfig, NODE_LAYERS_DIR};
+use netroot_boot::bootconfig::{BootConfig, NODE_LAYERS_DIR};
 
 use super::root::BuiltRoot;
 use super::BuildError;

@@ -418,7 +418,7 @@ fn build_manifest(
     spec: &crate::profile::KernelSpec,
     kernel: &crate::kernel::Kernel,
     closure: &kmod::Closure,
-    boot: &netroot_init::bootconfig::BootConfig,
+    boot: &netroot_boot::bootconfig::BootConfig,
     segments: &[(&str, ImageBuilder)],
     seg_infos: Vec<manifest::SegmentInfo>,
     image: &[u8],

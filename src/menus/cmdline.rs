@@ -199,8 +199,8 @@ mod tests {
         let params = parse(line).unwrap();
         let rendered = kernel_text(&params);
         assert_eq!(rendered, "a=\"x y\" \"b c\" d=e \"f g=h\"");
-        let want = netroot_init::bootconfig::split_cmdline(line);
-        assert_eq!(netroot_init::bootconfig::split_cmdline(&rendered), want);
+        let want = netroot_boot::bootconfig::split_cmdline(line);
+        assert_eq!(netroot_boot::bootconfig::split_cmdline(&rendered), want);
     }
 
     #[test]

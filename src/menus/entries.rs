@@ -4,7 +4,7 @@
 //! generation has one, the serial console (`console=`) and the profile's extra words; per-node
 //! menus and the file names the loaders look for.
 
-use netroot_init::bootconfig::{BootConfig, IpConfig, StaticIp};
+use netroot_boot::bootconfig::{BootConfig, IpConfig, StaticIp};
 
 use super::{grub_cfg, ipxe_script_with_nodes, pxelinux_cfg, MenuEntry, MenuError, MenuModel};
 use crate::nodes::Node;
@@ -203,7 +203,7 @@ pub(crate) fn check_node_menus(nodes: &[NodeMenu]) -> Result<(), MenuError> {
     for (i, n) in nodes.iter().enumerate() {
         if let Some(first) = nodes.iter().take(i).find(|o| o.mac == n.mac) {
             return Err(MenuError::DuplicateMac {
-                mac: netroot_init::bootconfig::format_mac(&n.mac),
+                mac: netroot_boot::bootconfig::format_mac(&n.mac),
                 first: first.name.clone(),
                 second: n.name.clone(),
             });

@@ -35,7 +35,7 @@ pub fn ipxe_script_with_nodes(m: &MenuModel, nodes: &[NodeMenu]) -> Result<Strin
         for n in nodes {
             out.push_str(&format!(
                 "iseq ${{netX/mac}} {} && goto node.{}.menu ||\n",
-                netroot_init::bootconfig::format_mac(&n.mac),
+                netroot_boot::bootconfig::format_mac(&n.mac),
                 n.name
             ));
         }

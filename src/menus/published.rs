@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use netroot_init::bootconfig::BootConfig;
+use netroot_boot::bootconfig::BootConfig;
 
 use super::{kernel_cmdline, render_files, MenuEntry, MenuError, MenuModel, ProfileBoot};
 use super::{MenuFile, NodeMenu};

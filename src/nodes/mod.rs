@@ -32,7 +32,7 @@ mod record;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use netroot_init::bootconfig::{format_mac, PortId};
+use netroot_boot::bootconfig::{format_mac, PortId};
 
 pub use dhcp::{dhcpd_hosts, dnsmasq_hosts};
 pub use network::NodeNetwork;

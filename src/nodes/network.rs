@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use netroot_init::bootconfig::{prefix_to_netmask, BootConfig, IpConfig};
+use netroot_boot::bootconfig::{prefix_to_netmask, BootConfig, IpConfig};
 
 use super::{Node, NodeAddress, NodesError};
 
@@ -257,7 +257,7 @@ mod tests {
         let dhcp = NodeNetwork::of_boot(&boot, CLIENTS);
         assert_eq!((dhcp.nfs_server, dhcp.gateway), (NFS, None));
         assert_eq!(dhcp.client_network, CLIENTS);
-        boot.ip = IpConfig::Static(netroot_init::bootconfig::StaticIp {
+        boot.ip = IpConfig::Static(netroot_boot::bootconfig::StaticIp {
             address: [10, 0, 9, 9].into(),
             prefix_len: 16,
             gateway: Some([10, 0, 0, 254].into()),

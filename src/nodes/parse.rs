@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use netroot_init::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask, PortId};
+use netroot_boot::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask, PortId};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -129,7 +129,7 @@ fn check_node(
         message,
     };
     // The init checks `netroot.node=` with the same function: a name valid here boots.
-    netroot_init::bootconfig::validate_node_name(name)
+    netroot_boot::bootconfig::validate_node_name(name)
         .map_err(|e| invalid(&raw.name.span(), e.to_string()))?;
     let mac = parse_mac(raw.mac.get_ref())
         .map_err(|e| e.to_string())

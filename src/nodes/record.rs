@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use netroot_init::bootconfig::{format_mac, parse_mac, PortId};
+use netroot_boot::bootconfig::{format_mac, parse_mac, PortId};
 
 use super::parse::parse_address;
 use super::{Node, NodesError, NODES_FILE};

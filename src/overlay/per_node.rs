@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use netroot_init::bootconfig::{validate_node_name, NODE_LAYERS_DIR};
+use netroot_boot::bootconfig::{validate_node_name, NODE_LAYERS_DIR};
 
 use super::merge::{is_template, plan_unrendered};
 use super::template::Renderer;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use netroot_init::bootconfig::{ConfigError, ValueError};
+use netroot_boot::bootconfig::{ConfigError, ValueError};
 
 use super::source::Location;
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use netroot_init::bootconfig::BootConfig;
+use netroot_boot::bootconfig::BootConfig;
 
 use crate::compress::Compression;
 

@@ -1,7 +1,7 @@
 //! Renders a validated [`Profile`] as TOML: what `netroot profiles show` prints, and the canonical
 //! text whose hash identifies the profile in the build cache.
 
-use netroot_init::bootconfig::{IpConfig, PortId};
+use netroot_boot::bootconfig::{IpConfig, PortId};
 use toml::{Table, Value};
 
 use super::model::{KernelSpec, Profile, RootSpec};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use netroot_init::bootconfig::{self as bc, BootConfig};
+use netroot_boot::bootconfig::{self as bc, BootConfig};
 
 use super::error::ProfileError;
 use super::model::{FirmwareSpec, KernelSpec, Profile};

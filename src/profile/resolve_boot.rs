@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use netroot_init::bootconfig::{BootConfig, ConfigError};
+use netroot_boot::bootconfig::{BootConfig, ConfigError};
 
 use super::error::ProfileError;
 use super::raw::RawProfile;

@@ -1,6 +1,6 @@
 //! Validation of the `[bond]` and `[ip]` sections.
 
-use netroot_init::bootconfig::{self as bc};
+use netroot_boot::bootconfig::{self as bc};
 
 use super::error::ProfileError;
 use super::raw::{RawBond, RawIp};

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use netroot_init::bootconfig::{BondMode, IpConfig, NfsVersion, PortId};
+use netroot_boot::bootconfig::{BondMode, IpConfig, NfsVersion, PortId};
 
 use super::*;
 

@@ -60,7 +60,7 @@ pub enum QemuError {
     Cmdline {
         cmdline: String,
         #[source]
-        source: Box<netroot_init::bootconfig::CmdlineError>,
+        source: Box<netroot_boot::bootconfig::CmdlineError>,
     },
     #[error("another netroot qemu run of profile \"{profile}\" holds {lock}")]
     Busy { profile: String, lock: PathBuf },

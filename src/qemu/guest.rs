@@ -4,7 +4,7 @@
 //! apply them; the check that the profile mounts NFSv4 (what nfs-ganesha serves here); and the
 //! NIC MACs the bond expects.
 
-use netroot_init::bootconfig::{format_nfs_versions, BondConfig, BootConfig, NfsVersion, PortId};
+use netroot_boot::bootconfig::{format_nfs_versions, BondConfig, BootConfig, NfsVersion, PortId};
 
 use super::args::{CONSOLE_ARGS, DEFAULT_MACS};
 use super::QemuError;

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use netroot_boot::phase::Phase;
+
 use super::console::{parse_phase_line, INIT_PREFIX, OK_PREFIX};
 use super::runner::TimedLine;
 
@@ -112,12 +114,12 @@ fn stage_of(line: &str, loader_needle: &str, after_ok: bool) -> Option<Stage> {
         return Some(Stage::SwitchRoot);
     }
     if let Some(Ok(p)) = parse_phase_line(line) {
-        return match p.phase.as_str() {
-            "modules" => Some(Stage::Modules),
-            "bond" => Some(Stage::Bond),
-            "dhcp" => Some(Stage::Lease),
-            "nfs" if p.text.starts_with("mounted ") => Some(Stage::Nfs),
-            "switch_root" => Some(Stage::SwitchRoot),
+        return match p.phase.parse::<Phase>() {
+            Ok(Phase::Modules) => Some(Stage::Modules),
+            Ok(Phase::Bond) => Some(Stage::Bond),
+            Ok(Phase::Dhcp) => Some(Stage::Lease),
+            Ok(Phase::Nfs) if p.text.starts_with("mounted ") => Some(Stage::Nfs),
+            Ok(Phase::SwitchRoot) => Some(Stage::SwitchRoot),
             _ => Some(Stage::Init),
         };
     }

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netroot_init::bootconfig::{
+use netroot_boot::bootconfig::{
     split_cmdline, BondConfig, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsConfig,
     NfsVersion, OverlayConfig, PortId, Timeouts, TmpfsSize, XmitHashPolicy,
 };

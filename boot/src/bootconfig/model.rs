@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// Path inside the initramfs where the builder stores the rendered boot config.
-pub const BOOT_CONFIG_PATH: &str = "etc/netroot/boot.conf";
+pub use crate::layout::BOOT_CONFIG_PATH;
 
 /// Directory of the per-node layers inside a published root tree: `.netroot/nodes/NAME/` holds
 /// the files rendered for node NAME, mounted above the shared root when `netroot.node=NAME`.

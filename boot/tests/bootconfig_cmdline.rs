@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use netroot_init::bootconfig::{
+use netroot_boot::bootconfig::{
     split_cmdline, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsVersion, PortId,
     StaticIp, TmpfsSize, XmitHashPolicy,
 };

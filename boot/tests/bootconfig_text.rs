@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use netroot_init::bootconfig::{
+use netroot_boot::bootconfig::{
     decode_value, encode_value, BondConfig, BondMode, BootConfig, ConfigError, FailureAction,
     IpConfig, LacpRate, ModuleLoad, NfsConfig, NfsVersion, OverlayConfig, PortId, StaticIp,
     Timeouts, TmpfsSize, XmitHashPolicy, KEYS,
@@ -409,7 +409,7 @@ fn validate_rejects_values_the_format_cannot_carry() {
         ConfigError::Value {
             line,
             key: "netroot.nfs.export",
-            error: netroot_init::bootconfig::ValueError::Invalid {
+            error: netroot_boot::bootconfig::ValueError::Invalid {
                 kind: "nfs export",
                 value: "relative/path".to_string(),
                 reason: "must be an absolute path".to_string(),

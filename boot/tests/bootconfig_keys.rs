@@ -1,7 +1,7 @@
 //! Every `netroot.*` key of the table, through both the boot-config file and the kernel command
 //! line: good values and their canonical rendering, malformed values and their exact messages.
 
-use netroot_init::bootconfig::{encode_value, find_key, BootConfig, KEYS};
+use netroot_boot::bootconfig::{encode_value, find_key, BootConfig, KEYS};
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
 

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use netroot_init::bootconfig::{
+use netroot_boot::bootconfig::{
     format_byte_size, format_duration, format_mac, format_nfs_versions, format_ports,
     parse_byte_size, parse_duration, parse_host_ipv4, parse_mac, parse_netmask, parse_nfs_versions,
     parse_ports, prefix_to_netmask, validate_hostname, validate_ifname, BondMode, FailureAction,
