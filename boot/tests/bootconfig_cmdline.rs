@@ -568,3 +568,17 @@ fn to_cmdline_carries_root_bond_and_ip_to_another_config() {
         }
     }
 }
+
+#[test]
+fn split_params_keeps_what_follows_a_bare_double_dash_and_split_cmdline_stops_there() {
+    let line = "root=nfs:10.0.0.1:/srv a=\"x y\" -- single \"init arg\"";
+    let all = netroot_boot::bootconfig::split_params(line);
+    let kernel = netroot_boot::bootconfig::split_cmdline(line);
+    let key = |p: &(String, Option<String>)| p.0.clone();
+    assert_eq!(
+        all.iter().map(key).collect::<Vec<_>>(),
+        ["root", "a", "--", "single", "init arg"]
+    );
+    assert_eq!(all[1].1.as_deref(), Some("x y"));
+    assert_eq!(kernel, all[..2].to_vec());
+}

@@ -6,6 +6,8 @@
 //! (lib/cmdline.c `next_arg` strips those quotes). A double quote anywhere else is refused: the
 //! kernel would keep it, and no loader can be trusted to pass it along.
 
+use netroot_boot::bootconfig::split_params;
+
 use super::{Dialect, MenuError};
 
 /// Longest x86 kernel command line, without its NUL (`COMMAND_LINE_SIZE` 2048 in
@@ -43,44 +45,36 @@ impl Param {
     }
 }
 
-/// Splits a command line into parameters; `Err` says why it cannot be carried at all.
+/// Splits a command line into parameters with the kernel's own tokenizer
+/// ([`split_params`]); `Err` says why it cannot be carried at all: a control character, a
+/// double quote the kernel would keep (anywhere but around a whole value or parameter, or an
+/// unterminated one), an empty quoted parameter, or more than [`CMDLINE_MAX`] bytes.
 pub(crate) fn parse(cmdline: &str) -> Result<Vec<Param>, String> {
     if let Some(c) = cmdline.chars().find(|c| c.is_control()) {
         return Err(format!(
             "contains the control character {c:?} (separate parameters with spaces)"
         ));
     }
+    if cmdline.matches('"').count() % 2 == 1 {
+        return Err("unterminated double quote".to_string());
+    }
+    if cmdline.split(' ').any(|w| w == "\"\"") {
+        return Err("empty quoted parameter".to_string());
+    }
     let quote_inside = || {
         "a double quote inside a parameter cannot be carried (quote as key=\"a b\" or \"key=a b\")"
             .to_string()
     };
     let mut out = Vec::new();
-    let mut rest = cmdline.trim_start_matches(' ');
-    while !rest.is_empty() {
-        let (text, after) = if let Some(inner) = rest.strip_prefix('"') {
-            let end = inner.find('"').ok_or("unterminated double quote")?;
-            (inner[..end].to_string(), &inner[end + 1..])
-        } else {
-            let end = rest.find([' ', '"']).unwrap_or(rest.len());
-            let word = &rest[..end];
-            match rest[end..].strip_prefix('"') {
-                None => (word.to_string(), &rest[end..]),
-                // Only key="value": the quote must follow the first `=` directly.
-                Some(quoted) if word.find('=').is_some_and(|i| i + 1 == word.len()) => {
-                    let close = quoted.find('"').ok_or("unterminated double quote")?;
-                    (format!("{word}{}", &quoted[..close]), &quoted[close + 1..])
-                }
-                Some(_) => return Err(quote_inside()),
-            }
-        };
-        if !(after.is_empty() || after.starts_with(' ')) {
+    for (key, value) in split_params(cmdline) {
+        if key.contains('"') || value.as_deref().is_some_and(|v| v.contains('"')) {
             return Err(quote_inside());
         }
-        if text.is_empty() {
-            return Err("empty quoted parameter".to_string());
-        }
+        let text = match value {
+            Some(v) => format!("{key}={v}"),
+            None => key,
+        };
         out.push(Param { text });
-        rest = after.trim_start_matches(' ');
     }
     let len = out
         .iter()

@@ -53,10 +53,21 @@ fn is_kernel_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Splits a kernel command line into `(key, value)` pairs as the kernel's `next_arg`
-/// (lib/cmdline.c) does: double quotes group spaces (`key="a b"`, `"key=a b"`) and are dropped
-/// around the value; a key without `=` has no value; a bare `--` ends the kernel's part.
+/// The kernel's part of a command line as `(key, value)` pairs: [`split_params`] up to a bare
+/// `--`, which ends it (what follows goes to init).
 pub fn split_cmdline(s: &str) -> Vec<(String, Option<String>)> {
+    let mut params = split_params(s);
+    if let Some(end) = params.iter().position(|(k, v)| k == "--" && v.is_none()) {
+        params.truncate(end);
+    }
+    params
+}
+
+/// Splits a whole command line into `(key, value)` pairs as the kernel's `next_arg`
+/// (lib/cmdline.c) does: double quotes group spaces (`key="a b"`, `"key=a b"`) and are dropped
+/// around the value; a key without `=` has no value. The one tokenizer of command lines: the
+/// init reads its parameters with it and the menus check what they carry with it.
+pub fn split_params(s: &str) -> Vec<(String, Option<String>)> {
     let bytes = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -116,9 +127,6 @@ pub fn split_cmdline(s: &str) -> Vec<(String, Option<String>)> {
                 )
             }
         };
-        if key == "--" && value.is_none() {
-            break;
-        }
         if !key.is_empty() {
             out.push((key.to_string(), value.map(str::to_string)));
         }

@@ -13,7 +13,7 @@ mod text;
 mod units;
 mod values;
 
-pub use cmdline::{split_cmdline, CmdlineError};
+pub use cmdline::{split_cmdline, split_params, CmdlineError};
 pub use fields::{bond_mac, parse_cidr};
 pub use keys::{find_key, KeyDef, KEYS};
 pub use model::*;
