@@ -1,5 +1,7 @@
 //! Overlay planning: merge order, templates, conflicts, ownership overrides, bad input.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -337,8 +339,7 @@ fn missing_or_repeated_overlays_are_errors() {
 
 #[test]
 fn file_owners_are_kept_when_running_as_root() {
-    if !is_root() {
-        println!("skipped: needs root to chown overlay files");
+    if !common::root_or_skip("needs root to chown overlay files") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

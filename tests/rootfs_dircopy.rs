@@ -2,6 +2,8 @@
 //! hardlinks, symlinks, devices, fifos, sockets, nanosecond mtimes), stays on the source's
 //! filesystem and refuses a destination inside the source. Needs root (skipped otherwise).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -19,12 +21,7 @@ const CAP_NET_RAW: [u8; 20] = [
 ];
 
 fn is_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: copying owners and device nodes needs root");
-        false
-    }
+    common::root_or_skip("copying owners and device nodes needs root")
 }
 
 /// Everything compared between source and copy, per path.

@@ -2,6 +2,8 @@
 //! and one real mmdebstrap run (minbase, ~40 s), skipped unless NETROOT_TEST_MMDEBSTRAP=1 or
 //! NETROOT_REQUIRE_VM=1.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -16,12 +18,7 @@ const REAL_ENV: &str = "NETROOT_TEST_MMDEBSTRAP";
 const REQUIRE_ENV: &str = "NETROOT_REQUIRE_VM";
 
 fn is_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: extracting the tree keeps owners, which needs root");
-        false
-    }
+    common::root_or_skip("extracting the tree keeps owners, which needs root")
 }
 
 /// A fake mmdebstrap: logs each run and its arguments, builds a tiny tree, runs the customize

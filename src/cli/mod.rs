@@ -41,7 +41,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build a profile's kernel, initramfs, root tree (with [root]), manifest.json and SHA256SUMS
+    /// Build a profile's kernel, initramfs, root tree (when the profile has one), manifest.json and SHA256SUMS
     /// (make-style).
     Build(build::BuildArgs),
     /// List an initramfs image's entries, verify it, or diff two images.

@@ -2,7 +2,7 @@
 //! way glibc's ld.so would inside the sysroot (not by running `ldd`).
 //!
 //! For each binary: PT_INTERP, then DT_NEEDED breadth-first (ld.so's load
-//! order), each name searched along [`search`]'s path; a name already
+//! order), each name searched along `search`'s path; a name already
 //! loaded (by DT_NEEDED name or DT_SONAME, e.g. libc's `ld-linux-x86-64.so.2`,
 //! which is the interpreter) is not searched again. Candidates of another
 //! class, byte order or machine than the binary are skipped, as ld.so does.

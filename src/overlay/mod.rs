@@ -1,14 +1,14 @@
 //! Overlay trees: `overlays/NAME/` directories laid, in a given order, over a root directory or
 //! an initramfs.
 //!
-//! [`plan`] reads every overlay ([`scan`]), renders `*.j2` files with the profile's variables
-//! ([`template`]), merges the trees and applies ownership overrides ([`merge`]) into a [`Plan`]:
+//! [`plan`] reads every overlay (`scan`), renders `*.j2` files with the profile's variables
+//! (`template`), merges the trees and applies ownership overrides (`merge`) into a [`Plan`]:
 //! a sorted list of directories, files and symlinks with their final bytes, mode and owner.
 //! [`apply`] writes a plan into a directory without ever following a symlink it finds there
 //! ([`apply_stamped`] with one mtime for everything it writes);
 //! [`Plan::add_to_image`] adds it to an [`ImageBuilder`](crate::image::ImageBuilder).
 //! [`plan_with_nodes`] also renders the templates once per node into per-node layers of a root
-//! tree ([`per_node`]).
+//! tree (`per_node`).
 //!
 //! Rules:
 //! - Directories merge; the last overlay that provides a directory sets its mode and owner.

@@ -1,9 +1,9 @@
 //! Profiles: raw human-written TOML files (`profiles/NAME.toml`, with `inherits`) resolved into one
 //! validated [`Profile`].
 //!
-//! Layers: [`raw`] is exactly the file schema (`deny_unknown_fields`, positions kept), [`load`]
+//! Layers: `raw` is exactly the file schema (`deny_unknown_fields`, positions kept), `load`
 //! linearizes inheritance, `raw::RawProfile::merge` overlays layers (later wins, tables merge, lists
-//! replace except `modules.add`/`modules.remove`), and [`resolve`] validates into [`Profile`].
+//! replace except `modules.add`/`modules.remove`), and `resolve` validates into [`Profile`].
 
 mod error;
 mod load;

@@ -23,7 +23,7 @@ pub enum ConsumerChange {
     Create,
     Update,
     Unchanged,
-    /// A menu file no longer rendered (see [`super::active::stale_menus`]).
+    /// A menu file no longer rendered (see `active::stale_menus`).
     Remove,
 }
 

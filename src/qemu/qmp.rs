@@ -195,7 +195,7 @@ impl QmpCommander {
         }
     }
 
-    /// Runs `command` and returns its `return` value (waits at most [`REPLY_TIMEOUT`]).
+    /// Runs `command` and returns its `return` value (waits at most `REPLY_TIMEOUT`).
     pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, QemuError> {
         let text = request_line(command, arguments);
         self.writer

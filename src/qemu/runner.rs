@@ -125,7 +125,7 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
-    /// SIGTERM first, SIGKILL after [`TERM_GRACE`] (QEMU restores the terminal on SIGTERM).
+    /// SIGTERM first, SIGKILL after `TERM_GRACE` (QEMU restores the terminal on SIGTERM).
     pub fn new(child: Child) -> Self {
         ChildGuard {
             child,

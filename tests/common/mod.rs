@@ -29,6 +29,20 @@ fn kernel_env(var: &str) -> Option<PathBuf> {
     }
 }
 
+/// Whether the test runs as root; when not, `skipped: <why>` is printed and the test is to
+/// return, unless `NETROOT_REQUIRE_ROOT=1` (set by ci/test), which makes a skip a failure.
+pub fn root_or_skip(why: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("NETROOT_REQUIRE_ROOT").as_deref() != Ok("1"),
+        "not root, but NETROOT_REQUIRE_ROOT=1: {why}"
+    );
+    eprintln!("skipped: {why}");
+    false
+}
+
 /// A temporary project: a copy of the repository's profiles (as a clean checkout has them).
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

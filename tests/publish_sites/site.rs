@@ -226,12 +226,7 @@ pub struct Tmpfs {
 impl Tmpfs {
     /// Mounts one; `None` (skipped) when not root, unless `NETROOT_REQUIRE_ROOT=1`.
     pub fn mount_or_skip(size: &str) -> Option<Tmpfs> {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var("NETROOT_REQUIRE_ROOT").as_deref() != Ok("1"),
-                "this test mounts a tmpfs: run it as root (NETROOT_REQUIRE_ROOT=1)"
-            );
-            eprintln!("skipped: not root (the test mounts a tmpfs)");
+        if !common::root_or_skip("the test mounts a tmpfs") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
