@@ -7,6 +7,7 @@ pub mod cli;
 pub mod compress;
 pub mod deploy;
 pub mod elfdeps;
+pub mod fsx;
 pub mod image;
 pub mod init_binary;
 pub mod kernel;

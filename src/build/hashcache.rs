@@ -114,7 +114,7 @@ impl HashCache {
             return Ok(());
         }
         let data = serde_json::to_vec(self).map_err(io::Error::other)?;
-        super::output::write_atomic(path, &data)?;
+        crate::fsx::atomic::write_atomic(path, &data)?;
         self.dirty = false;
         Ok(())
     }

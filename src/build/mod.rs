@@ -9,7 +9,6 @@
 mod acquire;
 mod assemble;
 pub mod hashcache;
-pub mod output;
 mod overlays;
 mod record;
 mod root;

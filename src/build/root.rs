@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::hashcache::{hash_bytes, HashCache};
-use super::output::write_atomic;
 use super::state::BuildState;
 use super::BuildError;
+use crate::fsx::atomic::write_atomic;
 use crate::nodes::{Inventory, NODES_FILE};
 use crate::overlay::{EntryContent, NodeVars, Plan};
 use crate::profile::{Profile, RootSpec};
@@ -247,7 +247,7 @@ pub fn build_root(
         .map_err(BuildError::io("cannot write root report", &report_path))?;
     fs::rename(&staging, &dir)
         .map_err(BuildError::io("cannot move root tree into the cache", &dir))?;
-    super::output::fsync_dir(&roots)
+    crate::fsx::atomic::fsync_dir(&roots)
         .map_err(BuildError::io("cannot sync cache directory", &roots))?;
     Ok(Some(BuiltRoot {
         dir,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
 
 use super::error::{errno, io_err, PublishError};
-use super::layout::{is_tmp_name, TMP_PREFIX};
+use crate::fsx::atomic::is_tmp_name;
 use oplog::{FsOp, MetaChange, OpLog};
 
 /// How long a publisher waits for another one to finish: a cold publish of a large root tree takes
@@ -31,11 +31,10 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Poll interval while waiting for the lock.
 const LOCK_POLL: Duration = Duration::from_millis(100);
 
-/// Mode of every file the engine writes outside root trees: TFTP/HTTP servers run unprivileged
-/// and must read them, whatever the publisher's umask.
-pub const FILE_MODE: u32 = 0o644;
-/// Mode of every directory the engine creates outside root trees (same reason).
-pub const DIR_MODE: u32 = 0o755;
+/// Modes of every file and directory the engine writes outside root trees (TFTP/HTTP servers
+/// run unprivileged and must read them, whatever the publisher's umask), and the temporaries'
+/// names: the ground floor's.
+pub use crate::fsx::atomic::{nearest_existing, parent_of, tmp_path, DIR_MODE, FILE_MODE};
 
 /// Counts mutating filesystem steps (from any thread); aborts the process at a chosen step
 /// (crash simulation); records the operations when a log is installed ([`oplog::record_ops`]).
@@ -327,37 +326,6 @@ pub fn set_fd_mode(f: &File, path: &Path, mode: u32) -> Result<(), PublishError>
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io_err("chmod", path))
-}
-
-/// A fresh temporary name in `dir`: `.netroot-tmp-KIND-PID-NANOS-COUNTER`.
-pub fn tmp_path(dir: &Path, kind: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dir.join(format!(
-        "{TMP_PREFIX}{kind}-{}-{nanos:08x}-{n}",
-        std::process::id()
-    ))
-}
-
-/// `path` if it exists, else its nearest existing ancestor (`None` when none does, e.g. a
-/// relative path whose first component is missing): where a target that is still to be
-/// created would be written.
-pub fn nearest_existing(path: &Path) -> Option<&Path> {
-    path.ancestors()
-        .filter(|a| !a.as_os_str().is_empty())
-        .find(|a| fs::symlink_metadata(a).is_ok())
-}
-
-/// The directory holding `path` (`.` for a bare name).
-pub fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 /// An exclusive advisory lock, released when dropped or when the process dies.

@@ -23,7 +23,7 @@ pub const TFTP_SUBDIR: &str = "netroot";
 /// Name of the per-consumer pointer to the active generation.
 pub const CURRENT: &str = "current";
 /// Prefix of every temporary name the engine creates; cleanup removes exactly these.
-pub const TMP_PREFIX: &str = ".netroot-tmp-";
+pub use crate::fsx::atomic::{is_tmp_name, TMP_PREFIX};
 /// The per-profile history file (in the TFTP profile directory).
 pub const HISTORY: &str = "history.json";
 /// The generation record inside each TFTP generation directory.
@@ -172,11 +172,6 @@ pub fn validate_menu_path(rel: &str) -> Result<(), PublishError> {
         }
     }
     Ok(())
-}
-
-/// True when a directory entry name is one of the engine's temporaries.
-pub fn is_tmp_name(name: &std::ffi::OsStr) -> bool {
-    name.as_encoded_bytes().starts_with(TMP_PREFIX.as_bytes())
 }
 
 #[cfg(test)]

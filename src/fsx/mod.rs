@@ -1,0 +1,5 @@
+//! The filesystem ground floor every wing builds on: crash-safe writes and the names and modes
+//! of temporaries ([`atomic`]). The build writes through it directly; publish wraps the same
+//! primitives in its recording, crash-injecting `Fs` (src/publish/fsops.rs).
+
+pub mod atomic;
