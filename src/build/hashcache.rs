@@ -1,37 +1,16 @@
 //! Content hashes of input files, memoized by file metadata (like git's index): a file whose size,
 //! mtime, ctime, inode and device are unchanged is not read again; a touched file is re-hashed, and if
-//! its content is the same nothing downstream changes.
+//! its content is the same nothing downstream changes. A file changed within the racy window is
+//! hashed but not remembered (`fsx::stamp`, the rule publish's memo follows too).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// What we remember per file; any change of these forces a re-hash. Also the publish engine's
-/// memo key (same fields, same serialized form).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-    pub ino: u64,
-    pub dev: u64,
-}
-
-impl Stamp {
-    pub fn of(md: &fs::Metadata) -> Stamp {
-        Stamp {
-            size: md.len(),
-            mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
-            ctime_ns: i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec()),
-            ino: md.ino(),
-            dev: md.dev(),
-        }
-    }
-}
+pub use crate::fsx::stamp::Stamp;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
@@ -88,6 +67,10 @@ fn memoized(
     let Some(blake3) = compute(path)? else {
         return Ok(None);
     };
+    // Changed within the racy window: a second write in the same tick would keep this stamp.
+    if stamp.is_racy() {
+        return Ok(Some(blake3));
+    }
     map.insert(
         key.to_string(),
         Entry {
@@ -144,6 +127,9 @@ impl HashCache {
     /// Records a `.modinfo` hash computed elsewhere (the module resolver) for the file as it is now.
     pub fn remember_modinfo(&mut self, path: &Path, h: &str) -> io::Result<()> {
         let stamp = Stamp::of(&fs::metadata(path)?);
+        if stamp.is_racy() {
+            return Ok(());
+        }
         self.modinfo.insert(
             key_of(path)?.to_string(),
             Entry {
@@ -245,10 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn a_file_changed_within_the_racy_window_is_hashed_but_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        fs::write(&f, b"x").unwrap();
+        let mut c = HashCache::default();
+        assert_eq!(c.hash(&f).unwrap().unwrap(), hash_bytes(b"x"));
+        assert!(c.entries.is_empty() && !c.dirty, "{:?}", c.entries);
+    }
+
+    #[test]
     fn memo_round_trips_through_disk() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a");
         fs::write(&f, b"x").unwrap();
+        // Out of the racy window, so the hash is remembered.
+        std::thread::sleep(crate::fsx::stamp::RACY_WINDOW + std::time::Duration::from_millis(50));
         let memo = dir.path().join("memo.json");
         let mut c = HashCache::default();
         c.hash(&f).unwrap();

@@ -1,5 +1,7 @@
 //! The filesystem ground floor every wing builds on: crash-safe writes and the names and modes
-//! of temporaries ([`atomic`]). The build writes through it directly; publish wraps the same
+//! of temporaries ([`atomic`]), and the stat fingerprint with its racy-timestamp rule both
+//! content-hash memos key on ([`stamp`]). The build writes through it directly; publish wraps the same
 //! primitives in its recording, crash-injecting `Fs` (src/publish/fsops.rs).
 
 pub mod atomic;
+pub mod stamp;

@@ -7,21 +7,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{io_err, PublishError};
 use super::fsops::Fs;
 
-/// Files changed this recently are hashed but not memoized (timestamps are only as fine as the
-/// kernel tick; two writes in one tick leave ctime unchanged).
-pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+use crate::fsx::stamp::now_ns;
+pub use crate::fsx::stamp::RACY_WINDOW;
 /// Read buffer for hashing and copying.
 pub const BUF_SIZE: usize = 256 * 1024;
 
 /// The stat fingerprint that invalidates a memo entry (shared with the build's hash cache).
-pub use crate::build::hashcache::Stamp;
+pub use crate::fsx::stamp::Stamp;
 
 /// Version of the memo file format. Version 2 is a flat array of tuples (parsing a 20,000-entry
 /// memo as an object of objects with 128-bit integers took longer than a whole no-op publish) and
@@ -68,14 +66,6 @@ pub struct Memo {
     dirty: bool,
     /// Root tree files actually read (not answered from the memo; boot artifacts not counted).
     pub hashed: usize,
-}
-
-/// Nanoseconds since the epoch, now.
-fn now_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
 }
 
 impl Memo {
@@ -167,7 +157,7 @@ impl Memo {
     /// Remembers `k` for `path` unless it changed within [`RACY_WINDOW`] (then a rewrite in the
     /// same timestamp tick could go unnoticed).
     pub fn remember(&mut self, path: &Path, k: Known) {
-        if k.stamp.ctime_ns + (RACY_WINDOW.as_nanos() as i128) >= now_ns() {
+        if k.stamp.is_racy() {
             return;
         }
         let key = self.key(path, &k.stamp);
@@ -322,7 +312,7 @@ mod tests {
 
     /// ctime cannot be set, so a test file becomes memoizable only by waiting out the window.
     fn age() {
-        std::thread::sleep(RACY_WINDOW + Duration::from_millis(100));
+        std::thread::sleep(RACY_WINDOW + std::time::Duration::from_millis(100));
     }
 
     #[test]
