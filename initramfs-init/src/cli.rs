@@ -10,7 +10,7 @@ const USAGE: &str = "usage: netroot-init --version
 
 As PID 1 (the initramfs /init) it boots the node; otherwise it only runs these checks.";
 
-/// Runs tool mode with the arguments after argv[0]; returns the exit code.
+/// Runs tool mode with the arguments after `argv[0]`; returns the exit code.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     // Output errors (a closed pipe) are not worth a different exit code than the check's own.
     let result = match args {

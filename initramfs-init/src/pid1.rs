@@ -19,7 +19,7 @@ fn install_panic_hook() {
     }));
 }
 
-/// Boots the node; `args` are argv (the kernel's leftover arguments follow argv[0]).
+/// Boots the node; `args` are argv (the kernel's leftover arguments follow `argv[0]`).
 pub fn main(args: &[String]) -> ! {
     install_panic_hook();
     let mut sys = RealSys::new();

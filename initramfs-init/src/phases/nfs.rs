@@ -7,7 +7,7 @@
 //! `EAGAIN`/`ETIMEDOUT`, refused/unreachable, export not there yet) are retried; "unsupported"
 //! errors (`EPROTONOSUPPORT`, `ENODEV`, `EINVAL`, ...) drop that version; when every version is
 //! unsupported the phase fails at once instead of waiting out the timeout. The failure reason
-//! quotes, per version, the most telling error of all rounds ([`errors::ErrorTally`]).
+//! quotes, per version, the most telling error of all rounds (`errors::ErrorTally`).
 
 mod errors;
 
