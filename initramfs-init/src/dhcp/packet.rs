@@ -28,7 +28,7 @@ const REQUESTED_OPTIONS: [u8; 6] = [
     codes::ROOT_PATH,
 ];
 /// Largest DHCP message we accept (option 57): a full Ethernet MTU less IP and UDP headers.
-const MAX_MESSAGE_SIZE: u16 = 1500 - 28;
+const MAX_MESSAGE_BYTES: u16 = 1500 - 28;
 
 /// Why a received frame was ignored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,7 +129,7 @@ fn base_message(
     let opts = &mut msg.options;
     opts.insert_message_type(kind);
     opts.insert(codes::PARAMETER_REQUEST_LIST, REQUESTED_OPTIONS.to_vec());
-    opts.insert_u16(codes::MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE);
+    opts.insert_u16(codes::MAX_MESSAGE_SIZE, MAX_MESSAGE_BYTES);
     Ok(msg)
 }
 
