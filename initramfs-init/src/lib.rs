@@ -3,7 +3,13 @@
 //! re-exported here as [`bootconfig`] and [`log`].
 //!
 //! The init runs the phases in [`phases`] against the [`sys::Sys`] seam: [`sys::RealSys`] on a
-//! node, [`sys::FakeSys`] in tests. Line formats the QEMU tests grep are in [`log`].
+//! node, `sys::FakeSys` in tests (compiled only for tests or with the `testing` feature, like the
+//! fake DHCP server). Line formats the QEMU tests grep are in [`log`].
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod backoff;
 pub use netroot_boot::bootconfig;

@@ -1,6 +1,11 @@
 //! netroot-init: PID 1 of netroot initramfs images (boots the node: see the crate README), or,
 //! when not PID 1, a small tool (`--version`, `--check-config FILE`) that never touches the system.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 fn main() {
     // Lossy: the kernel passes leftover command-line words as arguments, possibly not UTF-8.
     let args: Vec<String> = std::env::args_os()

@@ -191,7 +191,7 @@ fn wait_end(ctx: &mut Ctx, backoff: &mut Backoff, until: Duration) -> Duration {
     ctx.now().saturating_add(delay).min(until)
 }
 
-fn send(ctx: &mut Ctx, msg: &dhcproto::v4::Message, mac: [u8; 6]) -> Result<(), DhcpError> {
+fn send(ctx: &mut Ctx, msg: &super::message::Message, mac: [u8; 6]) -> Result<(), DhcpError> {
     let frame = packet::to_frame(msg, mac)?;
     ctx.sys.packet_send(&frame)?;
     Ok(())

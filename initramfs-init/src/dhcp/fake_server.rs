@@ -1,15 +1,15 @@
 //! A scripted DHCP server for tests: answers the client's frames sent through
-//! [`crate::sys::FakeSys`] with OFFER/ACK/NAK frames built with dhcproto, and can misbehave
-//! (stay silent, NAK, send junk or a wrong xid first, drop requests).
+//! [`crate::sys::FakeSys`] with OFFER/ACK/NAK frames built with the crate's own encoder
+//! ([`super::message`]), and can misbehave (stay silent, NAK, send junk or a wrong xid first,
+//! drop requests).
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Decoder, Encodable};
-
+use super::codes::{self, MessageType};
 use super::frame;
+use super::message::{Message, BOOTREPLY};
 use super::packet::{CLIENT_PORT, SERVER_PORT};
 use crate::sys::FakeSys;
 
@@ -73,29 +73,29 @@ impl FakeDhcpServer {
         } else {
             self.address
         };
-        let mut msg = Message::new_with_id(xid, zero, yiaddr, zero, zero, &chaddr);
-        msg.set_opcode(Opcode::BootReply);
-        let opts = msg.opts_mut();
-        opts.insert(DhcpOption::MessageType(kind));
+        let mut msg = Message::new(BOOTREPLY);
+        msg.xid = xid;
+        msg.yiaddr = yiaddr;
+        msg.set_mac(chaddr);
+        let opts = &mut msg.options;
+        opts.insert_message_type(kind);
         if self.send_server_id {
-            opts.insert(DhcpOption::ServerIdentifier(self.server_id));
+            opts.insert_ipv4(codes::SERVER_IDENTIFIER, self.server_id);
         }
         if kind == MessageType::Nak {
-            opts.insert(DhcpOption::Message("address not available".into()));
+            opts.insert_str(codes::MESSAGE, "address not available");
         } else {
             if let Some(mask) = self.mask {
-                opts.insert(DhcpOption::SubnetMask(mask));
+                opts.insert_ipv4(codes::SUBNET_MASK, mask);
             }
-            opts.insert(DhcpOption::Router(vec![self.router]));
-            opts.insert(DhcpOption::DomainNameServer(self.dns.clone()));
-            opts.insert(DhcpOption::AddressLeaseTime(self.lease_secs));
+            opts.insert_ipv4s(codes::ROUTER, &[self.router]);
+            opts.insert_ipv4s(codes::DOMAIN_NAME_SERVER, &self.dns);
+            opts.insert_u32(codes::ADDRESS_LEASE_TIME, self.lease_secs);
             if let Some(rp) = &self.root_path {
-                opts.insert(DhcpOption::RootPath(rp.clone()));
+                opts.insert_str(codes::ROOT_PATH, rp);
             }
         }
-        // Encoding a message built here from valid values cannot fail; an empty payload would
-        // make the client ignore the frame, which a test then notices.
-        let payload = msg.to_vec().unwrap_or_default();
+        let payload = msg.encode();
         frame::build(
             self.mac,
             chaddr,
@@ -110,14 +110,14 @@ impl FakeDhcpServer {
         let Ok(d) = frame::parse(client_frame) else {
             return Vec::new();
         };
-        let Ok(msg) = Message::decode(&mut Decoder::new(d.payload)) else {
+        let Ok(msg) = Message::decode(d.payload) else {
             return Vec::new();
         };
         let mut chaddr = [0u8; 6];
         if let Some(c) = msg.chaddr().get(..6) {
             chaddr.copy_from_slice(c);
         }
-        let kind = match msg.opts().msg_type() {
+        let kind = match msg.message_type().ok().flatten() {
             Some(MessageType::Discover) => {
                 self.discovers += 1;
                 MessageType::Offer
@@ -129,10 +129,8 @@ impl FakeDhcpServer {
                         return Vec::new();
                     }
                 }
-                let asked = msg.opts().get(OptionCode::RequestedIpAddress);
-                if self.behaviour == ServerBehaviour::NakRequests
-                    || asked != Some(&DhcpOption::RequestedIpAddress(self.address))
-                {
+                let asked = msg.options.ipv4(codes::REQUESTED_IP_ADDRESS).ok().flatten();
+                if self.behaviour == ServerBehaviour::NakRequests || asked != Some(self.address) {
                     MessageType::Nak
                 } else {
                     MessageType::Ack
@@ -140,11 +138,11 @@ impl FakeDhcpServer {
             }
             _ => return Vec::new(),
         };
-        let real = self.reply_frame(kind, msg.xid(), chaddr);
+        let real = self.reply_frame(kind, msg.xid, chaddr);
         match self.behaviour {
             ServerBehaviour::Silent => Vec::new(),
             ServerBehaviour::WrongXidFirst => vec![
-                self.reply_frame(kind, msg.xid().wrapping_add(1), chaddr),
+                self.reply_frame(kind, msg.xid.wrapping_add(1), chaddr),
                 real,
             ],
             ServerBehaviour::GarbageFirst => {

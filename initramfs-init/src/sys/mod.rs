@@ -1,10 +1,12 @@
 //! The system-call seam: every side effect of every boot phase goes through the [`Sys`] trait, so the
-//! phases are unit-tested against [`FakeSys`] (a recording fake with a scripted /sys tree, clock and
-//! DHCP server) and run for real against [`RealSys`] (rustix).
+//! phases are unit-tested against `FakeSys` (a recording fake with a scripted /sys tree, clock and
+//! DHCP server; compiled only for tests or with the `testing` feature, never into the init) and
+//! run for real against [`RealSys`] (rustix).
 //!
 //! Paths are absolute strings; the phases build them from an injectable [`crate::paths::Paths`].
 
 mod errno;
+#[cfg(any(test, feature = "testing"))]
 mod fake;
 mod real;
 mod sockaddr_ll;
@@ -13,6 +15,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 pub use errno::{errno_name, errno_text};
+#[cfg(any(test, feature = "testing"))]
 pub use fake::{Call, FakeSys, ScriptedError};
 pub use real::RealSys;
 pub use rustix::io::Errno;
