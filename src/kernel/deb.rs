@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::untar::{self, Source};
 use super::{io_err, KernelError};
+use crate::codec::Codec;
 use crate::compress::Counting;
 
 /// Magic at the start of every `ar` archive.
@@ -30,27 +31,13 @@ const DEST_MODE: u32 = 0o755;
 /// Prefix of the temporary directory, hidden so that scans of the parent skip it.
 const TEMP_PREFIX: &str = ".netroot-extract-";
 
-/// Compression of the `data.tar` member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    None,
-    Xz,
-    Zstd,
-    Gzip,
-}
-
-impl Compression {
-    /// Maps a member name to its compression; `None` for other members,
-    /// `Some(Err(()))` for a `data.tar` with an unsupported suffix.
-    fn of_member(name: &str) -> Option<Result<Self, ()>> {
-        let suffix = name.strip_prefix(DATA_MEMBER)?;
-        Some(match suffix {
-            "" => Ok(Self::None),
-            ".xz" => Ok(Self::Xz),
-            ".zst" => Ok(Self::Zstd),
-            ".gz" => Ok(Self::Gzip),
-            _ => Err(()),
-        })
+/// The compression of the member `name`: `None` for other members, `Some(Err(()))` for a
+/// `data.tar` with a suffix we do not decode.
+fn data_member_codec(name: &str) -> Option<Result<Codec, ()>> {
+    let (stem, codec) = Codec::from_suffix(name);
+    match stem.strip_prefix(DATA_MEMBER)? {
+        "" => Some(Ok(codec)),
+        _ => Some(Err(())),
     }
 }
 
@@ -111,7 +98,7 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
         let name = String::from_utf8_lossy(entry.header().identifier())
             .trim_end_matches('/')
             .to_owned();
-        match Compression::of_member(&name) {
+        match data_member_codec(&name) {
             None => members.push(name),
             Some(Err(())) => {
                 return Err(KernelError::UnsupportedCompression {
@@ -119,10 +106,10 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
                     member: name,
                 })
             }
-            Some(Ok(compression)) => {
+            Some(Ok(codec)) => {
                 let size = entry.header().size();
                 let source = Source { deb, member: &name };
-                return unpack_member(entry, size, compression, root, &source);
+                return unpack_member(entry, size, codec, root, &source);
             }
         }
     }
@@ -138,7 +125,7 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
 fn unpack_member(
     member: impl Read,
     size: u64,
-    compression: Compression,
+    codec: Codec,
     root: &Path,
     source: &Source<'_>,
 ) -> Result<(), KernelError> {
@@ -147,14 +134,9 @@ fn unpack_member(
         count: 0,
     };
     {
-        let decoded: Box<dyn Read + '_> = match compression {
-            Compression::None => Box::new(&mut counted),
-            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut counted)),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut counted)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(&mut counted).map_err(|e| source.corrupt(e))?,
-            ),
-        };
+        let decoded = codec
+            .decoder(BufReader::new(&mut counted))
+            .map_err(|e| source.corrupt(io::Error::other(e)))?;
         let buffered = BufReader::with_capacity(DECODED_BUF, decoded);
         let mut rest = untar::extract(buffered, root, source)?;
         io::copy(&mut rest, &mut io::sink()).map_err(|e| source.corrupt(e))?;
@@ -176,24 +158,12 @@ mod tests {
 
     #[test]
     fn member_names() {
-        assert_eq!(
-            Compression::of_member("data.tar"),
-            Some(Ok(Compression::None))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.xz"),
-            Some(Ok(Compression::Xz))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.zst"),
-            Some(Ok(Compression::Zstd))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.gz"),
-            Some(Ok(Compression::Gzip))
-        );
-        assert_eq!(Compression::of_member("data.tar.bz2"), Some(Err(())));
-        assert_eq!(Compression::of_member("control.tar.xz"), None);
-        assert_eq!(Compression::of_member("debian-binary"), None);
+        assert_eq!(data_member_codec("data.tar"), Some(Ok(Codec::None)));
+        assert_eq!(data_member_codec("data.tar.xz"), Some(Ok(Codec::Xz)));
+        assert_eq!(data_member_codec("data.tar.zst"), Some(Ok(Codec::Zstd)));
+        assert_eq!(data_member_codec("data.tar.gz"), Some(Ok(Codec::Gzip)));
+        assert_eq!(data_member_codec("data.tar.bz2"), Some(Err(())));
+        assert_eq!(data_member_codec("control.tar.xz"), None);
+        assert_eq!(data_member_codec("debian-binary"), None);
     }
 }
