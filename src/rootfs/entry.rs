@@ -16,6 +16,9 @@ const PAX_REFUSED: [(&str, &str); 2] = [
     ("GNU.sparse.", "pax sparse file (GNU.sparse.*)"),
     ("SCHILY.acl.", "posix acls (SCHILY.acl.*)"),
 ];
+/// Longest entry name accepted: PATH_MAX (4096) less its NUL. A longer path cannot be passed to
+/// any system call on the booted node, and the cap bounds the work one entry can cost.
+pub(crate) const MAX_NAME_BYTES: usize = 4095;
 /// The only PAX global header key we accept (git archive writes the commit id there).
 const PAX_GLOBAL_OK: &str = "comment";
 
@@ -166,7 +169,11 @@ pub(crate) fn put<R: Read>(
     ) {
         return Err(unsupported(etype));
     }
-    let name = tree::components(&entry.path_bytes())?;
+    let raw = entry.path_bytes();
+    if raw.len() > MAX_NAME_BYTES {
+        return Err(EntryError::NameTooLong { len: raw.len() });
+    }
+    let name = tree::components(&raw)?;
     let pax = pax(entry)?;
     let h = entry.header();
     let mtime = match pax.mtime {

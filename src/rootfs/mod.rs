@@ -81,7 +81,8 @@ pub fn materialize_with(
 ) -> Result<RootReport, RootfsError> {
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
-    let mut tree = Tree::open(root).map_err(RootfsError::io("opening", root))?;
+    let mut tree =
+        Tree::open(root, resolve::Links::Follow, true).map_err(RootfsError::io("opening", root))?;
     match src {
         RootSource::Dir(dir) => {
             dircopy::copy(dir, root, &mut tree)?;

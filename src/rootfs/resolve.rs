@@ -41,12 +41,28 @@ pub enum Missing {
     Fail,
 }
 
-/// Access to a tree by canonical, symlink-free paths relative to its root.
+/// What to do with a symlink on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Follow it inside the root (root tarballs: `var/run -> /run`).
+    Follow,
+    /// Refuse the path (kernel subtrees: a link must never redirect a later write).
+    Refuse,
+}
+
+/// A cursor over a tree: it stands in one real directory and moves one component at a time, so
+/// resolving a path costs one step per component however deep the path is.
 pub trait Lookup {
-    /// What is at `name` inside the directory `dir`.
-    fn node(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<Node>;
-    /// Creates the directory `name` inside `dir`.
-    fn mkdir(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<()>;
+    /// Moves the cursor to the root.
+    fn to_root(&mut self);
+    /// What is at `name` in the cursor's directory.
+    fn node(&mut self, name: &OsStr) -> io::Result<Node>;
+    /// Moves into the real directory `name` of the cursor's directory.
+    fn enter(&mut self, name: &OsStr) -> io::Result<()>;
+    /// Creates the directory `name` in the cursor's directory and moves into it.
+    fn mkdir(&mut self, name: &OsStr) -> io::Result<()>;
+    /// Moves to the parent directory (stays at the root).
+    fn up(&mut self);
 }
 
 /// Why a name or path was refused.
@@ -67,6 +83,9 @@ pub enum ResolveError {
     /// A symlink on the way has an empty target.
     #[error("{}: symlink with an empty target", display(.at))]
     EmptyLink { at: Vec<OsString> },
+    /// A symlink on the way, with [`Links::Refuse`].
+    #[error("{} is a symlink; refusing to write through it", rel_path(.at).display())]
+    ThroughSymlink { at: Vec<OsString> },
     /// Symlinks nest deeper than [`MAX_SYMLINK_FOLLOWS`] (a loop, usually).
     #[error("too many levels of symbolic links (more than {MAX_SYMLINK_FOLLOWS})")]
     Loop,
@@ -114,8 +133,22 @@ pub fn resolve_dir<L: Lookup>(
     lookup: &mut L,
     path: &[OsString],
     missing: Missing,
+    links: Links,
 ) -> Result<Vec<OsString>, ResolveError> {
-    let mut out: Vec<OsString> = Vec::with_capacity(path.len());
+    lookup.to_root();
+    resolve_from(lookup, Vec::new(), path, missing, links)
+}
+
+/// [`resolve_dir`] from the cursor's directory, whose canonical path is `start` (a caller that
+/// just resolved a prefix of `path` goes on from there instead of walking it again).
+pub fn resolve_from<L: Lookup>(
+    lookup: &mut L,
+    start: Vec<OsString>,
+    path: &[OsString],
+    missing: Missing,
+    links: Links,
+) -> Result<Vec<OsString>, ResolveError> {
+    let mut out = start;
     let mut pending: VecDeque<OsString> = path.iter().cloned().collect();
     let mut follows = 0usize;
     while let Some(part) = pending.pop_front() {
@@ -125,18 +158,26 @@ pub fn resolve_dir<L: Lookup>(
                 // `out` is canonical (real directories), so its parent is the physical parent;
                 // at the root `..` stays at the root, as with RESOLVE_IN_ROOT.
                 out.pop();
+                lookup.up();
                 continue;
             }
             _ => {}
         }
-        let node = lookup
-            .node(&out, &part)
-            .map_err(|source| ResolveError::Io {
-                at: with(&out, &part),
-                source,
-            })?;
+        let io_err = |out: &[OsString], part: &OsStr| {
+            let at = with(out, part);
+            move |source| ResolveError::Io { at, source }
+        };
+        let node = lookup.node(&part).map_err(io_err(&out, &part))?;
         match node {
-            Node::Dir => out.push(part),
+            Node::Dir => {
+                lookup.enter(&part).map_err(io_err(&out, &part))?;
+                out.push(part);
+            }
+            Node::Symlink(_) if links == Links::Refuse => {
+                return Err(ResolveError::ThroughSymlink {
+                    at: with(&out, &part),
+                })
+            }
             Node::Symlink(target) => {
                 follows += 1;
                 if follows > MAX_SYMLINK_FOLLOWS {
@@ -149,6 +190,7 @@ pub fn resolve_dir<L: Lookup>(
                 }
                 if target.first() == Some(&b'/') {
                     out.clear();
+                    lookup.to_root();
                 }
                 for piece in target.split(|b| *b == b'/').rev() {
                     pending.push_front(OsStr::from_bytes(piece).to_os_string());
@@ -166,12 +208,7 @@ pub fn resolve_dir<L: Lookup>(
                     })
                 }
                 Missing::Create => {
-                    lookup
-                        .mkdir(&out, &part)
-                        .map_err(|source| ResolveError::Io {
-                            at: with(&out, &part),
-                            source,
-                        })?;
+                    lookup.mkdir(&part).map_err(io_err(&out, &part))?;
                     out.push(part);
                 }
             },
@@ -211,6 +248,7 @@ mod tests {
     struct Fake {
         nodes: BTreeMap<String, Node>,
         created: Vec<String>,
+        cursor: Vec<OsString>,
     }
 
     impl Fake {
@@ -230,18 +268,30 @@ mod tests {
     }
 
     impl Lookup for Fake {
-        fn node(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<Node> {
+        fn to_root(&mut self) {
+            self.cursor.clear();
+        }
+        fn node(&mut self, name: &OsStr) -> io::Result<Node> {
             Ok(self
                 .nodes
-                .get(&key(dir, name))
+                .get(&key(&self.cursor, name))
                 .cloned()
                 .unwrap_or(Node::Missing))
         }
-        fn mkdir(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<()> {
-            let k = key(dir, name);
+        fn enter(&mut self, name: &OsStr) -> io::Result<()> {
+            assert_eq!(self.node(name)?, Node::Dir);
+            self.cursor.push(name.to_os_string());
+            Ok(())
+        }
+        fn mkdir(&mut self, name: &OsStr) -> io::Result<()> {
+            let k = key(&self.cursor, name);
             self.created.push(k.clone());
             self.nodes.insert(k, Node::Dir);
+            self.cursor.push(name.to_os_string());
             Ok(())
+        }
+        fn up(&mut self) {
+            self.cursor.pop();
         }
     }
 
@@ -254,7 +304,8 @@ mod tests {
     }
 
     fn resolve(f: &mut Fake, p: &str, m: Missing) -> Result<String, ResolveError> {
-        resolve_dir(f, &comps(p), m).map(|v| rel_path(&v).to_string_lossy().into_owned())
+        resolve_dir(f, &comps(p), m, Links::Follow)
+            .map(|v| rel_path(&v).to_string_lossy().into_owned())
     }
 
     #[test]
@@ -347,6 +398,16 @@ mod tests {
             "usr/bin/x"
         );
         assert_eq!(f.created, vec!["usr", "usr/bin", "usr/bin/x"]);
+    }
+
+    #[test]
+    fn refused_links_name_the_link() {
+        let mut f = Fake::with(&[("lib", Node::Dir), ("lib/l", link("/etc"))]);
+        let e = resolve_dir(&mut f, &comps("lib/l/x"), Missing::Create, Links::Refuse);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "lib/l is a symlink; refusing to write through it"
+        );
     }
 
     #[test]

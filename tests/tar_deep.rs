@@ -1,0 +1,75 @@
+//! Deeply nested archives: extraction cost grows linearly with the archive, so an archive 5,000
+//! directories deep is extracted or refused (with the path named) in seconds, on both the root
+//! tarball path and the kernel package path.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netroot::rootfs::{materialize, RootSource};
+
+/// Nesting of the generated archive: far beyond any real tree, so super-linear work shows.
+const DEPTH: usize = 5_000;
+/// Time budget of one extraction; the quadratic extractors took minutes at this depth.
+const BUDGET: Duration = Duration::from_secs(20);
+
+/// A tar of `prefix`, then `DEPTH` nested directories `d`, and a file `f` at the bottom.
+fn deep_tar(prefix: &str, depth: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut path = prefix.to_owned();
+    for _ in 0..depth {
+        path.push_str("d/");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, &path, &[][..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(6);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, format!("{path}bottom"), &b"bottom"[..])
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Checks the outcome of one extraction: in budget, and either the file at the bottom exists or
+/// the error names the deep path and says why.
+fn check(what: &str, start: Instant, result: Result<(), String>, bottom: &Path) {
+    let took = start.elapsed();
+    eprintln!("{what}: {DEPTH} nested directories in {took:?}");
+    assert!(took < BUDGET, "{what}: {took:?} is over {BUDGET:?}");
+    match result {
+        Ok(()) => assert_eq!(fs::read(bottom).unwrap(), b"bottom"),
+        Err(e) => {
+            assert!(e.contains("longer than PATH_MAX"), "{what}: {e}");
+            assert!(
+                e.contains(&"d/".repeat(100)),
+                "{what}: error does not name the path"
+            );
+        }
+    }
+}
+
+fn bottom(root: &Path, prefix: &str) -> std::path::PathBuf {
+    root.join(format!("{prefix}{}bottom", "d/".repeat(DEPTH)))
+}
+
+#[test]
+fn deep_root_tarball_is_linear() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("deep.tar");
+    fs::write(&archive, deep_tar("", DEPTH)).unwrap();
+    let dest = dir.path().join("root");
+    let start = Instant::now();
+    let r = materialize(&RootSource::Tarball(archive), dir.path(), &dest);
+    let r = r.map(|_| ()).map_err(|e| e.to_string());
+    check("root tarball", start, r, &bottom(&dest, ""));
+}
