@@ -1,8 +1,8 @@
 //! Unpacks the kernel parts of a Debian kernel package, in-process.
 //!
 //! A `.deb` is an `ar` archive whose `data.tar[.xz|.zst|.gz]` member holds the
-//! files. Only the image, its config, modules and firmware are written (see
-//! [`super::untar`] for the entry rules). The output appears atomically: the
+//! files. Only the image, its config, modules and firmware are written, by the
+//! root tarball extractor under its strict policy ([`crate::rootfs::Policy`]). The output appears atomically: the
 //! files go to a temporary directory next to `dest`, which is synced and then
 //! renamed to `dest`; on any error nothing is left at `dest`.
 
@@ -11,10 +11,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::untar::{self, Source};
 use super::{io_err, KernelError};
 use crate::codec::Codec;
 use crate::compress::Counting;
+use crate::rootfs::{extract_kernel_parts, tarball::TarError};
 
 /// Magic at the start of every `ar` archive.
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
@@ -138,8 +138,7 @@ fn unpack_member(
             .decoder(BufReader::new(&mut counted))
             .map_err(|e| source.corrupt(io::Error::other(e)))?;
         let buffered = BufReader::with_capacity(DECODED_BUF, decoded);
-        let mut rest = untar::extract(buffered, root, source)?;
-        io::copy(&mut rest, &mut io::sink()).map_err(|e| source.corrupt(e))?;
+        extract_kernel_parts(buffered, root).map_err(|e| source.refused(e))?;
     }
     io::copy(&mut counted, &mut io::sink()).map_err(|e| source.corrupt(e))?;
     if counted.count != size {
@@ -150,6 +149,40 @@ fn unpack_member(
         return Err(source.corrupt(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
     }
     Ok(())
+}
+
+/// The archive being read, for error messages.
+#[derive(Debug)]
+struct Source<'a> {
+    /// The package file.
+    deb: &'a Path,
+    /// The ar member holding the tar.
+    member: &'a str,
+}
+
+impl Source<'_> {
+    fn corrupt(&self, source: io::Error) -> KernelError {
+        KernelError::Corrupt {
+            path: self.deb.to_path_buf(),
+            member: self.member.to_owned(),
+            source,
+        }
+    }
+
+    fn refused(&self, e: TarError) -> KernelError {
+        match e {
+            TarError::Entry { entry, reason } => KernelError::UnsafeEntry {
+                path: self.deb.to_path_buf(),
+                entry,
+                reason,
+            },
+            TarError::Archive { reason } => KernelError::Archive {
+                path: self.deb.to_path_buf(),
+                member: self.member.to_owned(),
+                reason,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub enum EntryError {
     /// A non-directory entry would replace a directory that has children.
     #[error("cannot replace non-empty directory with a {kind}")]
     NonEmptyDirectory { kind: &'static str },
+    /// The strict policy refuses the entry.
+    #[error("{reason}")]
+    Refused { reason: String },
     /// The entry name is longer than a path may be.
     #[error(
         "name of {len} bytes is longer than PATH_MAX allows ({} bytes)",

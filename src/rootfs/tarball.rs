@@ -13,8 +13,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::entry;
-use super::error::RootfsError;
+use super::entry::{self, Select};
+use super::error::{EntryError, RootfsError};
+use super::policy::Policy;
 use super::tree::Tree;
 use crate::codec::Codec;
 use crate::compress::Counting;
@@ -65,17 +66,43 @@ fn open(archive: &Path) -> Result<Box<dyn Read>, RootfsError> {
 }
 
 /// Extracts `archive` into `tree` (not finished: the caller runs [`Tree::finish`]).
-pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError> {
+pub(crate) fn extract(archive: &Path, tree: &mut Tree, policy: Policy) -> Result<(), RootfsError> {
+    extract_stream(open(archive)?, tree, policy, &|_| true).map_err(|e| match e {
+        TarError::Entry { entry, reason } => RootfsError::Entry {
+            archive: archive.to_path_buf(),
+            entry,
+            reason,
+        },
+        TarError::Archive { reason } => archive_error(archive, reason),
+    })
+}
+
+/// Why a tar stream was refused.
+#[derive(Debug)]
+pub(crate) enum TarError {
+    /// One entry (named as stored) could not be written.
+    Entry { entry: String, reason: EntryError },
+    /// The stream as a whole: headers, end marker, trailing data, decompression.
+    Archive { reason: String },
+}
+
+/// Extracts the `select`ed entries of the (decompressed) tar stream `reader` into `tree` under
+/// `policy`, then checks the end-of-archive marker and reads the stream to its end.
+pub(crate) fn extract_stream(
+    reader: impl Read,
+    tree: &mut Tree,
+    policy: Policy,
+    select: Select<'_>,
+) -> Result<(), TarError> {
+    let archive_error = |reason: String| TarError::Archive { reason };
     let reader = Counting {
-        inner: open(archive)?,
+        inner: reader,
         count: 0,
     };
     let mut ar = tar::Archive::new(reader);
     let mut end = 0u64;
     let mut last = String::new();
-    let entries = ar
-        .entries()
-        .map_err(|e| archive_error(archive, e.to_string()))?;
+    let entries = ar.entries().map_err(|e| archive_error(e.to_string()))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             let at = if last.is_empty() {
@@ -83,14 +110,13 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError
             } else {
                 format!("after entry {last:?}")
             };
-            archive_error(archive, format!("{at}: {e}"))
+            archive_error(format!("{at}: {e}"))
         })?;
         last = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         end = entry
             .raw_file_position()
             .saturating_add(entry.size().div_ceil(BLOCK).saturating_mul(BLOCK));
-        entry::put(&mut entry, tree).map_err(|reason| RootfsError::Entry {
-            archive: archive.to_path_buf(),
+        entry::put(&mut entry, tree, policy, select).map_err(|reason| TarError::Entry {
             entry: last.clone(),
             reason,
         })?;
@@ -100,11 +126,10 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError
     // archive.
     if rest.count < end + BLOCK {
         return Err(archive_error(
-            archive,
-            "no end-of-archive marker (truncated archive?)",
+            "no end-of-archive marker (truncated archive?)".to_owned(),
         ));
     }
-    check_trailer(&mut rest.inner).map_err(|r| archive_error(archive, r))
+    check_trailer(&mut rest.inner).map_err(archive_error)
 }
 
 /// Reads the rest of the stream (verifying the compression checksum): zeros only, bounded.

@@ -25,6 +25,7 @@ use rustix::io::Errno;
 
 use super::error::EntryError;
 use super::node::{apply_fd, create, Kind, Meta, Time};
+use super::policy::Policy;
 use super::resolve::{
     self, entry_components, resolve_dir, resolve_from, Links, Lookup, Missing, Node, ResolveError,
 };
@@ -59,7 +60,7 @@ pub(crate) struct Tree {
 
 impl Tree {
     /// Opens the (empty) staging directory `root`.
-    pub(crate) fn open(root: &Path, links: Links, replace_kind: bool) -> io::Result<Tree> {
+    pub(crate) fn open(root: &Path, policy: Policy) -> io::Result<Tree> {
         let root = rfs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -73,10 +74,15 @@ impl Tree {
                 rustix::process::getegid().as_raw(),
             ),
             buf: vec![0u8; COPY_BUF],
-            links,
-            replace_kind,
+            links: policy.links(),
+            replace_kind: policy.replaces_kind(),
             last: None,
         })
+    }
+
+    /// The running user and group, who own implicit directories.
+    pub(crate) fn owner(&self) -> (u32, u32) {
+        self.owner
     }
 
     fn implicit(&self, mtime: Time) -> Meta {
