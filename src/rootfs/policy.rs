@@ -67,13 +67,14 @@ impl Policy {
         Ok(())
     }
 
-    /// Checks the entry type; the root policy leaves that to the entry reader.
+    /// Refuses the node types the root policy writes and the strict one does not (hardlinks,
+    /// devices, fifos); types neither writes are refused by the entry reader for both.
     pub(crate) fn check_type(self, etype: EntryType) -> Result<(), EntryError> {
-        let written = matches!(
+        let root_only = matches!(
             etype,
-            EntryType::Regular | EntryType::Continuous | EntryType::Directory | EntryType::Symlink
+            EntryType::Link | EntryType::Char | EntryType::Block | EntryType::Fifo
         );
-        if self == Self::Strict && !written {
+        if self == Self::Strict && root_only {
             return Err(EntryError::Refused {
                 reason: format!("unsupported entry type {etype:?}"),
             });
