@@ -7,6 +7,7 @@
 //! Every case also checks that nothing appeared outside the image root (next to it, or at the
 //! host paths an escape would reach) and, on error, that nothing is at the destination.
 
+mod common;
 #[path = "fixtures/hostile/gen.rs"]
 mod gen;
 
@@ -745,14 +746,10 @@ fn hostile_corpus_as_kernel_packages() {
             .find(|s| f.file.ends_with(s))
             .unwrap_or("");
         let data = fs::read(corpus_dir().join(f.file)).unwrap();
-        let mut b = ar::Builder::new(Vec::new());
         let member = format!("data.tar{suffix}");
-        for (name, bytes) in [("debian-binary", &b"2.0\n"[..]), (member.as_str(), &data)] {
-            let h = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
-            b.append(&h, bytes).unwrap();
-        }
+        let package = common::ar_archive(&[("debian-binary", b"2.0\n"), (&member, &data)]);
         let deb = sandbox.path().join("pkg.deb");
-        fs::write(&deb, b.into_inner().unwrap()).unwrap();
+        fs::write(&deb, package).unwrap();
         let dest = sandbox.path().join("kernel");
         match netroot::kernel::extract_deb(&deb, &dest) {
             Ok(()) => assert_eq!(fs::read_dir(&dest).unwrap().count(), 0, "{}", f.file),

@@ -2,6 +2,8 @@
 //! directories deep is extracted or refused (with the path named) in seconds, on both the root
 //! tarball path and the kernel package path.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,28 +18,30 @@ const DEPTH: usize = 5_000;
 /// the margin keeps a loaded host from failing the test.
 const BUDGET: Duration = Duration::from_secs(60);
 
-/// A tar of `prefix`, then `DEPTH` nested directories `d`, and a file `f` at the bottom.
+/// Stored in every generated header.
+const MTIME: u64 = 1_700_000_000;
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(MTIME);
+    h
+}
+
+/// A tar of `prefix`, then `depth` nested directories `d`, and a file `bottom` at the bottom.
 fn deep_tar(prefix: &str, depth: usize) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut path = prefix.to_owned();
     for _ in 0..depth {
         path.push_str("d/");
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
+        let mut h = header(tar::EntryType::Directory, 0o755, 0);
         b.append_data(&mut h, &path, &[][..]).unwrap();
     }
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_mode(0o644);
-    h.set_size(6);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_700_000_000);
+    let mut h = header(tar::EntryType::Regular, 0o644, 6);
     b.append_data(&mut h, format!("{path}bottom"), &b"bottom"[..])
         .unwrap();
     b.into_inner().unwrap()
@@ -77,22 +81,14 @@ fn deep_root_tarball_is_linear() {
     check("root tarball", start, r, &bottom(&dest, ""));
 }
 
-/// A package whose data member is `data` (no compression).
-fn deb(data: &[u8]) -> Vec<u8> {
-    let mut b = ar::Builder::new(Vec::new());
-    for (name, bytes) in [("debian-binary", &b"2.0\n"[..]), ("data.tar", data)] {
-        let h = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
-        b.append(&h, bytes).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 #[test]
 fn deep_kernel_package_is_linear() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = dir.path().join("deep.deb");
     let prefix = "lib/modules/6.1/";
-    fs::write(&pkg, deb(&deep_tar(prefix, DEPTH))).unwrap();
+    let data = deep_tar(prefix, DEPTH);
+    let package = common::ar_archive(&[("debian-binary", b"2.0\n"), ("data.tar", &data)]);
+    fs::write(&pkg, package).unwrap();
     let dest = dir.path().join("kernel");
     let start = Instant::now();
     let r = extract_deb(&pkg, &dest).map_err(|e| e.to_string());
