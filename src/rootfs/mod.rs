@@ -13,6 +13,7 @@
 
 mod allow;
 mod caps;
+mod cursor;
 mod dircopy;
 mod entry;
 mod error;

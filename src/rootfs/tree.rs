@@ -20,18 +20,19 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::cursor::{dup, open_dir, FsLookup};
 use super::error::EntryError;
 use super::node::{apply_fd, create, Kind, Meta, Time};
 use super::policy::Policy;
 use super::resolve::{
-    self, entry_components, resolve_dir, resolve_from, Links, Lookup, Missing, Node, ResolveError,
+    self, entry_components, resolve_dir, resolve_from, Links, Missing, ResolveError,
 };
 
 /// Mode of directories while they are being filled (their real mode is set at the end).
-const BUSY_DIR_MODE: u32 = 0o700;
+pub(crate) const BUSY_DIR_MODE: u32 = 0o700;
 /// Mode of parent directories the source does not list.
 const IMPLICIT_DIR_MODE: u32 = 0o755;
 /// Copy buffer for file data.
@@ -286,106 +287,6 @@ impl Tree {
         rfs::linkat(tdir.as_fd(), tname, dir, name, AtFlags::empty())
             .map_err(EntryError::io("link"))
     }
-}
-
-/// [`Lookup`] cursor over the staging root: the open directories from the root to the cursor,
-/// each opened from its parent by one component, so a path costs one `openat2` per component;
-/// creates implicit directories with `implicit` metadata.
-struct FsLookup<'a> {
-    root: BorrowedFd<'a>,
-    dirs: &'a mut BTreeMap<Vec<OsString>, Meta>,
-    implicit: Meta,
-    /// Canonical path of the cursor.
-    path: Vec<OsString>,
-    /// `O_PATH` fds of the directories on `path` (the root is `root`).
-    fds: Vec<OwnedFd>,
-}
-
-impl FsLookup<'_> {
-    fn here(&self) -> BorrowedFd<'_> {
-        self.fds.last().map_or(self.root, |fd| fd.as_fd())
-    }
-
-    /// Opens `name` in the cursor's directory, refusing any symlink or escape.
-    fn open(&self, name: &OsStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
-        openat2_beneath(
-            self.here(),
-            &[name.to_os_string()],
-            flags | OFlags::NOFOLLOW,
-        )
-    }
-}
-
-impl Lookup for FsLookup<'_> {
-    fn to_root(&mut self) {
-        self.path.clear();
-        self.fds.clear();
-    }
-
-    fn node(&mut self, name: &OsStr) -> io::Result<Node> {
-        let fd = match self.open(name, OFlags::PATH) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(Node::Missing),
-            Err(e) => return Err(e.into()),
-        };
-        let st = rfs::fstat(&fd)?;
-        Ok(match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => Node::Dir,
-            FileType::Symlink => Node::Symlink(rfs::readlinkat(&fd, "", Vec::new())?.into_bytes()),
-            _ => Node::Other,
-        })
-    }
-
-    fn enter(&mut self, name: &OsStr) -> io::Result<()> {
-        let fd = self.open(name, OFlags::PATH | OFlags::DIRECTORY)?;
-        self.fds.push(fd);
-        self.path.push(name.to_os_string());
-        Ok(())
-    }
-
-    fn mkdir(&mut self, name: &OsStr) -> io::Result<()> {
-        rfs::mkdirat(self.here(), name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
-        self.dirs
-            .insert(resolve::with(&self.path, name), self.implicit.clone());
-        self.enter(name)
-    }
-
-    fn up(&mut self) {
-        self.path.pop();
-        self.fds.pop();
-    }
-}
-
-/// A second fd for the directory `fd`.
-fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, ResolveError> {
-    rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| ResolveError::Io {
-        at: Vec::new(),
-        source: e.into(),
-    })
-}
-
-/// Opens `path` (canonical, relative to `root`) refusing any symlink or escape on the way.
-fn openat2_beneath(
-    root: BorrowedFd<'_>,
-    path: &[OsString],
-    flags: OFlags,
-) -> rustix::io::Result<OwnedFd> {
-    let rel = resolve::at_path(path);
-    rfs::openat2(
-        root,
-        &rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH
-            | ResolveFlags::NO_SYMLINKS
-            | ResolveFlags::NO_MAGICLINKS
-            | ResolveFlags::NO_XDEV,
-    )
-}
-
-/// Opens the canonical directory `path`.
-fn open_dir(root: BorrowedFd<'_>, path: &[OsString], flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    openat2_beneath(root, path, flags | OFlags::DIRECTORY | OFlags::NOFOLLOW)
 }
 
 fn stat_nofollow(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Option<rfs::Stat>> {
