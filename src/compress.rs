@@ -19,7 +19,8 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::str::FromStr;
+
+use crate::codec::Codec;
 
 /// Largest zstd window (log2) we write: 8 MiB, what the kernel's streaming initramfs
 /// decoder is designed around; `zstd -19` and below never exceed it.
@@ -32,95 +33,19 @@ pub const XZ_DICT_SIZE: u32 = 1 << 20;
 /// gzip header OS byte: 255 ("unknown"), fixed so output does not depend on the host.
 const GZIP_OS_UNKNOWN: u8 = 255;
 
-/// A compression we can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CompressionKind {
-    /// Zstandard: fast to decompress, good ratio; the default.
-    Zstd,
-    /// gzip: universally supported by kernels and bootloaders.
-    Gzip,
-    /// xz (LZMA2): smallest output, slowest to decompress.
-    Xz,
-    /// Uncompressed cpio.
-    None,
-}
-
-impl CompressionKind {
-    /// Every kind, in the order shown to users.
-    pub const ALL: [CompressionKind; 4] = [Self::Zstd, Self::Gzip, Self::Xz, Self::None];
-
-    /// The name used on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Zstd => "zstd",
-            Self::Gzip => "gzip",
-            Self::Xz => "xz",
-            Self::None => "none",
-        }
-    }
-
-    /// Default level, and why:
-    /// - zstd 3: zstd's own default. On the compute image (16 MB of modules) level 3 takes
-    ///   ~0.1 s and gives 4.2 MB; level 19 takes ~7 s for 3.3 MB. A cold build must stay far
-    ///   below dracut's time, and the 0.9 MB saved is ~0.1 s of TFTP. Set `level = 19` in a
-    ///   profile for the smallest image; decompression speed does not depend on the level.
-    /// - gzip 9: the kernel build's `gzip -n -9`.
-    /// - xz 6: xz's own default preset, which the kernel's `xzmisc` also uses.
-    pub fn default_level(self) -> Option<i32> {
-        match self {
-            Self::Zstd => Some(3),
-            Self::Gzip => Some(9),
-            Self::Xz => Some(6),
-            Self::None => None,
-        }
-    }
-
-    /// Accepted levels, inclusive (`None` for uncompressed).
-    pub fn level_range(self) -> Option<(i32, i32)> {
-        match self {
-            Self::Zstd => Some((
-                zstd::zstd_safe::min_c_level(),
-                zstd::zstd_safe::max_c_level(),
-            )),
-            Self::Gzip => Some((0, 9)),
-            Self::Xz => Some((0, 9)),
-            Self::None => None,
-        }
-    }
-}
-
-impl fmt::Display for CompressionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for CompressionKind {
-    type Err = CompressError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| CompressError::UnknownKind {
-                given: s.to_owned(),
-            })
-    }
-}
-
 /// A compression kind and an optional level (`None` = the kind's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compression {
     /// The algorithm.
-    pub kind: CompressionKind,
-    /// Level; `None` uses [`CompressionKind::default_level`].
+    pub kind: Codec,
+    /// Level; `None` uses [`Codec::default_level`].
     pub level: Option<i32>,
 }
 
 impl Default for Compression {
     fn default() -> Self {
         Self {
-            kind: CompressionKind::Zstd,
+            kind: Codec::Zstd,
             level: None,
         }
     }
@@ -171,20 +96,23 @@ pub enum CompressError {
     /// Level outside the kind's range.
     #[error("{kind} level {level} is out of range {min}..={max}")]
     LevelOutOfRange {
-        kind: CompressionKind,
+        kind: Codec,
         level: i32,
         min: i32,
         max: i32,
     },
     /// A level given for a kind without levels.
     #[error("compression {kind} takes no level (got {level})")]
-    LevelNotAccepted { kind: CompressionKind, level: i32 },
+    LevelNotAccepted { kind: Codec, level: i32 },
+    /// A format we recognise but never write.
+    #[error("compression {kind} cannot be written (expected one of: zstd, gzip, xz, none)")]
+    NotWritable { kind: Codec },
+    /// The decoder could not start.
+    #[error("starting the {codec} decoder failed: {source}")]
+    Start { codec: Codec, source: io::Error },
     /// The encoder failed.
     #[error("{kind} compression failed: {source}")]
-    Encode {
-        kind: CompressionKind,
-        source: io::Error,
-    },
+    Encode { kind: Codec, source: io::Error },
     /// A format the kernel knows but this reader cannot decode.
     #[error("unsupported compression {format} (this reader decodes gzip, zstd, xz and lzma)")]
     Unsupported { format: &'static str },
@@ -210,11 +138,11 @@ pub fn compress(data: &[u8], c: &Compression) -> Result<Vec<u8>, CompressError> 
         source,
     };
     match (c.kind, level) {
-        (CompressionKind::None, _) => Ok(data.to_vec()),
-        (CompressionKind::Gzip, Some(level)) => gzip(data, level).map_err(encode_err),
-        (CompressionKind::Zstd, Some(level)) => zstd_frame(data, level).map_err(encode_err),
-        (CompressionKind::Xz, Some(level)) => xz(data, level).map_err(encode_err),
-        (kind, None) => Err(encode_err(io::Error::other(format!("{kind} has no level")))),
+        (Codec::None, _) => Ok(data.to_vec()),
+        (Codec::Gzip, Some(level)) => gzip(data, level).map_err(encode_err),
+        (Codec::Zstd, Some(level)) => zstd_frame(data, level).map_err(encode_err),
+        (Codec::Xz, Some(level)) => xz(data, level).map_err(encode_err),
+        (kind, _) => Err(CompressError::NotWritable { kind }),
     }
 }
 
@@ -250,63 +178,6 @@ fn xz(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
     enc.finish()
 }
 
-/// A compressed stream format recognised by magic, as the kernel recognises them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Detected {
-    Gzip,
-    Zstd,
-    Xz,
-    Lzma,
-    Bzip2,
-    Lzo,
-    /// The legacy lz4 format (`lz4 -l`), the only one the kernel reads.
-    Lz4Legacy,
-    /// The lz4 frame format, which the kernel does not read.
-    Lz4Frame,
-}
-
-/// Magic numbers, longest useful prefix of each format.
-const MAGICS: [(&[u8], Detected); 8] = [
-    (&[0x1f, 0x8b], Detected::Gzip),
-    (&[0x28, 0xb5, 0x2f, 0xfd], Detected::Zstd),
-    (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], Detected::Xz),
-    (&[0x5d, 0x00, 0x00], Detected::Lzma),
-    (b"BZh", Detected::Bzip2),
-    (&[0x89, b'L', b'Z', b'O'], Detected::Lzo),
-    (&[0x02, 0x21, 0x4c, 0x18], Detected::Lz4Legacy),
-    (&[0x04, 0x22, 0x4d, 0x18], Detected::Lz4Frame),
-];
-
-impl Detected {
-    /// Short name for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Gzip => "gzip",
-            Self::Zstd => "zstd",
-            Self::Xz => "xz",
-            Self::Lzma => "lzma",
-            Self::Bzip2 => "bzip2",
-            Self::Lzo => "lzo",
-            Self::Lz4Legacy => "lz4",
-            Self::Lz4Frame => "lz4-frame",
-        }
-    }
-}
-
-impl fmt::Display for Detected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Recognises a compressed stream at the start of `data`.
-pub fn detect(data: &[u8]) -> Option<Detected> {
-    MAGICS
-        .iter()
-        .find(|(magic, _)| data.starts_with(magic))
-        .map(|&(_, d)| d)
-}
-
 /// One decoded stream.
 #[derive(Debug)]
 pub struct Decompressed {
@@ -317,7 +188,7 @@ pub struct Decompressed {
 }
 
 /// Decodes the single stream of `format` at the start of `data`; trailing bytes are left.
-pub fn decompress_stream(data: &[u8], format: Detected) -> Result<Decompressed, CompressError> {
+pub fn decompress_stream(data: &[u8], format: Codec) -> Result<Decompressed, CompressError> {
     let name = format.name();
     let classify = |source: io::Error| {
         if source.kind() == io::ErrorKind::UnexpectedEof {
@@ -334,20 +205,20 @@ pub fn decompress_stream(data: &[u8], format: Detected) -> Result<Decompressed, 
     };
     let mut out = Vec::new();
     let consumed = match format {
-        Detected::Gzip => {
+        Codec::Gzip => {
             let mut dec = flate2::bufread::GzDecoder::new(data);
             dec.read_to_end(&mut out).map_err(classify)?;
             data.len() - dec.into_inner().len()
         }
-        Detected::Zstd => {
+        Codec::Zstd => {
             let mut dec = zstd::stream::read::Decoder::with_buffer(data)
                 .map_err(classify)?
                 .single_frame();
             dec.read_to_end(&mut out).map_err(classify)?;
             data.len() - dec.finish().len()
         }
-        Detected::Xz | Detected::Lzma => {
-            let stream = if format == Detected::Xz {
+        Codec::Xz | Codec::Lzma => {
+            let stream = if format == Codec::Xz {
                 xz2::stream::Stream::new_stream_decoder(u64::MAX, 0)
             } else {
                 xz2::stream::Stream::new_lzma_decoder(u64::MAX)
@@ -355,7 +226,11 @@ pub fn decompress_stream(data: &[u8], format: Detected) -> Result<Decompressed, 
             .map_err(|e| classify(e.into()))?;
             xz_stream(data, stream, &mut out).map_err(classify)?
         }
-        Detected::Bzip2 | Detected::Lzo | Detected::Lz4Legacy | Detected::Lz4Frame => {
+        Codec::None => {
+            out.extend_from_slice(data);
+            data.len()
+        }
+        Codec::Bzip2 | Codec::Lzo | Codec::Lz4Legacy | Codec::Lz4Frame => {
             return Err(CompressError::Unsupported { format: name });
         }
     };
@@ -421,10 +296,10 @@ pub fn xz_check_id(stream: &[u8]) -> Option<u8> {
 }
 
 /// Ways a stream that decodes fine here may still fail or strain the kernel's decoder.
-pub fn kernel_compat_warnings(stream: &[u8], format: Detected) -> Vec<String> {
+pub fn kernel_compat_warnings(stream: &[u8], format: Codec) -> Vec<String> {
     let mut warnings = Vec::new();
     match format {
-        Detected::Zstd => {
+        Codec::Zstd => {
             if let Some(window) = zstd_window_size(stream) {
                 if window > 1 << ZSTD_MAX_WINDOW_LOG {
                     warnings.push(format!(
@@ -435,13 +310,13 @@ pub fn kernel_compat_warnings(stream: &[u8], format: Detected) -> Vec<String> {
                 }
             }
         }
-        Detected::Xz => match xz_check_id(stream) {
+        Codec::Xz => match xz_check_id(stream) {
             Some(0 | 1) | None => {}
             Some(id) => warnings.push(format!(
                 "xz check type {id}: the kernel's xz decoder accepts only none or crc32"
             )),
         },
-        Detected::Lz4Frame => {
+        Codec::Lz4Frame => {
             warnings.push("lz4 frame format: the kernel reads only legacy lz4 (lz4 -l)".into())
         }
         _ => {}

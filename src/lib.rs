@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod codec;
 pub mod compress;
 pub mod deploy;
 pub mod elfdeps;

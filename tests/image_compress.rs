@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use netroot::codec::Codec;
 use netroot::compress::{
-    compress, decompress_stream, detect, kernel_compat_warnings, xz_check_id, zstd_window_size,
-    Compression, CompressionKind, Detected, ZSTD_MAX_WINDOW_LOG,
+    compress, decompress_stream, kernel_compat_warnings, xz_check_id, zstd_window_size,
+    Compression, ZSTD_MAX_WINDOW_LOG,
 };
 
 /// Compressible but not trivial data: a text-like pattern with a counter.
@@ -25,64 +26,61 @@ fn sample_data(len: usize) -> Vec<u8> {
     out
 }
 
-fn c(kind: CompressionKind, level: Option<i32>) -> Compression {
+fn c(kind: Codec, level: Option<i32>) -> Compression {
     Compression { kind, level }
 }
 
 #[test]
 fn kinds_parse_and_display() {
-    for kind in CompressionKind::ALL {
-        assert_eq!(kind.to_string().parse::<CompressionKind>().unwrap(), kind);
+    for kind in Codec::WRITABLE {
+        assert_eq!(kind.to_string().parse::<Codec>().unwrap(), kind);
     }
-    let err = "lz5".parse::<CompressionKind>().unwrap_err().to_string();
+    let err = "lz5".parse::<Codec>().unwrap_err().to_string();
     assert_eq!(
         err,
         "unknown compression \"lz5\" (expected one of: zstd, gzip, xz, none)"
     );
     assert_eq!(Compression::default().to_string(), "zstd:3");
-    assert_eq!(c(CompressionKind::Gzip, Some(1)).to_string(), "gzip:1");
-    assert_eq!(c(CompressionKind::None, None).to_string(), "none");
+    assert_eq!(c(Codec::Gzip, Some(1)).to_string(), "gzip:1");
+    assert_eq!(c(Codec::None, None).to_string(), "none");
 }
 
 #[test]
 fn levels_are_checked() {
     assert_eq!(
-        c(CompressionKind::Gzip, Some(10))
+        c(Codec::Gzip, Some(10))
             .check_level()
             .unwrap_err()
             .to_string(),
         "gzip level 10 is out of range 0..=9"
     );
     assert_eq!(
-        c(CompressionKind::None, Some(1))
+        c(Codec::None, Some(1))
             .check_level()
             .unwrap_err()
             .to_string(),
         "compression none takes no level (got 1)"
     );
-    let err = compress(b"x", &c(CompressionKind::Zstd, Some(99)))
+    let err = compress(b"x", &c(Codec::Zstd, Some(99)))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("zstd level 99 is out of range -"), "{err}");
-    assert_eq!(
-        c(CompressionKind::Xz, None).effective_level().unwrap(),
-        Some(6)
-    );
-    c(CompressionKind::Zstd, Some(22)).check_level().unwrap();
+    assert_eq!(c(Codec::Xz, None).effective_level().unwrap(), Some(6));
+    c(Codec::Zstd, Some(22)).check_level().unwrap();
 }
 
 #[test]
 fn every_kind_round_trips_and_reports_its_length() {
     let data = sample_data(300_000);
-    for kind in CompressionKind::ALL {
+    for kind in Codec::WRITABLE {
         let packed = compress(&data, &c(kind, None)).unwrap();
         assert_eq!(
             packed,
             compress(&data, &c(kind, None)).unwrap(),
             "{kind} is deterministic"
         );
-        let Some(format) = detect(&packed) else {
-            assert_eq!(kind, CompressionKind::None);
+        let Some(format) = Codec::from_magic(&packed) else {
+            assert_eq!(kind, Codec::None);
             assert_eq!(packed, data);
             continue;
         };
@@ -100,7 +98,7 @@ fn every_kind_round_trips_and_reports_its_length() {
 
 #[test]
 fn gzip_header_carries_no_time_or_name() {
-    let packed = compress(b"hello", &c(CompressionKind::Gzip, None)).unwrap();
+    let packed = compress(b"hello", &c(Codec::Gzip, None)).unwrap();
     assert_eq!(
         &packed[..4],
         &[0x1f, 0x8b, 8, 0],
@@ -120,14 +118,14 @@ fn zstd_frames_fit_the_kernel_window_and_carry_a_checksum() {
     let uncapped = zstd::bulk::compress(&data, 22).unwrap();
     assert!(zstd_window_size(&uncapped).unwrap() > 1 << ZSTD_MAX_WINDOW_LOG);
     for level in [3, 19, 20, 22] {
-        let packed = compress(&data, &c(CompressionKind::Zstd, Some(level))).unwrap();
+        let packed = compress(&data, &c(Codec::Zstd, Some(level))).unwrap();
         let window = zstd_window_size(&packed).unwrap();
         assert!(
             window <= 1 << ZSTD_MAX_WINDOW_LOG,
             "level {level}: window {window}"
         );
         assert_ne!(packed[4] & 0x04, 0, "content checksum flag");
-        assert!(kernel_compat_warnings(&packed, Detected::Zstd).is_empty());
+        assert!(kernel_compat_warnings(&packed, Codec::Zstd).is_empty());
     }
 }
 
@@ -137,7 +135,7 @@ fn zstd_window_parsing_and_warning() {
     let big = [0x28, 0xb5, 0x2f, 0xfd, 0x04, 17 << 3];
     assert_eq!(zstd_window_size(&big), Some(128 << 20));
     assert_eq!(
-        kernel_compat_warnings(&big, Detected::Zstd),
+        kernel_compat_warnings(&big, Codec::Zstd),
         ["zstd window of 128 MiB: the kernel must allocate it while unpacking (8 MiB or less recommended)"]
     );
     // Exponent 13, mantissa 4: 8 MiB + 4 MiB.
@@ -155,9 +153,9 @@ fn zstd_window_parsing_and_warning() {
 
 #[test]
 fn xz_uses_crc32_and_other_checks_are_flagged() {
-    let packed = compress(b"data", &c(CompressionKind::Xz, None)).unwrap();
+    let packed = compress(b"data", &c(Codec::Xz, None)).unwrap();
     assert_eq!(xz_check_id(&packed), Some(1));
-    assert!(kernel_compat_warnings(&packed, Detected::Xz).is_empty());
+    assert!(kernel_compat_warnings(&packed, Codec::Xz).is_empty());
     let mut enc = xz2::write::XzEncoder::new_stream(
         Vec::new(),
         xz2::stream::Stream::new_easy_encoder(6, xz2::stream::Check::Crc64).unwrap(),
@@ -165,7 +163,7 @@ fn xz_uses_crc32_and_other_checks_are_flagged() {
     enc.write_all(b"data").unwrap();
     let crc64 = enc.finish().unwrap();
     assert_eq!(
-        kernel_compat_warnings(&crc64, Detected::Xz),
+        kernel_compat_warnings(&crc64, Codec::Xz),
         ["xz check type 4: the kernel's xz decoder accepts only none or crc32"]
     );
 }
@@ -177,16 +175,16 @@ fn legacy_lzma_is_decoded() {
     let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
     enc.write_all(b"legacy lzma payload").unwrap();
     let packed = enc.finish().unwrap();
-    assert_eq!(detect(&packed), Some(Detected::Lzma));
-    let out = decompress_stream(&packed, Detected::Lzma).unwrap();
+    assert_eq!(Codec::from_magic(&packed), Some(Codec::Lzma));
+    let out = decompress_stream(&packed, Codec::Lzma).unwrap();
     assert_eq!(out.data, b"legacy lzma payload");
     assert_eq!(out.consumed, packed.len());
 }
 
 #[test]
 fn damaged_and_unsupported_streams_are_named() {
-    let packed = compress(&sample_data(50_000), &c(CompressionKind::Gzip, None)).unwrap();
-    let err = decompress_stream(&packed[..packed.len() / 2], Detected::Gzip).unwrap_err();
+    let packed = compress(&sample_data(50_000), &c(Codec::Gzip, None)).unwrap();
+    let err = decompress_stream(&packed[..packed.len() / 2], Codec::Gzip).unwrap_err();
     assert!(
         err.to_string().starts_with("gzip stream is truncated: "),
         "{err}"
@@ -194,14 +192,14 @@ fn damaged_and_unsupported_streams_are_named() {
     let mut corrupt = packed.clone();
     corrupt[40] ^= 0xff;
     corrupt[41] ^= 0xff;
-    let err = decompress_stream(&corrupt, Detected::Gzip).unwrap_err();
+    let err = decompress_stream(&corrupt, Codec::Gzip).unwrap_err();
     assert!(
         err.to_string().starts_with("gzip stream is corrupt: "),
         "{err}"
     );
 
-    let packed = compress(&sample_data(50_000), &c(CompressionKind::Zstd, Some(3))).unwrap();
-    let err = decompress_stream(&packed[..packed.len() - 10], Detected::Zstd).unwrap_err();
+    let packed = compress(&sample_data(50_000), &c(Codec::Zstd, Some(3))).unwrap();
+    let err = decompress_stream(&packed[..packed.len() - 10], Codec::Zstd).unwrap_err();
     assert!(
         err.to_string().starts_with("zstd stream is truncated: "),
         "{err}"
@@ -209,14 +207,14 @@ fn damaged_and_unsupported_streams_are_named() {
     let mut corrupt = packed.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff; // the content checksum
-    let err = decompress_stream(&corrupt, Detected::Zstd).unwrap_err();
+    let err = decompress_stream(&corrupt, Codec::Zstd).unwrap_err();
     assert!(
         err.to_string().starts_with("zstd stream is corrupt: "),
         "{err}"
     );
 
-    let packed = compress(&sample_data(50_000), &c(CompressionKind::Xz, Some(1))).unwrap();
-    let err = decompress_stream(&packed[..packed.len() - 30], Detected::Xz).unwrap_err();
+    let packed = compress(&sample_data(50_000), &c(Codec::Xz, Some(1))).unwrap();
+    let err = decompress_stream(&packed[..packed.len() - 30], Codec::Xz).unwrap_err();
     assert!(err.to_string().starts_with("xz stream is"), "{err}");
 
     for (magic, name) in [
@@ -224,14 +222,14 @@ fn damaged_and_unsupported_streams_are_named() {
         (b"BZh91AY&SY", "bzip2"),
         (&[0x89, b'L', b'Z', b'O', 0, 0x0d][..], "lzo"),
     ] {
-        let format = detect(magic).unwrap();
+        let format = Codec::from_magic(magic).unwrap();
         let err = decompress_stream(magic, format).unwrap_err().to_string();
         assert_eq!(
             err,
             format!("unsupported compression {name} (this reader decodes gzip, zstd, xz and lzma)")
         );
     }
-    assert_eq!(detect(b"070701"), None);
+    assert_eq!(Codec::from_magic(b"070701"), None);
 }
 
 /// The reference tools, when installed, accept what we write.
@@ -239,9 +237,9 @@ fn damaged_and_unsupported_streams_are_named() {
 fn reference_tools_accept_our_streams() {
     let data = sample_data(100_000);
     for (kind, tool, args) in [
-        (CompressionKind::Gzip, "gzip", &["-dc"][..]),
-        (CompressionKind::Zstd, "zstd", &["-dc"][..]),
-        (CompressionKind::Xz, "xz", &["-dc"][..]),
+        (Codec::Gzip, "gzip", &["-dc"][..]),
+        (Codec::Zstd, "zstd", &["-dc"][..]),
+        (Codec::Xz, "xz", &["-dc"][..]),
     ] {
         let packed = compress(&data, &c(kind, None)).unwrap();
         let child = Command::new(tool)

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use netroot::cli::inspect::{run, InspectArgs};
-use netroot::compress::{compress, Compression, CompressionKind};
+use netroot::codec::Codec;
+use netroot::compress::{compress, Compression};
 use netroot::image::ImageBuilder;
 
 const FIXTURE: &str = concat!(
@@ -135,7 +136,7 @@ fn image(dir: &Path, name: &str, fill: impl FnOnce(&mut ImageBuilder)) -> PathBu
     let mut cpio = Vec::new();
     main.write_cpio(&mut cpio, 0).unwrap();
     let c = Compression {
-        kind: CompressionKind::Zstd,
+        kind: Codec::Zstd,
         level: Some(3),
     };
     bytes.extend_from_slice(&compress(&cpio, &c).unwrap());

@@ -5,7 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use netroot::compress::{compress, Compression, CompressionKind, Detected};
+use netroot::codec::Codec;
+use netroot::compress::{compress, Compression};
 use netroot::image::{read_image, Image, ImageBuilder, ReadError};
 
 const FIXTURE: &str = concat!(
@@ -34,7 +35,7 @@ fn tight_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-fn packed(kind: CompressionKind, data: &[u8]) -> Vec<u8> {
+fn packed(kind: Codec, data: &[u8]) -> Vec<u8> {
     compress(
         data,
         &Compression {
@@ -60,11 +61,7 @@ fn paths(image: &Image, segment: usize) -> Vec<&str> {
 #[test]
 fn dracut_style_early_cpio_then_compressed_main() {
     let early = archive(&[("kernel/x86/microcode/GenuineIntel.bin", b"ucode")]);
-    for kind in [
-        CompressionKind::Gzip,
-        CompressionKind::Zstd,
-        CompressionKind::Xz,
-    ] {
+    for kind in [Codec::Gzip, Codec::Zstd, Codec::Xz] {
         let main = packed(
             kind,
             &archive(&[("init", b"#!/bin/sh\n"), ("etc/hostname", b"n1\n")]),
@@ -103,9 +100,9 @@ fn several_archives_and_streams() {
     // archives in two segments, as concatenating `cpio | zstd` outputs gives.
     let mut inner = archive(&[("a", b"1")]);
     inner.extend_from_slice(&archive(&[("b", b"2")]));
-    let mut image = packed(CompressionKind::Zstd, &inner);
+    let mut image = packed(Codec::Zstd, &inner);
     let second_at = image.len();
-    image.extend_from_slice(&packed(CompressionKind::Zstd, &archive(&[("c", b"3")])));
+    image.extend_from_slice(&packed(Codec::Zstd, &archive(&[("c", b"3")])));
     let img = read_image(&image).unwrap();
     assert_eq!(img.segments.len(), 2);
     assert_eq!(img.segments[0].archives, 2);
@@ -119,7 +116,7 @@ fn gnu_cpio_fixture_reads_like_the_kernel_would() {
     let img = read_image(&std::fs::read(FIXTURE).unwrap()).unwrap();
     assert_eq!(img.segments.len(), 2);
     assert_eq!(img.segments[0].compression, None);
-    assert_eq!(img.segments[1].compression, Some(Detected::Gzip));
+    assert_eq!(img.segments[1].compression, Some(Codec::Gzip));
     let ucode = img.segments[0].entries.last().unwrap();
     assert_eq!(ucode.path, "kernel/x86/microcode/GenuineIntel.bin");
     assert_eq!(ucode.size, 20);
@@ -254,7 +251,7 @@ fn crc_checksums_are_verified() {
 fn compressed_segment_damage_is_located() {
     let early = archive(&[("early", b"e")]);
     let main_cpio = archive(&[("etc/x", &[7u8; 3000])]);
-    let main = packed(CompressionKind::Gzip, &main_cpio);
+    let main = packed(Codec::Gzip, &main_cpio);
     let mut image = early.clone();
     image.extend_from_slice(&main[..main.len() - 20]);
     let e = err(&image);
@@ -275,7 +272,7 @@ fn compressed_segment_damage_is_located() {
 
     // The decompressed data ends inside an entry: the kernel's "junk in compressed archive".
     let mut image = early.clone();
-    image.extend_from_slice(&packed(CompressionKind::Zstd, &main_cpio[..2000]));
+    image.extend_from_slice(&packed(Codec::Zstd, &main_cpio[..2000]));
     assert_eq!(
         err(&image),
         "segment 2 (zstd at byte 512): truncated data of etc/x: needs 3000 bytes, only 1768 left, \
@@ -284,7 +281,7 @@ fn compressed_segment_damage_is_located() {
     let mut junk = main_cpio.clone();
     junk.extend_from_slice(b"junk");
     let mut image = early.clone();
-    image.extend_from_slice(&packed(CompressionKind::Xz, &junk));
+    image.extend_from_slice(&packed(Codec::Xz, &junk));
     assert_eq!(
         err(&image),
         format!(
@@ -294,7 +291,7 @@ fn compressed_segment_damage_is_located() {
         )
     );
     let mut image = early;
-    image.extend_from_slice(&packed(CompressionKind::Gzip, &[0; 16]));
+    image.extend_from_slice(&packed(Codec::Gzip, &[0; 16]));
     assert_eq!(
         err(&image),
         "segment 2 (gzip at byte 512): decompressed data holds no cpio archive, at byte 0 of the \
@@ -343,7 +340,7 @@ fn real_dracut_image_verifies() {
     assert!(status.success());
     let img = read_image(&std::fs::read(&out).unwrap()).unwrap();
     let last = img.segments.last().unwrap();
-    assert_eq!(last.compression, Some(Detected::Zstd));
+    assert_eq!(last.compression, Some(Codec::Zstd));
     assert!(
         img.entries().any(|e| e.normalized_path() == "init"),
         "dracut images have /init"

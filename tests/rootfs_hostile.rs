@@ -1,9 +1,13 @@
-//! The hostile-archive corpus (tests/fixtures/hostile/, made by its gen.rs) against the rootfs
-//! tarball extractor: every archive has an expected outcome, an error message or a tree.
+//! The hostile-archive corpus (tests/fixtures/hostile/, made by its gen.rs) against the one tar
+//! extractor under both its policies: `Policy::Root` (root tarballs, through `materialize`) and
+//! `Policy::Strict` (what kernel packages are unpacked with, through `extract_tarball`). Every
+//! archive has an expected outcome, an error message or a tree, for the root policy; the cases
+//! where the strict policy legitimately differs are listed in `strict_differences`.
 //!
 //! Every case also checks that nothing appeared outside the image root (next to it, or at the
 //! host paths an escape would reach) and, on error, that nothing is at the destination.
 
+mod common;
 #[path = "fixtures/hostile/gen.rs"]
 mod gen;
 
@@ -13,7 +17,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use gen::{Compression, ESCAPE};
-use netroot::rootfs::{materialize, DeviceKind, RootReport, RootSource};
+use netroot::rootfs::{
+    extract_tarball, materialize, scan, DeviceKind, Policy, RootReport, RootSource,
+};
 
 /// Set to 1 to rewrite the committed corpus from the generator.
 const REGEN_ENV: &str = "NETROOT_REGEN_HOSTILE";
@@ -466,6 +472,139 @@ fn corpus_files_match_the_generator() {
     assert!(fixtures.len() >= 20);
 }
 
+/// Where the strict policy (kernel packages) differs from the root policy, and why.
+fn strict_differences() -> Vec<(&'static str, Expect)> {
+    let mut cases = vec![
+        // Absolute names and symlink targets, `..` after a name or above the tree: refused, not
+        // made relative or resolved inside the root.
+        (
+            "absolute.tar",
+            Error("entry \"/netroot-hostile-escape\": absolute path"),
+        ),
+        (
+            "symlink_etc_write.tar",
+            Error("entry \"link\": absolute symlink target"),
+        ),
+        (
+            "symlink_chain.tar",
+            Error("entry \"l2\": symlink target has \"..\" after a directory name"),
+        ),
+        (
+            "symlink_relative_escape.tar",
+            Error("entry \"up\": symlink target points outside the tree"),
+        ),
+        (
+            "symlink_empty_target.tar",
+            Error("entry \"e\": empty symlink target"),
+        ),
+        (
+            "hardlink_via_symlink.tar",
+            Error("entry \"l\": absolute symlink target"),
+        ),
+        (
+            "var_run.tar",
+            Error("entry \"var/run\": absolute symlink target"),
+        ),
+        (
+            "var_run_no_run.tar.gz",
+            Error("entry \"var/run\": absolute symlink target"),
+        ),
+        (
+            "pax_long_name.tar",
+            Error("entry \"longlink\": absolute symlink target"),
+        ),
+        (
+            "file_over_symlink.tar",
+            Error("entry \"abs\": absolute symlink target"),
+        ),
+        // A path through a symlink is refused, never followed.
+        (
+            "symlink_loop.tar",
+            Error("entry \"a/x\": a is a symlink; refusing to write through it"),
+        ),
+        (
+            "symlink_dangling_parent.tar",
+            Error("entry \"lib/x.so\": lib is a symlink; refusing to write through it"),
+        ),
+        // Hardlinks, devices and fifos are not written.
+        (
+            "hardlink_self.tar",
+            Error("entry \"f\": unsupported entry type Link"),
+        ),
+        (
+            "devices.tar",
+            Error("entry \"dev/null\": unsupported entry type Char"),
+        ),
+        (
+            "fifo.tar",
+            Error("entry \"run/initctl\": unsupported entry type Fifo"),
+        ),
+        // A directory is never replaced, even an empty one.
+        (
+            "dir_replaced_by_file.tar",
+            Error("entry \"d\": refusing to replace a directory with a regular file"),
+        ),
+        (
+            "empty_dir_replaced.tar",
+            Error("entry \"e\": refusing to replace a directory with a regular file"),
+        ),
+        // Permission bits only, owned by the running user, no xattrs; mtimes are kept.
+        (
+            "setuid.tar",
+            Tree(|r, rep| {
+                assert_eq!(mode(r, "usr/bin/su"), 0o755);
+                assert_eq!(mode(r, "usr/bin/mine"), 0o750);
+                assert_eq!(lmeta(r, "usr/bin/mine").uid(), euid());
+                assert_eq!(mode(r, "tmp"), 0o777);
+                assert!(rep.setuid.is_empty() && rep.setgid.is_empty());
+                assert!(rep.sticky_dirs.is_empty());
+            }),
+        ),
+        (
+            "capability.tar",
+            Tree(|r, rep| {
+                assert_eq!(xattr(r, "ping", "security.capability"), None);
+                assert_eq!(xattr(r, "ping-user", "user.netroot"), None);
+                assert!(rep.capabilities.is_empty());
+            }),
+        ),
+        (
+            "duplicate.tar",
+            Tree(|r, _| {
+                assert_eq!(read(r, "f"), b"second");
+                assert_eq!((mode(r, "f"), lmeta(r, "f").uid()), (0o600, euid()));
+                assert_eq!(mode(r, "d"), 0o700);
+            }),
+        ),
+        (
+            "pax_owner_mtime.tar",
+            Tree(|r, _| {
+                let m = lmeta(r, "owned");
+                assert_eq!(m.uid(), euid());
+                assert_eq!((m.mtime(), m.mtime_nsec()), (1_600_000_000, 123_456_789));
+            }),
+        ),
+        // Owners are not read, so an owner id the root policy refuses does not matter.
+        (
+            "pax_uid_max.tar",
+            Tree(|r, _| assert_eq!(lmeta(r, "owned").uid(), euid())),
+        ),
+    ];
+    for file in [
+        "hardlink_etc_passwd_absent.tar",
+        "hardlink_etc_passwd_inside.tar",
+        "hardlink_dotdot.tar",
+        "hardlink_to_dir.tar",
+    ] {
+        cases.push((file, Error("entry \"h\": unsupported entry type Link")));
+    }
+    cases
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 #[test]
 fn every_fixture_has_an_expectation() {
     let fixtures: BTreeSet<&str> = gen::corpus().iter().map(|f| f.file).collect();
@@ -481,27 +620,49 @@ fn escape_targets() -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn hostile_corpus() {
-    if !is_root() {
-        return;
+/// The expectations under `policy`: the root ones, with the strict differences applied.
+fn expectations_for(policy: Policy) -> Vec<(&'static str, Expect)> {
+    let mut all = expectations();
+    if policy == Policy::Strict {
+        for (file, expect) in strict_differences() {
+            let slot = all.iter_mut().find(|(f, _)| *f == file);
+            slot.unwrap_or_else(|| panic!("{file}: not in the corpus"))
+                .1 = expect;
+        }
     }
+    all
+}
+
+/// Extracts one fixture under `policy` at `dest`.
+fn extract(
+    policy: Policy,
+    archive: &Path,
+    cache: &Path,
+    dest: &Path,
+) -> Result<RootReport, String> {
+    let result = match policy {
+        Policy::Root => materialize(&RootSource::Tarball(archive.to_path_buf()), cache, dest),
+        Policy::Strict => extract_tarball(archive, dest, policy).and_then(|()| scan(dest)),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+fn run_corpus(policy: Policy) {
     let passwd = host_passwd();
     let mut failures = Vec::new();
-    for (file, expect) in expectations() {
+    for (file, expect) in expectations_for(policy) {
         let sandbox = tempfile::tempdir().unwrap();
         let out = sandbox.path().join("out");
         fs::create_dir(&out).unwrap();
         let dest = out.join("root");
         let cache = sandbox.path().join("cache");
-        let result = materialize(&RootSource::Tarball(corpus_dir().join(file)), &cache, &dest);
+        let result = extract(policy, &corpus_dir().join(file), &cache, &dest);
         let listing: Vec<String> = fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         match (&expect, result) {
-            (Error(msg), Err(e)) => {
-                let text = e.to_string();
+            (Error(msg), Err(text)) => {
                 if !text.contains(msg) {
                     failures.push(format!("{file}: error {text:?} lacks {msg:?}"));
                 }
@@ -537,10 +698,72 @@ fn hostile_corpus() {
     }
     assert!(
         failures.is_empty(),
-        "{} failure(s):\n{}",
+        "{policy:?}: {} failure(s):\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn hostile_corpus_root_policy() {
+    if !is_root() {
+        return;
+    }
+    run_corpus(Policy::Root);
+}
+
+/// The strict policy writes no owners, devices or xattrs, so it runs unprivileged too.
+#[test]
+fn hostile_corpus_strict_policy() {
+    run_corpus(Policy::Strict);
+}
+
+/// Fixtures refused through a kernel package: by name (before the kernel parts are selected) or
+/// as a whole archive; every other entry of the corpus is outside the kernel subtrees, skipped.
+const REFUSED_AS_PACKAGES: [&str; 12] = [
+    "dotdot.tar",
+    "dotdot_inner.tar",
+    "absolute.tar",
+    "nul_name.tar",
+    "huge_size.tar",
+    "truncated.tar.xz",
+    "truncated_stream.tar.zst",
+    "missing_eof.tar",
+    "trailing_garbage.tar",
+    "bad_checksum.tar",
+    "pax_global_uid.tar",
+    "not_a_tar.bin",
+];
+
+/// The corpus as the data member of kernel packages, through `extract_deb`.
+#[test]
+fn hostile_corpus_as_kernel_packages() {
+    let mut refused = BTreeSet::new();
+    for f in gen::corpus() {
+        let sandbox = tempfile::tempdir().unwrap();
+        let suffix = [".gz", ".zst", ".xz"]
+            .into_iter()
+            .find(|s| f.file.ends_with(s))
+            .unwrap_or("");
+        let data = fs::read(corpus_dir().join(f.file)).unwrap();
+        let member = format!("data.tar{suffix}");
+        let package = common::ar_archive(&[("debian-binary", b"2.0\n"), (&member, &data)]);
+        let deb = sandbox.path().join("pkg.deb");
+        fs::write(&deb, package).unwrap();
+        let dest = sandbox.path().join("kernel");
+        match netroot::kernel::extract_deb(&deb, &dest) {
+            Ok(()) => assert_eq!(fs::read_dir(&dest).unwrap().count(), 0, "{}", f.file),
+            Err(e) => {
+                assert!(e.to_string().contains("pkg.deb"), "{}: {e}", f.file);
+                absent(&dest);
+                refused.insert(f.file);
+            }
+        }
+        for p in escape_targets() {
+            absent(&p);
+        }
+    }
+    assert_eq!(refused, REFUSED_AS_PACKAGES.into_iter().collect());
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::newc::{self, CpioError, RawEntry};
-use crate::compress::{self, CompressError, Detected};
+use crate::codec::Codec;
+use crate::compress::{self, CompressError};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
@@ -75,7 +76,7 @@ pub struct Segment {
     /// Bytes the segment occupies in the file (padding after it excluded).
     pub length: u64,
     /// `None` for an uncompressed archive.
-    pub compression: Option<Detected>,
+    pub compression: Option<Codec>,
     /// Bytes of cpio data after decompression.
     pub uncompressed_size: u64,
     /// Number of cpio archives (trailers) in the segment.
@@ -121,7 +122,7 @@ pub enum ReadError {
     )]
     CompressedArchive {
         segment: usize,
-        format: Detected,
+        format: Codec,
         segment_offset: u64,
         offset: u64,
         source: CpioError,
@@ -188,7 +189,7 @@ pub fn read_image_keeping(data: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Im
                 entries: resolve(&archive.entries, keep),
                 warnings: Vec::new(),
             }
-        } else if let Some(format) = compress::detect(rest) {
+        } else if let Some(format) = Codec::from_magic(rest) {
             let decoded = compress::decompress_stream(rest, format).map_err(|source| {
                 ReadError::Decompress {
                     segment: index,

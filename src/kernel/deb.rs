@@ -1,8 +1,8 @@
 //! Unpacks the kernel parts of a Debian kernel package, in-process.
 //!
 //! A `.deb` is an `ar` archive whose `data.tar[.xz|.zst|.gz]` member holds the
-//! files. Only the image, its config, modules and firmware are written (see
-//! [`super::untar`] for the entry rules). The output appears atomically: the
+//! files. Only the image, its config, modules and firmware are written, by the
+//! root tarball extractor under its strict policy ([`crate::rootfs::Policy`]). The output appears atomically: the
 //! files go to a temporary directory next to `dest`, which is synced and then
 //! renamed to `dest`; on any error nothing is left at `dest`.
 
@@ -11,9 +11,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::untar::{self, Source};
 use super::{io_err, KernelError};
+use crate::codec::Codec;
 use crate::compress::Counting;
+use crate::rootfs::{extract_kernel_parts, tarball::TarError};
 
 /// Magic at the start of every `ar` archive.
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
@@ -30,27 +31,13 @@ const DEST_MODE: u32 = 0o755;
 /// Prefix of the temporary directory, hidden so that scans of the parent skip it.
 const TEMP_PREFIX: &str = ".netroot-extract-";
 
-/// Compression of the `data.tar` member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    None,
-    Xz,
-    Zstd,
-    Gzip,
-}
-
-impl Compression {
-    /// Maps a member name to its compression; `None` for other members,
-    /// `Some(Err(()))` for a `data.tar` with an unsupported suffix.
-    fn of_member(name: &str) -> Option<Result<Self, ()>> {
-        let suffix = name.strip_prefix(DATA_MEMBER)?;
-        Some(match suffix {
-            "" => Ok(Self::None),
-            ".xz" => Ok(Self::Xz),
-            ".zst" => Ok(Self::Zstd),
-            ".gz" => Ok(Self::Gzip),
-            _ => Err(()),
-        })
+/// The compression of the member `name`: `None` for other members, `Some(Err(()))` for a
+/// `data.tar` with a suffix we do not decode.
+fn data_member_codec(name: &str) -> Option<Result<Codec, ()>> {
+    let (stem, codec) = Codec::from_suffix(name);
+    match stem.strip_prefix(DATA_MEMBER)? {
+        "" => Some(Ok(codec)),
+        _ => Some(Err(())),
     }
 }
 
@@ -111,7 +98,7 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
         let name = String::from_utf8_lossy(entry.header().identifier())
             .trim_end_matches('/')
             .to_owned();
-        match Compression::of_member(&name) {
+        match data_member_codec(&name) {
             None => members.push(name),
             Some(Err(())) => {
                 return Err(KernelError::UnsupportedCompression {
@@ -119,10 +106,10 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
                     member: name,
                 })
             }
-            Some(Ok(compression)) => {
+            Some(Ok(codec)) => {
                 let size = entry.header().size();
                 let source = Source { deb, member: &name };
-                return unpack_member(entry, size, compression, root, &source);
+                return unpack_member(entry, size, codec, root, &source);
             }
         }
     }
@@ -138,7 +125,7 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
 fn unpack_member(
     member: impl Read,
     size: u64,
-    compression: Compression,
+    codec: Codec,
     root: &Path,
     source: &Source<'_>,
 ) -> Result<(), KernelError> {
@@ -147,17 +134,11 @@ fn unpack_member(
         count: 0,
     };
     {
-        let decoded: Box<dyn Read + '_> = match compression {
-            Compression::None => Box::new(&mut counted),
-            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut counted)),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut counted)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(&mut counted).map_err(|e| source.corrupt(e))?,
-            ),
-        };
+        let decoded = codec
+            .decoder(BufReader::new(&mut counted))
+            .map_err(|e| source.corrupt(io::Error::other(e)))?;
         let buffered = BufReader::with_capacity(DECODED_BUF, decoded);
-        let mut rest = untar::extract(buffered, root, source)?;
-        io::copy(&mut rest, &mut io::sink()).map_err(|e| source.corrupt(e))?;
+        extract_kernel_parts(buffered, root).map_err(|e| source.refused(e))?;
     }
     io::copy(&mut counted, &mut io::sink()).map_err(|e| source.corrupt(e))?;
     if counted.count != size {
@@ -170,30 +151,52 @@ fn unpack_member(
     Ok(())
 }
 
+/// The archive being read, for error messages.
+#[derive(Debug)]
+struct Source<'a> {
+    /// The package file.
+    deb: &'a Path,
+    /// The ar member holding the tar.
+    member: &'a str,
+}
+
+impl Source<'_> {
+    fn corrupt(&self, source: io::Error) -> KernelError {
+        KernelError::Corrupt {
+            path: self.deb.to_path_buf(),
+            member: self.member.to_owned(),
+            source,
+        }
+    }
+
+    fn refused(&self, e: TarError) -> KernelError {
+        match e {
+            TarError::Entry { entry, reason } => KernelError::UnsafeEntry {
+                path: self.deb.to_path_buf(),
+                entry,
+                reason,
+            },
+            TarError::Archive { reason } => KernelError::Archive {
+                path: self.deb.to_path_buf(),
+                member: self.member.to_owned(),
+                reason,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn member_names() {
-        assert_eq!(
-            Compression::of_member("data.tar"),
-            Some(Ok(Compression::None))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.xz"),
-            Some(Ok(Compression::Xz))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.zst"),
-            Some(Ok(Compression::Zstd))
-        );
-        assert_eq!(
-            Compression::of_member("data.tar.gz"),
-            Some(Ok(Compression::Gzip))
-        );
-        assert_eq!(Compression::of_member("data.tar.bz2"), Some(Err(())));
-        assert_eq!(Compression::of_member("control.tar.xz"), None);
-        assert_eq!(Compression::of_member("debian-binary"), None);
+        assert_eq!(data_member_codec("data.tar"), Some(Ok(Codec::None)));
+        assert_eq!(data_member_codec("data.tar.xz"), Some(Ok(Codec::Xz)));
+        assert_eq!(data_member_codec("data.tar.zst"), Some(Ok(Codec::Zstd)));
+        assert_eq!(data_member_codec("data.tar.gz"), Some(Ok(Codec::Gzip)));
+        assert_eq!(data_member_codec("data.tar.bz2"), Some(Err(())));
+        assert_eq!(data_member_codec("control.tar.xz"), None);
+        assert_eq!(data_member_codec("debian-binary"), None);
     }
 }

@@ -16,7 +16,6 @@
 mod bzimage;
 mod deb;
 mod tree;
-mod untar;
 
 use std::io;
 use std::path::PathBuf;
@@ -170,6 +169,17 @@ pub enum KernelError {
         /// The entry name as stored.
         entry: String,
         /// Why it is refused.
+        #[source]
+        reason: crate::rootfs::EntryError,
+    },
+    /// The data tar as a whole is unusable (headers, end marker, trailing data, decompression).
+    #[error("{path}: corrupt or truncated {member}: {reason}")]
+    Archive {
+        /// The package.
+        path: PathBuf,
+        /// The ar member being read.
+        member: String,
+        /// What is wrong.
         reason: String,
     },
     /// The destination of an extraction already exists.

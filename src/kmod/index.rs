@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::KmodError;
 use super::modinfo::normalize_name;
-use super::source::{split_module_file_name, Compression};
+use super::source::split_module_file_name;
+use crate::codec::Codec;
 
 /// One module file found by the walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct ModuleEntry {
     /// The file as found on disk.
     pub source: PathBuf,
     /// How the file is compressed.
-    pub compression: Compression,
+    pub compression: Codec,
 }
 
 /// Module files by normalized name, plus what the walk read.
@@ -40,6 +41,18 @@ fn precedence(rel_path: &str) -> u8 {
         Some("updates") => 0,
         Some("kernel") => 2,
         _ => 1,
+    }
+}
+
+/// Which of two files of one module wins by compression: plain first, then xz (kmod's default on
+/// Debian), zstd, gzip; the order the index has always used.
+fn preference(codec: Codec) -> u8 {
+    match codec {
+        Codec::None => 0,
+        Codec::Xz => 1,
+        Codec::Zstd => 2,
+        Codec::Gzip => 3,
+        _ => 4,
     }
 }
 
@@ -86,12 +99,11 @@ impl ModuleIndex {
             }
         }
         found.sort_by(|a, b| {
-            (&a.name, precedence(&a.rel_path), a.compression, &a.source).cmp(&(
-                &b.name,
-                precedence(&b.rel_path),
-                b.compression,
-                &b.source,
-            ))
+            fn key(e: &ModuleEntry) -> (&str, u8, u8, &Path) {
+                let p = precedence(&e.rel_path);
+                (&e.name, p, preference(e.compression), &e.source)
+            }
+            key(a).cmp(&key(b))
         });
         for entry in found {
             match index.by_name.get(&entry.name) {
@@ -150,7 +162,7 @@ mod tests {
         assert_eq!(names, ["nfsv4", "virtio_net"]);
         let nfs = &index.by_name["nfsv4"];
         assert_eq!(nfs.rel_path, "kernel/fs/nfs/nfsv4.ko");
-        assert_eq!(nfs.compression, Compression::Xz);
+        assert_eq!(nfs.compression, Codec::Xz);
         assert_eq!(nfs.source, dir.path().join("kernel/fs/nfs/nfsv4.ko.xz"));
         assert_eq!(index.dirs.first().unwrap(), dir.path());
         assert_eq!(index.dirs.len(), 6, "{:?}", index.dirs);

@@ -7,65 +7,43 @@ use std::path::Path;
 
 use super::elf::{modinfo_section, FileAt};
 use super::error::KmodError;
+use crate::codec::Codec;
 
-/// How a module file is compressed, from its file name suffix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Compression {
-    /// Plain `.ko`.
-    None,
-    /// `.ko.xz` (kmod's default on Debian/Ubuntu when compression is on).
-    Xz,
-    /// `.ko.zst` (Fedora, Arch).
-    Zstd,
-    /// `.ko.gz`.
-    Gzip,
-}
-
-/// Module file suffixes and their compression, longest first so `.ko` does not shadow the others.
-const MODULE_SUFFIXES: [(&str, Compression); 4] = [
-    (".ko.xz", Compression::Xz),
-    (".ko.zst", Compression::Zstd),
-    (".ko.gz", Compression::Gzip),
-    (".ko", Compression::None),
-];
+/// Suffix of a module file once its compression suffix is split off.
+const MODULE_SUFFIX: &str = ".ko";
 
 /// Upper bound on reader threads: build machines have 2 cores, and more threads than cores only add
 /// contention on the page cache; capped so big hosts do not spawn dozens of threads for 4000 files.
 const MAX_READ_THREADS: usize = 8;
 
 /// Splits a module file name into its stem (`nfsv4`) and compression, or `None` for other files.
-pub fn split_module_file_name(file_name: &str) -> Option<(&str, Compression)> {
-    MODULE_SUFFIXES.iter().find_map(|(suffix, compression)| {
-        file_name
-            .strip_suffix(suffix)
-            .filter(|stem| !stem.is_empty())
-            .map(|stem| (stem, *compression))
-    })
+pub fn split_module_file_name(file_name: &str) -> Option<(&str, Codec)> {
+    let (base, codec) = Codec::from_suffix(file_name);
+    base.strip_suffix(MODULE_SUFFIX)
+        .filter(|stem| !stem.is_empty())
+        .map(|stem| (stem, codec))
 }
 
 /// Decompresses `raw` read from `path`.
-fn decompress(path: &Path, raw: Vec<u8>, compression: Compression) -> Result<Vec<u8>, KmodError> {
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(3));
-    let result = match compression {
-        Compression::None => return Ok(raw),
-        Compression::Xz => {
-            xz2::read::XzDecoder::new_multi_decoder(raw.as_slice()).read_to_end(&mut out)
-        }
-        Compression::Zstd => zstd::stream::read::Decoder::new(raw.as_slice())
-            .and_then(|mut d| d.read_to_end(&mut out)),
-        Compression::Gzip => {
-            flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out)
-        }
-    };
-    result.map_err(|source| KmodError::Decompress {
+fn decompress(path: &Path, raw: Vec<u8>, codec: Codec) -> Result<Vec<u8>, KmodError> {
+    if codec == Codec::None {
+        return Ok(raw);
+    }
+    let failed = |source| KmodError::Decompress {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(3));
+    codec
+        .decoder(raw.as_slice())
+        .map_err(|e| failed(std::io::Error::other(e)))?
+        .read_to_end(&mut out)
+        .map_err(failed)?;
     Ok(out)
 }
 
 /// Reads a whole module file and returns its decompressed bytes.
-pub fn read_module(path: &Path, compression: Compression) -> Result<Vec<u8>, KmodError> {
+pub fn read_module(path: &Path, compression: Codec) -> Result<Vec<u8>, KmodError> {
     let raw = std::fs::read(path).map_err(|source| KmodError::Io {
         path: path.to_owned(),
         source,
@@ -75,12 +53,12 @@ pub fn read_module(path: &Path, compression: Compression) -> Result<Vec<u8>, Kmo
 
 /// Reads only the `.modinfo` section of a module: a few positioned reads for a plain `.ko`, a full
 /// decompression for compressed ones (their streams cannot be seeked).
-pub fn read_modinfo_only(path: &Path, compression: Compression) -> Result<Vec<u8>, KmodError> {
+pub fn read_modinfo_only(path: &Path, compression: Codec) -> Result<Vec<u8>, KmodError> {
     let elf_err = |source| KmodError::Elf {
         path: path.to_owned(),
         source,
     };
-    if compression == Compression::None {
+    if compression == Codec::None {
         let file = File::open(path)
             .and_then(FileAt::new)
             .map_err(|source| KmodError::Io {
@@ -142,20 +120,17 @@ mod tests {
     fn splits_module_names() {
         assert_eq!(
             split_module_file_name("nfsv4.ko"),
-            Some(("nfsv4", Compression::None))
+            Some(("nfsv4", Codec::None))
         );
         assert_eq!(
             split_module_file_name("virtio_net.ko.zst"),
-            Some(("virtio_net", Compression::Zstd))
+            Some(("virtio_net", Codec::Zstd))
         );
         assert_eq!(
             split_module_file_name("a-b.ko.xz"),
-            Some(("a-b", Compression::Xz))
+            Some(("a-b", Codec::Xz))
         );
-        assert_eq!(
-            split_module_file_name("x.ko.gz"),
-            Some(("x", Compression::Gzip))
-        );
+        assert_eq!(split_module_file_name("x.ko.gz"), Some(("x", Codec::Gzip)));
         assert_eq!(split_module_file_name(".ko"), None);
         assert_eq!(split_module_file_name("modules.order"), None);
         assert_eq!(split_module_file_name("x.ko.bz2"), None);
@@ -177,10 +152,10 @@ mod tests {
             e.finish().unwrap()
         };
         for (name, bytes, c) in [
-            ("a.ko", data.clone(), Compression::None),
-            ("a.ko.xz", xz, Compression::Xz),
-            ("a.ko.zst", zst, Compression::Zstd),
-            ("a.ko.gz", gz, Compression::Gzip),
+            ("a.ko", data.clone(), Codec::None),
+            ("a.ko.xz", xz, Codec::Xz),
+            ("a.ko.zst", zst, Codec::Zstd),
+            ("a.ko.gz", gz, Codec::Gzip),
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();
@@ -193,13 +168,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.ko.xz");
         std::fs::write(&path, b"not xz at all").unwrap();
-        let err = read_module(&path, Compression::Xz).unwrap_err();
+        let err = read_module(&path, Codec::Xz).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with(&format!("cannot decompress {}: ", path.display())),
             "{err}"
         );
-        let err = read_module(&dir.path().join("none.ko"), Compression::None).unwrap_err();
+        let err = read_module(&dir.path().join("none.ko"), Codec::None).unwrap_err();
         assert!(err.to_string().contains("none.ko"), "{err}");
     }
 

@@ -16,7 +16,8 @@ use super::error::ProfileError;
 use super::model::{FirmwareSpec, KernelSpec, Profile};
 use super::raw::*;
 use super::source::{SourceMap, Val};
-use crate::compress::{Compression, CompressionKind};
+use crate::codec::Codec;
+use crate::compress::Compression;
 
 /// Defaults for values no profile sets; each is what a typical cluster node wants.
 pub(super) mod defaults {
@@ -232,8 +233,8 @@ fn modules(
 
 fn compression(cx: &Ctx<'_>, i: RawInitramfs) -> Result<Compression, ProfileError> {
     let kind = match &i.compression {
-        Some(v) => cx.parse::<CompressionKind>(v)?,
-        None => CompressionKind::Zstd,
+        Some(v) => cx.parse::<Codec>(v)?,
+        None => Codec::Zstd,
     };
     let c = Compression {
         kind,

@@ -1,12 +1,14 @@
 //! One tar entry to one node: names, owner, mode, mtime (PAX nanoseconds), `SCHILY.xattr.*`,
 //! device numbers, and the entry types and PAX records that are refused.
 
+use std::ffi::OsString;
 use std::io::{self, Read};
 
 use tar::EntryType;
 
 use super::error::EntryError;
-use super::node::{Kind, Meta, Time, MODE_BITS};
+use super::node::{Kind, Meta, Time};
+use super::policy::Policy;
 use super::tree::{self, Tree};
 
 /// PAX key prefix of extended attributes (GNU tar and bsdtar both write it).
@@ -16,6 +18,9 @@ const PAX_REFUSED: [(&str, &str); 2] = [
     ("GNU.sparse.", "pax sparse file (GNU.sparse.*)"),
     ("SCHILY.acl.", "posix acls (SCHILY.acl.*)"),
 ];
+/// Longest entry name accepted: PATH_MAX (4096) less its NUL. A longer path cannot be passed to
+/// any system call on the booted node, and the cap bounds the work one entry can cost.
+pub(crate) const MAX_NAME_BYTES: usize = 4095;
 /// The only PAX global header key we accept (git archive writes the commit id there).
 const PAX_GLOBAL_OK: &str = "comment";
 
@@ -144,15 +149,31 @@ fn device<R: Read>(entry: &tar::Entry<'_, R>, pax: &Pax) -> Result<(u32, u32), E
     }
 }
 
-/// Writes one entry.
+/// Which entries an extraction writes (by normal name components); the others are skipped.
+pub(crate) type Select<'a> = &'a dyn Fn(&[OsString]) -> bool;
+
+/// Writes one entry, if `select`ed, under `policy`.
 pub(crate) fn put<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     tree: &mut Tree,
+    policy: Policy,
+    select: Select<'_>,
 ) -> Result<(), EntryError> {
     let etype = entry.header().entry_type();
     if etype.is_pax_global_extensions() {
         return check_global(entry);
     }
+    let raw = entry.path_bytes();
+    if raw.len() > MAX_NAME_BYTES {
+        return Err(EntryError::NameTooLong { len: raw.len() });
+    }
+    policy.check_name(&raw)?;
+    let name = tree::components(&raw)?;
+    drop(raw);
+    if !select(&name) {
+        return Ok(());
+    }
+    policy.check_type(etype)?;
     if !matches!(
         etype,
         EntryType::Regular
@@ -166,7 +187,6 @@ pub(crate) fn put<R: Read>(
     ) {
         return Err(unsupported(etype));
     }
-    let name = tree::components(&entry.path_bytes())?;
     let pax = pax(entry)?;
     let h = entry.header();
     let mtime = match pax.mtime {
@@ -182,14 +202,25 @@ pub(crate) fn put<R: Read>(
             }
         }
     };
+    let (uid, gid) = match policy.keeps_owners() {
+        true => (
+            id(field(h.uid(), "uid")?, "uid")?,
+            id(field(h.gid(), "gid")?, "gid")?,
+        ),
+        false => tree.owner(),
+    };
     let meta = Meta {
-        uid: id(field(h.uid(), "uid")?, "uid")?,
-        gid: id(field(h.gid(), "gid")?, "gid")?,
-        mode: field(h.mode(), "mode")? & MODE_BITS,
+        uid,
+        gid,
+        mode: field(h.mode(), "mode")?,
         mtime,
         xattrs: pax.xattrs.clone(),
     };
+    let meta = policy.meta(meta, etype == EntryType::Directory, tree.owner());
     let link = entry.link_name_bytes().map(|l| l.into_owned());
+    if etype == EntryType::Symlink {
+        policy.check_link(link.as_deref().unwrap_or_default(), &name)?;
+    }
     let need_link = || {
         link.clone().ok_or(EntryError::Field {
             field: "link name",

@@ -27,6 +27,21 @@ pub enum EntryError {
     /// A non-directory entry would replace a directory that has children.
     #[error("cannot replace non-empty directory with a {kind}")]
     NonEmptyDirectory { kind: &'static str },
+    /// The strict policy refuses the entry.
+    #[error("{reason}")]
+    Refused { reason: String },
+    /// The entry name is longer than a path may be.
+    #[error(
+        "name of {len} bytes is longer than PATH_MAX allows ({} bytes)",
+        super::entry::MAX_NAME_BYTES
+    )]
+    NameTooLong { len: usize },
+    /// The strict policy never replaces a node by one of the other kind.
+    #[error("refusing to replace a {old} with a {kind}")]
+    Replace {
+        old: &'static str,
+        kind: &'static str,
+    },
     /// Only a directory can stand for the image root (`./`).
     #[error("the image root can only be a directory, not a {kind}")]
     RootNotDirectory { kind: &'static str },

@@ -13,14 +13,16 @@
 
 mod allow;
 mod caps;
+mod cursor;
 mod dircopy;
 mod entry;
 mod error;
 mod mmdebstrap;
 mod node;
+mod policy;
 mod resolve;
 mod scan;
-mod tarball;
+pub(crate) mod tarball;
 mod tree;
 mod walk;
 
@@ -35,6 +37,7 @@ pub use mmdebstrap::{
     cache_key, command_args, source_date_epoch, validate as validate_recipe, Recipe, CACHE_SUBDIR,
     DEFAULT_SOURCE_DATE_EPOCH, MMDEBSTRAP,
 };
+pub use policy::Policy;
 pub use resolve::{ResolveError, MAX_SYMLINK_FOLLOWS};
 pub use scan::{scan, CapabilityFile, DeviceKind, DeviceNode, RootReport, CAPABILITY_XATTR};
 
@@ -81,7 +84,7 @@ pub fn materialize_with(
 ) -> Result<RootReport, RootfsError> {
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
-    let mut tree = Tree::open(root).map_err(RootfsError::io("opening", root))?;
+    let mut tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
     match src {
         RootSource::Dir(dir) => {
             dircopy::copy(dir, root, &mut tree)?;
@@ -103,12 +106,45 @@ pub fn materialize_with(
 }
 
 fn extract(archive: &Path, mut tree: Tree) -> Result<(), RootfsError> {
-    tarball::extract(archive, &mut tree)?;
+    tarball::extract(archive, &mut tree, Policy::Root)?;
     tree.finish().map_err(|(entry, reason)| RootfsError::Entry {
         archive: archive.to_path_buf(),
         entry,
         reason,
     })
+}
+
+/// Extracts the tarball `archive` (compression told by magic) at `dest` (which must not exist)
+/// under `policy`, every entry selected; on error nothing is at `dest`. [`materialize`] is this
+/// with [`Policy::Root`] plus the inventory; kernel packages use [`Policy::Strict`] on their
+/// kernel parts.
+pub fn extract_tarball(archive: &Path, dest: &Path, policy: Policy) -> Result<(), RootfsError> {
+    let staging = Staging::new(dest)?;
+    let root = staging.dir.path();
+    let mut tree = Tree::open(root, policy).map_err(RootfsError::io("opening", root))?;
+    tarball::extract(archive, &mut tree, policy)?;
+    tree.finish()
+        .map_err(|(entry, reason)| RootfsError::Entry {
+            archive: archive.to_path_buf(),
+            entry,
+            reason,
+        })?;
+    staging.publish()
+}
+
+/// Extracts the kernel parts of the tar stream `reader` into the empty directory `root` under
+/// [`Policy::Strict`]; the caller checks the rest of the stream it came from.
+pub(crate) fn extract_kernel_parts(
+    reader: impl std::io::Read,
+    root: &Path,
+) -> Result<(), tarball::TarError> {
+    let mut tree = Tree::open(root, Policy::Strict).map_err(|e| tarball::TarError::Entry {
+        entry: String::new(),
+        reason: EntryError::std("opening the destination")(e),
+    })?;
+    tarball::extract_stream(reader, &mut tree, Policy::Strict, &policy::kernel_part)?;
+    tree.finish()
+        .map_err(|(entry, reason)| tarball::TarError::Entry { entry, reason })
 }
 
 /// The temporary directory a tree is built in, next to its destination.

@@ -13,9 +13,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::entry;
-use super::error::RootfsError;
+use super::entry::{self, Select};
+use super::error::{EntryError, RootfsError};
+use super::policy::Policy;
 use super::tree::Tree;
+use crate::codec::Codec;
 use crate::compress::Counting;
 
 /// Read buffer; also how much of the head is available to sniff the format.
@@ -26,32 +28,16 @@ const BLOCK: u64 = 512;
 /// default, some writers use up to 1 MiB blocks); more is not padding but a payload.
 const TRAILER_LIMIT: u64 = 1024 * 1024;
 
-/// Compression of a root tarball.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
-    Tar,
-    Gzip,
-    Zstd,
-    Xz,
-}
+/// `ustar` magic at offset 257 of a tar header (POSIX and GNU headers).
+const USTAR_AT: usize = 257;
 
-/// The format told by the first bytes, `None` when unknown.
-pub(crate) fn sniff(head: &[u8]) -> Option<Format> {
-    const GZIP: &[u8] = &[0x1f, 0x8b];
-    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-    const XZ: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
-    /// `ustar` magic at offset 257 (POSIX and GNU headers).
-    const USTAR_AT: usize = 257;
-    if head.starts_with(GZIP) {
-        Some(Format::Gzip)
-    } else if head.starts_with(ZSTD) {
-        Some(Format::Zstd)
-    } else if head.starts_with(XZ) {
-        Some(Format::Xz)
-    } else if head.get(USTAR_AT..USTAR_AT + 5) == Some(b"ustar") {
-        Some(Format::Tar)
-    } else {
-        None
+/// The compression told by the first bytes: a known magic, or [`Codec::None`] for a bare tar;
+/// `None` when neither (or a format we recognise but do not decode for root tarballs).
+pub(crate) fn sniff(head: &[u8]) -> Option<Codec> {
+    match Codec::from_magic(head) {
+        Some(c @ (Codec::Gzip | Codec::Zstd | Codec::Xz)) => Some(c),
+        Some(_) => None,
+        None => (head.get(USTAR_AT..USTAR_AT + 5) == Some(b"ustar")).then_some(Codec::None),
     }
 }
 
@@ -74,29 +60,49 @@ fn open(archive: &Path) -> Result<Box<dyn Read>, RootfsError> {
             "unrecognized archive format (expected tar, tar.gz, tar.zst or tar.xz)",
         )
     })?;
-    Ok(match format {
-        Format::Tar => Box::new(reader),
-        Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        Format::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(RootfsError::io("starting zstd on", archive))?,
-        ),
-        Format::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(reader)),
-    })
+    format
+        .decoder(reader)
+        .map_err(|e| archive_error(archive, e.to_string()))
 }
 
 /// Extracts `archive` into `tree` (not finished: the caller runs [`Tree::finish`]).
-pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError> {
+pub(crate) fn extract(archive: &Path, tree: &mut Tree, policy: Policy) -> Result<(), RootfsError> {
+    extract_stream(open(archive)?, tree, policy, &|_| true).map_err(|e| match e {
+        TarError::Entry { entry, reason } => RootfsError::Entry {
+            archive: archive.to_path_buf(),
+            entry,
+            reason,
+        },
+        TarError::Archive { reason } => archive_error(archive, reason),
+    })
+}
+
+/// Why a tar stream was refused.
+#[derive(Debug)]
+pub(crate) enum TarError {
+    /// One entry (named as stored) could not be written.
+    Entry { entry: String, reason: EntryError },
+    /// The stream as a whole: headers, end marker, trailing data, decompression.
+    Archive { reason: String },
+}
+
+/// Extracts the `select`ed entries of the (decompressed) tar stream `reader` into `tree` under
+/// `policy`, then checks the end-of-archive marker and reads the stream to its end.
+pub(crate) fn extract_stream(
+    reader: impl Read,
+    tree: &mut Tree,
+    policy: Policy,
+    select: Select<'_>,
+) -> Result<(), TarError> {
+    let archive_error = |reason: String| TarError::Archive { reason };
     let reader = Counting {
-        inner: open(archive)?,
+        inner: reader,
         count: 0,
     };
     let mut ar = tar::Archive::new(reader);
     let mut end = 0u64;
     let mut last = String::new();
-    let entries = ar
-        .entries()
-        .map_err(|e| archive_error(archive, e.to_string()))?;
+    let entries = ar.entries().map_err(|e| archive_error(e.to_string()))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             let at = if last.is_empty() {
@@ -104,14 +110,13 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError
             } else {
                 format!("after entry {last:?}")
             };
-            archive_error(archive, format!("{at}: {e}"))
+            archive_error(format!("{at}: {e}"))
         })?;
         last = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         end = entry
             .raw_file_position()
             .saturating_add(entry.size().div_ceil(BLOCK).saturating_mul(BLOCK));
-        entry::put(&mut entry, tree).map_err(|reason| RootfsError::Entry {
-            archive: archive.to_path_buf(),
+        entry::put(&mut entry, tree, policy, select).map_err(|reason| TarError::Entry {
             entry: last.clone(),
             reason,
         })?;
@@ -121,11 +126,10 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree) -> Result<(), RootfsError
     // archive.
     if rest.count < end + BLOCK {
         return Err(archive_error(
-            archive,
-            "no end-of-archive marker (truncated archive?)",
+            "no end-of-archive marker (truncated archive?)".to_owned(),
         ));
     }
-    check_trailer(&mut rest.inner).map_err(|r| archive_error(archive, r))
+    check_trailer(&mut rest.inner).map_err(archive_error)
 }
 
 /// Reads the rest of the stream (verifying the compression checksum): zeros only, bounded.
@@ -161,12 +165,12 @@ mod tests {
 
     #[test]
     fn sniffs_formats_by_magic() {
-        assert_eq!(sniff(&[0x1f, 0x8b, 8]), Some(Format::Gzip));
-        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Format::Zstd));
-        assert_eq!(sniff(b"\xfd7zXZ\x00rest"), Some(Format::Xz));
+        assert_eq!(sniff(&[0x1f, 0x8b, 8]), Some(Codec::Gzip));
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Codec::Zstd));
+        assert_eq!(sniff(b"\xfd7zXZ\x00rest"), Some(Codec::Xz));
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
-        assert_eq!(sniff(&tar), Some(Format::Tar));
+        assert_eq!(sniff(&tar), Some(Codec::None));
         assert_eq!(sniff(b"BZh91AY&SY"), None);
         assert_eq!(sniff(&[0u8; 100]), None);
     }

@@ -6,6 +6,10 @@
 //! node is created relative to that directory fd; an existing non-directory at the name is
 //! unlinked first (a later entry wins, and a symlink there is replaced, never written through).
 //!
+//! Resolution walks a cursor of open directories one component at a time and goes on from the
+//! previous entry's parent when the next entry lies below it, so extraction costs grow with the
+//! archive, not with the square of its depth (names are capped at PATH_MAX in [`super::entry`]).
+//!
 //! Nodes and their metadata are made by [`super::node`] without following links.
 //! Directories are created 0700 and get their metadata in [`Tree::finish`], after their children
 //! (mode 0555 must not block extraction, and adding children changes the mtime).
@@ -16,15 +20,19 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::cursor::{dup, open_dir, FsLookup};
 use super::error::EntryError;
 use super::node::{apply_fd, create, Kind, Meta, Time};
-use super::resolve::{self, entry_components, resolve_dir, Lookup, Missing, Node};
+use super::policy::Policy;
+use super::resolve::{
+    self, entry_components, resolve_dir, resolve_from, Links, Missing, ResolveError,
+};
 
 /// Mode of directories while they are being filled (their real mode is set at the end).
-const BUSY_DIR_MODE: u32 = 0o700;
+pub(crate) const BUSY_DIR_MODE: u32 = 0o700;
 /// Mode of parent directories the source does not list.
 const IMPLICIT_DIR_MODE: u32 = 0o755;
 /// Copy buffer for file data.
@@ -40,11 +48,20 @@ pub(crate) struct Tree {
     owner: (u32, u32),
     /// Copy buffer for file data.
     buf: Vec<u8>,
+    /// Whether symlinks on the way are followed (inside the root) or refuse the entry.
+    links: Links,
+    /// Whether an entry may replace a node of the other kind (directory by file, file by
+    /// directory); the strict policy refuses it.
+    replace_kind: bool,
+    /// The last parent resolved for an entry when it had no symlink in it (raw name = canonical
+    /// path), with its open directories: the next entry below it resolves only what follows, so
+    /// a deep tree costs one step per entry instead of one per component of every entry.
+    last: Option<(Vec<OsString>, Vec<OwnedFd>)>,
 }
 
 impl Tree {
     /// Opens the (empty) staging directory `root`.
-    pub(crate) fn open(root: &Path) -> io::Result<Tree> {
+    pub(crate) fn open(root: &Path, policy: Policy) -> io::Result<Tree> {
         let root = rfs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -58,7 +75,15 @@ impl Tree {
                 rustix::process::getegid().as_raw(),
             ),
             buf: vec![0u8; COPY_BUF],
+            links: policy.links(),
+            replace_kind: policy.replaces_kind(),
+            last: None,
         })
+    }
+
+    /// The running user and group, who own implicit directories.
+    pub(crate) fn owner(&self) -> (u32, u32) {
+        self.owner
     }
 
     fn implicit(&self, mtime: Time) -> Meta {
@@ -92,15 +117,19 @@ impl Tree {
             };
         };
         let implicit = self.implicit(meta.mtime);
-        let canon = resolve_dir(&mut self.lookup(implicit.clone()), parent, Missing::Create)?;
-        let dir = open_dir(self.root.as_fd(), &canon, OFlags::PATH)
-            .map_err(EntryError::io("opening the parent directory"))?;
+        let (canon, dir) = self.resolve_parent(parent, implicit.clone())?;
         let existing = stat_nofollow(dir.as_fd(), last).map_err(EntryError::io("stat"))?;
         let path = resolve::with(&canon, last);
         match kind {
             Kind::Dir => {
                 match existing {
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Some(_) if !self.replace_kind => {
+                        return Err(EntryError::Replace {
+                            old: "non-directory",
+                            kind: "directory",
+                        })
+                    }
                     Some(st) => {
                         self.remove(dir.as_fd(), &path, &st, "directory")?;
                         mkdir(dir.as_fd(), last)?;
@@ -119,6 +148,14 @@ impl Tree {
                 implicit,
             ),
             other => {
+                if let Some(st) = existing.filter(|_| !self.replace_kind) {
+                    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                        return Err(EntryError::Replace {
+                            old: "directory",
+                            kind: other.name(),
+                        });
+                    }
+                }
                 if let Some(st) = existing {
                     self.remove(dir.as_fd(), &path, &st, other.name())?;
                 }
@@ -141,12 +178,49 @@ impl Tree {
         Ok(())
     }
 
-    fn lookup(&mut self, implicit: Meta) -> FsLookup<'_> {
-        FsLookup {
+    /// Resolves (creating what is missing) and opens the parent directory of an entry, going on
+    /// from the previous entry's parent when `path` extends it.
+    fn resolve_parent(
+        &mut self,
+        path: &[OsString],
+        implicit: Meta,
+    ) -> Result<(Vec<OsString>, OwnedFd), ResolveError> {
+        let (start, fds) = match self.last.take() {
+            Some((prev, fds)) if path.starts_with(&prev) => (prev, fds),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let rest = path.get(start.len()..).unwrap_or_default();
+        let mut lookup = FsLookup {
             root: self.root.as_fd(),
             dirs: &mut self.dirs,
             implicit,
+            path: start.clone(),
+            fds,
+        };
+        let canon = resolve_from(&mut lookup, start, rest, Missing::Create, self.links)?;
+        let fd = dup(lookup.here())?;
+        if canon == path {
+            self.last = Some((canon.clone(), lookup.fds));
         }
+        Ok((canon, fd))
+    }
+
+    /// Resolves the directory `path` and opens it (`O_PATH`).
+    fn resolve(
+        &mut self,
+        path: &[OsString],
+        missing: Missing,
+        implicit: Meta,
+    ) -> Result<(Vec<OsString>, OwnedFd), ResolveError> {
+        let mut lookup = FsLookup {
+            root: self.root.as_fd(),
+            dirs: &mut self.dirs,
+            implicit,
+            path: Vec::new(),
+            fds: Vec::new(),
+        };
+        let canon = resolve_dir(&mut lookup, path, missing, self.links)?;
+        Ok((canon, dup(lookup.here())?))
     }
 
     /// Unlinks what is at `path` so `new` can take its place; a directory only if empty.
@@ -190,15 +264,12 @@ impl Tree {
         let Some((tname, tparent)) = parts.split_last() else {
             return Err(EntryError::HardlinkToDirectory { target: shown });
         };
-        let tcanon =
-            resolve_dir(&mut self.lookup(implicit), tparent, Missing::Fail).map_err(|source| {
-                EntryError::HardlinkTarget {
-                    target: shown.clone(),
-                    source,
-                }
+        let (_, tdir) = self
+            .resolve(tparent, Missing::Fail, implicit)
+            .map_err(|source| EntryError::HardlinkTarget {
+                target: shown.clone(),
+                source,
             })?;
-        let tdir = open_dir(self.root.as_fd(), &tcanon, OFlags::PATH)
-            .map_err(EntryError::io("opening the hardlink target directory"))?;
         let tst = stat_nofollow(tdir.as_fd(), tname)
             .map_err(EntryError::io("stat of the hardlink target"))?
             .ok_or_else(|| EntryError::HardlinkTargetMissing {
@@ -216,62 +287,6 @@ impl Tree {
         rfs::linkat(tdir.as_fd(), tname, dir, name, AtFlags::empty())
             .map_err(EntryError::io("link"))
     }
-}
-
-/// [`Lookup`] over the staging root; creates implicit directories with `implicit` metadata.
-struct FsLookup<'a> {
-    root: BorrowedFd<'a>,
-    dirs: &'a mut BTreeMap<Vec<OsString>, Meta>,
-    implicit: Meta,
-}
-
-impl Lookup for FsLookup<'_> {
-    fn node(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<Node> {
-        let path = resolve::with(dir, name);
-        let fd = match openat2_beneath(self.root, &path, OFlags::PATH | OFlags::NOFOLLOW) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(Node::Missing),
-            Err(e) => return Err(e.into()),
-        };
-        let st = rfs::fstat(&fd)?;
-        Ok(match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => Node::Dir,
-            FileType::Symlink => Node::Symlink(rfs::readlinkat(&fd, "", Vec::new())?.into_bytes()),
-            _ => Node::Other,
-        })
-    }
-
-    fn mkdir(&mut self, dir: &[OsString], name: &OsStr) -> io::Result<()> {
-        let parent = open_dir(self.root, dir, OFlags::PATH)?;
-        rfs::mkdirat(&parent, name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
-        self.dirs
-            .insert(resolve::with(dir, name), self.implicit.clone());
-        Ok(())
-    }
-}
-
-/// Opens `path` (canonical, relative to `root`) refusing any symlink or escape on the way.
-fn openat2_beneath(
-    root: BorrowedFd<'_>,
-    path: &[OsString],
-    flags: OFlags,
-) -> rustix::io::Result<OwnedFd> {
-    let rel = resolve::at_path(path);
-    rfs::openat2(
-        root,
-        &rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH
-            | ResolveFlags::NO_SYMLINKS
-            | ResolveFlags::NO_MAGICLINKS
-            | ResolveFlags::NO_XDEV,
-    )
-}
-
-/// Opens the canonical directory `path`.
-fn open_dir(root: BorrowedFd<'_>, path: &[OsString], flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    openat2_beneath(root, path, flags | OFlags::DIRECTORY | OFlags::NOFOLLOW)
 }
 
 fn stat_nofollow(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Option<rfs::Stat>> {

@@ -127,3 +127,14 @@ pub fn generations(tftp: &Path, profile: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// An `ar` archive of `(name, data)` members: a Debian package when the members are
+/// `debian-binary`, `control.tar*` and `data.tar*`.
+pub fn ar_archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = ar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let header = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
