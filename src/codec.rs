@@ -83,7 +83,7 @@ impl Codec {
     }
 
     /// Splits a known compression suffix off `name`: `("a.ko", Xz)` for `a.ko.xz`, `(name,
-    /// None)` when it has none of [`SUFFIXES`].
+    /// None)` when it has none of `SUFFIXES`.
     pub fn from_suffix(name: &str) -> (&str, Codec) {
         SUFFIXES
             .iter()

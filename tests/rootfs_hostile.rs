@@ -29,12 +29,7 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: extraction keeps owners and device nodes, which needs root");
-        false
-    }
+    common::root_or_skip("extraction keeps owners and device nodes, which needs root")
 }
 
 /// What a case must produce.

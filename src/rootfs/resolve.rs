@@ -83,7 +83,7 @@ pub enum ResolveError {
     /// A symlink on the way has an empty target.
     #[error("{}: symlink with an empty target", display(.at))]
     EmptyLink { at: Vec<OsString> },
-    /// A symlink on the way, with [`Links::Refuse`].
+    /// A symlink on the way, with `Links::Refuse`.
     #[error("{} is a symlink; refusing to write through it", rel_path(.at).display())]
     ThroughSymlink { at: Vec<OsString> },
     /// Symlinks nest deeper than [`MAX_SYMLINK_FOLLOWS`] (a loop, usually).
