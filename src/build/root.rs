@@ -26,8 +26,8 @@ use super::BuildError;
 use crate::fsx::atomic::write_atomic;
 use crate::nodes::{Inventory, NODES_FILE};
 use crate::overlay::{EntryContent, NodeVars, Plan};
-use crate::profile::{Profile, RootSpec};
-use crate::rootfs::{self, AllowList, RootReport, RootSource};
+use crate::profile::Profile;
+use crate::rootfs::{self, RootReport, RootSource};
 
 /// Cache subdirectory of finished root trees.
 const ROOTS_DIR: &str = "roots";
@@ -40,41 +40,6 @@ pub struct BuiltRoot {
     pub report: RootReport,
     #[serde(skip)]
     pub cached: bool,
-}
-
-/// The rootfs crate's view of the profile's source.
-fn source(spec: &RootSpec) -> RootSource {
-    match spec {
-        RootSpec::Dir(d) => RootSource::Dir(d.clone()),
-        RootSpec::Tarball(t) => RootSource::Tarball(t.clone()),
-        RootSpec::Mmdebstrap {
-            suite,
-            variant,
-            packages,
-            mirror,
-            components,
-            hooks,
-        } => RootSource::Mmdebstrap(rootfs::Recipe {
-            suite: suite.clone(),
-            variant: variant.clone(),
-            packages: packages.clone(),
-            mirror: mirror.clone(),
-            hooks: hooks.clone(),
-            components: components.clone(),
-        }),
-    }
-}
-
-fn allow_list(p: &Profile) -> AllowList {
-    let a = &p.root_allow;
-    AllowList {
-        setuid: a.setuid.clone(),
-        setgid: a.setgid.clone(),
-        capabilities: a.capabilities.clone(),
-        devices: a.devices.clone(),
-        world_writable: a.world_writable.clone(),
-        sticky_dirs: a.sticky_dirs.clone(),
-    }
 }
 
 /// Digest of an overlay plan: every path with its kind, content, mode and owner.
@@ -157,13 +122,12 @@ pub fn build_root(
     let Some(spec) = &profile.root else {
         return Ok(None);
     };
-    let src = source(spec);
-    let source_key = match (&src, spec) {
-        (_, RootSpec::Dir(d)) => state
+    let source_key = match spec {
+        RootSource::Dir(d) => state
             .add_tree(hc, d)
             .map_err(BuildError::io("cannot read root directory", d))?
             .ok_or_else(|| not_found("cannot read root directory", d))?,
-        (_, RootSpec::Tarball(t)) => {
+        RootSource::Tarball(t) => {
             state
                 .add_file(hc, t)
                 .map_err(BuildError::io("cannot read root tarball", t))?;
@@ -171,9 +135,9 @@ pub fn build_root(
                 .map_err(BuildError::io("cannot read root tarball", t))?
                 .ok_or_else(|| not_found("cannot read root tarball", t))?
         }
-        (RootSource::Mmdebstrap(recipe), RootSpec::Mmdebstrap { hooks, .. }) => {
+        RootSource::Mmdebstrap(recipe) => {
             let mut contents = Vec::new();
-            for h in hooks {
+            for h in &recipe.hooks {
                 state
                     .add_file(hc, h)
                     .map_err(BuildError::io("cannot read mmdebstrap hook", h))?;
@@ -182,18 +146,12 @@ pub fn build_root(
             }
             rootfs::cache_key(recipe, &contents, rootfs::source_date_epoch()?)
         }
-        (_, RootSpec::Mmdebstrap { .. }) => {
-            return Err(not_found(
-                "mmdebstrap recipe did not map to a recipe source",
-                Path::new("[root]"),
-            ))
-        }
     };
     super::overlays::record_inputs(project, &profile.overlays.root, hc, state)?;
     let nodes = inventory_nodes(inventory, profile)?;
     let plan =
         super::overlays::plan_overlays_for_nodes(project, profile, &profile.overlays.root, &nodes)?;
-    let allow = allow_list(profile);
+    let allow = &profile.root_allow;
     let key = hash_bytes(
         format!(
             "{source_key}\n{}\n{allow:?}\n{source_date_epoch}",
@@ -225,11 +183,11 @@ pub fn build_root(
         fs::remove_dir_all(&staging)
             .map_err(BuildError::io("cannot remove stale staging tree", &staging))?;
     }
-    rootfs::materialize(&src, cache, &staging)?;
+    rootfs::materialize(spec, cache, &staging)?;
     let result = (|| {
         crate::overlay::apply_stamped(&plan, &staging, source_date_epoch)?;
         let report = rootfs::scan(&staging)?;
-        rootfs::check_allowed(&report, &allow)?;
+        rootfs::check_allowed(&report, allow)?;
         Ok::<_, BuildError>(report)
     })();
     let report = match result {

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::ProfileError;
 pub use model::{
-    AllowSpec, FirmwareSpec, KernelSpec, MenuSpec, OverlaysSpec, OwnerSpec, Profile, PublishSpec,
-    RootSpec,
+    AllowList, FirmwareSpec, KernelSpec, MenuSpec, OverlaysSpec, OwnerSpec, Profile, PublishSpec,
+    RootSource,
 };
 pub use render::to_toml;
 pub(crate) use resolve_net::bond_port;

@@ -45,8 +45,8 @@ pub struct Profile {
     /// The boot config the init gets; `modules` and `kernel_version` are filled in by the build.
     pub boot: BootConfig,
     /// The read-only root tree served over NFS (`None`: the profile builds boot artifacts only).
-    pub root: Option<RootSpec>,
-    pub root_allow: AllowSpec,
+    pub root: Option<RootSource>,
+    pub root_allow: AllowList,
     pub overlays: OverlaysSpec,
     /// Template variables for `.j2` overlay files.
     pub vars: BTreeMap<String, toml::Value>,
@@ -54,31 +54,13 @@ pub struct Profile {
     pub menu: MenuSpec,
 }
 
-/// Where the root tree comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RootSpec {
-    Dir(PathBuf),
-    Tarball(PathBuf),
-    Mmdebstrap {
-        suite: String,
-        variant: String,
-        packages: Vec<String>,
-        mirror: Option<String>,
-        components: Vec<String>,
-        hooks: Vec<PathBuf>,
-    },
-}
+/// Where a profile's root tree comes from: the root-tree builder's own type (the profile holds
+/// it as is, no mirror type).
+pub use crate::rootfs::RootSource;
 
-/// Globs of paths allowed to carry each kind of special permission.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowSpec {
-    pub setuid: Vec<String>,
-    pub setgid: Vec<String>,
-    pub capabilities: Vec<String>,
-    pub devices: Vec<String>,
-    pub world_writable: Vec<String>,
-    pub sticky_dirs: Vec<String>,
-}
+/// Globs of paths allowed to carry each kind of special permission: the root-tree checker's own
+/// type.
+pub use crate::rootfs::AllowList;
 
 /// Mode/owner override of one overlay path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

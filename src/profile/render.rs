@@ -4,7 +4,7 @@
 use netroot_boot::bootconfig::{IpConfig, PortId};
 use toml::{Table, Value};
 
-use super::model::{KernelSpec, Profile, RootSpec};
+use super::model::{KernelSpec, Profile, RootSource};
 
 fn s(v: impl ToString) -> Value {
     Value::String(v.to_string())
@@ -151,16 +151,16 @@ pub fn to_toml(p: &Profile) -> String {
     );
     if let Some(r) = &p.root {
         let mut v = match r {
-            RootSpec::Dir(d) => vec![("source", s("dir")), ("path", s(d.display()))],
-            RootSpec::Tarball(d) => vec![("source", s("tarball")), ("path", s(d.display()))],
-            RootSpec::Mmdebstrap {
+            RootSource::Dir(d) => vec![("source", s("dir")), ("path", s(d.display()))],
+            RootSource::Tarball(d) => vec![("source", s("tarball")), ("path", s(d.display()))],
+            RootSource::Mmdebstrap(crate::rootfs::Recipe {
                 suite,
                 variant,
                 packages,
                 mirror,
                 components,
                 hooks,
-            } => {
+            }) => {
                 let mut v = vec![
                     ("source", s("mmdebstrap")),
                     ("suite", s(suite)),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::ProfileError;
-use super::model::{AllowSpec, MenuSpec, OverlaysSpec, OwnerSpec, PublishSpec, RootSpec};
+use super::model::{AllowList, MenuSpec, OverlaysSpec, OwnerSpec, PublishSpec, RootSource};
 use super::raw::{RawMenu, RawOverlays, RawPublish, RawRoot};
 use super::resolve::Ctx;
 use super::source::Val;
@@ -19,18 +19,18 @@ fn strings(v: &Option<Val<Vec<Val<String>>>>) -> Vec<String> {
         .collect()
 }
 
-/// `[root]` → [`RootSpec`].
+/// `[root]` → [`RootSource`].
 pub(super) fn root(
     cx: &Ctx<'_>,
     r: Option<&RawRoot>,
-) -> Result<(Option<RootSpec>, AllowSpec), ProfileError> {
+) -> Result<(Option<RootSource>, AllowList), ProfileError> {
     let Some(r) = r else {
-        return Ok((None, AllowSpec::default()));
+        return Ok((None, AllowList::default()));
     };
     let allow = r
         .allow
         .as_ref()
-        .map(|a| AllowSpec {
+        .map(|a| AllowList {
             setuid: strings(&a.setuid),
             setgid: strings(&a.setgid),
             capabilities: strings(&a.capabilities),
@@ -59,9 +59,9 @@ pub(super) fn root(
             let path = r.path.as_ref().ok_or_else(|| cx.missing("root.path"))?;
             let p = cx.path(&path.value);
             if source.value == "dir" {
-                RootSpec::Dir(p)
+                RootSource::Dir(p)
             } else {
-                RootSpec::Tarball(p)
+                RootSource::Tarball(p)
             }
         }
         "mmdebstrap" => {
@@ -92,7 +92,7 @@ pub(super) fn root(
                     ));
                 }
             }
-            RootSpec::Mmdebstrap {
+            RootSource::Mmdebstrap(crate::rootfs::Recipe {
                 suite: suite.value.clone(),
                 variant: r
                     .variant
@@ -108,7 +108,7 @@ pub(super) fn root(
                     .flat_map(|l| l.value.iter())
                     .map(|h| cx.path(&h.value))
                     .collect(),
-            }
+            })
         }
         other => {
             return Err(cx.invalid(

@@ -285,14 +285,14 @@ fn site_sections_resolve() {
     let prof = p.load_profile("a").unwrap();
     assert_eq!(
         prof.root,
-        Some(RootSpec::Mmdebstrap {
+        Some(RootSource::Mmdebstrap(crate::rootfs::Recipe {
             suite: "bookworm".into(),
             variant: "minbase".into(),
             packages: vec!["systemd".into(), "udev".into()],
             mirror: None,
             components: vec![],
             hooks: vec![],
-        })
+        }))
     );
     assert_eq!(prof.root_allow.setuid, vec!["usr/bin/passwd"]);
     assert_eq!(
