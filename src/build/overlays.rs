@@ -1,14 +1,13 @@
 //! Overlay trees for the build: the profile's `[overlays]` names resolved to `overlays/NAME/`,
 //! planned with the profile's variables, and recorded as build inputs.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::acquire::add_input;
 use super::hashcache::HashCache;
 use super::state::BuildState;
 use super::BuildError;
-use crate::overlay::{self, OverlaySpec, Ownership, Plan, Vars};
+use crate::overlay::{self, OverlaySpec, Plan, Vars};
 use crate::profile::{Profile, OVERLAYS_DIR};
 
 /// Variable every template gets: the profile name.
@@ -46,24 +45,9 @@ pub fn plan_overlays_for_nodes(
             dir: project.join(OVERLAYS_DIR).join(n),
         })
         .collect();
-    let owners: BTreeMap<String, Ownership> = profile
-        .overlays
-        .owners
-        .iter()
-        .map(|(p, o)| {
-            (
-                p.clone(),
-                Ownership {
-                    mode: o.mode,
-                    uid: o.uid,
-                    gid: o.gid,
-                },
-            )
-        })
-        .collect();
     Ok(overlay::plan_with_nodes(
         &specs,
-        &owners,
+        &profile.overlays.owners,
         &profile_vars(profile),
         &profile.overlays.allow_override,
         nodes,

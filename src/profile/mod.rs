@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ProfileError;
 pub use model::{
-    AllowList, FirmwareSpec, KernelSpec, MenuSpec, OverlaysSpec, OwnerSpec, Profile, PublishSpec,
+    AllowList, FirmwareSpec, KernelSpec, MenuSpec, OverlaysSpec, Ownership, Profile, PublishSpec,
     RootSource,
 };
 pub use render::to_toml;

@@ -62,13 +62,8 @@ pub use crate::rootfs::RootSource;
 /// type.
 pub use crate::rootfs::AllowList;
 
-/// Mode/owner override of one overlay path.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnerSpec {
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-}
+/// Mode/owner override of one overlay path: the overlay planner's own type.
+pub use crate::overlay::Ownership;
 
 /// Overlay trees, by name (`overlays/NAME/`), in application order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,7 +71,7 @@ pub struct OverlaysSpec {
     pub root: Vec<String>,
     pub initramfs: Vec<String>,
     pub allow_override: Vec<String>,
-    pub owners: BTreeMap<String, OwnerSpec>,
+    pub owners: BTreeMap<String, Ownership>,
 }
 
 /// Publication targets on the masters.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::ProfileError;
-use super::model::{AllowList, MenuSpec, OverlaysSpec, OwnerSpec, PublishSpec, RootSource};
+use super::model::{AllowList, MenuSpec, OverlaysSpec, Ownership, PublishSpec, RootSource};
 use super::raw::{RawMenu, RawOverlays, RawPublish, RawRoot};
 use super::resolve::Ctx;
 use super::source::Val;
@@ -178,7 +178,7 @@ pub(super) fn overlays(
         }
         owners.insert(
             path.clone(),
-            OwnerSpec {
+            Ownership {
                 mode,
                 uid: v.value.uid,
                 gid: v.value.gid,

@@ -305,7 +305,7 @@ fn site_sections_resolve() {
     assert_eq!(prof.vars["site"].as_str(), Some("lab"));
     assert_eq!(
         prof.overlays.owners["etc/shadow"],
-        OwnerSpec {
+        Ownership {
             mode: Some(0o640),
             uid: None,
             gid: Some(42)
