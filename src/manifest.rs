@@ -52,7 +52,7 @@ pub struct FileInfo {
     pub sha256: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SegmentInfo {
     pub name: String,
     pub entries: usize,

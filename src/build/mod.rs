@@ -52,13 +52,12 @@ pub struct StageReport {
     pub cached: bool,
 }
 
-/// One compressed cpio segment of the image.
+/// One compressed cpio segment of the image: what the manifest records of it, and whether it
+/// came from the cache.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SegmentReport {
-    pub name: String,
-    pub entries: usize,
-    pub cpio_bytes: u64,
-    pub compressed_bytes: u64,
+    #[serde(flatten)]
+    pub segment: crate::manifest::SegmentInfo,
     /// The compressed segment was reused from the cache (same content, same compression).
     pub cached: bool,
 }

@@ -257,19 +257,14 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         let (compressed, cpio_len, cached) = result?;
         let entries = seg.entries().count();
         all_cached &= cached;
-        seg_reports.push(super::SegmentReport {
+        let segment = manifest::SegmentInfo {
             name: name.to_string(),
             entries,
             cpio_bytes: cpio_len,
             compressed_bytes: compressed.len() as u64,
-            cached,
-        });
-        seg_infos.push(manifest::SegmentInfo {
-            name: name.to_string(),
-            entries,
-            cpio_bytes: cpio_len,
-            compressed_bytes: compressed.len() as u64,
-        });
+        };
+        seg_infos.push(segment.clone());
+        seg_reports.push(super::SegmentReport { segment, cached });
         image.extend_from_slice(&compressed);
     }
     st.done("compress", all_cached);
