@@ -2,7 +2,6 @@
 //!
 //! The library holds all logic; the `netroot` binary is a shim over [`cli::main`].
 
-pub mod build;
 pub mod cli;
 pub mod codec;
 pub mod compress;
@@ -17,6 +16,7 @@ pub mod manifest;
 pub mod menus;
 pub mod nodes;
 pub mod overlay;
+pub mod pipeline;
 pub mod profile;
 pub mod publish;
 pub mod qemu;

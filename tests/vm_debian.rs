@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use netroot::build::CACHE_ENV;
+use netroot::pipeline::CACHE_ENV;
 use netroot::qemu::Stage;
 use vm::env::{find_in_path, vm_tools_or_skip, VmTools, REQUIRE_VM_VAR};
 use vm::report::Report;

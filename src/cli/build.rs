@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::progress::CliProgress;
 use super::{Cli, UsageError};
-use crate::build::{build, BuildOptions, BuildReport, SOURCE_DATE_EPOCH_ENV};
+use crate::pipeline::{build, BuildOptions, BuildReport, SOURCE_DATE_EPOCH_ENV};
 use crate::profile::KernelSpec;
 
 /// Profile built when none is named.

@@ -116,7 +116,7 @@ fn error_text(e: &anyhow::Error) -> String {
 
 /// Usage errors (unknown profile name, bad option value) exit 2, everything else 1.
 fn exit_code_of(e: &anyhow::Error) -> u8 {
-    use crate::build::BuildError;
+    use crate::pipeline::BuildError;
     use crate::profile::ProfileError;
     let usage_profile =
         |p: &ProfileError| matches!(p, ProfileError::NotFound { .. } | ProfileError::BadName(_));

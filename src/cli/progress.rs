@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::build::Progress;
+use crate::pipeline::Progress;
 
 /// Spinner refresh interval.
 const TICK: Duration = Duration::from_millis(80);

@@ -11,8 +11,8 @@ use clap::Args;
 use super::build::build_options;
 use super::progress::CliProgress;
 use super::Cli;
-use crate::build::cache_dir_for;
 use crate::deploy::{self, SiteSource};
+use crate::pipeline::cache_dir_for;
 use crate::publish::Targets;
 use crate::site::SiteSettings;
 

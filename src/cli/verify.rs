@@ -43,7 +43,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<
 /// The build output `OUT/PROFILE` and the root tree its `rootfs` link names, where present.
 fn sources(args: &VerifyArgs) -> crate::publish::RepairSources {
     let dir = args.targets.out.join(&args.profile);
-    let root_tree = std::fs::canonicalize(dir.join(crate::build::ROOTFS))
+    let root_tree = std::fs::canonicalize(dir.join(crate::pipeline::ROOTFS))
         .ok()
         .filter(|r| r.is_dir());
     crate::publish::RepairSources {

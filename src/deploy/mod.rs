@@ -11,8 +11,8 @@ mod render;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::build::{self, BuildOptions, BuildReport, Progress};
 use crate::nodes::{Inventory, NodeNetwork, NODES_FILE};
+use crate::pipeline::{self, BuildOptions, BuildReport, Progress};
 use crate::profile::{Profile, Project};
 use crate::publish::{self, Artifacts, Loaders, PublishOptions, Targets};
 use crate::record::BootRecord;
@@ -50,7 +50,7 @@ pub enum DeployError {
     )]
     NoBootRecord(String, String),
     #[error(transparent)]
-    Build(#[from] build::BuildError),
+    Build(#[from] pipeline::BuildError),
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
     #[error(transparent)]
@@ -140,7 +140,7 @@ fn node_network(p: &Profile) -> NodeNetwork {
 /// The build's record in `out/PROFILE/`, checked.
 pub fn build_record(out: &Path, profile: &str) -> Result<BootRecord, DeployError> {
     let dir = out.join(profile);
-    Ok(BootRecord::read(&dir, &dir.join(build::MANIFEST))?)
+    Ok(BootRecord::read(&dir, &dir.join(pipeline::MANIFEST))?)
 }
 
 /// The engine options for publishing `boot` of `profile`: the record, a hash memo in the cache,
@@ -197,12 +197,12 @@ pub fn artifacts(out: &Path, profile: &str) -> Result<Artifacts, DeployError> {
             Err(DeployError::MissingArtifact(p))
         }
     };
-    let manifest = need(build::MANIFEST)?;
+    let manifest = need(pipeline::MANIFEST)?;
     // OUT/PROFILE/rootfs links to the tree in the build cache; the engine takes the tree itself.
     // A build with a root whose tree is gone (cache removed) is an error, never a rootless
     // generation.
     let root_tree = if crate::record::build_has_root(&manifest)? {
-        let link = dir.join(build::ROOTFS);
+        let link = dir.join(pipeline::ROOTFS);
         let tree = std::fs::canonicalize(&link).ok().filter(|r| r.is_dir());
         Some(tree.ok_or(DeployError::MissingArtifact(link))?)
     } else {
@@ -210,8 +210,8 @@ pub fn artifacts(out: &Path, profile: &str) -> Result<Artifacts, DeployError> {
     };
     Ok(Artifacts {
         profile: profile.to_string(),
-        vmlinuz: need(build::VMLINUZ)?,
-        initramfs: need(build::INITRAMFS)?,
+        vmlinuz: need(pipeline::VMLINUZ)?,
+        initramfs: need(pipeline::INITRAMFS)?,
         manifest,
         root_tree,
     })
@@ -222,7 +222,7 @@ pub fn build_first(
     opts: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<BuildReport, DeployError> {
-    Ok(build::build(opts, progress)?)
+    Ok(pipeline::build(opts, progress)?)
 }
 
 /// Loads a profile of a project.

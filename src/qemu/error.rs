@@ -74,7 +74,7 @@ pub enum QemuError {
     Build {
         profile: String,
         #[source]
-        source: Box<crate::build::BuildError>,
+        source: Box<crate::pipeline::BuildError>,
     },
     #[error("interrupted")]
     Interrupted,

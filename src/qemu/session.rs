@@ -30,7 +30,7 @@ use super::serve;
 use super::servednet::{self, ServedNet};
 use super::timeline::{Timeline, TimelineBuilder};
 use super::QemuError;
-use crate::build::{self, BuildOptions, Quiet};
+use crate::pipeline::{self, BuildOptions, Quiet};
 use crate::profile::Project;
 
 /// Directory of run state below `OUT`.
@@ -204,7 +204,7 @@ pub fn run(
     }
     guest::require_v4(&profile.name, &profile.boot)?;
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let report = build::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
+    let report = pipeline::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
         profile: name.clone(),
         source: Box::new(source),
     })?;
