@@ -8,6 +8,7 @@
 
 mod acquire;
 mod assemble;
+mod describe;
 pub mod hashcache;
 mod overlays;
 mod record;

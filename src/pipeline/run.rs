@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::acquire::{acquire, add_input};
 use super::assemble;
 use super::hashcache::{hash_bytes, HashCache};
-use super::state::{BuildState, InputHash};
+use super::state::BuildState;
 use super::{secs, BuildError, BuildOptions, BuildReport, Progress, StageReport, CACHE_ENV};
 use crate::compress::{compress, Compression};
 use crate::fsx::atomic::{staging_dir, swap_dir_into_place, write_atomic};
 use crate::image::ImageBuilder;
 use crate::init_binary::INIT_BINARY;
-use crate::manifest::{self, Manifest};
+use crate::manifest;
 use crate::profile::{to_toml, Project};
 use crate::{elfdeps, kmod};
 
@@ -287,22 +287,21 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         .map_err(BuildError::io("cannot read kernel image", &kernel.image))?;
     let boot_record =
         super::record::boot_record(&profile, &boot, inventory.as_ref(), root.as_ref())?;
-    let man = build_manifest(
+    let man = super::describe::build_manifest(super::describe::ManifestParts {
         opts,
-        &profile.name,
-        &spec,
-        &kernel,
-        &closure,
-        &boot,
-        &segments,
+        profile: &profile,
+        spec: &spec,
+        kernel: &kernel,
+        closure: &closure,
+        boot: &boot,
+        segments: &segments,
         seg_infos,
-        &image,
-        &vmlinuz,
-        &state,
-        &profile.compression,
-        root.as_ref(),
+        image: &image,
+        vmlinuz: &vmlinuz,
+        state: &state,
+        root: root.as_ref(),
         boot_record,
-    );
+    });
     let man_json = man.to_json().map_err(|e| {
         BuildError::io("cannot serialize manifest", MANIFEST)(std::io::Error::other(e))
     })?;
@@ -404,140 +403,4 @@ fn compress_segment(
     let data = compress(&cpio, c)?;
     write_atomic(&path, &data).map_err(BuildError::io("cannot write cache", &path))?;
     Ok((data, cpio.len() as u64, false))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build_manifest(
-    opts: &BuildOptions,
-    profile: &str,
-    spec: &crate::profile::KernelSpec,
-    kernel: &crate::kernel::Kernel,
-    closure: &kmod::Closure,
-    boot: &netroot_boot::bootconfig::BootConfig,
-    segments: &[(&str, ImageBuilder)],
-    seg_infos: Vec<manifest::SegmentInfo>,
-    image: &[u8],
-    vmlinuz: &[u8],
-    state: &BuildState,
-    compression: &Compression,
-    root: Option<&super::root::BuiltRoot>,
-    boot_record: crate::record::BootRecord,
-) -> Manifest {
-    use crate::profile::KernelSpec;
-    use manifest::*;
-    let fi = |d: &[u8]| FileInfo {
-        size: d.len() as u64,
-        sha256: sha256_hex(d),
-    };
-    let source = match spec {
-        KernelSpec::Dir(d) => format!("dir:{}", display_path(d, &opts.project)),
-        KernelSpec::Deb(d) => format!("deb:{}", display_path(d, &opts.project)),
-        KernelSpec::Host => "host".to_string(),
-    };
-    // Later segments win when the kernel unpacks a path twice: list them first so the stable
-    // sort + dedup below keeps the entry the node really gets.
-    let mut files: Vec<EntryInfo> = segments
-        .iter()
-        .rev()
-        .flat_map(|(_, s)| s.entries())
-        .map(|e| EntryInfo {
-            path: e.path.clone(),
-            kind: e.kind.to_string(),
-            mode: format!("{:04o}", e.mode & 0o7777),
-            size: e.size,
-            sha256: e.sha256.clone(),
-            target: e.target.clone(),
-        })
-        .collect();
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    files.dedup_by(|a, b| a.path == b.path);
-    let entry_sha = |path: &str| {
-        files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .and_then(|i| files.get(i))
-            .and_then(|f| f.sha256.clone())
-    };
-    let modules = closure
-        .modules
-        .iter()
-        .map(|m| ModuleInfo {
-            name: m.name.clone(),
-            path: assemble::module_path(&kernel.version, &m.rel_path),
-            size: m.data.len() as u64,
-            // Hashed once already, by the image builder.
-            sha256: entry_sha(&assemble::module_path(&kernel.version, &m.rel_path))
-                .unwrap_or_else(|| sha256_hex(&m.data)),
-            params: boot
-                .modules
-                .iter()
-                .find(|l| l.name == m.name)
-                .map(|l| l.params.clone())
-                .unwrap_or_default(),
-            reasons: m.reasons.iter().map(|r| r.to_string()).collect(),
-            firmware: m.firmware.clone(),
-        })
-        .collect();
-    let inputs = state
-        .inputs
-        .iter()
-        .map(|(p, h)| InputInfo {
-            path: display_path(Path::new(p), &opts.project),
-            blake3: match h {
-                InputHash::File(Some(h)) | InputHash::Listing(Some(h)) => h.clone(),
-                InputHash::Modinfo(h) => format!("modinfo:{h}"),
-                InputHash::Tree(Some(h)) => format!("tree:{h}"),
-                InputHash::Tree(None) => "absent".into(),
-                InputHash::File(None) | InputHash::Listing(None) => "absent".into(),
-            },
-        })
-        .collect();
-    Manifest {
-        manifest_version: MANIFEST_VERSION,
-        netroot_version: env!("CARGO_PKG_VERSION").to_string(),
-        profile: profile.to_string(),
-        kernel: KernelInfo {
-            version: kernel.version.clone(),
-            source,
-            vmlinuz: fi(vmlinuz),
-        },
-        compression: compression.to_string(),
-        source_date_epoch: opts.source_date_epoch,
-        initramfs: ImageInfo {
-            size: image.len() as u64,
-            sha256: sha256_hex(image),
-            segments: seg_infos,
-        },
-        init: FileInfo {
-            size: INIT_BINARY.len() as u64,
-            sha256: entry_sha(assemble::INIT_PATH).unwrap_or_else(|| sha256_hex(INIT_BINARY)),
-        },
-        boot_config: fi(boot.render().as_bytes()),
-        modules,
-        builtin: closure
-            .builtin
-            .iter()
-            .map(|(n, w)| BuiltinInfo {
-                name: n.clone(),
-                why: w.clone(),
-            })
-            .collect(),
-        firmware: closure
-            .firmware
-            .iter()
-            .map(|f| FirmwareInfo {
-                name: f.name.clone(),
-                found: f.source.is_some(),
-                needed_by: f.needed_by.clone(),
-            })
-            .collect(),
-        warnings: closure.warnings.clone(),
-        files,
-        inputs,
-        root: root.map(|r| manifest::RootInfo {
-            key: r.key.clone(),
-            report: r.report.clone(),
-        }),
-        boot: boot_record,
-    }
 }
