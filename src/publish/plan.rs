@@ -101,6 +101,8 @@ pub fn try_dry_run<E: Into<super::MenuRenderError>>(
     t: &Targets,
     opts: &PublishOptions,
 ) -> Result<Plan, PublishError> {
+    // What publish checks before its lock, the dry run checks too.
+    super::staging::check_targets_writable(t)?;
     let mut memo = Memo::load(opts.hash_memo.as_deref());
     Ok(prepare(a, &super::menus_or_error(menus), t, opts, &mut memo)?.plan)
 }
@@ -113,7 +115,6 @@ pub(crate) fn prepare(
     memo: &mut Memo,
 ) -> Result<Prepared, PublishError> {
     let layout = Layout::new(&a.profile, t)?;
-    super::staging::check_targets_writable(t)?;
     let history = History::load(&layout.history(), &a.profile)?;
     // The previous tree manifest (~5 MB of JSON for 24,000 entries) is parsed while the root tree
     // is scanned; it is used only if the scan makes a new generation.
