@@ -278,7 +278,7 @@ fn refused_publishes_and_their_dry_runs_change_nothing() {
     s.nodes(&format!(
         "{NODES}[[node]]\nname = \"nx\"\nmac = \"52:54:00:00:10:03\"\nprofile = \"nosuch\"\n"
     ));
-    s.refused("alpha", "nosuch");
+    s.refused("alpha", "node \"nx\": profile \"nosuch\" does not exist");
     assert_same(&before, &snapshot(&[&s.tftp, &s.nfs]), "unknown profile");
 
     s.nodes("[[node]]\nname = \n");
