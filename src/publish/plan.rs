@@ -266,21 +266,21 @@ pub(crate) fn prepare(
     )?);
     prep.plan.consumers = consumers;
     if state == PlanState::New {
-        super::space::check(&generation, &space_needs(a, t, &prep))?;
+        super::space::check(&generation, &space_needs(t, &prep))?;
     }
     Ok(prep)
 }
 
 /// What staging a new generation writes into each target, for [`super::space::check`].
-fn space_needs(a: &Artifacts, t: &Targets, prep: &Prepared) -> Vec<super::space::Need> {
-    let size = |p: &PathBuf| fs::metadata(p).map_or(0, |m| m.len());
+fn space_needs(t: &Targets, prep: &Prepared) -> Vec<super::space::Need> {
     let menus =
         |files: &[(String, Vec<u8>)]| files.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
-    let boot = [&a.vmlinuz, &a.initramfs, &a.manifest];
+    // The boot files' sizes as hashed for the record (no second stat).
+    let boot = &prep.record.files;
     let mut needs = vec![super::space::Need {
         what: "TFTP",
         dir: t.tftp.clone(),
-        bytes: boot.iter().map(|p| size(p)).sum::<u64>() + menus(&prep.menus.files),
+        bytes: boot.values().map(|d| d.size).sum::<u64>() + menus(&prep.menus.files),
         entries: (boot.len() + prep.menus.files.len()) as u64,
     }];
     if let Some(stats) = &prep.plan.tree {
