@@ -11,7 +11,7 @@ use std::str::FromStr;
 use crate::compress::CompressError;
 
 /// A stream format: uncompressed, one we write, or one the kernel reads that we only recognise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Codec {
     /// Not compressed.
     None,

@@ -34,7 +34,7 @@ pub const XZ_DICT_SIZE: u32 = 1 << 20;
 const GZIP_OS_UNKNOWN: u8 = 255;
 
 /// A compression kind and an optional level (`None` = the kind's default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Compression {
     /// The algorithm.
     pub kind: Codec,

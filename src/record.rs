@@ -192,8 +192,8 @@ mod tests {
 
     fn sample() -> BootRecord {
         let project = crate::profile::Project::new(Path::new(env!("CARGO_MANIFEST_DIR")));
-        let mut boot = project.load_profile("qemu-base").unwrap().boot;
-        boot.kernel_version = "6.1.0-test".into();
+        let spec = project.load_profile("qemu-base").unwrap().boot;
+        let boot = netroot_boot::bootconfig::BootConfig::new(spec, "6.1.0-test".into(), Vec::new());
         let conf = boot.render();
         BootRecord {
             kernel_version: "6.1.0-test".into(),

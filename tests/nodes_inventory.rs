@@ -8,6 +8,7 @@ use netroot::menus::node_boot_config;
 use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress, NodeNetwork};
 use netroot::overlay::Vars;
 use netroot::profile::Project;
+use netroot_boot::bootconfig::BootConfig;
 
 const GOOD: &str = r#"
 [[node]]
@@ -327,12 +328,12 @@ fn the_shipped_example_parses_and_fits_the_compute_profile() {
         .map(|(name, _)| name)
         .collect();
     inv.check_profiles(&profiles).unwrap();
-    let mut compute = project.load_profile("compute").unwrap().boot;
-    // The build fills in the kernel version; the boot config is only valid with one.
-    compute.kernel_version = "6.1.0-56-amd64".into();
+    let spec = project.load_profile("compute").unwrap().boot;
     let clients = Some((Ipv4Addr::new(10, 0, 0, 0), 16));
-    inv.check_network("compute", &NodeNetwork::of_boot(&compute, clients))
+    inv.check_network("compute", &NodeNetwork::of_boot(&spec, clients))
         .unwrap();
+    // The build adds the kernel release; the boot config is only valid with one.
+    let compute = BootConfig::new(spec, "6.1.0-56-amd64".into(), Vec::new());
     for n in &inv.nodes {
         node_boot_config(&compute, n).unwrap();
     }

@@ -5,9 +5,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use netroot_boot::bootconfig::{
-    decode_value, encode_value, BondConfig, BondMode, BootConfig, ConfigError, FailureAction,
-    IpConfig, LacpRate, ModuleLoad, NfsConfig, NfsVersion, OverlayConfig, PortId, StaticIp,
-    Timeouts, TmpfsSize, XmitHashPolicy, KEYS,
+    decode_value, encode_value, BondConfig, BondMode, BootConfig, BootSpec, ConfigError,
+    FailureAction, IpConfig, LacpRate, ModuleLoad, NfsConfig, NfsVersion, OverlayConfig, PortId,
+    StaticIp, Timeouts, TmpfsSize, XmitHashPolicy, KEYS,
 };
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
@@ -416,4 +416,45 @@ fn validate_rejects_values_the_format_cannot_carry() {
             },
         }
     );
+}
+
+/// The profile's part of `c` (what `BootConfig::new` takes back).
+fn spec_of(c: &BootConfig) -> BootSpec {
+    BootSpec {
+        profile: c.profile.clone(),
+        bond: c.bond.clone(),
+        ip: c.ip.clone(),
+        nfs: c.nfs.clone(),
+        overlay: c.overlay.clone(),
+        node: c.node.clone(),
+        timeouts: c.timeouts,
+        failure: c.failure,
+        real_init: c.real_init.clone(),
+        debug: c.debug,
+    }
+}
+
+#[test]
+fn a_spec_plus_the_kernel_part_is_the_whole_config() {
+    let full = full_config();
+    let made = BootConfig::new(
+        spec_of(&full),
+        full.kernel_version.clone(),
+        full.modules.clone(),
+    );
+    assert_eq!(made, full);
+    assert_eq!(made.render(), FIXTURE);
+}
+
+#[test]
+fn a_spec_is_checked_with_every_key_but_the_kernel_ones() {
+    let mut spec = spec_of(&full_config());
+    spec.validate().unwrap();
+    spec.real_init = "relative/init".into();
+    let err = spec.validate().unwrap_err();
+    assert_eq!(err.key(), Some("netroot.init"), "{err}");
+    // The module lines are the build's: a spec never carries one, so their check cannot fail.
+    let mut config = full_config();
+    config.modules.push(module("bad name", "lib/x.ko", ""));
+    assert!(config.validate().is_err());
 }

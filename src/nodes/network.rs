@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use netroot_boot::bootconfig::{prefix_to_netmask, BootConfig, IpConfig};
+use netroot_boot::bootconfig::{prefix_to_netmask, BootSpec, IpConfig};
 
 use super::{Node, NodeAddress, NodesError};
 
@@ -24,7 +24,7 @@ impl NodeNetwork {
     /// The network of nodes booting `boot`: its NFS server, and the gateway the per-node entry
     /// gives a static node (the profile's own static `ip.gateway`; a DHCP profile has none, see
     /// [`crate::menus::node_boot_config`]).
-    pub fn of_boot(boot: &BootConfig, client_network: Option<(Ipv4Addr, u8)>) -> Self {
+    pub fn of_boot(boot: &BootSpec, client_network: Option<(Ipv4Addr, u8)>) -> Self {
         NodeNetwork {
             client_network,
             nfs_server: boot.nfs.server,

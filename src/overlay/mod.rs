@@ -45,7 +45,7 @@ pub struct OverlaySpec {
 }
 
 /// Ownership and mode set for one image path, overriding what the overlay's file says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Ownership {
     /// Permission bits including setuid, setgid and sticky (at most `0o7777`).
     pub mode: Option<u32>,

@@ -16,8 +16,9 @@ use crate::fsx::atomic::{staging_dir, swap_dir_into_place, write_atomic};
 use crate::image::ImageBuilder;
 use crate::init_binary::INIT_BINARY;
 use crate::manifest;
-use crate::profile::{to_toml, Project};
+use crate::profile::{KernelSpec, Profile, Project};
 use crate::{elfdeps, kmod};
+use netroot_boot::bootconfig::BootConfig;
 
 /// Output file names inside `OUT/PROFILE/`.
 pub const VMLINUZ: &str = "vmlinuz";
@@ -90,16 +91,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let hc_path = cache.join("hashes.json");
     let state_path = cache.join("state").join(format!("{}.json", profile.name));
     let mut hc = HashCache::load(&hc_path);
-    let key = hash_bytes(
-        format!(
-            "netroot {}\ninit {}\nkernel {spec:?}\nepoch {}\n{}",
-            env!("CARGO_PKG_VERSION"),
-            hash_bytes(INIT_BINARY),
-            opts.source_date_epoch,
-            to_toml(&profile)
-        )
-        .as_bytes(),
-    );
+    let key = config_key(&profile, &spec, opts.source_date_epoch)?;
     let saved: Option<Saved> = fs::read(&state_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -205,11 +197,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     st.done("binaries", false);
 
     st.start("assemble");
-    let mut boot = profile.boot.clone();
-    boot.kernel_version = kernel.version.clone();
-    boot.modules = assemble::module_loads(&kernel.version, &closure, &profile.module_params);
-    // Profile loading already ran this validation with a placeholder release and no modules
-    // (`profile::resolve_boot`); what can still fail here is the module lines and the release.
+    let boot = BootConfig::new(
+        profile.boot.clone(),
+        kernel.version.clone(),
+        assemble::module_loads(&kernel.version, &closure, &profile.module_params),
+    );
+    // Profile loading already checked the profile's part (`BootSpec::validate`); what can
+    // still fail here is the module lines and the release.
     boot.validate()?;
     assemble::check_init_static(INIT_BINARY)?;
     super::overlays::record_inputs(
@@ -403,4 +397,18 @@ fn compress_segment(
     let data = compress(&cpio, c)?;
     write_atomic(&path, &data).map_err(BuildError::io("cannot write cache", &path))?;
     Ok((data, cpio.len() as u64, false))
+}
+
+/// The configuration key: tool version, embedded init, kernel source, timestamp and the whole
+/// serialized profile. A build with another key is never up to date.
+fn config_key(profile: &Profile, spec: &KernelSpec, epoch: u64) -> Result<String, BuildError> {
+    let serialized = profile.cache_key_bytes().map_err(|e| {
+        BuildError::io("cannot serialize profile", &profile.name)(std::io::Error::other(e))
+    })?;
+    let head = format!(
+        "netroot {}\ninit {}\nkernel {spec:?}\nepoch {epoch}\n",
+        env!("CARGO_PKG_VERSION"),
+        hash_bytes(INIT_BINARY),
+    );
+    Ok(hash_bytes(&[head.as_bytes(), &serialized].concat()))
 }

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use netroot_boot::bootconfig::BootConfig;
+use netroot_boot::bootconfig::{BootConfig, BootSpec};
+use serde::{Serialize, Serializer};
 
 use crate::compress::Compression;
 
 /// Where the kernel and its modules come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum KernelSpec {
     /// A directory holding `vmlinuz*` (or `boot/vmlinuz*`) and `lib/modules/KVER/`.
     Dir(PathBuf),
@@ -19,7 +20,7 @@ pub enum KernelSpec {
 }
 
 /// Firmware lookup for modules that declare `firmware=`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirmwareSpec {
     pub dirs: Vec<PathBuf>,
     /// A missing firmware file is an error instead of a warning.
@@ -27,7 +28,7 @@ pub struct FirmwareSpec {
 }
 
 /// A fully merged and validated profile.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Profile {
     pub name: String,
     pub description: String,
@@ -42,8 +43,10 @@ pub struct Profile {
     pub compression: Compression,
     /// Extra binaries copied with their shared libraries.
     pub extra_binaries: Vec<PathBuf>,
-    /// The boot config the init gets; `modules` and `kernel_version` are filled in by the build.
-    pub boot: BootConfig,
+    /// The profile's part of the boot config; the build adds the kernel release and modules
+    /// ([`netroot_boot::bootconfig::BootConfig::new`]).
+    #[serde(serialize_with = "boot_text")]
+    pub boot: BootSpec,
     /// The read-only root tree served over NFS (`None`: the profile builds boot artifacts only).
     pub root: Option<RootSource>,
     pub root_allow: AllowList,
@@ -66,7 +69,7 @@ pub use crate::rootfs::AllowList;
 pub use crate::overlay::Ownership;
 
 /// Overlay trees, by name (`overlays/NAME/`), in application order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OverlaysSpec {
     pub root: Vec<String>,
     pub initramfs: Vec<String>,
@@ -75,7 +78,7 @@ pub struct OverlaysSpec {
 }
 
 /// Publication targets on the masters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PublishSpec {
     pub tftp: Option<PathBuf>,
     pub nfs: Option<PathBuf>,
@@ -88,10 +91,24 @@ pub struct PublishSpec {
 }
 
 /// The profile's own boot entry settings (the shared menus' settings are in `netroot.toml`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MenuSpec {
     /// The kernel's serial console (unit, baud): `console=ttySN,BAUDn8` in the profile's entries.
     pub serial: Option<(u8, u32)>,
     /// Extra kernel command-line words appended to every entry.
     pub cmdline_extra: String,
+}
+
+impl Profile {
+    /// The bytes the build cache keys this profile on: its whole serialized value, so any field
+    /// that changes, including one added later, changes the key (no hand-kept list of fields).
+    pub fn cache_key_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// Serializes the boot settings as their `boot.conf` text (the format's one writer) without the
+/// kernel part, which the build adds.
+fn boot_text<S: Serializer>(spec: &BootSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&BootConfig::new(spec.clone(), String::new(), Vec::new()).render())
 }

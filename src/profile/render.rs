@@ -1,7 +1,7 @@
-//! Renders a validated [`Profile`] as TOML: what `netroot profiles show` prints, and the canonical
-//! text whose hash identifies the profile in the build cache.
+//! Renders a validated [`Profile`] as TOML: what `netroot profiles show` prints. (The build
+//! cache keys on the profile's serialized value, [`Profile::cache_key_bytes`], not on this text.)
 
-use netroot_boot::bootconfig::{IpConfig, PortId};
+use netroot_boot::bootconfig::{format_mac, IpConfig, PortId};
 use toml::{Table, Value};
 
 use super::model::{KernelSpec, Profile, RootSource};
@@ -12,13 +12,6 @@ fn s(v: impl ToString) -> Value {
 
 fn list<I: IntoIterator<Item = Value>>(i: I) -> Value {
     Value::Array(i.into_iter().collect())
-}
-
-fn mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn table(pairs: Vec<(&str, Value)>) -> Value {
@@ -71,7 +64,7 @@ pub fn to_toml(p: &Profile) -> String {
         )]),
     );
     let ports = b.bond.ports.iter().map(|p| match p {
-        PortId::Mac(m) => s(mac(m)),
+        PortId::Mac(m) => s(format_mac(m)),
         PortId::Name(n) => s(n),
     });
     let mut bond = vec![
@@ -84,7 +77,7 @@ pub fn to_toml(p: &Profile) -> String {
         ("min_ports", Value::Integer(b.bond.min_ports.into())),
     ];
     if let Some(m) = &b.bond.mac {
-        bond.push(("mac", s(mac(m))));
+        bond.push(("mac", s(format_mac(m))));
     }
     t.insert("bond".into(), table(bond));
     let ip = match &b.ip {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use netroot_boot::bootconfig::{self as bc, BootConfig};
+use netroot_boot::bootconfig::{self as bc, BootSpec};
 
 use super::error::ProfileError;
 use super::model::{FirmwareSpec, KernelSpec, Profile};
@@ -117,10 +117,7 @@ pub fn resolve(
         chain,
         project,
     };
-    let boot = BootConfig {
-        profile: name.to_string(),
-        ..boot_config(&cx, &raw)?
-    };
+    let boot = boot_spec(&cx, &raw)?;
     super::resolve_boot::check(&cx, &raw, &boot)?;
     let kernel = kernel(&cx, raw.kernel.as_ref())?;
     let (modules, module_params) = modules(&cx, raw.modules.unwrap_or_default())?;
@@ -252,9 +249,9 @@ pub(super) fn ipv4(cx: &Ctx<'_>, v: &Val<String>, what: &str) -> Result<Ipv4Addr
     bc::parse_host_ipv4(&v.value).map_err(|e| cx.invalid(&v.span, format!("{what}: {e}")))
 }
 
-/// The boot config a profile sets (without the profile name, kernel release and modules);
-/// [`super::resolve_boot::check`] then applies the build's validation to it.
-fn boot_config(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootConfig, ProfileError> {
+/// The boot config a profile sets (everything but the kernel release and modules), every
+/// default filled in; [`super::resolve_boot::check`] then applies the build's validation to it.
+fn boot_spec(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootSpec, ProfileError> {
     let bond = super::resolve_net::bond(cx, raw.bond.clone().unwrap_or_default())?;
     let ip = super::resolve_net::ip(cx, raw.ip.clone().unwrap_or_default())?;
     let nfs = nfs_config(cx, raw.nfs.clone().unwrap_or_default())?;
@@ -305,10 +302,8 @@ fn boot_config(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootConfig, ProfileErro
         Some(v) => v.value.clone(),
         None => defaults::REAL_INIT.to_string(),
     };
-    Ok(BootConfig {
-        profile: String::new(),
-        kernel_version: String::new(),
-        modules: Vec::new(),
+    Ok(BootSpec {
+        profile: cx.profile.to_string(),
         bond,
         ip,
         nfs,

@@ -1,33 +1,24 @@
-//! The boot-config check of a profile: the resolved [`BootConfig`] goes through exactly the
-//! validation the build applies before writing `boot.conf` ([`BootConfig::validate`], which runs
+//! The boot-config check of a profile: the resolved [`BootSpec`] goes through exactly the
+//! validation the build applies before writing `boot.conf` ([`BootSpec::validate`], which runs
 //! every key parser of the init), and a refusal is reported at the profile key that set the
 //! value (`profiles/x.toml:LINE:COL: nfs.server: ...`) instead of a line of the generated file.
 
 use std::ops::Range;
 
-use netroot_boot::bootconfig::{BootConfig, ConfigError};
+use netroot_boot::bootconfig::{BootSpec, ConfigError};
 
 use super::error::ProfileError;
 use super::raw::RawProfile;
 use super::resolve::Ctx;
 use super::source::Val;
 
-/// Stands in for the kernel release until the build knows the kernel; any one word passes the
-/// same check the real release passes, so the profile check does not depend on it.
-const PLACEHOLDER_KERNEL_VERSION: &str = "profile-check";
-
-/// Runs the build's boot-config validation on `boot` (a profile's config with its name set).
+/// Runs the build's boot-config validation on `boot`.
 ///
-/// The module lines (`netroot.module`) and the kernel release are filled by the build from the
-/// kernel's module closure, so their checks can only run at build time; here the module list is
-/// empty and the release a placeholder, and every other key is checked as the build checks it.
-pub(super) fn check(cx: &Ctx<'_>, raw: &RawProfile, boot: &BootConfig) -> Result<(), ProfileError> {
-    let probe = BootConfig {
-        kernel_version: PLACEHOLDER_KERNEL_VERSION.to_string(),
-        modules: Vec::new(),
-        ..boot.clone()
-    };
-    probe.validate().map_err(|e| at_profile_key(cx, raw, e))
+/// The module lines (`netroot.module`) and the kernel release come from the kernel's module
+/// closure, so their checks can only run at build time; every other key is checked as the
+/// build checks it.
+pub(super) fn check(cx: &Ctx<'_>, raw: &RawProfile, boot: &BootSpec) -> Result<(), ProfileError> {
+    boot.validate().map_err(|e| at_profile_key(cx, raw, e))
 }
 
 /// Maps a boot-config error to the profile key (and its position) that set the refused value.

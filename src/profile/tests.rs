@@ -340,3 +340,29 @@ fn bad_site_sections_name_position() {
         );
     }
 }
+
+#[test]
+fn the_cache_key_covers_every_field_and_is_stable() {
+    let (_d, p) = project(&[("a", VALID)]);
+    let base = p.load_profile("a").unwrap();
+    let key = base.cache_key_bytes().unwrap();
+    assert_eq!(key, p.load_profile("a").unwrap().cache_key_bytes().unwrap());
+    let changed = |f: &dyn Fn(&mut Profile)| {
+        let mut q = base.clone();
+        f(&mut q);
+        q.cache_key_bytes().unwrap() != key
+    };
+    assert!(changed(&|q| q.boot.bond.miimon_ms += 1));
+    assert!(changed(&|q| q.boot.debug = !q.boot.debug));
+    assert!(changed(&|q| q.menu.cmdline_extra.push_str(" quiet")));
+    assert!(changed(&|q| q.root_allow.setuid.push("/bin/x".into())));
+    assert!(changed(&|q| q.compression.level = Some(3)));
+    assert!(changed(&|q| {
+        q.vars.insert("x".into(), toml::Value::Integer(1));
+    }));
+    assert!(changed(&|q| {
+        q.overlays
+            .owners
+            .insert("/etc".into(), Ownership::default());
+    }));
+}

@@ -4,7 +4,9 @@
 //! apply them; the check that the profile mounts NFSv4 (what nfs-ganesha serves here); and the
 //! NIC MACs the bond expects.
 
-use netroot_boot::bootconfig::{format_nfs_versions, BondConfig, BootConfig, NfsVersion, PortId};
+use netroot_boot::bootconfig::{
+    format_nfs_versions, BondConfig, BootConfig, BootSpec, NfsVersion, PortId,
+};
 
 use super::args::{CONSOLE_ARGS, DEFAULT_MACS};
 use super::QemuError;
@@ -14,7 +16,7 @@ const MAC_PREFIX: [u8; 5] = [0x52, 0x54, 0x00, 0x00, 0x00];
 
 /// Fails unless the profile mounts some NFSv4 version: the local nfs-ganesha serves only v4
 /// (v3 needs rpcbind and mountd ports the guest network does not forward).
-pub fn require_v4(profile: &str, boot: &BootConfig) -> Result<(), QemuError> {
+pub fn require_v4(profile: &str, boot: &BootSpec) -> Result<(), QemuError> {
     if boot.nfs.versions.iter().any(|v| *v != NfsVersion::V3) {
         return Ok(());
     }
@@ -29,7 +31,7 @@ pub fn require_v4(profile: &str, boot: &BootConfig) -> Result<(), QemuError> {
 /// `netroot.*` keys). Checked by applying the whole command line to `boot` the way the init
 /// will, so a bad `--append` fails here, not in the VM.
 pub fn cmdline_extra(
-    boot: &BootConfig,
+    boot: &BootSpec,
     profile_extra: &str,
     append: &[String],
 ) -> Result<String, QemuError> {
@@ -40,9 +42,10 @@ pub fn cmdline_extra(
         .map(str::to_string)
         .collect();
     let extra = words.join(" ");
+    // The command line carries no kernel release or module keys: the profile's part suffices.
+    let mut boot = BootConfig::new(boot.clone(), String::new(), Vec::new());
     let cmdline = format!("{} {extra}", boot.to_cmdline());
-    boot.clone()
-        .apply_cmdline(&cmdline)
+    boot.apply_cmdline(&cmdline)
         .map_err(|source| QemuError::Cmdline {
             cmdline: cmdline.clone(),
             source: Box::new(source),
@@ -73,7 +76,7 @@ mod tests {
     use crate::profile::Project;
     use std::path::Path;
 
-    fn shipped(name: &str) -> BootConfig {
+    fn shipped(name: &str) -> BootSpec {
         let project = Project::new(Path::new(env!("CARGO_MANIFEST_DIR")));
         project.load_profile(name).expect("shipped profile").boot
     }

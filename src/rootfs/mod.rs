@@ -44,7 +44,7 @@ pub use scan::{scan, CapabilityFile, DeviceKind, DeviceNode, RootReport, CAPABIL
 use tree::Tree;
 
 /// Where a root tree comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum RootSource {
     /// A directory, copied with all metadata.
     Dir(PathBuf),

@@ -48,6 +48,75 @@ pub struct BootConfig {
     pub debug: bool,
 }
 
+/// The part of a [`BootConfig`] a profile sets: everything except what only the build knows
+/// (the kernel release and the module load list it derives from the kernel's module closure).
+/// A profile holds this; the build makes the config with [`BootConfig::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootSpec {
+    /// Name of the profile the image is built from.
+    pub profile: String,
+    pub bond: BondConfig,
+    pub ip: IpConfig,
+    pub nfs: NfsConfig,
+    pub overlay: OverlayConfig,
+    /// Set per node by the per-MAC menus, never by a profile (`None` in an image's own config).
+    pub node: Option<String>,
+    pub timeouts: Timeouts,
+    pub failure: FailureAction,
+    pub real_init: String,
+    pub debug: bool,
+}
+
+/// Stands in for the kernel release when a [`BootSpec`] is checked before any kernel is known:
+/// one word, which passes the same check a real release passes, so the check of every other
+/// key does not depend on it.
+const SPEC_CHECK_KERNEL_VERSION: &str = "spec-check";
+
+impl BootConfig {
+    /// The config an image carries: the profile's `spec` plus what the build learnt from the kernel.
+    pub fn new(spec: BootSpec, kernel_version: String, modules: Vec<ModuleLoad>) -> BootConfig {
+        let BootSpec {
+            profile,
+            bond,
+            ip,
+            nfs,
+            overlay,
+            node,
+            timeouts,
+            failure,
+            real_init,
+            debug,
+        } = spec;
+        BootConfig {
+            profile,
+            kernel_version,
+            modules,
+            bond,
+            ip,
+            nfs,
+            overlay,
+            node,
+            timeouts,
+            failure,
+            real_init,
+            debug,
+        }
+    }
+}
+
+impl BootSpec {
+    /// Runs every check [`BootConfig::validate`] runs that does not depend on the kernel: the
+    /// kernel release is a stand-in and the module list empty (their checks run at build time).
+    pub fn validate(&self) -> Result<(), crate::bootconfig::ConfigError> {
+        BootConfig::new(
+            self.clone(),
+            SPEC_CHECK_KERNEL_VERSION.to_string(),
+            Vec::new(),
+        )
+        .validate()
+    }
+}
+
 /// One kernel module to load with `finit_module`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleLoad {
