@@ -14,12 +14,16 @@ mod overlays;
 mod record;
 mod root;
 mod run;
+mod stage;
+mod stages;
 mod state;
+mod write;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use run::{build, cache_dir_for, INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
+pub use run::{build, cache_dir_for};
+pub use write::{INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
 
 use crate::profile::KernelSpec;
 

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use super::acquire::add_input;
-use super::hashcache::HashCache;
-use super::state::BuildState;
+use super::stage::Input;
 use super::BuildError;
 use crate::overlay::{self, OverlaySpec, Plan, Vars};
 use crate::profile::{Profile, OVERLAYS_DIR};
@@ -54,19 +52,15 @@ pub fn plan_overlays_for_nodes(
     )?)
 }
 
-/// Records every file and directory of the named overlays as build inputs.
-pub fn record_inputs(
-    project: &Path,
-    names: &[String],
-    hc: &mut HashCache,
-    state: &mut BuildState,
-) -> Result<(), BuildError> {
+/// Every directory and file of the named overlays: the inputs of a stage that applies them.
+pub fn overlay_inputs(project: &Path, names: &[String]) -> Result<Vec<Input>, BuildError> {
+    let mut inputs = Vec::new();
     for n in names {
         let mut stack = vec![project.join(OVERLAYS_DIR).join(n)];
         while let Some(dir) = stack.pop() {
-            add_input(&dir, hc, state)?;
             let rd =
                 std::fs::read_dir(&dir).map_err(BuildError::io("cannot read overlay", &dir))?;
+            inputs.push(Input::Path(dir.clone()));
             for e in rd {
                 let e = e.map_err(BuildError::io("cannot read overlay", &dir))?;
                 let ft = e
@@ -75,10 +69,10 @@ pub fn record_inputs(
                 if ft.is_dir() {
                     stack.push(e.path());
                 } else if ft.is_file() {
-                    add_input(&e.path(), hc, state)?;
+                    inputs.push(Input::Path(e.path()));
                 }
             }
         }
     }
-    Ok(())
+    Ok(inputs)
 }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::hashcache::{hash_bytes, HashCache};
-use super::state::BuildState;
+use super::hashcache::{hash_bytes, tree_digest, HashCache};
+use super::stage::{Input, Staged};
 use super::BuildError;
 use crate::fsx::atomic::write_atomic;
 use crate::nodes::{Inventory, NODES_FILE};
@@ -62,28 +62,89 @@ fn plan_digest(plan: &Plan) -> String {
     h.finalize().to_hex().to_string()
 }
 
+/// What identifies the root source: a directory's tree digest, a tarball's hash, or the
+/// mmdebstrap recipe with its hook files.
+fn source_key(
+    spec: &RootSource,
+    hc: &mut HashCache,
+    inputs: &mut Vec<Input>,
+) -> Result<String, BuildError> {
+    Ok(match spec {
+        RootSource::Dir(d) => {
+            let digest =
+                tree_digest(d, hc).map_err(BuildError::io("cannot read root directory", d))?;
+            inputs.push(Input::Tree(d.clone(), digest.clone()));
+            digest.ok_or_else(|| not_found("cannot read root directory", d))?
+        }
+        RootSource::Tarball(t) => {
+            inputs.push(Input::Path(t.clone()));
+            hc.hash(t)
+                .map_err(BuildError::io("cannot read root tarball", t))?
+                .ok_or_else(|| not_found("cannot read root tarball", t))?
+        }
+        RootSource::Mmdebstrap(recipe) => {
+            let mut contents = Vec::new();
+            for h in &recipe.hooks {
+                inputs.push(Input::Path(h.clone()));
+                contents
+                    .push(fs::read(h).map_err(BuildError::io("cannot read mmdebstrap hook", h))?);
+            }
+            rootfs::cache_key(recipe, &contents, rootfs::source_date_epoch()?)
+        }
+    })
+}
+
 fn not_found(context: &'static str, path: &Path) -> BuildError {
     BuildError::io(context, path)(std::io::ErrorKind::NotFound.into())
+}
+
+/// What the root stage produced: the node inventory (the build record lists the profile's
+/// nodes) and the root tree.
+#[derive(Debug)]
+pub struct RootStage {
+    pub inventory: Option<Inventory>,
+    pub root: Option<BuiltRoot>,
+}
+
+/// The root stage: the node inventory, then the profile's root tree (or none).
+pub fn root_stage(
+    project: &Path,
+    profile: &Profile,
+    cache: &Path,
+    source_date_epoch: u64,
+    hc: &mut HashCache,
+) -> Result<Staged<RootStage>, BuildError> {
+    let mut inputs = Vec::new();
+    let inventory = load_inventory(project, &mut inputs)?;
+    let root = build_root(
+        project,
+        profile,
+        cache,
+        source_date_epoch,
+        inventory.as_ref(),
+        hc,
+        &mut inputs,
+    )?;
+    Ok(Staged {
+        cached: root.as_ref().is_none_or(|r| r.cached),
+        out: RootStage { inventory, root },
+        inputs,
+    })
 }
 
 /// The project's `nodes.toml`, if it has one. The file (or its absence) is an input of every
 /// build: the profile's nodes are part of the build record, and a changed inventory rebuilds the
 /// root, whose per-node files are part of its key.
-pub fn load_inventory(
+fn load_inventory(
     project: &Path,
-    hc: &mut HashCache,
-    state: &mut BuildState,
+    inputs: &mut Vec<Input>,
 ) -> Result<Option<Inventory>, BuildError> {
     let file = project.join(NODES_FILE);
     if !file.is_file() {
-        state
-            .add_absent(&file)
-            .map_err(BuildError::io("cannot record input", &file))?;
+        inputs.push(Input::Absent(file));
         return Ok(None);
     }
-    state
-        .add_file(hc, &file)
-        .map_err(BuildError::io("cannot read node inventory", &file))?;
+    inputs.push(Input::Path(file.clone()));
     Ok(Some(Inventory::load(&file, Path::new(NODES_FILE))?))
 }
 
@@ -110,44 +171,23 @@ fn inventory_nodes(
 
 /// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`. What the
 /// overlays write gets the mtime `source_date_epoch`.
-pub fn build_root(
+fn build_root(
     project: &Path,
     profile: &Profile,
     cache: &Path,
     source_date_epoch: u64,
     inventory: Option<&Inventory>,
     hc: &mut HashCache,
-    state: &mut BuildState,
+    inputs: &mut Vec<Input>,
 ) -> Result<Option<BuiltRoot>, BuildError> {
     let Some(spec) = &profile.root else {
         return Ok(None);
     };
-    let source_key = match spec {
-        RootSource::Dir(d) => state
-            .add_tree(hc, d)
-            .map_err(BuildError::io("cannot read root directory", d))?
-            .ok_or_else(|| not_found("cannot read root directory", d))?,
-        RootSource::Tarball(t) => {
-            state
-                .add_file(hc, t)
-                .map_err(BuildError::io("cannot read root tarball", t))?;
-            hc.hash(t)
-                .map_err(BuildError::io("cannot read root tarball", t))?
-                .ok_or_else(|| not_found("cannot read root tarball", t))?
-        }
-        RootSource::Mmdebstrap(recipe) => {
-            let mut contents = Vec::new();
-            for h in &recipe.hooks {
-                state
-                    .add_file(hc, h)
-                    .map_err(BuildError::io("cannot read mmdebstrap hook", h))?;
-                contents
-                    .push(fs::read(h).map_err(BuildError::io("cannot read mmdebstrap hook", h))?);
-            }
-            rootfs::cache_key(recipe, &contents, rootfs::source_date_epoch()?)
-        }
-    };
-    super::overlays::record_inputs(project, &profile.overlays.root, hc, state)?;
+    let source_key = source_key(spec, hc, inputs)?;
+    inputs.extend(super::overlays::overlay_inputs(
+        project,
+        &profile.overlays.root,
+    )?);
     let nodes = inventory_nodes(inventory, profile)?;
     let plan =
         super::overlays::plan_overlays_for_nodes(project, profile, &profile.overlays.root, &nodes)?;

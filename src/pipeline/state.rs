@@ -90,11 +90,11 @@ impl BuildState {
         Ok(())
     }
 
-    /// Records a directory tree input (content and metadata) and returns its digest.
-    pub fn add_tree(&mut self, hc: &mut HashCache, path: &Path) -> io::Result<Option<String>> {
-        let d = super::hashcache::tree_digest(path, hc).map_err(|e| with_path(e, path))?;
-        self.inputs.insert(key(path)?, InputHash::Tree(d.clone()));
-        Ok(d)
+    /// Records a directory tree input (content and metadata) with its digest
+    /// (`hashcache::tree_digest`, computed by the stage that read the tree).
+    pub fn add_tree(&mut self, path: &Path, digest: Option<String>) -> io::Result<()> {
+        self.inputs.insert(key(path)?, InputHash::Tree(digest));
+        Ok(())
     }
 
     /// Records a negative input: `path` must stay absent.
