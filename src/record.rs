@@ -52,7 +52,7 @@ pub struct BootRecord {
     /// The exact `boot.conf` text embedded in the initramfs.
     pub conf: String,
     /// The profile entry's complete kernel command line without the generation's paths: the
-    /// boot config's parameters, `console=` and `cmdline_extra` ([`crate::menus::kernel_cmdline`]).
+    /// boot config's parameters, `console=` and `cmdline_extra` ([`BootConfig::entry_cmdline`]).
     pub cmdline: String,
     /// The kernel's serial console (`menu.serial`).
     pub console: Option<Console>,
@@ -151,7 +151,7 @@ impl BootRecord {
         let boot = self.boot_config()?;
         let extra = extra.trim().to_string();
         Ok(BootRecord {
-            cmdline: crate::menus::kernel_cmdline(&boot, self.console.map(Console::pair), &extra),
+            cmdline: boot.entry_cmdline(self.console.map(Console::pair), &extra),
             cmdline_extra: extra,
             ..self.clone()
         })
@@ -171,11 +171,7 @@ impl BootRecord {
                 self.kernel_version, boot.kernel_version
             ));
         }
-        let cmdline = crate::menus::kernel_cmdline(
-            &boot,
-            self.console.map(Console::pair),
-            &self.cmdline_extra,
-        );
+        let cmdline = boot.entry_cmdline(self.console.map(Console::pair), &self.cmdline_extra);
         if cmdline != self.cmdline {
             return Err(format!(
                 "command line {:?} is not what its parts render ({cmdline:?})",
@@ -197,7 +193,7 @@ mod tests {
         let conf = boot.render();
         BootRecord {
             kernel_version: "6.1.0-test".into(),
-            cmdline: crate::menus::kernel_cmdline(&boot, Some((0, 115200)), "quiet"),
+            cmdline: boot.entry_cmdline(Some((0, 115200)), "quiet"),
             conf,
             console: Some(Console {
                 unit: 0,

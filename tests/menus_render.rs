@@ -9,8 +9,8 @@ use std::path::Path;
 
 use menus_common::*;
 use netroot::menus::{
-    grub_cfg, ipxe_script, ipxe_script_with_nodes, kernel_cmdline, node_menus, per_mac_name,
-    profile_entry, pxelinux_cfg, render_files, MenuEntry, MenuModel, NodeMenu, PerMac, ProfileBoot,
+    grub_cfg, ipxe_script, ipxe_script_with_nodes, node_menus, per_mac_name, profile_entry,
+    pxelinux_cfg, render_files, MenuEntry, MenuModel, NodeMenu, PerMac, ProfileBoot,
 };
 use netroot::nodes::Inventory;
 use netroot_boot::bootconfig::{IpConfig, StaticIp};
@@ -346,10 +346,10 @@ fn node_entries_carry_static_addresses_console_and_host_name() {
 #[test]
 fn kernel_cmdline_appends_console_and_extra_words() {
     let b = boot("compute", "/export/compute");
-    let plain = kernel_cmdline(&b, None, "");
+    let plain = b.entry_cmdline(None, "");
     assert_eq!(plain, b.to_cmdline());
     assert_eq!(
-        kernel_cmdline(&b, Some((0, 115_200)), "  quiet  "),
+        b.entry_cmdline(Some((0, 115_200)), "  quiet  "),
         format!("{plain} console=tty0 console=ttyS0,115200n8 quiet")
     );
 }

@@ -446,3 +446,36 @@ fn addresses_and_netmasks() {
         assert_eq!(parse_netmask(&prefix_to_netmask(p).to_string()).unwrap(), p);
     }
 }
+
+#[test]
+fn client_networks_are_dotted_quads_with_a_prefix_of_at_most_32() {
+    use netroot_boot::bootconfig::parse_ipv4_network;
+    assert_eq!(
+        parse_ipv4_network("10.0.0.0/16"),
+        Some((std::net::Ipv4Addr::new(10, 0, 0, 0), 16))
+    );
+    assert_eq!(parse_ipv4_network("0.0.0.0/0").map(|n| n.1), Some(0));
+    for bad in [
+        "10.0.0.0",
+        "10.0.0.0/33",
+        "10.0.0/8",
+        "*",
+        "host/24",
+        "10.0.0.0/-1",
+        "/8",
+    ] {
+        assert_eq!(parse_ipv4_network(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn an_entry_command_line_is_the_boot_keys_then_the_console_then_the_extra_words() {
+    let text = include_str!("fixtures/boot.conf");
+    let cfg = netroot_boot::bootconfig::BootConfig::parse(text).unwrap();
+    let base = cfg.to_cmdline();
+    assert_eq!(cfg.entry_cmdline(None, "  "), base);
+    assert_eq!(
+        cfg.entry_cmdline(Some((1, 9600)), " quiet  splash "),
+        format!("{base} console=tty0 console=ttyS1,9600n8 quiet  splash")
+    );
+}

@@ -133,7 +133,7 @@ fn node_network(p: &Profile) -> NodeNetwork {
     let client = p.publish.client_network.as_deref();
     NodeNetwork::of_boot(
         &p.boot,
-        client.and_then(crate::publish::exports::parse_network),
+        client.and_then(netroot_boot::bootconfig::parse_ipv4_network),
     )
 }
 

@@ -59,22 +59,6 @@ pub fn per_mac_name(mac: &[u8; 6], dialect: PerMac) -> String {
     }
 }
 
-/// The command line of an entry: the boot config's parameters, then `console=` for a serial
-/// console (`tty0` too, so the screen keeps its messages; the last one is `/dev/console`), then
-/// `extra` (the profile's `cmdline_extra`).
-pub fn kernel_cmdline(boot: &BootConfig, serial: Option<(u8, u32)>, extra: &str) -> String {
-    let mut out = boot.to_cmdline();
-    if let Some((unit, baud)) = serial {
-        out.push_str(&format!(" console=tty0 console=ttyS{unit},{baud}n8"));
-    }
-    let extra = extra.trim();
-    if !extra.is_empty() {
-        out.push(' ');
-        out.push_str(extra);
-    }
-    out
-}
-
 /// The entry of a profile, for nodes without a menu of their own.
 pub fn profile_entry(p: &ProfileBoot<'_>, serial: Option<(u8, u32)>, extra: &str) -> MenuEntry {
     MenuEntry {
@@ -82,7 +66,7 @@ pub fn profile_entry(p: &ProfileBoot<'_>, serial: Option<(u8, u32)>, extra: &str
         title: p.title.to_string(),
         kernel: p.kernel.to_string(),
         initrd: p.initrd.to_string(),
-        cmdline: kernel_cmdline(p.boot, serial, extra),
+        cmdline: p.boot.entry_cmdline(serial, extra),
     }
 }
 
@@ -148,7 +132,7 @@ pub(crate) fn entry_of(
         title: format!("{} (node {})", p.title, node.name),
         kernel: p.kernel.to_string(),
         initrd: p.initrd.to_string(),
-        cmdline: kernel_cmdline(&boot, serial, extra),
+        cmdline: boot.entry_cmdline(serial, extra),
     })
 }
 

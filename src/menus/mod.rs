@@ -22,9 +22,8 @@ use std::net::Ipv4Addr;
 
 pub use cmdline::CMDLINE_MAX;
 pub use entries::{
-    kernel_cmdline, node_boot_config, node_entry, node_menus, node_menus_with_layers, per_mac_name,
-    profile_entry, render_files, MenuFile, NodeMenu, PerMac, ProfileBoot, GRUB_DIR, IPXE_SCRIPT,
-    PXELINUX_DIR,
+    node_boot_config, node_entry, node_menus, node_menus_with_layers, per_mac_name, profile_entry,
+    render_files, MenuFile, NodeMenu, PerMac, ProfileBoot, GRUB_DIR, IPXE_SCRIPT, PXELINUX_DIR,
 };
 pub use error::{Dialect, MenuError};
 pub use grub::grub_cfg;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use netroot_boot::bootconfig::BootConfig;
 
-use super::{kernel_cmdline, render_files, MenuEntry, MenuError, MenuModel, ProfileBoot};
+use super::{render_files, MenuEntry, MenuError, MenuModel, ProfileBoot};
 use super::{MenuFile, NodeMenu};
 use crate::nodes::Node;
 use crate::record::{BootRecord, Console};
@@ -55,11 +55,7 @@ fn generation_boot(p: &PublishedProfile<'_>) -> Result<BootConfig, MenuError> {
 /// The command line of `p`'s own entry.
 pub fn profile_cmdline(p: &PublishedProfile<'_>) -> Result<String, MenuError> {
     let boot = generation_boot(p)?;
-    Ok(kernel_cmdline(
-        &boot,
-        p.boot.console.map(Console::pair),
-        &p.boot.cmdline_extra,
-    ))
+    Ok(boot.entry_cmdline(p.boot.console.map(Console::pair), &p.boot.cmdline_extra))
 }
 
 /// Nodes served, each with the index of its profile, and warnings about nodes listed twice.

@@ -37,11 +37,7 @@ pub(super) fn boot_record(
     Ok(BootRecord {
         kernel_version: boot.kernel_version.clone(),
         conf: boot.render(),
-        cmdline: crate::menus::kernel_cmdline(
-            boot,
-            profile.menu.serial,
-            &profile.menu.cmdline_extra,
-        ),
+        cmdline: boot.entry_cmdline(profile.menu.serial, &profile.menu.cmdline_extra),
         console,
         cmdline_extra: profile.menu.cmdline_extra.trim().to_string(),
         title: if profile.description.is_empty() {

@@ -202,7 +202,7 @@ pub(super) fn publish(cx: &Ctx<'_>, p: Option<&RawPublish>) -> Result<PublishSpe
         });
     };
     if let Some(net) = &p.client_network {
-        match crate::publish::exports::parse_network(&net.value) {
+        match netroot_boot::bootconfig::parse_ipv4_network(&net.value) {
             None => {
                 return Err(cx.invalid(
                     &net.span,

@@ -60,15 +60,6 @@ pub fn export_id_for(profile: &str) -> u16 {
     u16::try_from(derive("netroot-export-id-v1", profile, EXPORT_ID_MAX)).unwrap_or(u16::MAX)
 }
 
-/// `A.B.C.D/N` → (address, prefix length); `None` for anything else (a host name, a wildcard).
-pub fn parse_network(s: &str) -> Option<(std::net::Ipv4Addr, u8)> {
-    let (ip, len) = s.split_once('/')?;
-    Some((
-        ip.parse().ok()?,
-        len.parse().ok().filter(|l: &u8| *l <= 32)?,
-    ))
-}
-
 fn invalid(field: &'static str, value: &str, reason: &'static str) -> PublishError {
     PublishError::InvalidExport {
         field,

@@ -235,6 +235,22 @@ impl BootConfig {
         out.extend(table_param(self, "netroot.node"));
         out.join(" ")
     }
+
+    /// The command line of a boot entry: [`Self::to_cmdline`], then `console=` for a serial
+    /// console (`tty0` too, so the screen keeps its messages; the last one is `/dev/console`),
+    /// then `extra` (the profile's extra words), trimmed.
+    pub fn entry_cmdline(&self, serial: Option<(u8, u32)>, extra: &str) -> String {
+        let mut out = self.to_cmdline();
+        if let Some((unit, baud)) = serial {
+            out.push_str(&format!(" console=tty0 console=ttyS{unit},{baud}n8"));
+        }
+        let extra = extra.trim();
+        if !extra.is_empty() {
+            out.push(' ');
+            out.push_str(extra);
+        }
+        out
+    }
 }
 
 /// Applies one dracut-compatible key; `Ok(false)` for a key netroot does not handle.

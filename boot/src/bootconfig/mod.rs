@@ -18,8 +18,9 @@ pub use fields::{bond_mac, parse_cidr};
 pub use keys::{find_key, KeyDef, KEYS};
 pub use model::*;
 pub use net::{
-    format_mac, format_ports, parse_host_ipv4, parse_mac, parse_netmask, parse_ports,
-    prefix_to_netmask, validate_hostname, validate_ifname, validate_node_name, IFNAME_MAX_LEN,
+    format_mac, format_ports, parse_host_ipv4, parse_ipv4_network, parse_mac, parse_netmask,
+    parse_ports, prefix_to_netmask, validate_hostname, validate_ifname, validate_node_name,
+    IFNAME_MAX_LEN,
 };
 pub use text::{decode_value, encode_value, ConfigError, FORMAT_KEY};
 pub use units::{format_byte_size, format_duration, parse_byte_size, parse_duration};

@@ -73,6 +73,14 @@ pub fn validate_ifname(s: &str) -> Result<(), ValueError> {
     Err(invalid("interface name", s, reason))
 }
 
+/// A client network `A.B.C.D/N` (an exports(5) client, a profile's `publish.client_network`)
+/// → (address, prefix length 0..=32); `None` for anything else (a host name, a wildcard).
+pub fn parse_ipv4_network(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let prefix = len.parse().ok().filter(|l: &u8| *l <= 32)?;
+    Some((ip.parse().ok()?, prefix))
+}
+
 /// Checks a node name (`netroot.node`): one host-name label, so it is also a safe path component
 /// (the node's layer is `.netroot/nodes/NAME` in the root tree).
 pub fn validate_node_name(s: &str) -> Result<(), ValueError> {
