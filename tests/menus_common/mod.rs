@@ -4,62 +4,21 @@
 
 #![allow(dead_code)]
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use netroot_boot::bootconfig::{
-    split_cmdline, BondConfig, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsConfig,
-    NfsVersion, OverlayConfig, PortId, Timeouts, TmpfsSize, XmitHashPolicy,
-};
+use netroot_boot::bootconfig::{split_cmdline, BootConfig};
 
 /// Set to 1 to rewrite the golden files from the current output.
 const UPDATE_ENV: &str = "NETROOT_UPDATE_GOLDEN";
 
 /// A boot config like the compute profile's: 802.3ad bond over two ports by MAC, DHCP, NFS.
 pub fn boot(profile: &str, export: &str) -> BootConfig {
-    BootConfig {
-        profile: profile.into(),
-        kernel_version: "6.1.0-56-amd64".into(),
-        modules: Vec::new(),
-        bond: BondConfig {
-            name: "bond0".into(),
-            mode: BondMode::Ieee8023ad,
-            miimon_ms: 100,
-            lacp_rate: LacpRate::Fast,
-            xmit_hash_policy: XmitHashPolicy::Layer3_4,
-            mac: None,
-            ports: vec![
-                PortId::Mac([0x52, 0x54, 0, 0, 0, 1]),
-                PortId::Mac([0x52, 0x54, 0, 0, 0, 2]),
-            ],
-            min_ports: 1,
-        },
-        ip: IpConfig::Dhcp,
-        nfs: NfsConfig {
-            server: Ipv4Addr::new(10, 0, 2, 2),
-            export: export.into(),
-            versions: vec![NfsVersion::V4_2, NfsVersion::V4_1],
-            options: String::new(),
-            allow_dhcp_root_path: false,
-        },
-        overlay: OverlayConfig {
-            enabled: true,
-            size: TmpfsSize::Percent(50),
-        },
-        node: None,
-        timeouts: Timeouts {
-            boot_deadline: Duration::from_secs(300),
-            links: Duration::from_secs(30),
-            dhcp: Duration::from_secs(60),
-            nfs: Duration::from_secs(120),
-        },
-        failure: FailureAction::Reboot {
-            delay: Duration::from_secs(10),
-        },
-        real_init: "/sbin/init".into(),
-        debug: false,
-    }
+    let mut b = BootConfig::example();
+    b.profile = profile.into();
+    b.nfs.export = export.into();
+    b.modules.clear();
+    b.bond.ports.truncate(2);
+    b
 }
 
 fn golden_path(name: &str) -> PathBuf {

@@ -5,6 +5,8 @@
 
 mod cmdline;
 mod dracut;
+#[cfg(feature = "testing")]
+mod example;
 mod fields;
 mod keys;
 mod model;
@@ -14,6 +16,8 @@ mod units;
 mod values;
 
 pub use cmdline::{split_cmdline, split_params, CmdlineError};
+#[cfg(feature = "testing")]
+pub use example::{example_port_mac, EXAMPLE_KERNEL_VERSION};
 pub use fields::{bond_mac, parse_cidr};
 pub use keys::{find_key, KeyDef, KEYS};
 pub use model::*;
