@@ -325,6 +325,47 @@ fn non_elf_inputs_are_refused() {
 }
 
 #[test]
+fn binary_symlinks_resolve_inside_the_sysroot() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    let one = |p: &str| resolve(&[PathBuf::from(p)], root).map(|f| dests(&f).join(" "));
+    // A loop is an error naming the binary, not a missing binary.
+    symlink("b", root.join("usr/bin/a")).unwrap();
+    symlink("/usr/bin/a", root.join("usr/bin/b")).unwrap();
+    assert_eq!(
+        one("/usr/bin/a").unwrap_err().to_string(),
+        format!(
+            "too many levels of symbolic links resolving /usr/bin/a in {}",
+            root.display()
+        )
+    );
+    // An absolute link and one climbing above the sysroot both land inside it: /bin/ls of the
+    // host is not taken.
+    symlink("/bin/ls", root.join("usr/bin/abs")).unwrap();
+    symlink("../../../../../../bin/ls", root.join("usr/bin/up")).unwrap();
+    for p in ["/usr/bin/abs", "/usr/bin/up"] {
+        assert_eq!(
+            one(p).unwrap_err().to_string(),
+            format!("binary {p} not found in {}", root.display())
+        );
+    }
+    // A static stand-in (no PT_INTERP, no DT_NEEDED) where the links point, inside the sysroot.
+    let busybox = Path::new("/usr/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped the rest: /usr/bin/busybox missing (apt-get install busybox-static)");
+        return;
+    }
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy(busybox, root.join("bin/ls")).unwrap();
+    for p in ["/usr/bin/abs", "/usr/bin/up"] {
+        let files = resolve(&[PathBuf::from(p)], root).unwrap();
+        assert_eq!(dests(&files), [&p[1..]]);
+        assert_eq!(files[0].source, root.join("bin/ls"));
+    }
+}
+
+#[test]
 fn origin_rpath_and_runpath() {
     if !have_cc() {
         return;

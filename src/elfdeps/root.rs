@@ -1,21 +1,23 @@
-//! Paths inside a sysroot: lexical normalisation of image paths and symlink
-//! resolution that stays below the sysroot, as a chroot would see it.
+//! Paths inside a sysroot: lexical normalisation of image paths, and the sysroot as a
+//! [`Lookup`] of the in-root resolver ([`crate::fsx::inroot`]), so symlinks resolve below the
+//! sysroot as a chroot would see them.
 //!
 //! An absolute symlink such as `lib64/ld-linux-x86-64.so.2 ->
 //! /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2` must be followed inside the
 //! sysroot, not on the build host, and `..` never climbs above the sysroot.
+//!
+//! The sysroot is read by path, not through `openat2(RESOLVE_IN_ROOT)`: the search needs the
+//! canonical image path of what it finds (a library's real directory is its `$ORIGIN`, and
+//! ld.so.conf includes are told apart by it), which openat2 does not report.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use super::ElfError;
-
-/// Symlinks followed while resolving one path; Linux's own limit
-/// (MAXSYMLINKS, path_resolution(7)), so we fail where the kernel would.
-const MAX_SYMLINKS: usize = 40;
+use crate::fsx::inroot::{self, Lookup, Node, ResolveError};
 
 /// A path resolved below the sysroot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,50 +62,41 @@ pub(crate) fn parent(path: &str) -> &str {
 /// Resolves the image path `path` below `sysroot`, following symlinks inside
 /// it. `Ok(None)` when a component does not exist or is not a directory.
 pub(crate) fn resolve(sysroot: &Path, path: &str) -> Result<Option<Resolved>, ElfError> {
-    let mut pending: Vec<OsString> = components(Path::new(path));
-    pending.reverse();
-    let mut done: Vec<OsString> = Vec::new();
-    let mut links = 0usize;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            done.pop();
-            continue;
-        }
-        let host = host_path(sysroot, &done).join(&part);
-        let meta = match fs::symlink_metadata(&host) {
-            Ok(meta) => meta,
-            Err(e) if is_absent(&e) => return Ok(None),
-            Err(source) => {
-                return Err(ElfError::Io {
-                    action: "inspecting",
-                    path: host,
-                    source,
-                })
-            }
-        };
-        if !meta.file_type().is_symlink() {
-            done.push(part);
-            continue;
-        }
-        links += 1;
-        if links > MAX_SYMLINKS {
+    let mut lookup = Sysroot {
+        sysroot,
+        dir: Vec::new(),
+        action: "inspecting",
+    };
+    let done = match inroot::resolve_path(&mut lookup, &inroot::split(path.as_bytes())) {
+        Ok(done) => done,
+        // An empty link target cannot be made on Linux; the kernel would say ENOENT.
+        Err(
+            ResolveError::NotFound { .. }
+            | ResolveError::NotDirectory { .. }
+            | ResolveError::EmptyLink { .. },
+        ) => return Ok(None),
+        Err(ResolveError::Loop) => {
             return Err(ElfError::SymlinkLoop {
                 path: path.to_owned(),
                 sysroot: sysroot.to_path_buf(),
-            });
+            })
         }
-        let target = fs::read_link(&host).map_err(|source| ElfError::Io {
-            action: "reading symlink",
-            path: host.clone(),
-            source,
-        })?;
-        if target.is_absolute() {
-            done.clear();
+        Err(ResolveError::Io { at, source }) => {
+            return Err(ElfError::Io {
+                action: lookup.action,
+                path: host_path(sysroot, &at),
+                source,
+            })
         }
-        let mut more = components(&target);
-        more.reverse();
-        pending.extend(more);
-    }
+        // Refused names and refused links: `resolve_path` follows links and takes any name.
+        Err(other) => {
+            return Err(ElfError::Io {
+                action: "resolving",
+                path: sysroot.join(path),
+                source: io::Error::other(other),
+            })
+        }
+    };
     let image = done
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -115,15 +108,46 @@ pub(crate) fn resolve(sysroot: &Path, path: &str) -> Result<Option<Resolved>, El
     }))
 }
 
-/// Normal and `..` components of `path` (root and `.` dropped).
-fn components(path: &Path) -> Vec<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(part) => Some(part.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+/// The sysroot as a [`Lookup`], by path: the cursor is the canonical directory so far (real
+/// directories only, so the host path made from it has no symlink below the sysroot).
+struct Sysroot<'a> {
+    sysroot: &'a Path,
+    dir: Vec<OsString>,
+    /// What the last [`Lookup::node`] was doing, for the error if it failed.
+    action: &'static str,
+}
+
+impl Lookup for Sysroot<'_> {
+    fn to_root(&mut self) {
+        self.dir.clear();
+    }
+
+    fn node(&mut self, name: &OsStr) -> io::Result<Node> {
+        let host = host_path(self.sysroot, &self.dir).join(name);
+        self.action = "inspecting";
+        let kind = match fs::symlink_metadata(&host) {
+            Ok(meta) => meta.file_type(),
+            Err(e) if is_absent(&e) => return Ok(Node::Missing),
+            Err(e) => return Err(e),
+        };
+        Ok(if kind.is_dir() {
+            Node::Dir
+        } else if kind.is_symlink() {
+            self.action = "reading symlink";
+            Node::Symlink(fs::read_link(&host)?.into_os_string().into_vec())
+        } else {
+            Node::Other
         })
-        .collect()
+    }
+
+    fn enter(&mut self, name: &OsStr) -> io::Result<()> {
+        self.dir.push(name.to_os_string());
+        Ok(())
+    }
+
+    fn up(&mut self) {
+        self.dir.pop();
+    }
 }
 
 fn host_path(sysroot: &Path, parts: &[OsString]) -> PathBuf {
@@ -190,5 +214,74 @@ mod tests {
                 root.display()
             )
         );
+    }
+
+    #[test]
+    fn a_symlink_loop_names_the_path_asked_for() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        symlink("usr/lib", root.join("lib")).unwrap();
+        symlink("libb.so", root.join("usr/lib/liba.so")).unwrap();
+        symlink("/lib/liba.so", root.join("usr/lib/libb.so")).unwrap();
+        let err = resolve(root, "lib/liba.so").unwrap_err();
+        assert!(matches!(err, ElfError::SymlinkLoop { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "too many levels of symbolic links resolving /lib/liba.so in {}",
+                root.display()
+            )
+        );
+        // Asked for by another name, the error names that one.
+        let err = resolve(root, "usr/lib/libb.so").unwrap_err().to_string();
+        assert!(err.contains("resolving /usr/lib/libb.so in"), "{err}");
+    }
+
+    #[test]
+    fn absolute_links_resolve_in_the_sysroot_not_on_the_host() {
+        let t = tempfile::tempdir().unwrap();
+        let host_file = t.path().join("host/libc.so.6");
+        fs::create_dir_all(host_file.parent().unwrap()).unwrap();
+        fs::write(&host_file, b"host").unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(root.join("lib")).unwrap();
+        // The host path of a file that exists on the host, not (yet) in the sysroot.
+        symlink(&host_file, root.join("lib/libc.so.6")).unwrap();
+        assert_eq!(resolve(&root, "lib/libc.so.6").unwrap(), None);
+        let inside = normalize(host_file.to_str().unwrap());
+        fs::create_dir_all(root.join(parent(&inside))).unwrap();
+        fs::write(root.join(&inside), b"sysroot").unwrap();
+        let r = resolve(&root, "lib/libc.so.6").unwrap().unwrap();
+        assert_eq!(r.image, inside);
+        assert_eq!(r.host, root.join(&inside));
+        assert_eq!(fs::read(&r.host).unwrap(), b"sysroot");
+    }
+
+    #[test]
+    fn dotdot_above_the_sysroot_clamps_at_it() {
+        let t = tempfile::tempdir().unwrap();
+        // A sibling of the sysroot that `..` from its top would reach on the host.
+        fs::write(t.path().join("libz.so.1"), b"host").unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        symlink("../../../libz.so.1", root.join("usr/lib/libz.so.1")).unwrap();
+        assert_eq!(resolve(&root, "usr/lib/libz.so.1").unwrap(), None);
+        assert_eq!(resolve(&root, "../libz.so.1").unwrap(), None);
+        fs::write(root.join("libz.so.1"), b"sysroot").unwrap();
+        for path in [
+            "usr/lib/libz.so.1",
+            "../libz.so.1",
+            "/usr/../../../libz.so.1",
+        ] {
+            let r = resolve(&root, path).unwrap().unwrap();
+            assert_eq!(
+                (r.image.as_str(), &r.host),
+                ("libz.so.1", &root.join("libz.so.1"))
+            );
+        }
+        // `..` at the sysroot itself stays there.
+        let r = resolve(&root, "..").unwrap().unwrap();
+        assert_eq!((r.image.as_str(), &r.host), ("", &root));
     }
 }

@@ -1,4 +1,4 @@
-//! The directory cursor that path resolution walks ([`super::resolve::Lookup`] over a real
+//! The directory cursor that path resolution walks ([`crate::fsx::inroot::Lookup`] over a real
 //! tree): one open directory per component from the root, each opened from its parent with
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, so every step is re-checked by the kernel and
 //! costs one system call however deep the path is.
@@ -12,8 +12,8 @@ use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::node::Meta;
-use super::resolve::{self, Lookup, Node, ResolveError};
 use super::tree::BUSY_DIR_MODE;
+use crate::fsx::inroot::{self, Lookup, Node, ResolveError};
 
 /// [`Lookup`] cursor over the staging root: the open directories from the root to the cursor,
 /// each opened from its parent by one component, so a path costs one `openat2` per component;
@@ -73,7 +73,7 @@ impl Lookup for FsLookup<'_> {
     fn mkdir(&mut self, name: &OsStr) -> io::Result<()> {
         rfs::mkdirat(self.here(), name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
         self.dirs
-            .insert(resolve::with(&self.path, name), self.implicit.clone());
+            .insert(inroot::with(&self.path, name), self.implicit.clone());
         self.enter(name)
     }
 
@@ -97,7 +97,7 @@ pub(crate) fn openat2_beneath(
     path: &[OsString],
     flags: OFlags,
 ) -> rustix::io::Result<OwnedFd> {
-    let rel = resolve::at_path(path);
+    let rel = inroot::at_path(path);
     rfs::openat2(
         root,
         &rel,

@@ -15,9 +15,9 @@ use rustix::fs::{self as rfs, FileType, OFlags};
 
 use super::error::{EntryError, RootfsError};
 use super::node::{Kind, Meta, Time, MODE_BITS};
-use super::resolve;
 use super::tree::Tree;
 use super::walk::{self, Item, WalkError};
+use crate::fsx::inroot;
 
 /// Error of the copy walk: a walk failure or an entry that could not be written.
 enum CopyError {
@@ -42,7 +42,7 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
     let fail = |path: &[OsString], reason: EntryError| {
         CopyError::Root(RootfsError::Copy {
             source_dir: src.to_path_buf(),
-            path: resolve::display(path),
+            path: inroot::display(path),
             reason,
         })
     };
@@ -143,7 +143,7 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
         Err(CopyError::Root(e)) => Err(e),
         Err(CopyError::Walk(e)) => Err(RootfsError::Copy {
             source_dir: src.to_path_buf(),
-            path: resolve::display(&e.path),
+            path: inroot::display(&e.path),
             reason: EntryError::Io {
                 op: "reading the source",
                 source: e.source,

@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::allow::Offender;
-use super::resolve::ResolveError;
+use crate::fsx::inroot::ResolveError;
 
 /// Why one entry (archive member or copied path) could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,10 @@
 //! `cache/rootfs/`. The hooks that run are private copies of the hashed bytes, so what ran is
 //! what the key says. The tarball is written next to its final name and renamed into place, so
 //! the cache never holds half an archive.
+//!
+//! The recipe itself and what is accepted in it are [`recipe`]'s.
+
+mod recipe;
 
 use std::ffi::OsString;
 use std::fs;
@@ -14,9 +18,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
 use super::error::RootfsError;
+use recipe::bad;
+pub use recipe::{validate, Recipe};
 
 /// Program run when [`super::Tools`] is not given: looked up in `PATH`.
 pub const MMDEBSTRAP: &str = "mmdebstrap";
@@ -36,92 +40,6 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_704_067_200;
 const STRIP_HOST_FILES_HOOK: &str = "rm -f \"$1/etc/hostname\" \"$1/etc/resolv.conf\"";
 /// Lines of mmdebstrap output kept in the error when it fails.
 const OUTPUT_TAIL_LINES: usize = 40;
-/// mmdebstrap variants (mmdebstrap(1) `--variant`).
-const VARIANTS: [&str; 11] = [
-    "extract",
-    "custom",
-    "essential",
-    "apt",
-    "required",
-    "minbase",
-    "buildd",
-    "important",
-    "debootstrap",
-    "-",
-    "standard",
-];
-
-/// How to build a Debian root tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipe {
-    /// Suite or codename (`bookworm`).
-    pub suite: String,
-    /// mmdebstrap variant (`minbase`, `important`, ...).
-    pub variant: String,
-    /// Extra packages (`--include`).
-    pub packages: Vec<String>,
-    /// Mirror URL or sources line; mmdebstrap's default when `None`.
-    pub mirror: Option<String>,
-    /// Customize hooks: executables (or shell scripts) run with the root directory as `$1`.
-    pub hooks: Vec<PathBuf>,
-    /// Archive components (`main`, `contrib`...); mmdebstrap's default when empty.
-    pub components: Vec<String>,
-}
-
-fn bad(field: &'static str, value: &str, reason: &'static str) -> RootfsError {
-    RootfsError::Recipe {
-        field,
-        value: value.to_owned(),
-        reason,
-    }
-}
-
-/// A word that becomes part of one mmdebstrap argument.
-fn check_word(field: &'static str, value: &str) -> Result<(), RootfsError> {
-    if value.is_empty() {
-        return Err(bad(field, value, "is empty"));
-    }
-    if value.starts_with('-') {
-        return Err(bad(field, value, "must not start with '-'"));
-    }
-    if value.contains(|c: char| c == ',' || c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            field,
-            value,
-            "must not contain commas, whitespace or control characters",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks the recipe's fields before anything runs.
-pub fn validate(recipe: &Recipe) -> Result<(), RootfsError> {
-    check_word("suite", &recipe.suite)?;
-    if !VARIANTS.contains(&recipe.variant.as_str()) {
-        return Err(bad(
-            "variant",
-            &recipe.variant,
-            "unknown (expected extract, custom, essential, apt, required, minbase, buildd, \
-             important, debootstrap, - or standard)",
-        ));
-    }
-    for p in &recipe.packages {
-        check_word("package", p)?;
-    }
-    for c in &recipe.components {
-        check_word("component", c)?;
-    }
-    if let Some(m) = &recipe.mirror {
-        if m.is_empty() || m.starts_with('-') || m.contains(|c: char| c.is_control()) {
-            return Err(bad(
-                "mirror",
-                m,
-                "must be non-empty, not start with '-' and have no control characters",
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// The epoch to build with: `SOURCE_DATE_EPOCH` or [`DEFAULT_SOURCE_DATE_EPOCH`].
 pub fn source_date_epoch() -> Result<u64, RootfsError> {
@@ -270,18 +188,8 @@ pub(crate) fn cached_tarball(
 
 #[cfg(test)]
 mod tests {
+    use super::recipe::tests::recipe;
     use super::*;
-
-    fn recipe() -> Recipe {
-        Recipe {
-            suite: "bookworm".into(),
-            variant: "minbase".into(),
-            packages: vec!["iproute2".into(), "nfs-common".into()],
-            mirror: Some("http://deb.debian.org/debian".into()),
-            hooks: vec![],
-            components: vec!["main".into(), "contrib".into()],
-        }
-    }
 
     #[test]
     fn command_line_has_every_field() {
@@ -353,58 +261,5 @@ mod tests {
         let mut r = recipe();
         r.hooks = vec![PathBuf::from("/elsewhere")];
         assert_eq!(base, cache_key(&r, &[b"echo hi".to_vec()], 1));
-    }
-
-    #[test]
-    fn bad_recipes_are_refused() {
-        let cases: Vec<(Recipe, &str)> = vec![
-            (
-                Recipe {
-                    suite: "".into(),
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: suite \"\": is empty",
-            ),
-            (
-                Recipe {
-                    suite: "--help".into(),
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: suite \"--help\": must not start with '-'",
-            ),
-            (
-                Recipe {
-                    variant: "tiny".into(),
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: variant \"tiny\": unknown (expected extract",
-            ),
-            (
-                Recipe {
-                    packages: vec!["a,b".into()],
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: package \"a,b\": must not contain commas",
-            ),
-            (
-                Recipe {
-                    components: vec!["main contrib".into()],
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: component \"main contrib\": must not contain commas",
-            ),
-            (
-                Recipe {
-                    mirror: Some("-x".into()),
-                    ..recipe()
-                },
-                "invalid mmdebstrap recipe: mirror \"-x\": must be non-empty",
-            ),
-        ];
-        for (r, msg) in cases {
-            let e = validate(&r).unwrap_err().to_string();
-            assert!(e.starts_with(msg), "{e}");
-        }
-        validate(&recipe()).unwrap();
     }
 }

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
+pub use crate::fsx::inroot::ResolveError;
 pub use allow::{check_allowed, AllowList, Category, Offender};
 pub use error::{EntryError, RootfsError};
 pub use mmdebstrap::{
@@ -38,7 +39,6 @@ pub use mmdebstrap::{
     DEFAULT_SOURCE_DATE_EPOCH, MMDEBSTRAP,
 };
 pub use policy::Policy;
-pub use resolve::{ResolveError, MAX_SYMLINK_FOLLOWS};
 pub use scan::{scan, CapabilityFile, DeviceKind, DeviceNode, RootReport, CAPABILITY_XATTR};
 
 use tree::Tree;

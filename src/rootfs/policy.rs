@@ -22,7 +22,7 @@ use tar::EntryType;
 
 use super::error::EntryError;
 use super::node::{Meta, MODE_BITS};
-use super::resolve::Links;
+use crate::fsx::inroot::Links;
 
 /// Permission bits the strict policy keeps (drops setuid, setgid, sticky).
 const PERMISSION_BITS: u32 = 0o777;

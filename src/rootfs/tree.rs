@@ -27,9 +27,8 @@ use super::cursor::{dup, open_dir, FsLookup};
 use super::error::EntryError;
 use super::node::{apply_fd, create, Kind, Meta, Time};
 use super::policy::Policy;
-use super::resolve::{
-    self, entry_components, resolve_dir, resolve_from, Links, Missing, ResolveError,
-};
+use super::resolve::entry_components;
+use crate::fsx::inroot::{self, resolve_dir, resolve_from, Links, Missing, ResolveError};
 
 /// Mode of directories while they are being filled (their real mode is set at the end).
 pub(crate) const BUSY_DIR_MODE: u32 = 0o700;
@@ -119,7 +118,7 @@ impl Tree {
         let implicit = self.implicit(meta.mtime);
         let (canon, dir) = self.resolve_parent(parent, implicit.clone())?;
         let existing = stat_nofollow(dir.as_fd(), last).map_err(EntryError::io("stat"))?;
-        let path = resolve::with(&canon, last);
+        let path = inroot::with(&canon, last);
         match kind {
             Kind::Dir => {
                 match existing {
@@ -169,11 +168,11 @@ impl Tree {
         for (path, meta) in self.dirs.iter().rev() {
             let fd = open_dir(self.root.as_fd(), path, OFlags::RDONLY).map_err(|e| {
                 (
-                    resolve::display(path),
+                    inroot::display(path),
                     EntryError::io("opening directory")(e),
                 )
             })?;
-            apply_fd(fd.as_fd(), meta).map_err(|e| (resolve::display(path), e))?;
+            apply_fd(fd.as_fd(), meta).map_err(|e| (inroot::display(path), e))?;
         }
         Ok(())
     }
