@@ -1,5 +1,6 @@
 //! What a built image contains: the static init, the boot config (module load order, profile
 //! settings), decompressed modules, /dev/console; and the manifest that explains it.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

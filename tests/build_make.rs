@@ -1,4 +1,5 @@
 //! `netroot build` as make: no-op rebuilds, touch without change, partial rebuilds, atomic outputs.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Reproducibility: two builds from clean copies of the project in different directories, with a
 //! different umask, TZ, locale and cache, give byte-identical initramfs.img and manifest.json.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The root tree in `netroot build`: materialized into the cache with root overlays applied,
 //! checked against the allow-list, linked as OUT/PROFILE/rootfs, and rebuilt only when it changes.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The `netroot` command line: exit codes (0 ok, 1 build error, 2 usage), profile listing and
 //! display, error messages naming file:line:col, inspect on a freshly built image.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

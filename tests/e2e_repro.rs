@@ -14,6 +14,7 @@
 //! tree itself (overlay files, rendered templates, the per-node layers and their directories)
 //! gets SOURCE_DATE_EPOCH, so the clones' own mtimes do not matter; and publish sets the modes
 //! of what it (and grub-mknetdir) writes, so the publisher's umask does not either.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

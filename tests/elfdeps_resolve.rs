@@ -1,6 +1,7 @@
 //! `elfdeps::resolve` against real host binaries (cross-checked with `ldd`),
 //! binaries built here with `cc` ($ORIGIN, DT_RPATH vs DT_RUNPATH, static),
 //! and broken sysroots (missing interpreter or library, wrong class, scripts).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

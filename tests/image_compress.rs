@@ -1,4 +1,5 @@
 //! Compression: kernel-compatible settings, determinism, detection and stream decoding.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::io::Write;
 use std::process::{Command, Stdio};

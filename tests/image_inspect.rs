@@ -1,4 +1,5 @@
 //! `netroot inspect`: listing, verification errors, diff and JSON output, argument forms.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! The image reader: segments as the kernel sees them, images made by other tools, and
 //! every kind of corruption reported with its segment and byte offset.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The deterministic newc writer: layout, determinism, hardlinks, devices, conflicts, and
 //! readability by our reader and (when installed) GNU cpio.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::process::Command;
 

@@ -1,6 +1,7 @@
 //! `extract_deb` on synthetic packages: every supported compression, the
 //! selection and mode rules, and hostile or broken input (each must fail with
 //! a clear message and leave nothing at the destination).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Kernel input against the real Debian 12 package and synthetic trees:
 //! header version, `extract_deb` versus `dpkg-deb -x`, `open_tree` layouts and
 //! their errors, `open_host` with an injected /proc.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::fs;
 use std::io::Read;

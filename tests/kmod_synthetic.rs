@@ -1,5 +1,6 @@
 //! Module closures over synthetic module trees (tiny ELF objects with a crafted `.modinfo`), for the
 //! cases a real kernel does not exhibit: cycles, missing dependencies, wrong vermagic, bad files.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 #[path = "../src/kmod/test_elf.rs"]
 mod test_elf;

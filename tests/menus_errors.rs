@@ -1,4 +1,5 @@
 //! Boot menus refuse what they cannot render, with messages naming the entry, node or setting.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod menus_common;
 

@@ -8,6 +8,7 @@
 //! tool skips the test with a message, or fails it under NETROOT_REQUIRE_VM=1 (ci/setup installs
 //! them). PXELINUX needs the pxelinux and syslinux-common packages, which ci/setup does not
 //! install yet: that test only skips.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod menus_common;
 

@@ -1,6 +1,7 @@
 //! Boot menus for GRUB, iPXE and PXELINUX: golden files for one profile, several profiles and
 //! per-node menus; GRUB syntax through grub-script-check; iPXE sanity; and, per dialect, a
 //! model of the loader's parsing that checks the kernel receives each entry's exact parameters.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod menus_common;
 

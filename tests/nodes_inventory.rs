@@ -1,5 +1,6 @@
 //! The node inventory: parsing, validation with positions, duplicates, DHCP snippets, vars, and
 //! the shipped `examples/nodes.toml`.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::net::Ipv4Addr;
 use std::path::Path;

@@ -3,6 +3,7 @@
 //! `.netroot/nodes/NAME/` of the published generation, names each node's layer with
 //! `netroot.node=NAME` in its per-MAC menus (never in the default menus), and `netroot verify`
 //! accepts the result. Also: the menu model with and without a node layer, and unsafe node names.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 mod menus_common;

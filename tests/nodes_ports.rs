@@ -1,6 +1,7 @@
 //! Per-node bond ports in `nodes.toml`: parsing (the profile's `bond.ports` spellings), errors at
 //! `file:line:col`, port MACs as duplicates, and the node's entry bonding its own ports while the
 //! profile's entry keeps the profile's.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod menus_common;
 

@@ -1,5 +1,6 @@
 //! Applying overlay plans to a directory tree (never following symlinks out of it) and adding
 //! them to an initramfs.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,4 +1,5 @@
 //! Overlay planning: merge order, templates, conflicts, ownership overrides, bad input.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

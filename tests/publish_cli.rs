@@ -1,6 +1,7 @@
 //! `netroot publish/rollback/gc/verify` end to end on temp TFTP and NFS directories: a built
 //! profile with a root tree becomes an immutable generation, menus point at it explicitly, a
 //! change makes a new generation, rollback flips back, verify finds tampering, gc prunes.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -14,6 +14,7 @@
 //! A process crash keeps the page cache; power loss or a DRBD failover additionally relies on the
 //! fsync/syncfs ordering, which these tests cannot observe. They run on a tmpfs when /dev/shm is
 //! usable (hundreds of publishes; fsync is free there); the engine tests cover the real disk.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod publish_support;
 

@@ -1,6 +1,7 @@
 //! The publish engine end to end on temporary targets: layout of a first publish, no-op
 //! republish, one-file change costing one copy (inode numbers), rollback, gc, the hook, a profile
 //! without root tree, and bad input.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod publish_support;
 

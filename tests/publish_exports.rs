@@ -1,5 +1,6 @@
 //! Export rendering: golden texts for the kernel exports fragment and the ganesha configuration,
 //! stable derived ids (pinned: both masters must render the same ids forever), and bad settings.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! before it is hardlinked into a new one (boot files re-hashed; tree entries re-read when their
 //! stat stamp is not the one recorded at publish), and `repair` restores every damaged or missing
 //! file from an intact copy (another generation, the build output, the build cache's root tree).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod publish_support;
 

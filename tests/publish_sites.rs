@@ -3,6 +3,7 @@
 //! the live project; the shared default entry is stable; rollback renders from records; and
 //! every refused publish (no client network, a broken `nodes.toml`, a read-only or full target)
 //! leaves both trees byte for byte as they were, with `--dry-run` refusing the same way.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 mod publish_support;

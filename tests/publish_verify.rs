@@ -1,5 +1,6 @@
 //! `verify` finds every kind of damage to a published generation (content, metadata, missing and
 //! unexpected files, a tampered manifest, artifacts) and dangling consumers, and names the path.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod publish_support;
 

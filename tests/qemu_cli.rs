@@ -7,6 +7,7 @@
 //! missing NFS root path (the init's FAILED line is the verdict), usage errors, a profile
 //! without a root. Skipped with a message without root, QEMU, ganesha, busybox or the test
 //! kernel, unless `NETROOT_REQUIRE_VM=1` (tests/vm/env.rs).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 #[allow(dead_code)] // shared with other VM suites; each binary uses a subset
 #[path = "vm/mod.rs"]

@@ -1,6 +1,7 @@
 //! `RootSource::Dir`: the copy keeps everything a root tree needs (owner, mode bits, xattrs,
 //! hardlinks, symlinks, devices, fifos, sockets, nanosecond mtimes), stays on the source's
 //! filesystem and refuses a destination inside the source. Needs root (skipped otherwise).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

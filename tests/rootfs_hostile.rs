@@ -6,6 +6,7 @@
 //!
 //! Every case also checks that nothing appeared outside the image root (next to it, or at the
 //! host paths an escape would reach) and, on error, that nothing is at the destination.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 #[path = "fixtures/hostile/gen.rs"]

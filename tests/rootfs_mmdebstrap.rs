@@ -1,6 +1,7 @@
 //! `RootSource::Mmdebstrap`: the tarball cache (a fake mmdebstrap counts its runs), failures,
 //! and one real mmdebstrap run (minbase, ~40 s), skipped unless NETROOT_TEST_MMDEBSTRAP=1 or
 //! NETROOT_REQUIRE_VM=1.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

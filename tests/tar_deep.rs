@@ -1,6 +1,7 @@
 //! Deeply nested archives: extraction cost grows linearly with the archive, so an archive 5,000
 //! directories deep is extracted or refused (with the path named) in seconds, on both the root
 //! tarball path and the kernel package path.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 mod common;
 

@@ -9,6 +9,7 @@
 //! are `tests/vm_faults.rs`, on the same bed (`tests/vm/bed.rs`).
 //!
 //! Every test has its own temp dir, ganesha port and QEMU, so they run in parallel.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 #[allow(dead_code)] // shared with later VM suites; each binary uses a subset
 #[path = "vm/mod.rs"]

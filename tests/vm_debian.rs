@@ -15,6 +15,7 @@
 //! (tests/vm/env.rs), and also without mmdebstrap; `NETROOT_REQUIRE_VM=1` turns a skip into a
 //! failure. The `netroot` binary must embed the current init (do not set `NETROOT_INIT_BIN` to
 //! an old one).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 #[allow(dead_code)] // shared with other VM suites; each binary uses a subset
 #[path = "vm/mod.rs"]

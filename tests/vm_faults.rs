@@ -20,6 +20,7 @@
 //! only, every other case); unset or `full` runs everything. Tests outside the subset print
 //! `skipped: ...`. Skips like `tests/vm_boot.rs` without root, QEMU, ganesha, busybox or the test
 //! kernel, unless `NETROOT_REQUIRE_VM=1`. Every test has its own temp dir, ganesha port and QEMU.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 #[allow(dead_code)] // shared with other VM suites; each binary uses a subset
 #[path = "vm/mod.rs"]

@@ -1,5 +1,6 @@
 //! Kernel command line: the kernel's quote-aware splitting, the dracut-compatible keys, the
 //! precedence of overrides, and `to_cmdline` round trips.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

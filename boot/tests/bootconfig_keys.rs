@@ -1,5 +1,6 @@
 //! Every `netroot.*` key of the table, through both the boot-config file and the kernel command
 //! line: good values and their canonical rendering, malformed values and their exact messages.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use netroot_boot::bootconfig::{encode_value, find_key, BootConfig, KEYS};
 

@@ -1,5 +1,6 @@
 //! Boot-config file format: the golden fixture with every key, byte-stable rendering, round
 //! trips, quoting, and the error for every kind of malformed file.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

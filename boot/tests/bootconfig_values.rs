@@ -1,5 +1,6 @@
 //! Value spellings: every enum variant round-trips through `FromStr`/`Display`, numeric sysfs
 //! values parse, and every malformed value yields the exact message the builder shows.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::net::Ipv4Addr;
 use std::str::FromStr;

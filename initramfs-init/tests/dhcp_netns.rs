@@ -3,6 +3,7 @@
 //! (`RealSys`, AF_PACKET) in the other; then the lease is applied with our netlink requests and
 //! checked with `ip`. Skips (with a message) when not root or `ip`/dnsmasq are missing. Nothing
 //! leaves the namespaces created here; they are deleted on every path (Drop).
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::fs::File;
 use std::net::Ipv4Addr;

@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
@@ -80,8 +79,7 @@ pub fn mknetdir(
     }
     for (path, is_dir) in installed(net_dir, &before, &entries(&boot)?) {
         let mode = if is_dir { DIR_MODE } else { FILE_MODE };
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .map_err(io_err("set the mode of", &path))?;
+        crate::fsx::atomic::set_mode(&path, mode).map_err(io_err("set the mode of", &path))?;
     }
     Ok(())
 }
@@ -149,6 +147,7 @@ fn installed(
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt;
 
     fn mode(p: &Path) -> u32 {
         fs::symlink_metadata(p).expect("stat").mode() & 0o7777

@@ -6,6 +6,9 @@
 //! tempfile's private 0600/0700: a TFTP server, an HTTP server or a CI artifact store reads the
 //! outputs as another user.
 
+// The owner of raw writes: the one place `clippy.toml`'s disallowed methods are used.
+#![allow(clippy::disallowed_methods)]
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write};
@@ -95,15 +98,51 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent_of(path);
     fs::create_dir_all(dir)?;
     let tmp = write_temp(dir, data)?;
-    fs::rename(&tmp, path)?;
-    fsync_dir(dir)
+    rename_durable(&tmp, path)
+}
+
+/// Renames `from` to `to` (replacing a file, or an empty directory) and fsyncs `to`'s directory,
+/// so the new name survives a crash. `from` must already hold everything, synced.
+pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    fsync_dir(parent_of(to))
+}
+
+/// Copies the file `src` to `dest` atomically (a temporary beside `dest`, synced, renamed over
+/// it) with mode [`FILE_MODE`], creating `dest`'s parent directories.
+pub fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
+    let dir = parent_of(dest);
+    fs::create_dir_all(dir)?;
+    let tmp = tmp_path(dir, "copy");
+    let copied = fs::copy(src, &tmp)
+        .and_then(|_| set_mode(&tmp, FILE_MODE))
+        .and_then(|()| fs::File::open(&tmp)?.sync_all());
+    if let Err(e) = copied {
+        // The temporary is this call's own; the copy error is what the caller needs to see.
+        let _gone = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    rename_durable(&tmp, dest)
+}
+
+/// Makes `dest` a symlink to `target`, replacing what was there in one step (a temporary link
+/// renamed over it).
+pub fn symlink_atomic(target: &Path, dest: &Path) -> io::Result<()> {
+    let tmp = tmp_path(parent_of(dest), "link");
+    std::os::unix::fs::symlink(target, &tmp)?;
+    rename_durable(&tmp, dest)
+}
+
+/// Sets the permission bits of `path` (following a symlink: for files netroot itself placed).
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
 /// A new empty directory in `parent` to stage a directory in, with mode [`DIR_MODE`] whatever
 /// the umask (removed when dropped unless kept).
 pub fn staging_dir(parent: &Path, prefix: &str) -> io::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(DIR_MODE))?;
+    set_mode(dir.path(), DIR_MODE)?;
     Ok(dir)
 }
 
@@ -113,8 +152,7 @@ pub fn staging_dir(parent: &Path, prefix: &str) -> io::Result<tempfile::TempDir>
 pub fn swap_dir_into_place(staged: &Path, dest: &Path) -> io::Result<()> {
     let dir = parent_of(dest);
     if fs::symlink_metadata(dest).is_err() {
-        fs::rename(staged, dest)?;
-        return fsync_dir(dir);
+        return rename_durable(staged, dest);
     }
     renameat_with(CWD, staged, CWD, dest, RenameFlags::EXCHANGE).map_err(io::Error::from)?;
     fsync_dir(dir)?;

@@ -8,8 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{io_err, KernelError};
 use crate::codec::Codec;
@@ -50,26 +49,24 @@ pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), KernelError> {
             path: dest.to_path_buf(),
         });
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::fsx::atomic::parent_of(dest);
+    // Private (0700) while it fills; DEST_MODE once complete.
     let temp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .tempdir_in(&parent)
-        .map_err(io_err("creating a temporary directory in", &parent))?;
+        .tempdir_in(parent)
+        .map_err(io_err("creating a temporary directory in", parent))?;
     extract_into(deb, temp.path())?;
-    fs::set_permissions(temp.path(), fs::Permissions::from_mode(DEST_MODE))
+    crate::fsx::atomic::set_mode(temp.path(), DEST_MODE)
         .map_err(io_err("setting permissions of", temp.path()))?;
     // Data first, then the rename, then the directory entry: a crash leaves
     // either no `dest` or a complete one.
     let dir = File::open(temp.path()).map_err(io_err("opening", temp.path()))?;
     rustix::fs::syncfs(&dir).map_err(|e| io_err("syncing", temp.path())(io::Error::from(e)))?;
-    fs::rename(temp.path(), dest).map_err(io_err("renaming into place", dest))?;
+    crate::fsx::atomic::rename_durable(temp.path(), dest)
+        .map_err(io_err("renaming into place", dest))?;
     // The directory now lives at `dest`; keep `TempDir` from deleting anything.
     let _moved = temp.keep();
-    let parent_dir = File::open(&parent).map_err(io_err("opening", &parent))?;
-    parent_dir.sync_all().map_err(io_err("syncing", &parent))
+    Ok(())
 }
 
 /// Finds the data member of `deb` and unpacks it into `root`.

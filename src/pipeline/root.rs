@@ -243,10 +243,8 @@ fn build_root(
     })?;
     write_atomic(&report_path, &json)
         .map_err(BuildError::io("cannot write root report", &report_path))?;
-    fs::rename(&staging, &dir)
+    crate::fsx::atomic::rename_durable(&staging, &dir)
         .map_err(BuildError::io("cannot move root tree into the cache", &dir))?;
-    crate::fsx::atomic::fsync_dir(&roots)
-        .map_err(BuildError::io("cannot sync cache directory", &roots))?;
     Ok(Some(BuiltRoot {
         dir,
         key,

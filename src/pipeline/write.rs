@@ -101,7 +101,7 @@ fn swap_in(
         let link = staged.path().join(ROOTFS);
         let target = std::path::absolute(&r.dir)
             .map_err(BuildError::io("cannot resolve root tree path", &r.dir))?;
-        std::os::unix::fs::symlink(&target, &link)
+        crate::fsx::atomic::symlink_atomic(&target, &link)
             .map_err(BuildError::io("cannot link root tree", &link))?;
     }
     let staged = staged.keep();

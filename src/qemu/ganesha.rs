@@ -165,11 +165,11 @@ impl Ganesha {
         }
         fs::create_dir_all(&recovery).map_err(QemuError::io("create", &recovery))?;
         let conf = dir.join("ganesha.conf");
-        fs::write(&conf, render_config(port, export, &recovery)?)
+        crate::fsx::atomic::write_atomic(&conf, render_config(port, export, &recovery)?.as_bytes())
             .map_err(QemuError::io("write", &conf))?;
         let log = dir.join("ganesha.log");
         let stdout = dir.join("ganesha.out");
-        let out = fs::File::create(&stdout).map_err(QemuError::io("create", &stdout))?;
+        let out = super::runner::log_file(&stdout)?;
         let err = out.try_clone().map_err(QemuError::io("dup", &stdout))?;
         let child = Command::new(binary)
             .arg("-F")

@@ -11,7 +11,6 @@
 //! - `pxelinux`: iPXE chainloads `pxelinux.0` (+ `ldlinux.c32`), which reads the published
 //!   `pxelinux.cfg/01-..` or `pxelinux.cfg/default`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::args::Boot;
@@ -111,21 +110,9 @@ pub struct Published<'a> {
     pub cmdline: &'a str,
 }
 
-/// Hard-links `src` to `dest` (same filesystem), else copies it; replaces `dest`.
+/// Copies `src` to `dest` atomically (mode 0644, parents created), replacing `dest`.
 fn place(src: &Path, dest: &Path) -> Result<(), QemuError> {
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir).map_err(QemuError::io("create", dir))?;
-    }
-    match fs::remove_file(dest) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(QemuError::io("remove", dest)(e))
-        }
-        _ => {}
-    }
-    if fs::hard_link(src, dest).is_err() {
-        fs::copy(src, dest).map_err(QemuError::io("copy to", dest))?;
-    }
-    Ok(())
+    crate::fsx::atomic::copy_atomic(src, dest).map_err(QemuError::io("copy to", dest))
 }
 
 /// Installs what `loader` needs into the TFTP root `tftp_dir` beside the published menus, the
@@ -214,6 +201,7 @@ fn mknetdir(tools: &LoaderTools, tftp_dir: &Path) -> Result<(), QemuError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     const PUBLISHED: Published<'static> = Published {
         kernel: "netroot/qt/0123/vmlinuz",

@@ -218,8 +218,8 @@ pub fn run_watching_prompts(
         }
         _ => {}
     }
-    File::create(&serial).map_err(QemuError::io("create", &serial))?;
-    let stderr = File::create(&stderr_path).map_err(QemuError::io("create", &stderr_path))?;
+    log_file(&serial)?;
+    let stderr = log_file(&stderr_path)?;
     let mut cmd = Command::new(qemu);
     cmd.args(qemu_args(spec, &serial, &qmp_path)).stderr(stderr);
     // Terminal mode keeps the inherited stdin and stdout: they are the serial console.
@@ -315,6 +315,16 @@ pub fn run_watching_prompts(
         shutdown,
         stderr: read_stderr(),
     })
+}
+
+/// Creates (or empties) a log file that a child process writes while it runs: a stream, not an
+/// artifact, so it is not written through `fsx::atomic`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a log a child process appends to as it runs"
+)]
+pub(super) fn log_file(path: &std::path::Path) -> Result<File, QemuError> {
+    File::create(path).map_err(QemuError::io("create", path))
 }
 
 #[cfg(test)]

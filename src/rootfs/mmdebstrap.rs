@@ -179,7 +179,8 @@ pub(crate) fn cached_tarball(
     fs::File::open(&partial)
         .and_then(|f| f.sync_all())
         .map_err(RootfsError::io("syncing", &partial))?;
-    fs::rename(&partial, &out).map_err(RootfsError::io("renaming into", &out))?;
+    crate::fsx::atomic::rename_durable(&partial, &out)
+        .map_err(RootfsError::io("renaming into", &out))?;
     fs::File::open(&dir)
         .and_then(|f| f.sync_all())
         .map_err(RootfsError::io("syncing", &dir))?;
