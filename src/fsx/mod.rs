@@ -1,7 +1,10 @@
 //! The filesystem ground floor every wing builds on: crash-safe writes and the names and modes
-//! of temporaries ([`atomic`]), and the stat fingerprint with its racy-timestamp rule both
-//! content-hash memos key on ([`stamp`]). The build writes through it directly; publish wraps the same
-//! primitives in its recording, crash-injecting `Fs` (src/publish/fsops.rs).
+//! of temporaries ([`atomic`]), the one writer of inode metadata, which creates nodes and gives
+//! them owner, mode, xattrs and mtimes without following links ([`inode`]), and the stat
+//! fingerprint with its racy-timestamp rule both content-hash memos key on ([`stamp`]). The
+//! build writes through it directly; publish wraps the same primitives in its recording,
+//! crash-injecting `Fs` (src/publish/fsops.rs).
 
 pub mod atomic;
+pub mod inode;
 pub mod stamp;

@@ -11,9 +11,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::node::Meta;
+use super::node::WRITER;
 use super::resolve::{self, Lookup, Node, ResolveError};
-use super::tree::BUSY_DIR_MODE;
+use crate::fsx::inode::Meta;
 
 /// [`Lookup`] cursor over the staging root: the open directories from the root to the cursor,
 /// each opened from its parent by one component, so a path costs one `openat2` per component;
@@ -71,7 +71,7 @@ impl Lookup for FsLookup<'_> {
     }
 
     fn mkdir(&mut self, name: &OsStr) -> io::Result<()> {
-        rfs::mkdirat(self.here(), name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
+        WRITER.mkdir(self.here(), name)?;
         self.dirs
             .insert(resolve::with(&self.path, name), self.implicit.clone());
         self.enter(name)

@@ -21,8 +21,8 @@ use std::os::unix::ffi::OsStrExt;
 use tar::EntryType;
 
 use super::error::EntryError;
-use super::node::{Meta, MODE_BITS};
 use super::resolve::Links;
+use crate::fsx::inode::{Meta, MODE_BITS};
 
 /// Permission bits the strict policy keeps (drops setuid, setgid, sticky).
 const PERMISSION_BITS: u32 = 0o777;
