@@ -4,6 +4,7 @@
 //! file from an intact copy (another generation, the build output, the build cache's root tree).
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;
@@ -354,4 +355,23 @@ fn a_tampered_record_cannot_make_repair_write_outside_the_generation() {
         "{r}"
     );
     assert!(!w.base.join("escape").exists() && !w.targets.tftp.join("escape").exists());
+}
+
+#[test]
+fn repair_gives_a_rechowned_directory_its_published_owner_back() {
+    if !common::root_or_skip("chown of a published directory to another user") {
+        return;
+    }
+    let w = World::new();
+    let (_g1, g2) = two_generations(&w);
+    let etc = w.gen_tree(&g2).join("etc");
+    let want = fs::symlink_metadata(&etc).unwrap().uid();
+    std::os::unix::fs::lchown(&etc, Some(1234), Some(1234)).unwrap();
+    let before = verify("compute", &w.targets).unwrap();
+    assert!(!before.is_clean(), "{before}");
+    let r = repair("compute", &w.targets, &RepairSources::default()).unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(fs::symlink_metadata(&etc).unwrap().uid(), want);
+    let after = verify("compute", &w.targets).unwrap();
+    assert!(after.is_clean(), "{after}");
 }

@@ -5,26 +5,30 @@
 //! symlink without following it. Directory modes are set last, deepest first, so a read-only
 //! directory does not block writing its own contents.
 //!
+//! Nodes are created, and owners, modes and mtimes set, by the one inode writer
+//! ([`crate::fsx::inode`]): owner first (chown clears setuid/setgid), then mode, then mtime.
+//!
 //! [`apply_stamped`] also gives everything it writes one mtime (a build's SOURCE_DATE_EPOCH):
 //! files and symlinks before they are renamed into place, directories last (after their
 //! contents, since adding an entry changes a directory's mtime), and the destination root when
 //! anything was written into it. A tree built twice from the same plan, or from two checkouts of
 //! an overlay with different file times, then has the same mtimes.
 
-use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{EntryContent, OverlayError, Plan, PlanEntry};
+use crate::fsx::inode::{Chown, InodeError, Meta, Node, Op, Time, Writer};
 
 /// Name of the temporary entry written next to each file or symlink before the rename. An
 /// overlay path with this name is refused.
 const TMP_NAME: &str = ".netroot-overlay.tmp";
-/// Mode of a new directory until its final mode is set at the end.
-const DIR_WORK_MODE: u32 = 0o700;
+/// Copy buffer for file contents.
+const COPY_BUF: usize = 64 * 1024;
 
 /// Writes `plan` into `dest_root` (which must exist). Owners are set when running as root;
 /// otherwise, as with an unprivileged `tar -x`, entries belong to the user running netroot.
@@ -50,14 +54,27 @@ pub fn apply_stamped(plan: &Plan, dest_root: &Path, mtime: u64) -> Result<(), Ov
 }
 
 /// atime = mtime = `secs`.
-fn stamp(secs: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
+fn stamp(secs: i64) -> Time {
+    Time { sec: secs, nsec: 0 }
+}
+
+/// How entries are written: owners set or not, the mtime when given, a copy buffer.
+struct Out {
+    writer: Writer<'static>,
+    mtime: Option<Time>,
+    buf: Vec<u8>,
+}
+
+impl Out {
+    /// The plan's owner and mode, and the mtime when given.
+    fn meta(&self, e: &PlanEntry) -> Meta {
+        Meta {
+            uid: e.uid,
+            gid: e.gid,
+            mode: e.mode,
+            mtime: self.mtime,
+            xattrs: Vec::new(),
+        }
     }
 }
 
@@ -65,7 +82,7 @@ pub(crate) fn apply_with(
     plan: &Plan,
     dest_root: &Path,
     set_owners: bool,
-    mtime: Option<Timestamps>,
+    mtime: Option<Time>,
 ) -> Result<(), OverlayError> {
     let root = rustix::fs::open(
         dest_root,
@@ -76,6 +93,15 @@ pub(crate) fn apply_with(
         path: dest_root.to_path_buf(),
         source: e.into(),
     })?;
+    let mut out = Out {
+        writer: Writer::new(if set_owners {
+            Chown::Always
+        } else {
+            Chown::Never
+        }),
+        mtime,
+        buf: vec![0u8; COPY_BUF],
+    };
     let mut dirs = Vec::new();
     for e in plan.entries() {
         let (parent, name) = open_parent(&root, &e.path)?;
@@ -87,26 +113,54 @@ pub(crate) fn apply_with(
         }
         match &e.content {
             EntryContent::Directory => {
-                make_dir(&parent, name, &e.path)?;
+                make_dir(&out, &parent, name, &e.path)?;
                 dirs.push(e);
             }
-            EntryContent::File(data) => write_file(&parent, name, e, data, set_owners, &mtime)?,
-            EntryContent::Symlink(target) => {
-                write_symlink(&parent, name, e, target, set_owners, &mtime)?
-            }
+            EntryContent::File(data) => write_file(&mut out, &parent, name, e, data)?,
+            EntryContent::Symlink(target) => write_symlink(&out, &parent, name, e, target)?,
         }
     }
     for e in dirs.iter().rev() {
         let dir = open_dir_at(&root, &e.path)?;
-        set_meta(&dir, e, set_owners, &mtime)?;
+        out.writer
+            .apply_fd(dir.as_fd(), &out.meta(e))
+            .map_err(inode_err(&e.path))?;
     }
-    if let (Some(t), false) = (&mtime, plan.is_empty()) {
-        rustix::fs::futimens(&root, t).map_err(|e| OverlayError::DestRoot {
-            path: dest_root.to_path_buf(),
-            source: e.into(),
-        })?;
+    if let (Some(t), false) = (mtime, plan.is_empty()) {
+        out.writer
+            .set_mtime(root.as_fd(), t)
+            .map_err(|e| OverlayError::DestRoot {
+                path: dest_root.to_path_buf(),
+                source: e.into(),
+            })?;
     }
     Ok(())
+}
+
+/// An inode writer's failure on `path`, in the words of [`write_err`].
+fn inode_err(path: &str) -> impl FnOnce(InodeError) -> OverlayError {
+    let path = path.to_string();
+    move |e| {
+        let action = match &e {
+            InodeError::Sys { op, .. } => match op {
+                Op::Create => "create a file",
+                Op::Write => "write a file",
+                Op::Symlink => "create a symlink",
+                Op::Mkdir => "create a directory",
+                Op::Chown => "set the owner",
+                Op::Chmod => "set the mode",
+                Op::SetTimes => "set the mtime",
+                Op::Open | Op::Stat => "inspect an entry",
+                other => other.as_str(),
+            },
+            _ => "write an entry",
+        };
+        OverlayError::Write {
+            path,
+            action,
+            source: e.into(),
+        }
+    }
 }
 
 fn write_err(path: &str, action: &'static str) -> impl FnOnce(Errno) -> OverlayError {
@@ -180,30 +234,13 @@ fn open_parent<'p>(root: &OwnedFd, path: &'p str) -> Result<(OwnedFd, &'p str), 
     }
 }
 
-fn make_dir(parent: &OwnedFd, name: &str, path: &str) -> Result<(), OverlayError> {
-    match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(DIR_WORK_MODE)) {
+/// Creates the directory `name` (mode 0700 until its own mode is set at the end) unless there is
+/// one.
+fn make_dir(out: &Out, parent: &OwnedFd, name: &str, path: &str) -> Result<(), OverlayError> {
+    match out.writer.mkdir(parent.as_fd(), OsStr::new(name)) {
         Ok(()) => Ok(()),
-        Err(Errno::EXIST) => open_child_dir(parent, name, path).map(drop),
-        Err(e) => Err(write_err(path, "create a directory")(e)),
-    }
-}
-
-/// Sets owner (first: chown clears setuid/setgid), mode, then the mtime if one is given.
-fn set_meta(
-    fd: &OwnedFd,
-    e: &PlanEntry,
-    set_owners: bool,
-    mtime: &Option<Timestamps>,
-) -> Result<(), OverlayError> {
-    if set_owners {
-        rustix::fs::fchown(fd, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)))
-            .map_err(write_err(&e.path, "set the owner"))?;
-    }
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(e.mode))
-        .map_err(write_err(&e.path, "set the mode"))?;
-    match mtime {
-        Some(t) => rustix::fs::futimens(fd, t).map_err(write_err(&e.path, "set the mtime")),
-        None => Ok(()),
+        Err(e) if e.errno() == Some(Errno::EXIST) => open_child_dir(parent, name, path).map(drop),
+        Err(e) => Err(inode_err(path)(e)),
     }
 }
 
@@ -236,52 +273,40 @@ fn replace(
 }
 
 fn write_file(
+    out: &mut Out,
     parent: &OwnedFd,
     name: &str,
     e: &PlanEntry,
-    data: &[u8],
-    set_owners: bool,
-    mtime: &Option<Timestamps>,
+    mut data: &[u8],
 ) -> Result<(), OverlayError> {
     clear_tmp(parent, &e.path)?;
-    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(parent, TMP_NAME, flags, Mode::from_raw_mode(0o600))
-        .map_err(write_err(&e.path, "create a file"))?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(data).map_err(|source| OverlayError::Write {
-        path: e.path.clone(),
-        action: "write a file",
-        source,
-    })?;
-    set_meta(&OwnedFd::from(file), e, set_owners, mtime)?;
+    let meta = out.meta(e);
+    let size = data.len() as u64;
+    out.writer
+        .create_file(
+            parent.as_fd(),
+            OsStr::new(TMP_NAME),
+            &mut data,
+            size,
+            &meta,
+            &mut out.buf,
+        )
+        .map_err(inode_err(&e.path))?;
     replace(parent, name, &e.path, "file")
 }
 
 fn write_symlink(
+    out: &Out,
     parent: &OwnedFd,
     name: &str,
     e: &PlanEntry,
     target: &str,
-    set_owners: bool,
-    mtime: &Option<Timestamps>,
 ) -> Result<(), OverlayError> {
     clear_tmp(parent, &e.path)?;
-    rustix::fs::symlinkat(target, parent, TMP_NAME)
-        .map_err(write_err(&e.path, "create a symlink"))?;
-    if set_owners {
-        rustix::fs::chownat(
-            parent,
-            TMP_NAME,
-            Some(Uid::from_raw(e.uid)),
-            Some(Gid::from_raw(e.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(write_err(&e.path, "set the owner"))?;
-    }
-    if let Some(t) = mtime {
-        rustix::fs::utimensat(parent, TMP_NAME, t, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(write_err(&e.path, "set the mtime"))?;
-    }
+    let node = Node::Symlink(target.as_bytes());
+    out.writer
+        .create(parent.as_fd(), OsStr::new(TMP_NAME), node, &out.meta(e))
+        .map_err(inode_err(&e.path))?;
     replace(parent, name, &e.path, "symlink")
 }
 
@@ -308,6 +333,17 @@ mod tests {
         }
     }
 
+    fn times(secs: i64) -> rustix::fs::Timestamps {
+        let t = rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        }
+    }
+
     fn mtime(p: &Path) -> i64 {
         fs::symlink_metadata(p).expect("stat").mtime()
     }
@@ -319,7 +355,7 @@ mod tests {
         fs::create_dir_all(dest.join("usr")).expect("mkdir");
         fs::write(dest.join("usr/old"), "old").expect("write");
         let old = fs::File::open(dest.join("usr/old")).expect("open");
-        rustix::fs::futimens(&old, &stamp(99)).expect("utime");
+        rustix::fs::futimens(&old, &times(99)).expect("utime");
         Plan::from_sorted(vec![
             entry("etc", EntryContent::Directory, 0o755),
             entry(
@@ -363,7 +399,7 @@ mod tests {
     fn unstamped_and_empty_plans_leave_times_alone() {
         let t = tempfile::tempdir().expect("tempdir");
         let root = fs::File::open(t.path()).expect("open");
-        rustix::fs::futimens(&root, &stamp(7)).expect("utime");
+        rustix::fs::futimens(&root, &times(7)).expect("utime");
         apply_stamped(&Plan::default(), t.path(), 1_234_567).expect("empty plan");
         assert_eq!(mtime(t.path()), 7);
         let plan = setup(t.path());

@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::fsx::inode::{InodeError, Op};
+
 /// Why a publish, rollback, gc, verify or export rendering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -112,6 +114,44 @@ pub(crate) fn io_err(
 ) -> impl FnOnce(io::Error) -> PublishError {
     let path = path.into();
     move |source| PublishError::Io { op, path, source }
+}
+
+/// An inode writer's failure at `path` ([`crate::fsx::inode`]), in the words of [`io_err`].
+pub(crate) fn inode_err(path: impl Into<PathBuf>) -> impl FnOnce(InodeError) -> PublishError {
+    let path = path.into();
+    move |e| match e {
+        InodeError::Sys { op, source } => {
+            let op = match op {
+                Op::Create => "create",
+                Op::Mkdir => "create directory",
+                Op::Symlink => "create symlink",
+                Op::Mknod => "create device node",
+                Op::Write => "write",
+                Op::Open => "open",
+                Op::Stat => "stat",
+                Op::Chown => "chown",
+                Op::Chmod => "chmod",
+                Op::SetXattr => "set xattr on",
+                Op::SetTimes => "set times of",
+                Op::ListXattrs => "list xattrs of",
+                Op::GetXattr => "read xattr of",
+            };
+            PublishError::Io { op, path, source }
+        }
+        InodeError::Xattr { source, .. } => PublishError::Io {
+            op: "set xattr on",
+            path,
+            source,
+        },
+        InodeError::XattrName { name } => PublishError::BadInput {
+            path,
+            reason: format!("xattr name {name:?} is not UTF-8"),
+        },
+        other => PublishError::BadState {
+            path,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Same as [`io_err`] for rustix's errno type.

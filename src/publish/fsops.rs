@@ -16,6 +16,7 @@ mod powerloss;
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
 
 use super::error::{errno, io_err, PublishError};
 use crate::fsx::atomic::is_tmp_name;
+use crate::fsx::inode::{self, Change, Node};
 use oplog::{FsOp, MetaChange, OpLog};
 
 /// How long a publisher waits for another one to finish: a cold publish of a large root tree takes
@@ -81,6 +83,12 @@ impl Fs {
         if self.crash_after == Some(n) {
             std::process::abort();
         }
+    }
+
+    /// This `Fs` as the observer of the inode writer's steps on `path`
+    /// ([`crate::fsx::inode`]): each step is counted as one of ours, each change recorded.
+    pub fn inode_steps<'a>(&'a self, path: &'a Path) -> InodeSteps<'a> {
+        InodeSteps { fs: self, path }
     }
 
     /// Creates `dir` and missing parents, fsyncing each parent whose listing changed.
@@ -242,6 +250,41 @@ impl Fs {
             self.remove(v)?;
         }
         Ok(victims)
+    }
+}
+
+/// [`Fs::step`] before and [`Fs::record`] after each step the inode writer makes on `path`.
+#[derive(Debug)]
+pub struct InodeSteps<'a> {
+    fs: &'a Fs,
+    path: &'a Path,
+}
+
+impl inode::Observer for InodeSteps<'_> {
+    fn before(&self, _: inode::Op) {
+        self.fs.step();
+    }
+
+    fn after(&self, change: &Change<'_>) {
+        self.fs.record(|| {
+            let path = self.path.to_path_buf();
+            match *change {
+                Change::NewFile => FsOp::Create { path },
+                Change::Created(Node::Dir) => FsOp::Mkdir { path },
+                Change::Created(Node::Symlink(target)) => FsOp::Symlink {
+                    target: PathBuf::from(std::ffi::OsStr::from_bytes(target)),
+                    path,
+                },
+                Change::Created(_) => FsOp::Mknod { path },
+                Change::Owner(uid, gid) => meta(&path, MetaChange::Owner(uid, gid)),
+                Change::Mode(mode) => meta(&path, MetaChange::Mode(mode)),
+                Change::Xattr(name) => meta(
+                    &path,
+                    MetaChange::Xattr(String::from_utf8_lossy(name).into_owned()),
+                ),
+                Change::Times(t) => meta(&path, MetaChange::Times(t.sec, t.nsec)),
+            }
+        });
     }
 }
 

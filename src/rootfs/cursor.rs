@@ -11,8 +11,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::node::Meta;
-use super::tree::BUSY_DIR_MODE;
+use super::node::WRITER;
+use crate::fsx::inode::Meta;
 use crate::fsx::inroot::{self, Lookup, Node, ResolveError};
 
 /// [`Lookup`] cursor over the staging root: the open directories from the root to the cursor,
@@ -71,7 +71,7 @@ impl Lookup for FsLookup<'_> {
     }
 
     fn mkdir(&mut self, name: &OsStr) -> io::Result<()> {
-        rfs::mkdirat(self.here(), name, Mode::from_raw_mode(BUSY_DIR_MODE))?;
+        WRITER.mkdir(self.here(), name)?;
         self.dirs
             .insert(inroot::with(&self.path, name), self.implicit.clone());
         self.enter(name)

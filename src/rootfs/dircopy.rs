@@ -14,9 +14,10 @@ use std::path::Path;
 use rustix::fs::{self as rfs, FileType, OFlags};
 
 use super::error::{EntryError, RootfsError};
-use super::node::{Kind, Meta, Time, MODE_BITS};
+use super::node::Kind;
 use super::tree::Tree;
 use super::walk::{self, Item, WalkError};
+use crate::fsx::inode::{Meta, Time, MODE_BITS};
 use crate::fsx::inroot;
 
 /// Error of the copy walk: a walk failure or an entry that could not be written.
@@ -61,10 +62,10 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
             uid: st.st_uid,
             gid: st.st_gid,
             mode: st.st_mode & MODE_BITS,
-            mtime: Time {
+            mtime: Some(Time {
                 sec: st.st_mtime,
                 nsec: u32::try_from(st.st_mtime_nsec).unwrap_or(0),
-            },
+            }),
             xattrs: item
                 .xattrs()
                 .map_err(|e| fail(item.path, EntryError::std("reading xattrs")(e)))?,

@@ -7,9 +7,10 @@ use std::io::{self, Read};
 use tar::EntryType;
 
 use super::error::EntryError;
-use super::node::{Kind, Meta, Time};
+use super::node::Kind;
 use super::policy::Policy;
 use super::tree::{self, Tree};
+use crate::fsx::inode::{Meta, Time};
 
 /// PAX key prefix of extended attributes (GNU tar and bsdtar both write it).
 const PAX_XATTR: &str = "SCHILY.xattr.";
@@ -213,7 +214,7 @@ pub(crate) fn put<R: Read>(
         uid,
         gid,
         mode: field(h.mode(), "mode")?,
-        mtime,
+        mtime: Some(mtime),
         xattrs: pax.xattrs.clone(),
     };
     let meta = policy.meta(meta, etype == EntryType::Directory, tree.owner());

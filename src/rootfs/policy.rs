@@ -21,7 +21,7 @@ use std::os::unix::ffi::OsStrExt;
 use tar::EntryType;
 
 use super::error::EntryError;
-use super::node::{Meta, MODE_BITS};
+use crate::fsx::inode::{Meta, MODE_BITS};
 use crate::fsx::inroot::Links;
 
 /// Permission bits the strict policy keeps (drops setuid, setgid, sticky).

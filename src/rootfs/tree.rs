@@ -10,9 +10,11 @@
 //! previous entry's parent when the next entry lies below it, so extraction costs grow with the
 //! archive, not with the square of its depth (names are capped at PATH_MAX in [`super::entry`]).
 //!
-//! Nodes and their metadata are made by [`super::node`] without following links.
-//! Directories are created 0700 and get their metadata in [`Tree::finish`], after their children
-//! (mode 0555 must not block extraction, and adding children changes the mtime).
+//! Nodes and their metadata are made by the one inode writer ([`crate::fsx::inode`], through
+//! [`super::node`]) without following links. Directories are created
+//! [`BUSY_DIR_MODE`](crate::fsx::inode::BUSY_DIR_MODE) and get
+//! their metadata in [`Tree::finish`], after their children (mode 0555 must not block
+//! extraction, and adding children changes the mtime).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -25,13 +27,12 @@ use rustix::io::Errno;
 
 use super::cursor::{dup, open_dir, FsLookup};
 use super::error::EntryError;
-use super::node::{apply_fd, create, Kind, Meta, Time};
+use super::node::{create, Kind, WRITER};
 use super::policy::Policy;
 use super::resolve::entry_components;
+use crate::fsx::inode::{Meta, Time};
 use crate::fsx::inroot::{self, resolve_dir, resolve_from, Links, Missing, ResolveError};
 
-/// Mode of directories while they are being filled (their real mode is set at the end).
-pub(crate) const BUSY_DIR_MODE: u32 = 0o700;
 /// Mode of parent directories the source does not list.
 const IMPLICIT_DIR_MODE: u32 = 0o755;
 /// Copy buffer for file data.
@@ -85,7 +86,7 @@ impl Tree {
         self.owner
     }
 
-    fn implicit(&self, mtime: Time) -> Meta {
+    fn implicit(&self, mtime: Option<Time>) -> Meta {
         Meta {
             uid: self.owner.0,
             gid: self.owner.1,
@@ -172,7 +173,9 @@ impl Tree {
                     EntryError::io("opening directory")(e),
                 )
             })?;
-            apply_fd(fd.as_fd(), meta).map_err(|e| (inroot::display(path), e))?;
+            WRITER
+                .apply_fd(fd.as_fd(), meta)
+                .map_err(|e| (inroot::display(path), e.into()))?;
         }
         Ok(())
     }
@@ -297,7 +300,7 @@ fn stat_nofollow(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Option
 }
 
 fn mkdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), EntryError> {
-    rfs::mkdirat(dir, name, Mode::from_raw_mode(BUSY_DIR_MODE)).map_err(EntryError::io("mkdir"))
+    Ok(WRITER.mkdir(dir, name)?)
 }
 
 /// The resolve error of an entry name, for callers that normalize names themselves.

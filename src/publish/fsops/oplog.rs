@@ -1,6 +1,7 @@
 //! A log of the publisher's mutating filesystem operations, for tests that model power loss
-//! ([`super::durable`]): every primitive of [`super::Fs`] and every syscall the tree stager makes
-//! directly is recorded, in completion order, when a log is installed for the publishing thread
+//! ([`super::durable`]): every primitive of [`super::Fs`], every step the inode writer makes for
+//! the tree stager and repair ([`super::InodeSteps`]) and every syscall they make directly is
+//! recorded, in completion order, when a log is installed for the publishing thread
 //! ([`record_ops`]). Without one, recording costs one branch per operation.
 
 use std::cell::RefCell;

@@ -4,15 +4,15 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{mknodat, openat, symlinkat, FileType, Mode, OFlags};
-
 use super::manifest::{EntryKind, TreeEntry};
-use super::meta::{apply_at, apply_fd};
-use crate::publish::error::{errno, io_err, PublishError};
+use super::meta::{self, apply_fd, special_node};
+use crate::fsx::inode::Node;
+use crate::publish::error::{io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
 use crate::publish::memo::{open_nofollow, Stamp};
@@ -65,26 +65,14 @@ pub(super) fn create(
                 path: src.clone(),
                 reason: format!("symlink target {target:?} is malformed"),
             })?;
-            fs_.step();
-            symlinkat(&raw, at.fd, name).map_err(|err| errno("create symlink", &path())(err))?;
-            fs_.record(|| FsOp::Symlink {
-                target: raw.into(),
-                path: path(),
-            });
-            apply_at(fs_, at.fd, name, &path(), e)
+            let node = Node::Symlink(raw.as_bytes());
+            meta::create(fs_, (at.fd.as_fd(), name), &path(), node, e)
         }
         EntryKind::Dir => Err(PublishError::BadState {
             path: src.clone(),
             reason: "internal: a directory among the files to stage".into(),
         }),
-        kind => {
-            let (ft, rdev) = special_type(kind);
-            fs_.step();
-            mknodat(at.fd, name, ft, Mode::from_bits_retain(0o600), rdev)
-                .map_err(|err| errno("create device node", &path())(err))?;
-            fs_.record(|| FsOp::Mknod { path: path() });
-            apply_at(fs_, at.fd, name, &path(), e)
-        }
+        kind => meta::create(fs_, (at.fd.as_fd(), name), &path(), special_node(kind), e),
     }
 }
 
@@ -100,16 +88,7 @@ fn copy_file(
 ) -> Result<File, PublishError> {
     let dest = at.path.join(name);
     let mut from = open_nofollow(src)?;
-    fs_.step();
-    let fd = openat(
-        at.fd,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_bits_retain(0o600),
-    )
-    .map_err(errno("create", &dest))?;
-    let mut to = File::from(fd);
-    fs_.record(|| FsOp::Create { path: dest.clone() });
+    let mut to = meta::new_file(fs_, at.fd.as_fd(), name, &dest)?;
     fs_.step();
     std::io::copy(&mut from, &mut to).map_err(io_err("copy to", &dest))?;
     let now = Stamp::of(&from.metadata().map_err(io_err("stat", src))?);
@@ -121,14 +100,4 @@ fn copy_file(
     }
     apply_fd(fs_, &to, &dest, e)?;
     Ok(to)
-}
-
-/// The file type and device number `mknodat` creates a special entry (device, fifo, socket) of.
-pub(super) fn special_type(kind: &EntryKind) -> (FileType, u64) {
-    match kind {
-        EntryKind::Char { rdev } => (FileType::CharacterDevice, *rdev),
-        EntryKind::Block { rdev } => (FileType::BlockDevice, *rdev),
-        EntryKind::Fifo => (FileType::Fifo, 0),
-        _ => (FileType::Socket, 0),
-    }
 }

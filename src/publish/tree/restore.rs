@@ -9,16 +9,17 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{linkat, mknodat, symlinkat, AtFlags, Mode, CWD};
+use rustix::fs::{linkat, AtFlags, CWD};
 
 use super::diff::{diff_entries, ProblemKind};
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH};
-use super::meta::{apply, apply_fd};
+use super::meta::{self, apply_fd, special_node};
 use super::scan::{entry_path, scan};
-use crate::publish::error::{errno, io_err, PublishError};
+use crate::fsx::inode::Node;
+use crate::publish::error::{errno, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::{parent_of, tmp_path, Fs};
 use crate::publish::generation::{copy_verified, FileDigest};
@@ -152,13 +153,7 @@ fn classify(expected: &TreeManifest, actual: &TreeManifest) -> (HashSet<String>,
 
 /// Creates a directory (0700 until its metadata is applied).
 fn make_dir(fs_: &Fs, path: &Path) -> Result<(), PublishError> {
-    fs_.step();
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(path)
-        .map_err(io_err("create directory", path))?;
-    fs_.record(|| FsOp::Mkdir { path: path.into() });
-    Ok(())
+    meta::mkdir(fs_, path)
 }
 
 /// Makes `path` a directory again (its metadata is applied later); what the report says.
@@ -189,7 +184,7 @@ fn reapply_dirs(
             continue;
         };
         let path = t.path(rel)?;
-        apply(t.fs_, &path, e)?;
+        meta::reapply(t.fs_, &path, e)?;
         t.fs_.fsync_dir(&path)?;
     }
     Ok(())
@@ -269,13 +264,8 @@ fn restore_entry(
                 path: t.manifest_file.to_path_buf(),
                 reason: format!("symlink target {target:?} is malformed"),
             })?;
-            t.fs_.step();
-            symlinkat(&raw, CWD, &tmp).map_err(errno("create symlink", &tmp))?;
-            t.fs_.record(|| FsOp::Symlink {
-                target: raw.into(),
-                path: tmp.clone(),
-            });
-            apply(t.fs_, &tmp, e)?;
+            let node = Node::Symlink(raw.as_bytes());
+            meta::create(t.fs_, (CWD, tmp.as_os_str()), &tmp, node, e)?;
             "recreated from the manifest".to_string()
         }
         EntryKind::Dir => {
@@ -285,12 +275,7 @@ fn restore_entry(
             })
         }
         kind => {
-            let (ft, rdev) = super::create::special_type(kind);
-            t.fs_.step();
-            mknodat(CWD, &tmp, ft, Mode::from_bits_retain(0o600), rdev)
-                .map_err(errno("create device node", &tmp))?;
-            t.fs_.record(|| FsOp::Mknod { path: tmp.clone() });
-            apply(t.fs_, &tmp, e)?;
+            meta::create(t.fs_, (CWD, tmp.as_os_str()), &tmp, special_node(kind), e)?;
             "recreated from the manifest".to_string()
         }
     };

@@ -8,9 +8,7 @@
 //! ([`relink`](super::relink)); entries are placed by `place.rs` and created anew by `create.rs`.
 
 use std::ffi::{OsStr, OsString};
-use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -20,11 +18,11 @@ use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags};
 use super::create::{create, Dir, Target};
 pub use super::linkplan::{hardlink_groups, plan, Action, Previous, TreeStats};
 use super::manifest::{EntryKind, TreeEntry};
-use super::meta::apply;
+use super::meta::{self, apply};
 use super::place::place;
 use super::relink::{created, link_previous, LinkAt, Linked};
 use super::scan::{entry_path, ScannedTree};
-use crate::publish::error::{errno, io_err, PublishError};
+use crate::publish::error::{errno, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
 use crate::publish::memo::{Known, Memo};
@@ -123,12 +121,7 @@ pub fn stage(
     let mut dirs = Vec::with_capacity(placed.dirs.len());
     for (raw, &i) in placed.dirs.iter().zip(&placed.dir_entries) {
         let path = dest.join(raw);
-        fs_.step();
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .map_err(io_err("create directory", &path))?;
-        fs_.record(|| FsOp::Mkdir { path: path.clone() });
+        meta::mkdir(fs_, &path)?;
         if let Some(e) = entries.get(i) {
             dirs.push((path, e));
             work.stats.dirs += 1;
