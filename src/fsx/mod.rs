@@ -1,7 +1,11 @@
 //! The filesystem ground floor every wing builds on: crash-safe writes and the names and modes
-//! of temporaries ([`atomic`]), and the stat fingerprint with its racy-timestamp rule both
-//! content-hash memos key on ([`stamp`]). The build writes through it directly; publish wraps the same
+//! of temporaries ([`atomic`]), the stat fingerprint with its racy-timestamp rule ([`stamp`]),
+//! the one content-hash memo keyed on it ([`memo`]: the build's hash cache, publish's memos) and
+//! the one link-safe tree walker ([`walk`]: root trees, publish's source scan, overlays, the
+//! build's directory inputs). The build writes through it directly; publish wraps the same
 //! primitives in its recording, crash-injecting `Fs` (src/publish/fsops.rs).
 
 pub mod atomic;
+pub mod memo;
 pub mod stamp;
+pub mod walk;

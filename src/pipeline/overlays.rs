@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
+use rustix::fs::FileType;
+
 use super::acquire::add_input;
-use super::hashcache::HashCache;
-use super::state::BuildState;
+use super::state::{BuildState, HashCache};
 use super::BuildError;
+use crate::fsx::walk::{self, Item, Options, OtherFs};
 use crate::overlay::{self, OverlaySpec, Plan, Vars};
 use crate::profile::{Profile, OVERLAYS_DIR};
 
@@ -54,31 +56,27 @@ pub fn plan_overlays_for_nodes(
     )?)
 }
 
-/// Records every file and directory of the named overlays as build inputs.
+/// Records every file and directory of the named overlays as build inputs (walked as
+/// `overlay::plan` reads them: symlinks not followed, other filesystems entered).
 pub fn record_inputs(
     project: &Path,
     names: &[String],
     hc: &mut HashCache,
     state: &mut BuildState,
 ) -> Result<(), BuildError> {
+    let opts = Options {
+        other_fs: OtherFs::Enter,
+        follow_root: true,
+    };
     for n in names {
-        let mut stack = vec![project.join(OVERLAYS_DIR).join(n)];
-        while let Some(dir) = stack.pop() {
-            add_input(&dir, hc, state)?;
-            let rd =
-                std::fs::read_dir(&dir).map_err(BuildError::io("cannot read overlay", &dir))?;
-            for e in rd {
-                let e = e.map_err(BuildError::io("cannot read overlay", &dir))?;
-                let ft = e
-                    .file_type()
-                    .map_err(BuildError::io("cannot read overlay", e.path()))?;
-                if ft.is_dir() {
-                    stack.push(e.path());
-                } else if ft.is_file() {
-                    add_input(&e.path(), hc, state)?;
-                }
-            }
-        }
+        let dir = project.join(OVERLAYS_DIR).join(n);
+        walk::walk(&dir, opts, &mut |item: &Item<'_>| match item.file_type() {
+            FileType::Directory | FileType::RegularFile => add_input(&item.host_path(), hc, state),
+            _ => Ok(()),
+        })
+        .map_err(|stop| {
+            stop.into_err(|e| BuildError::io("cannot read overlay", e.host_path())(e.into_io()))
+        })?;
     }
     Ok(())
 }

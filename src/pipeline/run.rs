@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::acquire::{acquire, add_input};
 use super::assemble;
-use super::hashcache::{hash_bytes, HashCache};
 use super::state::BuildState;
 use super::{secs, BuildError, BuildOptions, BuildReport, Progress, StageReport, CACHE_ENV};
 use crate::compress::{compress, Compression};
 use crate::fsx::atomic::{staging_dir, swap_dir_into_place, write_atomic};
+use crate::fsx::memo::{hash_bytes, Memo as HashCache};
 use crate::image::ImageBuilder;
 use crate::init_binary::INIT_BINARY;
 use crate::manifest;

@@ -12,10 +12,11 @@ use rustix::fs::{mknodat, openat, symlinkat, FileType, Mode, OFlags};
 
 use super::manifest::{EntryKind, TreeEntry};
 use super::meta::{apply_at, apply_fd};
+use crate::fsx::memo::open_nofollow;
+use crate::fsx::stamp::Stamp;
 use crate::publish::error::{errno, io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{open_nofollow, Stamp};
 use crate::publish::relpath;
 
 /// Where staging writes and how new inodes become durable.
@@ -99,7 +100,7 @@ fn copy_file(
     e: &TreeEntry,
 ) -> Result<File, PublishError> {
     let dest = at.path.join(name);
-    let mut from = open_nofollow(src)?;
+    let mut from = open_nofollow(src).map_err(io_err("open", src))?;
     fs_.step();
     let fd = openat(
         at.fd,
