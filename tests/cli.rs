@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::*;
 
@@ -74,6 +75,19 @@ fn broken_profile_is_a_build_error_naming_the_position() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn the_shipped_profiles_list_cleanly_with_base_abstract() {
+    // The repository itself is the shipped tree (profiles and overlays).
+    let o = run(&mut netroot(Path::new(env!("CARGO_MANIFEST_DIR")), &["profiles"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("base             (abstract) common settings"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("INVALID"), "{}", stdout(&o));
 }
 
 #[test]

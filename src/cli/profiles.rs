@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Cli;
-use crate::profile::{to_toml, Project};
+use crate::profile::{to_toml, Listing, Project};
 
 #[derive(Debug, Args)]
 pub struct ProfilesArgs {
@@ -27,10 +27,11 @@ pub fn run(cli: &Cli, args: &ProfilesArgs, out: &mut dyn Write) -> anyhow::Resul
         None => {
             let list = project.list_profiles().context("cannot list profiles")?;
             let mut broken = false;
-            for (name, desc) in list {
-                match desc {
-                    Ok(d) => writeln!(out, "{name:<16} {d}")?,
-                    Err(e) => {
+            for (name, listing) in list {
+                match listing {
+                    Listing::Concrete(d) => writeln!(out, "{name:<16} {d}")?,
+                    Listing::Abstract(d) => writeln!(out, "{name:<16} (abstract) {d}")?,
+                    Listing::Invalid(e) => {
                         broken = true;
                         writeln!(out, "{name:<16} INVALID: {e}")?
                     }

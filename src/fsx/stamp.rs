@@ -1,8 +1,9 @@
-//! The stat fingerprint both content-hash memos key on (the build's hash cache and publish's
-//! memo), like git's index: size, mtime, ctime, inode and device. ctime cannot be set from user
-//! space, so a rewritten file always gets a new stamp, except within one timestamp tick: an entry
-//! changed within [`RACY_WINDOW`] of now is hashed but must not be remembered ([`Stamp::is_racy`]),
-//! or a second write in the same tick would keep the first write's hash.
+//! The stat fingerprint the content-hash memo ([`super::memo`]: the build's hash cache and
+//! publish's memos) keys on, like git's index: size, mtime, ctime, inode and device. ctime
+//! cannot be set from user space, so a rewritten file always gets a new stamp, except within one
+//! timestamp tick: an entry changed within [`RACY_WINDOW`] of now is hashed but must not be
+//! remembered ([`Stamp::is_racy`]), or a second write in the same tick would keep the first
+//! write's hash.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -35,6 +36,17 @@ impl Stamp {
         }
     }
 
+    /// The stamp of a rustix lstat (what the tree walker gives): the same values as [`Stamp::of`].
+    pub fn of_stat(st: &rustix::fs::Stat) -> Stamp {
+        Stamp {
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+            ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+            ino: st.st_ino,
+            dev: st.st_dev,
+        }
+    }
+
     /// Whether the entry changed (ctime) within [`RACY_WINDOW`] of now: its hash may not be
     /// remembered under this stamp.
     pub fn is_racy(&self) -> bool {
@@ -63,5 +75,17 @@ mod tests {
         assert!(s.is_racy());
         s.ctime_ns -= 2 * RACY_WINDOW.as_nanos() as i128;
         assert!(!s.is_racy());
+    }
+
+    #[test]
+    fn both_stat_forms_give_the_same_stamp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, b"xyz").unwrap();
+        let st = rustix::fs::lstat(&p).unwrap();
+        assert_eq!(
+            Stamp::of_stat(&st),
+            Stamp::of(&fs::symlink_metadata(&p).unwrap())
+        );
     }
 }

@@ -118,36 +118,38 @@ fn valid_release(version: &str) -> bool {
 
 /// Regular files named `vmlinuz*` in the tree root and `boot/`, sorted.
 fn find_images(root: &Path) -> Result<Vec<PathBuf>, KernelError> {
-    let mut images = Vec::new();
-    for dir in IMAGE_DIRS {
-        let dir = root.join(dir);
-        if !is_real_dir(root, &dir) {
-            continue;
-        }
-        for (name, path, file_type) in list_dir(&dir)? {
-            if file_type.is_file() && name.starts_with(IMAGE_PREFIX) {
-                images.push(path);
-            }
-        }
-    }
-    Ok(images)
+    entries_below(root, &IMAGE_DIRS, |name, t| {
+        t.is_file() && name.starts_with(IMAGE_PREFIX)
+    })
 }
 
 /// Real directories `lib/modules/<release>` and `usr/lib/modules/<release>`.
 fn find_module_dirs(root: &Path) -> Result<Vec<PathBuf>, KernelError> {
-    let mut dirs = Vec::new();
-    for base in MODULE_BASES {
-        let base = root.join(base);
-        if !is_real_dir(root, &base) {
+    entries_below(root, &MODULE_BASES, |name, t| {
+        t.is_dir() && valid_release(name)
+    })
+}
+
+/// The entries `keep` accepts in each of `root`'s subdirectories `bases` that is a real
+/// directory, in `bases` order, each directory's entries sorted.
+fn entries_below(
+    root: &Path,
+    bases: &[&str],
+    keep: impl Fn(&str, &std::fs::FileType) -> bool,
+) -> Result<Vec<PathBuf>, KernelError> {
+    let mut found = Vec::new();
+    for base in bases {
+        let dir = root.join(base);
+        if !is_real_dir(root, &dir) {
             continue;
         }
-        for (name, path, file_type) in list_dir(&base)? {
-            if file_type.is_dir() && valid_release(&name) {
-                dirs.push(path);
+        for (name, path, file_type) in list_dir(&dir)? {
+            if keep(&name, &file_type) {
+                found.push(path);
             }
         }
     }
-    Ok(dirs)
+    Ok(found)
 }
 
 /// Chooses the single image/modules pair whose releases agree.

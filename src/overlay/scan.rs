@@ -1,14 +1,24 @@
 //! Reading one overlay directory: every directory, regular file and symlink below it, in name
-//! order, with mode and owner; symlinks are never followed.
+//! order, with mode and owner; symlinks are never followed (the one walker,
+//! [`crate::fsx::walk`]).
 
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::io::Read;
 use std::path::Path;
 
+use rustix::fs::{FileType, OFlags};
+
 use super::{OverlayError, OverlaySpec};
+use crate::fsx::walk::{self, depth_first, Item, Options, OtherFs};
 
 /// Permission bits including setuid, setgid and sticky.
 const PERM_MASK: u32 = 0o7777;
+/// How an overlay is walked: the overlay directory may be a symlink, and a directory mounted
+/// inside it is part of it.
+const OVERLAY_WALK: Options = Options {
+    other_fs: OtherFs::Enter,
+    follow_root: true,
+};
 
 /// What one overlay path holds.
 #[derive(Debug)]
@@ -32,20 +42,34 @@ pub(super) struct Found {
 /// Every entry below `spec.dir` (not the directory itself), parents before children, siblings
 /// by name. Owners are the files' when `keep_owners`, else root.
 pub(super) fn scan(spec: &OverlaySpec, keep_owners: bool) -> Result<Vec<Found>, OverlayError> {
-    let meta = fs::metadata(&spec.dir).map_err(|source| OverlayError::Read {
-        overlay: spec.name.clone(),
-        path: spec.dir.clone(),
-        source,
-    })?;
+    let meta = fs::metadata(&spec.dir).map_err(read_err(spec, &spec.dir))?;
     if !meta.is_dir() {
         return Err(OverlayError::NotADirectory {
             overlay: spec.name.clone(),
             dir: spec.dir.clone(),
         });
     }
-    let mut out = Vec::new();
-    walk(spec, &spec.dir, "", keep_owners, &mut out)?;
-    Ok(out)
+    // Indexed by walk order (the directory itself is 0, not an entry).
+    let mut found: Vec<Option<Found>> = Vec::new();
+    let mut parents = Vec::new();
+    walk::walk(&spec.dir, OVERLAY_WALK, &mut |item: &Item<'_>| -> Result<
+        (),
+        OverlayError,
+    > {
+        parents.push(item.parent);
+        let f = if item.path.is_empty() {
+            None
+        } else {
+            Some(one(spec, item, keep_owners)?)
+        };
+        found.push(f);
+        Ok(())
+    })
+    .map_err(|stop| stop.into_err(|e| read_err(spec, &e.host_path())(e.into_io())))?;
+    Ok(depth_first(&parents)
+        .into_iter()
+        .filter_map(|i| found.get_mut(i).and_then(Option::take))
+        .collect())
 }
 
 fn read_err(spec: &OverlaySpec, path: &Path) -> impl FnOnce(std::io::Error) -> OverlayError {
@@ -57,75 +81,59 @@ fn read_err(spec: &OverlaySpec, path: &Path) -> impl FnOnce(std::io::Error) -> O
     }
 }
 
-fn walk(
-    spec: &OverlaySpec,
-    dir: &Path,
-    prefix: &str,
-    keep_owners: bool,
-    out: &mut Vec<Found>,
-) -> Result<(), OverlayError> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(read_err(spec, dir))? {
-        names.push(entry.map_err(read_err(spec, dir))?.file_name());
+/// The overlay entry `item`: refused unless a directory, regular file or symlink with UTF-8
+/// names.
+fn one(spec: &OverlaySpec, item: &Item<'_>, keep_owners: bool) -> Result<Found, OverlayError> {
+    let path = item.host_path();
+    let not_utf8 = |what| OverlayError::NotUtf8 {
+        overlay: spec.name.clone(),
+        path: path.clone(),
+        what,
+    };
+    // Ancestors' names were checked when they were visited.
+    let mut rel = String::new();
+    for part in item.path {
+        let part = part.to_str().ok_or_else(|| not_utf8("file name"))?;
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        rel.push_str(part);
     }
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let Some(name) = name.to_str() else {
-            return Err(OverlayError::NotUtf8 {
-                overlay: spec.name.clone(),
-                path,
-                what: "file name",
-            });
-        };
-        let rel = if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let meta = fs::symlink_metadata(&path).map_err(read_err(spec, &path))?;
-        let ft = meta.file_type();
-        let kind = if ft.is_dir() {
-            FoundKind::Dir
-        } else if ft.is_file() {
-            FoundKind::File(fs::read(&path).map_err(read_err(spec, &path))?)
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&path).map_err(read_err(spec, &path))?;
-            let Some(target) = target.to_str() else {
-                return Err(OverlayError::NotUtf8 {
-                    overlay: spec.name.clone(),
-                    path,
-                    what: "symlink target",
-                });
-            };
-            FoundKind::Symlink(target.to_string())
-        } else {
-            let kind = if ft.is_block_device() {
-                "block device"
-            } else if ft.is_char_device() {
-                "character device"
-            } else if ft.is_fifo() {
-                "fifo"
-            } else {
-                "socket"
+    let kind = match item.file_type() {
+        FileType::Directory => FoundKind::Dir,
+        FileType::RegularFile => {
+            let mut data = Vec::new();
+            item.open(OFlags::RDONLY)
+                .map(fs::File::from)
+                .and_then(|mut f| f.read_to_end(&mut data))
+                .map_err(read_err(spec, &path))?;
+            FoundKind::File(data)
+        }
+        FileType::Symlink => {
+            let target = item.read_link().map_err(read_err(spec, &path))?;
+            let target = String::from_utf8(target).map_err(|_| not_utf8("symlink target"))?;
+            FoundKind::Symlink(target)
+        }
+        other => {
+            let kind = match other {
+                FileType::BlockDevice => "block device",
+                FileType::CharacterDevice => "character device",
+                FileType::Fifo => "fifo",
+                _ => "socket",
             };
             return Err(OverlayError::SpecialFile {
                 overlay: spec.name.clone(),
                 path,
                 kind,
             });
-        };
-        let is_dir = matches!(kind, FoundKind::Dir);
-        out.push(Found {
-            rel: rel.clone(),
-            kind,
-            mode: meta.mode() & PERM_MASK,
-            uid: if keep_owners { meta.uid() } else { 0 },
-            gid: if keep_owners { meta.gid() } else { 0 },
-        });
-        if is_dir {
-            walk(spec, &path, &rel, keep_owners, out)?;
         }
-    }
-    Ok(())
+    };
+    let st = &item.st;
+    Ok(Found {
+        rel,
+        kind,
+        mode: st.st_mode & PERM_MASK,
+        uid: if keep_owners { st.st_uid } else { 0 },
+        gid: if keep_owners { st.st_gid } else { 0 },
+    })
 }

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::hashcache::HashCache;
 use super::stage::{Input, Staged};
+use super::state::HashCache;
 use super::BuildError;
 use crate::kernel::{self, Kernel};
 use crate::profile::KernelSpec;

@@ -9,7 +9,6 @@
 mod acquire;
 mod assemble;
 mod describe;
-pub mod hashcache;
 mod overlays;
 mod record;
 mod root;

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
+use rustix::fs::FileType;
+
 use super::stage::Input;
 use super::BuildError;
+use crate::fsx::walk::{self, Item, Options, OtherFs};
 use crate::overlay::{self, OverlaySpec, Plan, Vars};
 use crate::profile::{Profile, OVERLAYS_DIR};
 
@@ -52,27 +55,28 @@ pub fn plan_overlays_for_nodes(
     )?)
 }
 
-/// Every directory and file of the named overlays: the inputs of a stage that applies them.
+/// Every directory and file of the named overlays, the inputs of a stage that applies them
+/// (walked as `overlay::plan` reads them: symlinks not followed, other filesystems entered).
 pub fn overlay_inputs(project: &Path, names: &[String]) -> Result<Vec<Input>, BuildError> {
+    let opts = Options {
+        other_fs: OtherFs::Enter,
+        follow_root: true,
+    };
     let mut inputs = Vec::new();
     for n in names {
-        let mut stack = vec![project.join(OVERLAYS_DIR).join(n)];
-        while let Some(dir) = stack.pop() {
-            let rd =
-                std::fs::read_dir(&dir).map_err(BuildError::io("cannot read overlay", &dir))?;
-            inputs.push(Input::Path(dir.clone()));
-            for e in rd {
-                let e = e.map_err(BuildError::io("cannot read overlay", &dir))?;
-                let ft = e
-                    .file_type()
-                    .map_err(BuildError::io("cannot read overlay", e.path()))?;
-                if ft.is_dir() {
-                    stack.push(e.path());
-                } else if ft.is_file() {
-                    inputs.push(Input::Path(e.path()));
-                }
+        let dir = project.join(OVERLAYS_DIR).join(n);
+        walk::walk(&dir, opts, &mut |item: &Item<'_>| {
+            if matches!(
+                item.file_type(),
+                FileType::Directory | FileType::RegularFile
+            ) {
+                inputs.push(Input::Path(item.host_path()));
             }
-        }
+            Ok::<(), BuildError>(())
+        })
+        .map_err(|stop| {
+            stop.into_err(|e| BuildError::io("cannot read overlay", e.host_path())(e.into_io()))
+        })?;
     }
     Ok(inputs)
 }

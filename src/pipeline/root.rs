@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::hashcache::{hash_bytes, tree_digest, HashCache};
 use super::stage::{Input, Staged};
+use super::state::{tree_digest, HashCache};
 use super::BuildError;
 use crate::fsx::atomic::write_atomic;
+use crate::fsx::memo::hash_bytes;
 use crate::nodes::{Inventory, NODES_FILE};
 use crate::overlay::{EntryContent, NodeVars, Plan};
 use crate::profile::Profile;

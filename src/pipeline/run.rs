@@ -8,12 +8,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::acquire::acquire;
-use super::hashcache::{hash_bytes, HashCache};
 use super::root::root_stage;
 use super::stage::{Input, Recorder};
-use super::state::BuildState;
+use super::state::{BuildState, HashCache};
 use super::write::{write_outputs, Outputs, INITRAMFS, MANIFEST, SHA256SUMS, VMLINUZ};
 use super::{secs, stages, BuildError, BuildOptions, BuildReport, Progress, CACHE_ENV};
+use crate::fsx::memo::hash_bytes;
 use crate::init_binary::INIT_BINARY;
 use crate::profile::{KernelSpec, Profile, Project};
 

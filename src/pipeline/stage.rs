@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::hashcache::HashCache;
 use super::state::BuildState;
+use super::state::HashCache;
 use super::{secs, BuildError, Progress, StageReport};
 
 /// One thing a stage read, as the make-style check must see it again.

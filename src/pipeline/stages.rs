@@ -8,12 +8,12 @@ use std::path::Path;
 use netroot_boot::bootconfig::BootConfig;
 
 use super::assemble;
-use super::hashcache::hash_bytes;
 use super::stage::{Input, Staged};
 use super::{BuildError, SegmentReport};
 use crate::compress::{compress, Compression};
 use crate::elfdeps::{self, ElfFile};
 use crate::fsx::atomic::write_atomic;
+use crate::fsx::memo::hash_bytes;
 use crate::image::ImageBuilder;
 use crate::init_binary::INIT_BINARY;
 use crate::kernel::Kernel;

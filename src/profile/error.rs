@@ -54,6 +54,11 @@ pub enum ProfileError {
         field: &'static str,
         chain: Vec<String>,
     },
+    #[error(
+        "profile \"{0}\" is abstract (`abstract = true`): it is meant to be inherited; build a \
+         profile that inherits it"
+    )]
+    Abstract(String),
     #[error("invalid profile name \"{0}\" (use letters, digits, '-', '_')")]
     BadName(String),
 }

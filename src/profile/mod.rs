@@ -32,8 +32,19 @@ pub const PROFILES_DIR: &str = "profiles";
 /// Directory of overlay trees inside a project.
 pub const OVERLAYS_DIR: &str = "overlays";
 
-/// A profile name and its description, or why it does not load.
-pub type ProfileListing = (String, Result<String, ProfileError>);
+/// A profile name and what `netroot profiles` says of it.
+pub type ProfileListing = (String, Listing);
+
+/// One listed profile.
+#[derive(Debug)]
+pub enum Listing {
+    /// A profile that builds, with its description.
+    Concrete(String),
+    /// A profile only meant to be inherited (`abstract = true`), with its description.
+    Abstract(String),
+    /// Why the profile does not load.
+    Invalid(ProfileError),
+}
 
 /// A netroot project: the directory holding `profiles/` and `overlays/`.
 #[derive(Debug, Clone)]
@@ -61,20 +72,40 @@ impl Project {
         Ok(names
             .into_iter()
             .map(|n| {
-                let d = self.load_profile(&n).map(|p| p.description);
-                (n, d)
+                let listing = match self.load_profile(&n) {
+                    Ok(p) => Listing::Concrete(p.description),
+                    Err(ProfileError::Abstract(_)) => match self.abstract_description(&n) {
+                        Ok(d) => Listing::Abstract(d),
+                        Err(e) => Listing::Invalid(e),
+                    },
+                    Err(e) => Listing::Invalid(e),
+                };
+                (n, listing)
             })
             .collect())
     }
 
-    /// Loads, merges and validates the profile `name`.
+    /// Loads, merges and validates the profile `name` (an abstract one is refused).
     pub fn load_profile(&self, name: &str) -> Result<Profile, ProfileError> {
         let mut sm = source::SourceMap::default();
         let layers =
             load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
         let chain: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
         let merged = load::merge_layers(layers);
+        if merged.is_abstract.as_ref().is_some_and(|a| a.value) {
+            return Err(ProfileError::Abstract(name.to_string()));
+        }
         resolve::resolve(name, merged, &sm, &chain, &self.root)
+    }
+
+    /// The merged description of the abstract profile `name` (its chain parsed and merged, not
+    /// validated: an abstract profile is allowed to leave required keys to its children).
+    fn abstract_description(&self, name: &str) -> Result<String, ProfileError> {
+        let mut sm = source::SourceMap::default();
+        let layers =
+            load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
+        let merged = load::merge_layers(layers);
+        Ok(merged.description.map(|d| d.value).unwrap_or_default())
     }
 }
 

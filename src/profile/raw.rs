@@ -33,6 +33,10 @@ macro_rules! raw_section {
 pub struct RawProfile {
     /// Profiles merged before this one, in order (later wins).
     pub inherits: Option<Val<Vec<Val<String>>>>,
+    /// `abstract = true`: the profile only exists to be inherited (it cannot be built and
+    /// `netroot profiles` lists it as such). Not inherited itself.
+    #[serde(rename = "abstract")]
+    pub is_abstract: Option<Val<bool>>,
     pub description: Option<Val<String>>,
     pub kernel: Option<RawKernel>,
     pub modules: Option<RawModules>,
@@ -294,6 +298,8 @@ fn append(dst: &mut Option<Val<Vec<Val<String>>>>, src: Option<Val<Vec<Val<Strin
 impl RawProfile {
     /// Overlays `other` (a later profile in the inheritance order) on `self`.
     pub fn merge(&mut self, other: Self) {
+        // Only the profile itself says whether it is abstract: its children are not.
+        self.is_abstract = other.is_abstract;
         if other.description.is_some() {
             self.description = other.description;
         }

@@ -366,3 +366,36 @@ fn the_cache_key_covers_every_field_and_is_stable() {
             .insert("/etc".into(), Ownership::default());
     }));
 }
+
+#[test]
+fn an_abstract_profile_is_listed_as_such_refused_to_build_and_not_inherited_as_abstract() {
+    let (_d, p) = project(&[
+        (
+            "base",
+            "abstract = true\ndescription = \"shared\"\n[ip]\nmethod = \"dhcp\"\n",
+        ),
+        ("child", &format!("inherits = [\"base\"]\n{VALID}")),
+        ("broken", "inherits = [\"nope\"]\n"),
+    ]);
+    let e = p.load_profile("base").unwrap_err();
+    assert!(
+        matches!(&e, ProfileError::Abstract(n) if n == "base"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("meant to be inherited"), "{e}");
+    p.load_profile("child").unwrap();
+    let list = p.list_profiles().unwrap();
+    let kind = |name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| match l {
+                Listing::Concrete(_) => "concrete".to_string(),
+                Listing::Abstract(d) => format!("abstract {d}"),
+                Listing::Invalid(_) => "invalid".to_string(),
+            })
+            .unwrap()
+    };
+    assert_eq!(kind("base"), "abstract shared");
+    assert_eq!(kind("child"), "concrete");
+    assert_eq!(kind("broken"), "invalid");
+}

@@ -23,12 +23,12 @@ use super::generation::stage_tftp;
 use super::history::{History, HistoryEntry};
 use super::hook::{run_hook, HookReport, HOOK_TIMEOUT};
 use super::layout::{validate_generation, Layout};
-use super::memo::{Known, Memo};
 use super::plan::{check_complete, prepare, PlanState, Prepared};
 use super::report::{PublishReport, RollbackReport};
 use super::staging::{Staged, StagedLoaders};
 use super::tree::relink::published_memo_path;
 use super::tree::stage::{stage, Durability, LinkFrom};
+use super::tree::{Known, Memo};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
 /// Publishes `a` as a generation and activates it. `menus` renders the menu files for the
@@ -58,7 +58,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut phases = Phases::new();
     // Before the lock, which is itself a write: a read-only target is named as such.
     super::staging::check_targets_writable(t)?;
-    let mut memo = Memo::load(opts.hash_memo.as_deref());
+    let mut memo = opts.hash_memo.as_deref().map_or_else(Memo::new, Memo::load);
     phases.done("load memo");
     // A first publish creates the TFTP root's `netroot/` and its lock file: everything is
     // validated once without the lock first, so a refused first publish writes nothing.
@@ -140,7 +140,10 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         }
     }
 
-    if let Err(e) = staged.memo_saved.unwrap_or_else(|| memo.save(&fs_)) {
+    let memo_saved = staged
+        .memo_saved
+        .unwrap_or_else(|| fs_.save_memo(&mut memo, opts.hash_memo.as_deref()));
+    if let Err(e) = memo_saved {
         warnings.push(format!("hash memo not saved: {e}"));
     }
     if let Some(Err(e)) = staged.seen_saved {
@@ -219,7 +222,9 @@ fn stage_all(
             undo.clean_temporaries_in(parent.clone());
             let staged = super::fsops::tmp_path(&parent, "tree");
             let prev = prep.previous();
-            let seen = Memo::load_by_inode(seen_file.as_deref());
+            let seen = seen_file
+                .as_deref()
+                .map_or_else(Memo::by_inode, Memo::load_by_inode);
             let from = LinkFrom {
                 prev: prev.as_ref(),
                 seen: &seen,
@@ -229,7 +234,10 @@ fn stage_all(
             // complete after the scan) are written while the tree is staged: a few MB each that
             // would otherwise add their write and fsync to the publish.
             let (staged_tree, manifest_tmp, saved) = std::thread::scope(|s| {
-                let side = s.spawn(|| (fs_.write_temp(&parent, bytes), memo.save(fs_)));
+                let side = s.spawn(|| {
+                    let tmp = fs_.write_temp(&parent, bytes);
+                    (tmp, fs_.save_memo(memo, opts.hash_memo.as_deref()))
+                });
                 let staged_tree = stage(fs_, scanned, &prep.actions, from, &staged);
                 let (tmp, saved) = side.join().unwrap_or_else(|_| {
                     let panicked = || PublishError::BadState {
@@ -419,11 +427,11 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
 
 /// Saves the memo of the inodes this publish linked or created (see [`published_memo_path`]).
 fn save_seen(fs_: &Fs, file: Option<&Path>, seen: Vec<Known>) -> Result<(), PublishError> {
-    let mut memo = Memo::fresh_by_inode(file);
+    let mut memo = Memo::fresh_by_inode();
     for k in seen {
-        memo.remember_published(k);
+        memo.remember_settled(Path::new(""), k);
     }
-    memo.save(fs_)
+    fs_.save_memo(&mut memo, file)
 }
 
 /// Removes `.netroot-tmp-*` leftovers from every directory the engine writes for this profile.

@@ -1,7 +1,9 @@
 //! Errors of the publish engine. Every variant names the path, profile or generation involved.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::fsx::memo::HashError;
 
 use crate::fsx::inode::{InodeError, Op};
 
@@ -150,6 +152,28 @@ pub(crate) fn inode_err(path: impl Into<PathBuf>) -> impl FnOnce(InodeError) -> 
         other => PublishError::BadState {
             path,
             reason: other.to_string(),
+        },
+    }
+}
+
+/// Maps a failure to hash `path` (through the memo) into publish's error: `open` and `read`
+/// errors as such, a file whose size changed while read as [`PublishError::SourceChanged`].
+pub(crate) fn hash_err(path: &Path) -> impl FnOnce(HashError) -> PublishError {
+    let path = path.to_path_buf();
+    move |e| match e {
+        HashError::Open(source) => PublishError::Io {
+            op: "open",
+            path,
+            source,
+        },
+        HashError::Read(source) => PublishError::Io {
+            op: "read",
+            path,
+            source,
+        },
+        HashError::Changed { expected, read, .. } => PublishError::SourceChanged {
+            path,
+            detail: format!("size {expected} at scan, {read} bytes read"),
         },
     }
 }

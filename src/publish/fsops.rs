@@ -28,6 +28,7 @@ use rustix::fs::{flock, renameat_with, FlockOperation, RenameFlags, CWD};
 use super::error::{errno, io_err, PublishError};
 use crate::fsx::atomic::is_tmp_name;
 use crate::fsx::inode::{self, Change, Node};
+use crate::fsx::memo::{Facts, Memo};
 use oplog::{FsOp, MetaChange, OpLog};
 
 /// How long a publisher waits for another one to finish: a cold publish of a large root tree takes
@@ -119,6 +120,26 @@ impl Fs {
         let tmp = self.write_temp(dir, data)?;
         self.rename(&tmp, path)?;
         self.fsync_dir(dir)
+    }
+
+    /// Writes `memo` to `file` (a cache; `None`: not persistent) if it learned anything, as
+    /// [`Fs::write_atomic`] steps.
+    pub fn save_memo<X: Facts>(
+        &self,
+        memo: &mut Memo<X>,
+        file: Option<&Path>,
+    ) -> Result<(), PublishError> {
+        let Some(file) = file.filter(|_| memo.is_dirty()) else {
+            return Ok(());
+        };
+        let data = memo.to_bytes().map_err(|e| PublishError::BadState {
+            path: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        self.create_dir_all(parent_of(file))?;
+        self.write_atomic(file, &data)?;
+        memo.mark_saved();
+        Ok(())
     }
 
     /// The first half of [`Fs::write_atomic`]: writes `data` to a new temporary file in `dir`

@@ -13,13 +13,15 @@ use rustix::fs::{AtFlags, CWD};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{errno, io_err, PublishError};
+use super::error::{errno, hash_err, io_err, PublishError};
 use super::fsops::oplog::{FsOp, MetaChange};
 use super::fsops::{meta, set_fd_mode, set_mode, tmp_path, write_op, Fs, DIR_MODE, FILE_MODE};
 use super::layout::{is_generation_id, Layout, CURRENT, GENERATION_RECORD, GEN_HEX_LEN};
 use super::layout::{INITRAMFS, MANIFEST, VMLINUZ};
-use super::memo::{hash_open, open_nofollow, Memo, BUF_SIZE};
+use super::tree::Memo;
 use super::Artifacts;
+use crate::fsx::memo::{hash_reader, open_nofollow, BUF_SIZE};
+use crate::fsx::stamp::Stamp;
 
 /// Version of the `generation.json` schema: 2 adds the build's boot record, from which every
 /// menu entry, per-MAC file, export and DHCP snippet of the generation is rendered.
@@ -56,7 +58,11 @@ impl ArtifactDigests {
                     reason: "not a regular file".into(),
                 });
             }
-            let blake3 = memo.hash_artifact(p, &md)?;
+            // Boot artifacts are not counted in `Memo::hashed` (root tree files are).
+            let counted = memo.hashed;
+            let blake3 = memo.hash_nofollow(p, &Stamp::of(&md));
+            memo.hashed = counted;
+            let blake3 = blake3.map_err(hash_err(p))?;
             Ok(FileDigest {
                 size: md.len(),
                 blake3,
@@ -252,7 +258,7 @@ fn link_identical(
     to: &Path,
     want: &FileDigest,
 ) -> Result<Linked, PublishError> {
-    let mut f = match open_nofollow(from) {
+    let mut f = match open_nofollow(from).map_err(io_err("open", from)) {
         Ok(f) => f,
         Err(e) => return Ok(Linked::Damaged(format!("cannot be opened ({e})"))),
     };
@@ -263,7 +269,7 @@ fn link_identical(
         )));
     }
     // A read error (a bad sector) is damage too: the file is copied from the artifacts.
-    let (got, size) = match hash_open(&mut f, from) {
+    let (got, size) = match hash_reader(&mut f).map_err(io_err("read", from)) {
         Ok(h) => h,
         Err(e) => return Ok(Linked::Damaged(format!("cannot be re-read ({e})"))),
     };
@@ -302,7 +308,7 @@ pub(crate) fn copy_verified(
     dest: &Path,
     want: &FileDigest,
 ) -> Result<fs::File, PublishError> {
-    let mut from = open_nofollow(src)?;
+    let mut from = open_nofollow(src).map_err(io_err("open", src))?;
     fs_.step();
     let mut to = create_new(fs_, dest)?;
     let mut h = blake3::Hasher::new();

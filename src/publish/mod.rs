@@ -37,7 +37,6 @@ pub mod generation;
 pub mod history;
 mod hook;
 pub mod layout;
-mod memo;
 mod plan;
 pub mod relpath;
 mod repair;

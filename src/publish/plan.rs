@@ -15,8 +15,8 @@ use super::generation::RECORD_VERSION;
 use super::generation::{generation_id, ArtifactDigests, GenerationRecord, RootRecord};
 use super::history::History;
 use super::layout::{Layout, GENERATION_RECORD};
-use super::memo::Memo;
 use super::tree::linkplan::{plan as plan_tree, Previous};
+use super::tree::Memo;
 use super::tree::{scan, Action, ScannedTree, TreeManifest, TreeStats};
 use super::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
 
@@ -103,7 +103,7 @@ pub fn try_dry_run<E: Into<super::MenuRenderError>>(
 ) -> Result<Plan, PublishError> {
     // What publish checks before its lock, the dry run checks too.
     super::staging::check_targets_writable(t)?;
-    let mut memo = Memo::load(opts.hash_memo.as_deref());
+    let mut memo = opts.hash_memo.as_deref().map_or_else(Memo::new, Memo::load);
     Ok(prepare(a, &super::menus_or_error(menus), t, opts, &mut memo)?.plan)
 }
 

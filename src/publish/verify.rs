@@ -10,13 +10,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::activate::references;
-use super::error::{io_err, PublishError};
+use super::error::{hash_err, io_err, PublishError};
 use super::generation::GenerationRecord;
 use super::history::{History, HistoryEntry};
 use super::layout::{Layout, CURRENT, GENERATION_RECORD};
-use super::memo::Memo;
+use super::tree::Memo;
 use super::tree::{diff, scan, Problem, ProblemKind, TreeManifest};
 use super::Targets;
+use crate::fsx::stamp::Stamp;
 
 /// Result of checking one generation.
 #[derive(Debug, Clone, Serialize)]
@@ -224,7 +225,9 @@ fn check_artifacts(
             ));
             continue;
         }
-        let got = memo.hash(&p, &md)?;
+        let got = memo
+            .hash_nofollow(&p, &Stamp::of(&md))
+            .map_err(hash_err(&p))?;
         if got != want.blake3 || md.len() != want.size {
             out.problems.push(problem(
                 &p,

@@ -15,22 +15,11 @@ use rustix::fs::{self as rfs, FileType, OFlags};
 
 use super::error::{EntryError, RootfsError};
 use super::node::Kind;
+use super::scan::ONE_FILESYSTEM;
 use super::tree::Tree;
-use super::walk::{self, Item, WalkError};
 use crate::fsx::inode::{Meta, Time, MODE_BITS};
 use crate::fsx::inroot;
-
-/// Error of the copy walk: a walk failure or an entry that could not be written.
-enum CopyError {
-    Walk(WalkError),
-    Root(RootfsError),
-}
-
-impl From<WalkError> for CopyError {
-    fn from(e: WalkError) -> Self {
-        CopyError::Walk(e)
-    }
-}
+use crate::fsx::walk::{self, Item};
 
 /// Copies the tree at `src` into `tree` (rooted at `staging`; not finished).
 pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), RootfsError> {
@@ -40,23 +29,21 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
         source: e.into(),
     })?;
     let mut links: HashMap<(u64, u64), Vec<OsString>> = HashMap::new();
-    let fail = |path: &[OsString], reason: EntryError| {
-        CopyError::Root(RootfsError::Copy {
-            source_dir: src.to_path_buf(),
-            path: inroot::display(path),
-            reason,
-        })
+    let fail = |path: &[OsString], reason: EntryError| RootfsError::Copy {
+        source_dir: src.to_path_buf(),
+        path: inroot::display(path),
+        reason,
     };
-    let result = walk::walk(src, &mut |item: &Item<'_>| -> Result<(), CopyError> {
+    let result = walk::walk(src, ONE_FILESYSTEM, &mut |item: &Item<'_>| {
         let st = &item.st;
         if item.file_type() == FileType::Directory
             && st.st_dev == staging_st.st_dev
             && st.st_ino == staging_st.st_ino
         {
-            return Err(CopyError::Root(RootfsError::DestinationInsideSource {
+            return Err(RootfsError::DestinationInsideSource {
                 source_dir: src.to_path_buf(),
                 dest: staging.to_path_buf(),
-            }));
+            });
         }
         let meta = Meta {
             uid: st.st_uid,
@@ -139,18 +126,16 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
             )),
         }
     });
-    match result {
-        Ok(()) => Ok(()),
-        Err(CopyError::Root(e)) => Err(e),
-        Err(CopyError::Walk(e)) => Err(RootfsError::Copy {
+    result.map_err(|stop| {
+        stop.into_err(|e| RootfsError::Copy {
             source_dir: src.to_path_buf(),
             path: inroot::display(&e.path),
             reason: EntryError::Io {
                 op: "reading the source",
-                source: e.source,
+                source: e.into_io(),
             },
-        }),
-    }
+        })
+    })
 }
 
 /// The image path of `parts` as raw bytes (`a/b`), for hardlink targets.

@@ -24,7 +24,6 @@ mod resolve;
 mod scan;
 pub(crate) mod tarball;
 mod tree;
-mod walk;
 
 use std::path::{Path, PathBuf};
 

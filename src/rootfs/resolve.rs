@@ -10,9 +10,6 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::fsx::inroot::ResolveError;
 
-/// The component-list helpers, for the rootfs modules that name them through here.
-pub(crate) use crate::fsx::inroot::{at_path, rel_path, with};
-
 /// The normal components of an archive name (or hardlink target). An empty list means the
 /// image root itself (`./`, `/`).
 pub fn entry_components(name: &[u8]) -> Result<Vec<OsString>, ResolveError> {

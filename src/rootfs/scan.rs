@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caps;
 use super::error::RootfsError;
-use super::walk::{self, Item, WalkError};
+use crate::fsx::walk::{self, Item, Options, OtherFs, WalkError};
 
 /// The xattr holding file capabilities.
 pub const CAPABILITY_XATTR: &str = "security.capability";
@@ -81,12 +81,19 @@ pub enum DeviceKind {
     Block,
 }
 
+/// How root trees are walked: a directory on another filesystem (a mount point) is visited
+/// (listed in the report) but not entered.
+pub(crate) const ONE_FILESYSTEM: Options = Options {
+    other_fs: OtherFs::Skip,
+    follow_root: true,
+};
+
 impl From<WalkError> for RootfsError {
     fn from(e: WalkError) -> RootfsError {
         RootfsError::Io {
             op: "scanning",
             path: e.host_path(),
-            source: e.source,
+            source: e.into_io(),
         }
     }
 }
@@ -95,65 +102,70 @@ impl From<WalkError> for RootfsError {
 pub fn scan(root: &Path) -> Result<RootReport, RootfsError> {
     let mut report = RootReport::default();
     let mut seen_inodes = HashSet::new();
-    walk::walk(root, &mut |item: &Item<'_>| -> Result<(), RootfsError> {
-        let path = image_path(item.path);
-        let mode = item.st.st_mode;
-        let ft = item.file_type();
-        let is_dir = ft == FileType::Directory;
-        match ft {
-            FileType::Directory => report.dirs += 1,
-            FileType::Symlink => report.symlinks += 1,
-            FileType::RegularFile => {
-                report.files += 1;
-                if seen_inodes.insert((item.st.st_dev, item.st.st_ino)) {
-                    report.bytes += u64::try_from(item.st.st_size).unwrap_or(0);
+    let walked = walk::walk(
+        root,
+        ONE_FILESYSTEM,
+        &mut |item: &Item<'_>| -> Result<(), RootfsError> {
+            let path = image_path(item.path);
+            let mode = item.st.st_mode;
+            let ft = item.file_type();
+            let is_dir = ft == FileType::Directory;
+            match ft {
+                FileType::Directory => report.dirs += 1,
+                FileType::Symlink => report.symlinks += 1,
+                FileType::RegularFile => {
+                    report.files += 1;
+                    if seen_inodes.insert((item.st.st_dev, item.st.st_ino)) {
+                        report.bytes += u64::try_from(item.st.st_size).unwrap_or(0);
+                    }
+                    let cap = item
+                        .xattr(CAPABILITY_XATTR.as_bytes())
+                        .map_err(RootfsError::io("reading xattrs of", &path))?;
+                    if let Some(v) = cap {
+                        report.capabilities.push(CapabilityFile {
+                            path: path.clone(),
+                            caps: caps::describe(&v),
+                        });
+                    }
                 }
-                let cap = item
-                    .xattr(CAPABILITY_XATTR.as_bytes())
-                    .map_err(RootfsError::io("reading xattrs of", &path))?;
-                if let Some(v) = cap {
-                    report.capabilities.push(CapabilityFile {
+                FileType::CharacterDevice | FileType::BlockDevice => {
+                    report.specials += 1;
+                    report.devices.push(DeviceNode {
                         path: path.clone(),
-                        caps: caps::describe(&v),
+                        kind: if ft == FileType::CharacterDevice {
+                            DeviceKind::Char
+                        } else {
+                            DeviceKind::Block
+                        },
+                        major: rustix::fs::major(item.st.st_rdev),
+                        minor: rustix::fs::minor(item.st.st_rdev),
                     });
                 }
+                _ => report.specials += 1,
             }
-            FileType::CharacterDevice | FileType::BlockDevice => {
-                report.specials += 1;
-                report.devices.push(DeviceNode {
-                    path: path.clone(),
-                    kind: if ft == FileType::CharacterDevice {
-                        DeviceKind::Char
-                    } else {
-                        DeviceKind::Block
-                    },
-                    major: rustix::fs::major(item.st.st_rdev),
-                    minor: rustix::fs::minor(item.st.st_rdev),
-                });
+            if ft == FileType::Symlink {
+                return Ok(());
             }
-            _ => report.specials += 1,
-        }
-        if ft == FileType::Symlink {
-            return Ok(());
-        }
-        if !is_dir && mode & SETUID != 0 {
-            report.setuid.push(path.clone());
-        }
-        if !is_dir && mode & SETGID != 0 {
-            report.setgid.push(path.clone());
-        }
-        if mode & OTHER_WRITE != 0 {
-            if is_dir && mode & STICKY != 0 {
-                report.sticky_dirs.push(path.clone());
-            } else {
-                report.world_writable.push(path.clone());
+            if !is_dir && mode & SETUID != 0 {
+                report.setuid.push(path.clone());
             }
-        }
-        if item.other_fs {
-            report.other_filesystems.push(path);
-        }
-        Ok(())
-    })?;
+            if !is_dir && mode & SETGID != 0 {
+                report.setgid.push(path.clone());
+            }
+            if mode & OTHER_WRITE != 0 {
+                if is_dir && mode & STICKY != 0 {
+                    report.sticky_dirs.push(path.clone());
+                } else {
+                    report.world_writable.push(path.clone());
+                }
+            }
+            if item.other_fs {
+                report.other_filesystems.push(path);
+            }
+            Ok(())
+        },
+    );
+    walked.map_err(|stop| stop.into_err(RootfsError::from))?;
     // Walk order visits a directory's entries before its subtrees; reviewers want path order.
     for list in [
         &mut report.setuid,

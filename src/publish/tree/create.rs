@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::manifest::{EntryKind, TreeEntry};
 use super::meta::{self, apply_fd, special_node};
 use crate::fsx::inode::Node;
+use crate::fsx::memo::open_nofollow;
+use crate::fsx::stamp::Stamp;
 use crate::publish::error::{io_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{open_nofollow, Stamp};
 use crate::publish::relpath;
 
 /// Where staging writes and how new inodes become durable.
@@ -87,7 +88,7 @@ fn copy_file(
     e: &TreeEntry,
 ) -> Result<File, PublishError> {
     let dest = at.path.join(name);
-    let mut from = open_nofollow(src)?;
+    let mut from = open_nofollow(src).map_err(io_err("open", src))?;
     let mut to = meta::new_file(fs_, at.fd.as_fd(), name, &dest)?;
     fs_.step();
     std::io::copy(&mut from, &mut to).map_err(io_err("copy to", &dest))?;

@@ -15,4 +15,4 @@ pub mod stage;
 pub use diff::{diff, diff_entries, Problem, ProblemKind};
 pub use linkplan::{Action, Previous, TreeStats};
 pub use manifest::{EntryKind, TreeEntry, TreeManifest};
-pub use scan::{scan, ScannedTree};
+pub use scan::{scan, Known, Memo, ScannedTree, TreeFacts};

@@ -21,10 +21,12 @@ use rustix::fs::{linkat, readlinkat, statat, AtFlags, Stat};
 use super::linkplan::Previous;
 use super::manifest::{EntryKind, TreeEntry};
 use super::meta::read_xattrs;
-use crate::publish::error::{errno, PublishError};
+use super::scan::{Known, Memo, TreeFacts};
+use crate::fsx::memo::hash_file;
+use crate::fsx::stamp::Stamp;
+use crate::publish::error::{errno, hash_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{hash_file, stamp_of, Known, Memo};
 use crate::publish::relpath;
 
 /// Where the memo of published inodes lives: beside the hash memo `hash_memo` (a cache too).
@@ -77,7 +79,7 @@ pub fn link_previous(
         ));
     }
     let vouched = seen
-        .known(Path::new(""), &stamp_of(&old))
+        .known(Path::new(""), &Stamp::of_stat(&old))
         .is_some_and(|k| *k == known(&old, e));
     if !vouched {
         *rehashed += 1;
@@ -118,10 +120,12 @@ pub fn known(st: &Stat, e: &TreeEntry) -> Known {
         _ => (None, None),
     };
     Known {
-        stamp: stamp_of(st),
+        stamp: Stamp::of_stat(st),
         blake3,
-        xattrs: Some(e.xattrs.clone()),
-        target,
+        more: TreeFacts {
+            xattrs: Some(e.xattrs.clone()),
+            target,
+        },
     }
 }
 
@@ -146,7 +150,7 @@ fn recheck(
 ) -> Result<Option<String>, PublishError> {
     match &e.kind {
         EntryKind::File { size, blake3, .. } => {
-            let (got, n) = hash_file(path)?;
+            let (got, n) = hash_file(path).map_err(hash_err(path))?;
             if got != *blake3 || n != *size {
                 return Ok(Some(format!(
                     "content changed (blake3 {got}, {n} bytes; recorded {blake3}, {size} bytes)"
@@ -177,7 +181,7 @@ fn recheck(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::memo::{Stamp, RACY_WINDOW};
+    use crate::fsx::stamp::RACY_WINDOW;
 
     fn entry(mtime_ns: i128) -> Known {
         Known {
@@ -189,8 +193,10 @@ mod tests {
                 dev: 3,
             },
             blake3: Some("aa".into()),
-            xattrs: Some(Default::default()),
-            target: None,
+            more: TreeFacts {
+                xattrs: Some(Default::default()),
+                target: None,
+            },
         }
     }
 
@@ -204,17 +210,20 @@ mod tests {
             .unwrap()
             .as_nanos() as i128;
         let (old, fresh) = (entry(1_700_000_000_000_000_000), entry(now));
-        let mut m = Memo::fresh_by_inode(Some(&file));
-        m.remember_published(old.clone());
-        m.remember_published(Known {
-            stamp: Stamp {
-                ino: 8,
-                ..fresh.stamp
+        let mut m = Memo::fresh_by_inode();
+        m.remember_settled(Path::new(""), old.clone());
+        m.remember_settled(
+            Path::new(""),
+            Known {
+                stamp: Stamp {
+                    ino: 8,
+                    ..fresh.stamp
+                },
+                ..fresh
             },
-            ..fresh
-        });
-        m.save(&Fs::new(None)).unwrap();
-        let back = Memo::load_by_inode(Some(&file));
+        );
+        Fs::new(None).save_memo(&mut m, Some(&file)).unwrap();
+        let back = Memo::load_by_inode(&file);
         // Keyed by (device, inode): the path does not matter.
         assert_eq!(back.known(Path::new("any/name"), &old.stamp), Some(&old));
         let recent = Stamp {
@@ -228,10 +237,10 @@ mod tests {
             "{RACY_WINDOW:?}"
         );
         // A fresh memo replaces the file: it describes the newest generation only.
-        Memo::fresh_by_inode(Some(&file))
-            .save(&Fs::new(None))
+        Fs::new(None)
+            .save_memo(&mut Memo::fresh_by_inode(), Some(&file))
             .unwrap();
-        assert!(Memo::load_by_inode(Some(&file))
+        assert!(Memo::load_by_inode(&file)
             .known(Path::new(""), &old.stamp)
             .is_none());
     }

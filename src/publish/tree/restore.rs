@@ -17,13 +17,13 @@ use rustix::fs::{linkat, AtFlags, CWD};
 use super::diff::{diff_entries, ProblemKind};
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH};
 use super::meta::{self, apply_fd, special_node};
-use super::scan::{entry_path, scan};
+use super::scan::{entry_path, scan, Memo};
 use crate::fsx::inode::Node;
-use crate::publish::error::{errno, PublishError};
+use crate::fsx::stamp::Stamp;
+use crate::publish::error::{errno, hash_err, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::{parent_of, tmp_path, Fs};
 use crate::publish::generation::{copy_verified, FileDigest};
-use crate::publish::memo::Memo;
 use crate::publish::relpath;
 
 /// A place an intact copy of a file may be: (path, how to name it in the report).
@@ -342,7 +342,8 @@ pub fn intact(path: &Path, want: &FileDigest, memo: &mut Memo) -> Result<(), Str
         return Err(format!("{} has {} bytes", path.display(), md.len()));
     }
     let got = memo
-        .hash(path, &md)
+        .hash_nofollow(path, &Stamp::of(&md))
+        .map_err(hash_err(path))
         .map_err(|e| format!("{} ({e})", path.display()))?;
     if got != want.blake3 {
         return Err(format!("{} has blake3 {got}", path.display()));

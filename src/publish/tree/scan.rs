@@ -1,20 +1,41 @@
-//! Walks a root tree without following symlinks and describes it as a [`TreeManifest`]: type,
-//! mode, owner, mtime and xattrs of every entry, content hashes of regular files (memoized), and
-//! hardlink groups. The walk stays on the root's filesystem: a mount inside the tree is an error.
+//! Walks a root tree without following symlinks (the one walker, [`crate::fsx::walk`]) and
+//! describes it as a [`TreeManifest`]: type, mode, owner, mtime and xattrs of every entry,
+//! content hashes of regular files (memoized), and hardlink groups. The walk stays on the root's
+//! filesystem: a mount inside the tree is an error.
 
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{statat, AtFlags, FileType, OFlags, CWD};
+use serde::{Deserialize, Serialize};
 
 use super::manifest::{EntryKind, TreeEntry, TreeManifest, ROOT_PATH, TREE_MANIFEST_VERSION};
-use super::meta::read_xattrs;
-use crate::publish::error::{errno, PublishError};
-use crate::publish::memo::{stamp_of, Known, Memo, Stamp};
+use crate::fsx::memo::{self, Entry};
+use crate::fsx::stamp::Stamp;
+use crate::fsx::walk::{self, depth_first, Failure, Item, Options, OtherFs, WalkError};
+use crate::publish::error::{errno, hash_err, io_err, PublishError};
 use crate::publish::relpath;
+
+/// What publish's memo knows of an entry besides its content hash, so that an unchanged entry
+/// costs one stat: its xattrs (name → hex value) and symlink target (encoded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xattrs: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Publish's memo: of source files by path (root tree and boot artifacts, persisted as
+/// `PublishOptions::hash_memo`), or of published inodes by (device, inode).
+pub type Memo = memo::Memo<TreeFacts>;
+/// What publish's memo knows about one entry.
+pub type Known = Entry<TreeFacts>;
+
+/// Why the source tree's root is refused.
+const ROOT_NOT_A_DIR: &str = "the root tree must be a directory (symlinks are not followed)";
 
 /// A scanned tree: the manifest plus, per entry, where it came from.
 #[derive(Debug)]
@@ -25,74 +46,60 @@ pub struct ScannedTree {
     pub sources: Vec<(PathBuf, Stamp)>,
 }
 
-/// One entry found while listing its directory, emitted in walk order.
+/// One entry as the walk found it.
 struct Found {
     path: PathBuf,
-    rel: OsString,
     entry: TreeEntry,
     stamp: Stamp,
     /// (device, inode) of a regular file with more than one link.
     multi_link: Option<(u64, u64)>,
 }
 
-/// Directories with at least this many entries are stat'ed by several threads: one directory
-/// often holds most of a tree (`usr/share/man/man1`), and lookups in one directory run in
-/// parallel in the kernel.
-const PARALLEL_STAT_MIN: usize = 1024;
-/// Most threads stat'ing one directory (the machine's parallelism permitting).
-const STAT_THREADS_MAX: usize = 4;
-
-/// lstat of every `names` entry of the open directory `dir`, in order.
-fn stat_all(dir: &OwnedFd, names: &[OsString]) -> Vec<rustix::io::Result<Stat>> {
-    let one = |n: &OsString| statat(dir, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, STAT_THREADS_MAX);
-    if names.len() < PARALLEL_STAT_MIN || threads == 1 {
-        return names.iter().map(one).collect();
+/// A mount inside the tree is an error naming it; other walk failures name the operation.
+impl From<WalkError> for PublishError {
+    fn from(e: WalkError) -> PublishError {
+        let path = e.host_path();
+        match e.failure {
+            Failure::OtherFs => PublishError::BadInput {
+                path,
+                reason: "another filesystem is mounted inside the root tree; unmount it".into(),
+            },
+            Failure::Io { op, source } => PublishError::Io { op, path, source },
+        }
     }
-    let per = names.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .chunks(per)
-            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .zip(names.chunks(per))
-            // A panicked thread (none expected: statat does not panic) is re-done here.
-            .flat_map(|(h, c)| h.join().unwrap_or_else(|_| c.iter().map(one).collect()))
-            .collect()
-    })
 }
 
-fn found(
-    st: Stat,
-    path: PathBuf,
-    rel: OsString,
-    root_dev: u64,
-    memo: &mut Memo,
-    read_link: impl FnOnce(&Path) -> Result<std::ffi::CString, PublishError>,
-) -> Result<Found, PublishError> {
-    if st.st_dev != root_dev {
-        return Err(PublishError::BadInput {
-            path,
-            reason: "another filesystem is mounted inside the root tree; unmount it".into(),
-        });
+/// The entry's xattrs, name → hex value.
+fn read_xattrs(item: &Item<'_>, path: &Path) -> Result<BTreeMap<String, String>, PublishError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in item.xattrs().map_err(io_err("list xattrs of", path))? {
+        let name = String::from_utf8(name).map_err(|e| PublishError::BadInput {
+            path: path.to_path_buf(),
+            reason: format!(
+                "xattr name {:?} is not UTF-8",
+                String::from_utf8_lossy(e.as_bytes())
+            ),
+        })?;
+        out.insert(name, hex::encode(value));
     }
-    let stamp = stamp_of(&st);
+    Ok(out)
+}
+
+/// Describes the walked entry `item`: its content hash, xattrs and symlink target come from the
+/// memo when its stat fingerprint is unchanged.
+fn found(item: &Item<'_>, memo: &mut Memo) -> Result<Found, PublishError> {
+    let st = &item.st;
+    let path = item.host_path();
+    let stamp = Stamp::of_stat(st);
     let known = memo.known(&path, &stamp).cloned();
-    let mut learned = known.clone().unwrap_or(Known {
-        stamp,
-        blake3: None,
-        xattrs: None,
-        target: None,
-    });
+    let mut learned = known.clone().unwrap_or_else(|| Known::new(stamp));
     let mut multi_link = None;
-    let kind = match FileType::from_raw_mode(st.st_mode) {
+    let kind = match item.file_type() {
         FileType::Directory => EntryKind::Dir,
         FileType::RegularFile => {
-            let blake3 = memo.hash_stamped(&path, &stamp)?;
+            let blake3 = memo
+                .hash_opened(&path, &stamp, || item.open(OFlags::RDONLY).map(File::from))
+                .map_err(hash_err(&path))?;
             learned.blake3 = Some(blake3.clone());
             if st.st_nlink > 1 {
                 multi_link = Some((st.st_dev, st.st_ino));
@@ -104,11 +111,14 @@ fn found(
             }
         }
         FileType::Symlink => {
-            let target = match learned.target.clone() {
+            let target = match learned.more.target.clone() {
                 Some(t) => t,
-                None => relpath::encode(OsStr::from_bytes(read_link(&path)?.as_bytes())),
+                None => {
+                    let t = item.read_link().map_err(io_err("read symlink", &path))?;
+                    relpath::encode(std::ffi::OsStr::from_bytes(&t))
+                }
             };
-            learned.target = Some(target.clone());
+            learned.more.target = Some(target.clone());
             EntryKind::Symlink { target }
         }
         FileType::CharacterDevice => EntryKind::Char { rdev: st.st_rdev },
@@ -122,22 +132,20 @@ fn found(
             })
         }
     };
-    let xattrs = match learned.xattrs.clone() {
+    let xattrs = match learned.more.xattrs.clone() {
         Some(x) => x,
-        None => read_xattrs(&path)?
-            .into_iter()
-            .map(|(k, v)| (k, hex::encode(v)))
-            .collect(),
+        None => read_xattrs(item, &path)?,
     };
-    learned.xattrs = Some(xattrs.clone());
+    learned.more.xattrs = Some(xattrs.clone());
     if known.as_ref() != Some(&learned) {
         memo.remember(&path, learned);
     }
+    let rel: Vec<&[u8]> = item.path.iter().map(|p| p.as_bytes()).collect();
     let entry = TreeEntry {
         path: if rel.is_empty() {
             ROOT_PATH.to_string()
         } else {
-            relpath::encode(&rel)
+            relpath::encode(std::ffi::OsStr::from_bytes(&rel.join(&b'/')))
         },
         kind,
         mode: st.st_mode & 0o7777,
@@ -149,7 +157,6 @@ fn found(
     };
     Ok(Found {
         path,
-        rel,
         entry,
         stamp,
         multi_link,
@@ -157,75 +164,46 @@ fn found(
 }
 
 /// Scans the directory `root`: one stat per entry relative to its open directory, plus content
-/// hash, xattrs and symlink target for entries the memo does not know unchanged.
+/// hash, xattrs and symlink target for entries the memo does not know unchanged. Entries come
+/// out depth-first with names sorted bytewise.
 pub fn scan(root: &Path, memo: &mut Memo) -> Result<ScannedTree, PublishError> {
     let st = statat(CWD, root, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("stat", root))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(PublishError::BadInput {
             path: root.to_path_buf(),
-            reason: "the root tree must be a directory (symlinks are not followed)".into(),
+            reason: ROOT_NOT_A_DIR.into(),
         });
     }
-    let root_dev = st.st_dev;
-    let top = found(
-        st,
-        root.to_path_buf(),
-        OsString::new(),
-        root_dev,
-        memo,
-        |p| {
-            Err(PublishError::BadInput {
-                path: p.to_path_buf(),
-                reason: "the root tree must be a directory (symlinks are not followed)".into(),
-            })
+    let opts = Options {
+        other_fs: OtherFs::Refuse,
+        follow_root: false,
+    };
+    let mut walked: Vec<Found> = Vec::new();
+    let mut parents = Vec::new();
+    walk::walk(
+        root,
+        opts,
+        &mut |item: &Item<'_>| -> Result<(), PublishError> {
+            parents.push(item.parent);
+            walked.push(found(item, memo)?);
+            Ok(())
         },
-    )?;
-    let mut entries = Vec::new();
-    let mut sources = Vec::new();
+    )
+    .map_err(|stop| stop.into_err(PublishError::from))?;
+    let mut slots: Vec<Option<Found>> = walked.into_iter().map(Some).collect();
+    let mut entries = Vec::with_capacity(slots.len());
+    let mut sources = Vec::with_capacity(slots.len());
     let mut first_link: HashMap<(u64, u64), String> = HashMap::new();
-    // Entries are described when their directory is listed and emitted when popped: children
-    // pushed in reverse name order come out depth-first with names sorted bytewise.
-    let mut stack = vec![top];
-    while let Some(mut f) = stack.pop() {
+    for i in depth_first(&parents) {
+        let Some(mut f) = slots.get_mut(i).and_then(Option::take) else {
+            continue;
+        };
         if let (Some(id), EntryKind::File { hardlink_of, .. }) = (f.multi_link, &mut f.entry.kind) {
             match first_link.get(&id) {
                 Some(first) => *hardlink_of = Some(first.clone()),
                 None => {
                     first_link.insert(id, f.entry.path.clone());
                 }
-            }
-        }
-        if f.entry.kind == EntryKind::Dir {
-            let dir = openat(
-                CWD,
-                &f.path,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(errno("open directory", &f.path))?;
-            let mut names = Vec::new();
-            for e in Dir::read_from(&dir).map_err(errno("list", &f.path))? {
-                let e = e.map_err(errno("list", &f.path))?;
-                let name = e.file_name().to_bytes();
-                if name != b"." && name != b".." {
-                    names.push(OsStr::from_bytes(name).to_os_string());
-                }
-            }
-            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            let stats = stat_all(&dir, &names);
-            for (name, st) in names.into_iter().zip(stats).rev() {
-                let mut rel = f.rel.clone();
-                if !rel.is_empty() {
-                    rel.push("/");
-                }
-                rel.push(&name);
-                let path = f.path.join(&name);
-                let st = st.map_err(errno("stat", &path))?;
-                // The entry's content hash, xattrs and symlink target come from the memo when its
-                // stat fingerprint is unchanged.
-                stack.push(found(st, path, rel, root_dev, memo, |p| {
-                    readlinkat(&dir, &name, Vec::new()).map_err(errno("read symlink", p))
-                })?);
             }
         }
         entries.push(f.entry);
@@ -259,34 +237,4 @@ pub fn entry_path(root: &Path, manifest_file: &Path, rel: &str) -> Result<PathBu
         return Err(bad());
     }
     Ok(root.join(p))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_all_keeps_order_in_big_directories_and_reports_missing_entries() {
-        let d = tempfile::tempdir().unwrap();
-        let n = PARALLEL_STAT_MIN + 77;
-        let mut names: Vec<OsString> = (0..n).map(|i| format!("f{i:05}").into()).collect();
-        for (i, name) in names.iter().enumerate() {
-            std::fs::write(d.path().join(name), vec![0u8; i % 97]).unwrap();
-        }
-        names.insert(5, "missing".into());
-        let dir = openat(
-            CWD,
-            d.path(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
-        let stats = stat_all(&dir, &names);
-        assert_eq!(stats.len(), n + 1);
-        assert_eq!(stats[5].as_ref().unwrap_err(), &rustix::io::Errno::NOENT);
-        for (k, st) in stats.iter().enumerate().filter(|(k, _)| *k != 5) {
-            let i = if k < 5 { k } else { k - 1 };
-            assert_eq!(st.as_ref().unwrap().st_size, (i % 97) as i64, "entry {k}");
-        }
-    }
 }

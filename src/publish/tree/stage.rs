@@ -22,10 +22,10 @@ use super::meta::{self, apply};
 use super::place::place;
 use super::relink::{created, link_previous, LinkAt, Linked};
 use super::scan::{entry_path, ScannedTree};
+use super::scan::{Known, Memo};
 use crate::publish::error::{errno, PublishError};
 use crate::publish::fsops::oplog::FsOp;
 use crate::publish::fsops::Fs;
-use crate::publish::memo::{Known, Memo};
 
 /// Most threads staging a tree: links and copies contend on the filesystem journal beyond this.
 pub const STAGE_THREADS_MAX: usize = 8;
