@@ -80,7 +80,10 @@ fn broken_profile_is_a_build_error_naming_the_position() {
 #[test]
 fn the_shipped_profiles_list_cleanly_with_base_abstract() {
     // The repository itself is the shipped tree (profiles and overlays).
-    let o = run(&mut netroot(Path::new(env!("CARGO_MANIFEST_DIR")), &["profiles"]));
+    let o = run(&mut netroot(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["profiles"],
+    ));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(
         stdout(&o).contains("base             (abstract) common settings"),

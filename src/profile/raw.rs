@@ -69,7 +69,7 @@ pub struct RawModules {
 }
 
 /// `[kernel]`: exactly one of `path` (a directory), `deb` (a package file) or `host = true`.
-/// Not merged field-wise: a later `[kernel]` section replaces an inherited one whole.
+/// The three are one choice: a later profile setting any of them replaces the inherited choice.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKernel {
@@ -164,8 +164,10 @@ raw_section! {
     }
 }
 
-/// `[root]`: where the read-only root tree comes from. Like `[kernel]`, replaced whole by a later
-/// profile (a recipe's packages from one profile and a tarball from another make no sense).
+/// `[root]`: where the read-only root tree comes from. Merged key by key like every table, except
+/// that a later profile naming another `source` drops the inherited source's own keys (a recipe's
+/// packages from one profile and a tarball from another make no sense); `[root.allow]` merges
+/// per category.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoot {
@@ -271,6 +273,53 @@ impl RawOverlays {
     }
 }
 
+impl RawKernel {
+    /// `path`, `deb` and `host` are alternatives of one choice: the later one replaces them all.
+    pub fn merge(&mut self, other: Self) {
+        if other.path.is_some() || other.deb.is_some() || other.host.is_some() {
+            *self = other;
+        }
+    }
+}
+
+impl RawRoot {
+    /// Key by key; a different `source` first drops the inherited source's keys.
+    pub fn merge(&mut self, other: Self) {
+        let switches = match (&self.source, &other.source) {
+            (Some(old), Some(new)) => old.value != new.value,
+            _ => false,
+        };
+        if switches {
+            *self = RawRoot {
+                allow: self.allow.take(),
+                ..RawRoot::default()
+            };
+        }
+        macro_rules! take {
+            ($($f:ident),*) => { $(if other.$f.is_some() { self.$f = other.$f; })* };
+        }
+        take!(source, path, suite, variant, packages, mirror, components, hooks);
+        merge_opt!(self.allow, other.allow);
+    }
+}
+
+impl RawAllow {
+    /// Category by category: a later profile's list for a category replaces the inherited one.
+    pub fn merge(&mut self, other: Self) {
+        macro_rules! take {
+            ($($f:ident),*) => { $(if other.$f.is_some() { self.$f = other.$f; })* };
+        }
+        take!(
+            setuid,
+            setgid,
+            capabilities,
+            devices,
+            world_writable,
+            sticky_dirs
+        );
+    }
+}
+
 impl RawModules {
     /// `load` replaces and resets earlier `add`/`remove`; `add`/`remove` accumulate.
     pub fn merge(&mut self, other: Self) {
@@ -303,10 +352,7 @@ impl RawProfile {
         if other.description.is_some() {
             self.description = other.description;
         }
-        // The kernel is one choice (dir, package or host): a later section replaces it whole.
-        if other.kernel.is_some() {
-            self.kernel = other.kernel;
-        }
+        merge_opt!(self.kernel, other.kernel);
         merge_opt!(self.modules, other.modules);
         merge_opt!(self.firmware, other.firmware);
         merge_opt!(self.initramfs, other.initramfs);
@@ -317,9 +363,7 @@ impl RawProfile {
         merge_opt!(self.overlay, other.overlay);
         merge_opt!(self.timeouts, other.timeouts);
         merge_opt!(self.boot, other.boot);
-        if other.root.is_some() {
-            self.root = other.root;
-        }
+        merge_opt!(self.root, other.root);
         merge_opt!(self.overlays, other.overlays);
         if let Some(vars) = other.vars {
             self.vars.get_or_insert_with(BTreeMap::new).extend(vars);

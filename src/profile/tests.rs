@@ -399,3 +399,51 @@ fn an_abstract_profile_is_listed_as_such_refused_to_build_and_not_inherited_as_a
     assert_eq!(kind("child"), "concrete");
     assert_eq!(kind("broken"), "invalid");
 }
+
+#[test]
+fn root_and_its_allow_list_merge_key_by_key_and_a_new_source_drops_the_old_ones_keys() {
+    let recipe = "[root]\nsource = \"mmdebstrap\"\nsuite = \"bookworm\"\npackages = [\"udev\"]\n\
+                  [root.allow]\nsetuid = [\"usr/bin/su\"]\n";
+    let (_d, p) = project(&[
+        ("base", &format!("abstract = true\n{VALID}\n{recipe}")),
+        // Adds a package list and one allow category; inherits source, suite and setuid.
+        (
+            "more",
+            "inherits = [\"base\"]\n[root]\npackages = [\"udev\", \"openssh-server\"]\n\
+             [root.allow]\nsetgid = [\"usr/bin/wall\"]\n",
+        ),
+        // Another source: the recipe's keys go, the allow list stays.
+        (
+            "tarball",
+            "inherits = [\"base\"]\n[root]\nsource = \"tarball\"\npath = \"/srv/root.tar\"\n",
+        ),
+        (
+            "kbase",
+            &format!("abstract = true\n{VALID}\n[kernel]\ndeb = \"/k.deb\"\n"),
+        ),
+        ("khost", "inherits = [\"kbase\"]\n[kernel]\nhost = true\n"),
+    ]);
+    let more = p.load_profile("more").unwrap();
+    match more.root.unwrap() {
+        RootSource::Mmdebstrap(r) => {
+            assert_eq!(r.suite, "bookworm");
+            assert_eq!(r.packages, ["udev", "openssh-server"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(more.root_allow.setuid, ["usr/bin/su"]);
+    assert_eq!(more.root_allow.setgid, ["usr/bin/wall"]);
+    let tarball = p.load_profile("tarball").unwrap();
+    assert_eq!(
+        tarball.root,
+        Some(RootSource::Tarball(std::path::PathBuf::from(
+            "/srv/root.tar"
+        )))
+    );
+    assert_eq!(tarball.root_allow.setuid, ["usr/bin/su"]);
+    // The kernel's path/deb/host are one choice: the later one replaces the inherited one.
+    assert_eq!(
+        p.load_profile("khost").unwrap().kernel,
+        Some(KernelSpec::Host)
+    );
+}
