@@ -189,12 +189,37 @@ fn inspect_diff_shows_module_changes_between_builds() {
         "\"virtio_pci\"]",
         "\"virtio_pci\", \"e1000\"]",
     );
+    edit_profile(
+        p.path(),
+        "qemu-base",
+        "mode = \"active-backup\"",
+        "mode = \"balance-alb\"",
+    );
     build_json(p.path(), "qemu-base", &kernel, &p.path().join("b"));
-    let o = run(netroot(p.path(), &["inspect", "--diff"])
-        .arg(p.path().join("a/qemu-base/initramfs.img"))
-        .arg(p.path().join("b/qemu-base/initramfs.img")));
-    assert!(o.status.success());
+    let (a, b) = (
+        p.path().join("a/qemu-base/initramfs.img"),
+        p.path().join("b/qemu-base/initramfs.img"),
+    );
+    // Different images: exit 1 (diff's convention), the boot config shown key by key.
+    let o = run(netroot(p.path(), &["inspect", "--diff"]).arg(&a).arg(&b));
+    assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     assert!(text.contains("e1000.ko"), "{text}");
-    assert!(text.contains("etc/netroot/boot.conf"), "{text}");
+    assert!(text.contains("changed etc/netroot/boot.conf"), "{text}");
+    let module_line = text
+        .lines()
+        .find(|l| l.starts_with("    netroot.module: "))
+        .unwrap_or_else(|| panic!("no key-by-key boot.conf change in {text}"));
+    assert!(module_line.contains("- -> e1000 "), "{module_line}");
+    assert!(
+        text.contains("    netroot.bond.mode: active-backup -> balance-alb\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("    netroot.bond.name:"),
+        "unchanged key shown: {text}"
+    );
+    // The same image: exit 0.
+    let o = run(netroot(p.path(), &["inspect", "--diff"]).arg(&a).arg(&a));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }

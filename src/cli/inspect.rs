@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::image::{self, diff, inspect, Image};
+use netroot_boot::bootconfig::BOOT_CONFIG_PATH;
+
+/// `inspect --diff`'s exit status when the images differ (diff(1)'s convention: 0 the same,
+/// 1 different).
+const EXIT_DIFFERENT: u8 = 1;
 
 /// Arguments of `netroot inspect`.
 #[derive(Debug, clap::Args)]
@@ -17,7 +22,8 @@ pub struct InspectArgs {
     /// Second image to compare with (the new image); requires --diff.
     #[arg(value_name = "B", requires = "diff")]
     pub other: Option<PathBuf>,
-    /// Compare IMAGE with B: added, removed and changed files, and kernel modules.
+    /// Compare IMAGE with B: added, removed and changed files (a changed boot config key by
+    /// key), and kernel modules; exits 1 when they differ, 0 when the same (like diff).
     /// Both `inspect --diff A B` and `inspect A --diff B` work.
     #[arg(long, requires = "other")]
     pub diff: bool,
@@ -29,21 +35,27 @@ pub struct InspectArgs {
     pub segments: bool,
 }
 
-/// Reads and verifies one image.
+/// Reads and verifies one image, keeping the content of its boot config (for a key-by-key diff).
 fn load(path: &Path) -> anyhow::Result<Image> {
     let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    image::read_image(&data).with_context(|| format!("{} is not a valid initramfs", path.display()))
+    let keep = |p: &str| p.trim_start_matches("./").trim_start_matches('/') == BOOT_CONFIG_PATH;
+    image::read_image_keeping(&data, &keep)
+        .with_context(|| format!("{} is not a valid initramfs", path.display()))
 }
 
 /// Runs the subcommand; corruption in either image is an error (non-zero exit).
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let a = load(&args.image)?;
     let a_name = args.image.display().to_string();
+    let mut status = ExitCode::SUCCESS;
     let text = match (&args.other, args.diff) {
         (Some(other), true) => {
             let b = load(other)?;
             let b_name = other.display().to_string();
             let d = diff::diff(&a, &b);
+            if !d.is_empty() {
+                status = ExitCode::from(EXIT_DIFFERENT);
+            }
             if args.json {
                 serde_json::to_string_pretty(&diff::diff_json(&d, &a_name, &b_name))? + "\n"
             } else {
@@ -57,5 +69,5 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
     };
     out.write_all(text.as_bytes())
         .context("cannot write output")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(status)
 }

@@ -3,11 +3,13 @@
 //! Each image is first reduced to what the kernel leaves in rootfs: paths normalised
 //! (no `./`), a later segment's entry replacing an earlier one. Files are then added,
 //! removed or changed (content, mode, owner, link target or device number; mtimes are
-//! ignored), and kernel modules (`*.ko*` under `lib/modules`) are compared by name.
+//! ignored), and kernel modules (`*.ko*` under `lib/modules`) are compared by name. A changed
+//! netroot boot config is also shown key by key (when the reader kept its content).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use netroot_boot::bootconfig::{BootConfig, BOOT_CONFIG_PATH, KEYS};
 use serde::Serialize;
 
 use super::inspect::{entry_line, mode_string, EntryJson};
@@ -21,7 +23,8 @@ const MODULE_DIRS: [&str; 2] = ["lib/modules/", "usr/lib/modules/"];
 /// One way an entry changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// `content`, `mode`, `owner`, `target` or `device`.
+    /// `content`, `mode`, `owner`, `target`, `device`, or for the boot config the `netroot.*`
+    /// key whose values changed.
     pub field: &'static str,
     pub old: String,
     pub new: String,
@@ -93,6 +96,54 @@ pub fn module_name(path: &str) -> Option<String> {
         .map(|name| name.replace('-', "_"))
 }
 
+/// Key-by-key differences of two netroot boot configs (`etc/netroot/boot.conf` kept by the
+/// reader): one change per `netroot.*` key whose values differ, rendered by the key table
+/// itself. `None` when either side is not a boot config this netroot parses.
+fn boot_conf_changes(a: &Entry, b: &Entry) -> Option<Vec<Change>> {
+    let parse = |e: &Entry| {
+        let text = std::str::from_utf8(e.data.as_deref()?).ok()?;
+        BootConfig::parse(text).ok()
+    };
+    let (old, new) = (parse(a)?, parse(b)?);
+    let shown = |values: Vec<String>| {
+        if values.is_empty() {
+            "-".to_owned()
+        } else {
+            values.join(", ")
+        }
+    };
+    let mut changes = Vec::new();
+    for key in KEYS {
+        let (o, n) = (key.render(&old), key.render(&new));
+        if o == n {
+            continue;
+        }
+        if !key.is_list() {
+            changes.push(Change {
+                field: key.name,
+                old: shown(o),
+                new: shown(n),
+            });
+            continue;
+        }
+        // A list key (module lines, DNS servers): each value removed or added on its own line.
+        let gone = o
+            .iter()
+            .filter(|v| !n.contains(v))
+            .map(|v| (v.clone(), "-".to_owned()));
+        let came = n
+            .iter()
+            .filter(|v| !o.contains(v))
+            .map(|v| ("-".to_owned(), v.clone()));
+        changes.extend(gone.chain(came).map(|(old, new)| Change {
+            field: key.name,
+            old,
+            new,
+        }));
+    }
+    Some(changes)
+}
+
 fn compare(a: &Entry, b: &Entry) -> Vec<Change> {
     let mut changes = Vec::new();
     let content = |e: &Entry| match &e.sha256 {
@@ -105,6 +156,9 @@ fn compare(a: &Entry, b: &Entry) -> Vec<Change> {
             old: content(a),
             new: content(b),
         });
+        if a.normalized_path() == BOOT_CONFIG_PATH {
+            changes.extend(boot_conf_changes(a, b).unwrap_or_default());
+        }
     }
     if a.mode != b.mode {
         changes.push(Change {
