@@ -223,3 +223,24 @@ fn inspect_diff_shows_module_changes_between_builds() {
     let o = run(netroot(p.path(), &["inspect", "--diff"]).arg(&a).arg(&a));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+#[test]
+fn dash_c_changes_directory_like_make_so_the_default_out_is_inside_it() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = run(netroot(p.path(), &["build", "qemu-base", "--kernel"])
+        .arg(&kernel)
+        .current_dir(elsewhere.path()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p.path().join("build/qemu-base/initramfs.img").is_file());
+    assert!(!elsewhere.path().join("build").exists());
+    // A directory that cannot be entered is a usage error naming it.
+    let o = run(&mut netroot(&p.path().join("missing"), &["profiles"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot change to directory"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Exit code for a failed build or any runtime error.
@@ -26,7 +27,8 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "netroot", version, about, long_about = None)]
 pub struct Cli {
-    /// Project directory holding profiles/ and overlays/.
+    /// Change to DIR first, like make -C: the project (profiles/, overlays/) is DIR, and every
+    /// relative path (the default --out build/, --kernel, --tftp, --nfs) is relative to DIR.
     #[arg(
         short = 'C',
         long,
@@ -67,15 +69,30 @@ pub enum Command {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `-C DIR`: changes into DIR (make's `-C`), so the project is `.` from then on.
+fn enter_project(cli: &mut Cli) -> anyhow::Result<()> {
+    if cli.project.as_os_str().is_empty() || cli.project == std::path::Path::new(".") {
+        return Ok(());
+    }
+    std::env::set_current_dir(&cli.project)
+        .with_context(|| format!("cannot change to directory {}", cli.project.display()))?;
+    cli.project = PathBuf::from(".");
+    Ok(())
+}
+
 /// Entry point of the `netroot` binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    if let Err(e) = enter_project(&mut cli) {
+        eprintln!("netroot: error: {}", error_text(&e));
+        return ExitCode::from(EXIT_USAGE);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match &cli.command {
