@@ -106,6 +106,9 @@ pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// The summary on stdout. A build's warnings were already shown on stderr as they came (the
+/// progress sink); an up-to-date build ran no stage, so its recorded warnings are shown here,
+/// once.
 fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
     if r.up_to_date {
         writeln!(
@@ -115,6 +118,9 @@ fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
             r.out_dir.display(),
             r.seconds
         )?;
+        for w in &r.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
         return Ok(());
     }
     if let Some(reason) = &r.reason {
@@ -139,9 +145,46 @@ fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
         r.initramfs_bytes,
         r.initramfs_sha256,
         r.seconds
-    )?;
-    for w in &r.warnings {
-        writeln!(out, "  warning: {w}")?;
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(up_to_date: bool) -> BuildReport {
+        BuildReport {
+            profile: "p".into(),
+            up_to_date,
+            reason: None,
+            out_dir: "build/p".into(),
+            kernel_version: "6.1".into(),
+            initramfs_bytes: 1,
+            initramfs_sha256: "00".into(),
+            modules: 0,
+            warnings: vec!["firmware x.bin not found".into()],
+            stages: Vec::new(),
+            segments: Vec::new(),
+            seconds: 0.0,
+        }
     }
-    Ok(())
+
+    fn printed(r: &BuildReport) -> String {
+        let mut out = Vec::new();
+        print_report(r, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_warning_is_printed_once() {
+        // A build showed it on stderr while it ran: the summary does not repeat it.
+        assert!(!printed(&report(false)).contains("firmware x.bin"));
+        // An up-to-date build ran nothing: the summary is where it appears.
+        assert_eq!(
+            printed(&report(true))
+                .matches("warning: firmware x.bin not found")
+                .count(),
+            1
+        );
+    }
 }
