@@ -287,3 +287,44 @@ fn kernel_compatibility_warnings_are_shown() {
         "# warning: xz check type 4: the kernel's xz decoder accepts only none or crc32"
     );
 }
+
+#[test]
+fn cat_prints_the_file_the_kernel_unpacks_and_names_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "cat.img", |b| {
+        b.add_file("etc/motd", 0o644, b"hello\nnode\n".to_vec())
+            .unwrap();
+        b.add_symlink("etc/link", "motd").unwrap();
+        b.add_hardlink("etc/motd.hard", "etc/motd").unwrap();
+        b.add_dir("etc/dir", 0o755).unwrap();
+        // A later segment's entry of the same name wins, as when the kernel unpacks.
+        b.add_file(
+            "kernel/x86/microcode/GenuineIntel.bin",
+            0o644,
+            b"main".to_vec(),
+        )
+        .unwrap();
+    });
+    let img = img.to_str().unwrap();
+    assert_eq!(
+        inspect(&[img, "--cat", "etc/motd"]).unwrap(),
+        "hello\nnode\n"
+    );
+    assert_eq!(
+        inspect(&[img, "--cat", "/etc/motd"]).unwrap(),
+        "hello\nnode\n"
+    );
+    assert_eq!(
+        inspect(&[img, "--cat", "kernel/x86/microcode/GenuineIntel.bin"]).unwrap(),
+        "main"
+    );
+    let err = |path: &str| format!("{:#}", inspect(&[img, "--cat", path]).unwrap_err());
+    assert!(
+        err("etc/none").contains("etc/none: no such path in the image"),
+        "{}",
+        err("etc/none")
+    );
+    assert!(err("etc/link").contains("etc/link is a symlink -> motd, not a regular file"));
+    assert!(err("etc/dir").contains("etc/dir is a directory, not a regular file"));
+    assert!(parse(&[img, "--cat", "x", "--json"]).is_err());
+}

@@ -33,24 +33,38 @@ pub struct InspectArgs {
     /// Only print the segment lines and the summary, not every entry.
     #[arg(long, conflicts_with = "diff")]
     pub segments: bool,
+    /// Print the content of the regular file PATH of the image (as the kernel unpacks it: the
+    /// last entry of that name) to stdout, after verifying the image.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["diff", "segments", "json"])]
+    pub cat: Option<String>,
 }
 
-/// Reads and verifies one image, keeping the content of its boot config (for a key-by-key diff).
-fn load(path: &Path) -> anyhow::Result<Image> {
+/// Reads and verifies one image, keeping the content of `keep` (the boot config, for a
+/// key-by-key diff; the file `--cat` prints).
+fn load(path: &Path, keep: &str) -> anyhow::Result<Image> {
     let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let keep = |p: &str| p.trim_start_matches("./").trim_start_matches('/') == BOOT_CONFIG_PATH;
+    let want = keep.trim_start_matches("./").trim_start_matches('/');
+    let keep = |p: &str| p.trim_start_matches("./").trim_start_matches('/') == want;
     image::read_image_keeping(&data, &keep)
         .with_context(|| format!("{} is not a valid initramfs", path.display()))
 }
 
 /// Runs the subcommand; corruption in either image is an error (non-zero exit).
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let a = load(&args.image)?;
+    if let Some(path) = &args.cat {
+        let a = load(&args.image, path)?;
+        let data = a
+            .file(path)
+            .with_context(|| format!("cannot print a file of {}", args.image.display()))?;
+        out.write_all(data).context("cannot write output")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let a = load(&args.image, BOOT_CONFIG_PATH)?;
     let a_name = args.image.display().to_string();
     let mut status = ExitCode::SUCCESS;
     let text = match (&args.other, args.diff) {
         (Some(other), true) => {
-            let b = load(other)?;
+            let b = load(other, BOOT_CONFIG_PATH)?;
             let b_name = other.display().to_string();
             let d = diff::diff(&a, &b);
             if !d.is_empty() {

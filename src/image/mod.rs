@@ -19,5 +19,5 @@ mod writer;
 pub use builder::{EntryInfo, EntryKind, ImageBuilder, IMPLICIT_DIR_MODE};
 pub use error::ImageError;
 pub use newc::CpioError;
-pub use reader::{read_image, read_image_keeping, Entry, Image, ReadError, Segment};
+pub use reader::{read_image, read_image_keeping, Entry, Image, LookupError, ReadError, Segment};
 pub use writer::ARCHIVE_BLOCK;

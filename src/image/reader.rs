@@ -17,6 +17,12 @@ use crate::compress::{self, CompressError};
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
 const S_IFLNK: u32 = 0o120000;
+/// The other file types of a cpio mode (`stat(2)`'s `S_IF*`), for naming them.
+const S_IFDIR: u32 = 0o040000;
+const S_IFCHR: u32 = 0o020000;
+const S_IFBLK: u32 = 0o060000;
+const S_IFIFO: u32 = 0o010000;
+const S_IFSOCK: u32 = 0o140000;
 
 /// One entry as stored in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +102,27 @@ pub struct Image {
 }
 
 impl Image {
+    /// The content of the regular file `path` as the kernel leaves it unpacked (the last entry
+    /// of that name wins), for an image read keeping that path ([`read_image_keeping`]).
+    pub fn file(&self, path: &str) -> Result<&[u8], LookupError> {
+        let want = path.trim_start_matches("./").trim_start_matches('/');
+        let entry = self
+            .entries()
+            .filter(|e| e.normalized_path() == want)
+            .last()
+            .ok_or_else(|| LookupError::Missing(want.to_string()))?;
+        if !entry.is_file() {
+            return Err(LookupError::NotAFile {
+                path: want.to_string(),
+                kind: kind_name(entry.mode),
+                target: entry.link_target.clone(),
+            });
+        }
+        entry
+            .data
+            .as_deref()
+            .ok_or_else(|| LookupError::NotKept(want.to_string()))
+    }
     /// All entries, segment by segment.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.segments.iter().flat_map(|s| s.entries.iter())
@@ -343,4 +370,33 @@ fn resolve(raw: &[RawEntry<'_>], keep: &dyn Fn(&str) -> bool) -> Vec<Entry> {
             }
         })
         .collect()
+}
+
+/// Why [`Image::file`] has no content to give.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{0}: no such path in the image")]
+    Missing(String),
+    #[error("{path} is a {kind}{}, not a regular file", .target.as_ref().map(|t| format!(" -> {t}")).unwrap_or_default())]
+    NotAFile {
+        path: String,
+        kind: &'static str,
+        target: Option<String>,
+    },
+    #[error("{0}: content not kept when the image was read")]
+    NotKept(String),
+}
+
+/// The file type of a cpio mode, in words.
+fn kind_name(mode: u32) -> &'static str {
+    match mode & S_IFMT {
+        S_IFREG => "regular file",
+        S_IFLNK => "symlink",
+        S_IFDIR => "directory",
+        S_IFCHR => "character device",
+        S_IFBLK => "block device",
+        S_IFIFO => "fifo",
+        S_IFSOCK => "socket",
+        _ => "file of unknown type",
+    }
 }
