@@ -137,6 +137,40 @@ fn publish_rollback_verify_gc() {
         .unwrap()
         .contains(&g2));
 
+    // The generations, from the published history and records.
+    let listed = |json: bool| {
+        let mut c = netroot(p.path(), &["generations", "site", "--tftp"]);
+        c.arg(&tftp).arg("--nfs").arg(&nfs);
+        if json {
+            c.arg("--json");
+        }
+        let o = run(&mut c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let text = listed(false);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&g1) && lines[0].contains(" rollback "),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&g2) && lines[1].contains(" active "),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("root tree (+0 files, +0 bytes)"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&listed(true)).unwrap();
+    let list = json["generations"].as_array().unwrap();
+    assert_eq!(list[0]["generation"], g1.as_str());
+    assert_eq!(list[0]["changed"], serde_json::json!([]));
+    assert_eq!(list[1]["active"], true);
+    assert_eq!(list[0]["rollback_target"], true);
+    assert!(list[1]["bytes"].as_u64().unwrap() > 0);
+
     // verify is clean, then catches a modified file by name.
     let verify = || {
         run(netroot(p.path(), &["verify", "site", "--tftp"])

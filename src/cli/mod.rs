@@ -3,6 +3,7 @@
 
 mod build;
 mod gc;
+mod generations;
 pub mod inspect;
 mod profiles;
 mod progress;
@@ -60,6 +61,9 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Remove old published generations that no menu or `current` link references.
     Gc(gc::GcArgs),
+    /// List a profile's published generations: date, active, rollback target, size, what
+    /// changed from the one before (from the published records).
+    Generations(generations::GenerationsArgs),
     /// Re-hash published files against their manifests; exit 1 naming every difference.
     Verify(verify::VerifyArgs),
 }
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Publish(a) => publish::run(&cli, a, &mut out),
         Command::Rollback(a) => rollback::run(&cli, a, &mut out),
         Command::Gc(a) => gc::run(&cli, a, &mut out),
+        Command::Generations(a) => generations::run(&cli, a, &mut out),
         Command::Verify(a) => verify::run(&cli, a, &mut out),
     };
     let _ = out.flush();
