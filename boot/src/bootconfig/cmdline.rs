@@ -204,7 +204,17 @@ impl BootConfig {
     /// parameters; applying the result to this same config changes nothing. Meaningful for a
     /// config that passes [`BootConfig::validate`].
     pub fn to_cmdline(&self) -> String {
-        let mut out = vec![param("root", &render_root(&self.nfs))];
+        let mut out = match render_root(&self.nfs) {
+            Some(root) => vec![param("root", &root)],
+            None => [
+                "netroot.nfs.server",
+                "netroot.nfs.export",
+                "netroot.nfs.options",
+            ]
+            .iter()
+            .filter_map(|k| table_param(self, k))
+            .collect(),
+        };
         out.extend(table_param(self, "netroot.nfs.versions"));
         out.push(param("bond", &render_bond(&self.bond)));
         out.extend(table_param(self, "netroot.bond.mac"));

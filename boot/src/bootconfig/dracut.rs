@@ -297,12 +297,17 @@ pub(crate) fn render_bond(b: &BondConfig) -> String {
     )
 }
 
-/// Renders `root=nfs:<server>:<path>[:<options>]` (versions go in `netroot.nfs.versions`).
-pub(crate) fn render_root(nfs: &NfsConfig) -> String {
+/// Renders `root=nfs:<server>:<path>[:<options>]` (versions go in `netroot.nfs.versions`);
+/// `None` when `root=` would read it otherwise: an export with `,` (dracut splits options there)
+/// or `%` (`%s` is substituted), or options with `:`.
+pub(crate) fn render_root(nfs: &NfsConfig) -> Option<String> {
+    if nfs.export.contains([',', '%']) || nfs.options.contains(':') {
+        return None;
+    }
     let mut out = format!("nfs:{}:{}", nfs.server, nfs.export);
     if !nfs.options.is_empty() {
         out.push(':');
         out.push_str(&nfs.options);
     }
-    out
+    Some(out)
 }
