@@ -262,7 +262,7 @@ fn apply_dracut(
         } else {
             v
         };
-        if key == "rd.timeout" && v.bytes().all(|b| b == b'0') {
+        if key == "rd.timeout" && !v.is_empty() && v.bytes().all(|b| b == b'0') {
             let why = "0 means wait forever in dracut; netroot bounds every boot: give seconds";
             return Err(value_error(key, v)(invalid("rd.timeout", v, why)));
         }
