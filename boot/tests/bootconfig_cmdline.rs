@@ -301,6 +301,10 @@ fn ip_kernel_and_dracut_fields() {
     );
     assert_eq!(applied("ip=single-dhcp").ip, IpConfig::Dhcp);
     assert_eq!(applied("nfsaddrs=bond0:dhcp").ip, IpConfig::Dhcp);
+    assert_eq!(
+        apply_err("nfsaddrs=eth1:dhcp"),
+        "kernel command line: nfsaddrs=\"eth1:dhcp\": invalid interface \"eth1\": netroot configures addresses only on the bond \"bond0\""
+    );
     // The kernel's tenth field may be empty.
     assert_eq!(
         applied("ip=10.1.0.5::10.1.0.1:16::bond0:none:10.1.0.2:10.1.0.3:").ip,

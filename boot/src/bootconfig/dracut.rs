@@ -24,6 +24,9 @@ use super::values::{format_nfs_versions, invalid, ValueError};
 /// A bad value of one key: the key, its value and why.
 pub(crate) type KeyError = (&'static str, String, ValueError);
 
+/// An `ip=` that names an interface: its key, value and the interface.
+pub(crate) type IfaceUse = (&'static str, String, String);
+
 /// The `ip=` and root keys of one command line, applied by [`Dracut::finish`].
 #[derive(Debug, Default)]
 pub(crate) struct Dracut {
@@ -95,21 +98,21 @@ impl Dracut {
     }
 
     /// Checks every `ip=` interface against the final bond name.
-    pub(crate) fn check_ifaces(ips: &[(String, String)], bond: &str) -> Result<(), KeyError> {
-        for (value, iface) in ips {
+    pub(crate) fn check_ifaces(ips: &[IfaceUse], bond: &str) -> Result<(), KeyError> {
+        for (key, value, iface) in ips {
             if iface != bond {
                 let reason = format!("netroot configures addresses only on the bond {bond:?}");
-                return Err(("ip", value.clone(), invalid("interface", iface, reason)));
+                return Err((key, value.clone(), invalid("interface", iface, reason)));
             }
         }
         Ok(())
     }
 
-    /// The `(value, interface)` of each `ip=` that names one.
-    pub(crate) fn ifaces(&self) -> Vec<(String, String)> {
+    /// The key, value and interface of each `ip=`/`nfsaddrs=` that names one.
+    pub(crate) fn ifaces(&self) -> Vec<IfaceUse> {
         self.ips
             .iter()
-            .filter_map(|(_, v, a)| a.iface.clone().map(|i| (v.clone(), i)))
+            .filter_map(|(k, v, a)| a.iface.clone().map(|i| (*k, v.clone(), i)))
             .collect()
     }
 }
