@@ -1,7 +1,8 @@
 //! Differential test of the NFS root grammar against dracut's own parser: nfs-lib.sh's
 //! `nfs_to_var` (the function that gives `root=` and the DHCP root-path their meaning) runs under
 //! `sh` with stubs for what it takes from dracut-lib.sh and the running system, on generated
-//! `nfs:`, `nfs4:` and `nfs://` values. Every value netroot accepts must mean what it means to
+//! `nfs:`, `nfs4:` and `nfs://` values, and `nfsroot_to_var` on the legacy forms without a prefix
+//! (as parse-nfsroot.sh and `nfsroot_from_dhcp` call it). Every value netroot accepts must mean what it means to
 //! dracut (protocol, server, path after `%s`, options); values netroot refuses are not compared.
 //!
 //! dracut comes from the dracut-network package. Without it the test is skipped with a message,
@@ -58,10 +59,12 @@ fn dracut_lib(hostname_file: &Path) -> Option<String> {
     Some(format!("{STUBS}\n{lib}\n"))
 }
 
-/// (nfs, server, path, options) as `nfs_to_var` sets them, one value per input line.
+/// (nfs, server, path, options) as `nfs_to_var` sets them, one value per input line; a value
+/// without `nfs` (the legacy `root=<server>:/<path>` and `root=/<path>`, and a DHCP root-path)
+/// goes through `nfsroot_to_var "nfs:$value"`, as parse-nfsroot.sh and `nfsroot_from_dhcp` do.
 fn run_dracut(lib: &str, roots: &[String]) -> Vec<[String; 4]> {
     let script = format!(
-        "{lib}\nwhile IFS= read -r r; do nfs=''; server=''; path=''; options=''; nfs_to_var \"$r\" ''; printf '%s\\037%s\\037%s\\037%s\\036' \"$nfs\" \"$server\" \"$path\" \"$options\"; done\n"
+        "{lib}\nwhile IFS= read -r r; do nfs=''; server=''; path=''; options=''; case \"$r\" in nfs*) nfs_to_var \"$r\" '' ;; *) nfsroot_to_var \"nfs:$r\" ;; esac; printf '%s\\037%s\\037%s\\037%s\\036' \"$nfs\" \"$server\" \"$path\" \"$options\"; done\n"
     );
     let mut child = Command::new("sh")
         .arg("-c")
@@ -123,7 +126,7 @@ fn generate(rng: &mut Rng) -> String {
         "port=2049",
         ",,rw,",
     ];
-    let value = match rng.next() % 4 {
+    let value = match rng.next() % 5 {
         0 | 1 => {
             let prefix = rng.pick(&["nfs:", "nfs4:"]);
             let server = rng.pick(&servers);
@@ -145,11 +148,27 @@ fn generate(rng: &mut Rng) -> String {
             let path = rng.pick(&paths).trim_start_matches('/');
             format!("nfs://{server}{port}/{path}")
         }
-        _ => {
+        3 => {
             let opts = rng.pick(&options);
             let server = rng.pick(&servers);
             let path = rng.pick(&paths);
             format!("nfs:{opts}:{server}:{path}")
+        }
+        _ => {
+            // Legacy forms: `<server>:/<path>[:|,<options>]` and `/<path>...`.
+            let server = rng.pick(&["10.0.2.9", "192.168.7.1", ""]);
+            let mut v = if server.is_empty() {
+                String::new()
+            } else {
+                format!("{server}:")
+            };
+            v.push_str(rng.pick(&paths));
+            let opts = rng.pick(&options);
+            if !opts.is_empty() {
+                v.push_str(rng.pick(&[":", ","]));
+                v.push_str(opts);
+            }
+            v
         }
     };
     if rng.next() % 4 == 0 {
@@ -194,9 +213,10 @@ fn root_grammar_agrees_with_dracuts_nfs_to_var() {
         };
         let ours_server = spec.server.map(|s| s.to_string()).unwrap_or_default();
         assert_eq!(server, ours_server, "{root}: server");
+        // nfs_to_var replaces `%s`; nfsroot_to_var (the legacy and root-path values) leaves it.
         let ours_path = match spec.node {
-            Some(_) => substitute_node(&spec.path, NODE),
-            None => spec.path.clone(),
+            Some(_) if root.starts_with("nfs") => substitute_node(&spec.path, NODE),
+            _ => spec.path.clone(),
         };
         assert_eq!(path, ours_path, "{root}: path");
         let dracut_options: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
