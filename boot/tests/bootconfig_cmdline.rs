@@ -165,38 +165,100 @@ fn ip_forms() {
 
 #[test]
 fn malformed_ip_values() {
-    let syntax = "expected dhcp, <interface>:dhcp, or <client>:<peer>:<gateway>:<netmask>:<hostname>:<interface>:none[:<dns1>[:<dns2>]]";
-    let cases = [
-        ("ip", "kernel command line: ip: missing value (expected ip=<value>)".to_string()),
-        ("ip=off", "kernel command line: ip=\"off\": invalid ip \"off\": netroot needs an address: use dhcp or the static form".to_string()),
-        ("ip=dhcp6", "kernel command line: ip=\"dhcp6\": unknown ip method \"dhcp6\" (expected one of: dhcp, on, any)".to_string()),
-        ("ip=eth0:dhcp", "kernel command line: ip=\"eth0:dhcp\": invalid interface \"eth0\": netroot configures addresses only on the bond \"bond0\"".to_string()),
-        ("ip=bond0:dhcp:9000", "kernel command line: ip=\"bond0:dhcp:9000\": invalid ip \"bond0:dhcp:9000\": setting the MTU or MAC address with ip= is not supported".to_string()),
-        ("ip=1:2:3:4:5", format!("kernel command line: ip=\"1:2:3:4:5\": invalid ip \"1:2:3:4:5\": {syntax}")),
+    let syntax = "expected <autoconf>, <interface>:<autoconf>[:[<mtu>][:<mac>]], or <client>:<server>:<gateway>:<netmask>:<hostname>:<interface>:<autoconf>[:<dns0>[:<dns1>[:<ntp0>]]]";
+    // Every form netroot cannot do fails naming the form (the reason after the value).
+    let refused = [
         (
-            "ip=10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none",
-            "kernel command line: ip=\"10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none\": invalid ip \"10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none\": a peer address is not supported (netroot addresses an Ethernet bond)".to_string(),
+            "ip=off",
+            "no autoconfiguration and no address; netroot needs one: use dhcp or the static form",
+        ),
+        (
+            "ip=none",
+            "no autoconfiguration and no address; netroot needs one: use dhcp or the static form",
+        ),
+        (
+            "ip=",
+            "empty: no autoconfiguration (the kernel's ip=off); netroot needs an address",
+        ),
+        ("ip=dhcp6", "dhcp6: IPv6 is not supported"),
+        ("ip=auto6", "auto6: IPv6 is not supported"),
+        ("ip=either6", "either6: IPv6 is not supported"),
+        ("ip=link6", "link6: IPv6 is not supported"),
+        (
+            "ip=bootp",
+            "bootp: netroot configures addresses by DHCP only",
+        ),
+        ("ip=rarp", "rarp: netroot configures addresses by DHCP only"),
+        ("ip=both", "both: netroot configures addresses by DHCP only"),
+        (
+            "ip=dhcp,1,node7",
+            "dhcp,1,node7: a DHCP client identifier (dhcp,<type>,<value>) is not supported",
+        ),
+        ("ip=bond0:auto6", "auto6: IPv6 is not supported"),
+        (
+            "ip=10.1.0.5",
+            "anaconda's ip=<address> with gateway=/netmask= keys is not supported",
+        ),
+        (
+            "ip=bond0:dhcp:9000",
+            "setting the MTU with ip= is not supported",
+        ),
+        (
+            "ip=bond0:dhcp:9000:52:54:00:12:34:56",
+            "setting the MTU with ip= is not supported",
         ),
         (
             "ip=10.1.0.5::10.1.0.1:16::bond0:none:9000",
-            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:none:9000\": invalid ip \"10.1.0.5::10.1.0.1:16::bond0:none:9000\": setting the MTU with ip= is not supported".to_string(),
+            "setting the MTU with ip= is not supported",
         ),
         (
-            "ip=10.1.0.5::10.1.0.1:16::bond0:static",
-            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:static\": unknown ip method \"static\" (expected one of: none, off, dhcp, on, any)".to_string(),
+            "ip=10.1.0.5::10.1.0.1:16::bond0:none:1.1.1.1:2.2.2.2:3.3.3.3",
+            "an NTP server (<ntp0-ip>) is not supported",
         ),
         (
-            "ip=10.1.0.5::10.1.0.1:::bond0:none",
-            "kernel command line: ip=\"10.1.0.5::10.1.0.1:::bond0:none\": invalid netmask \"\": expected a prefix length 1-32 or a contiguous mask like 255.255.255.0".to_string(),
+            "ip=10.1.0.5::10.1.0.1:16::bond0:bootp",
+            "bootp: netroot configures addresses by DHCP only",
         ),
         (
-            "ip=10.1.0.5::10.1.0.1:16:node_5:bond0:none",
-            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16:node_5:bond0:none\": invalid host name \"node_5\": expected dot-separated labels of letters, digits and inner hyphens".to_string(),
+            "ip=10.1.0.5::10.1.0.1:16::bond0:ibft",
+            "ibft: iBFT is not supported",
+        ),
+        (
+            "ip=:::::bond0:none",
+            "no client address and no autoconfiguration; netroot needs an address",
+        ),
+        (
+            "ip=10.1.0.5::10.1.0.1:16::bond0",
+            "no <autoconf> field: give none/off for a static address or dhcp",
+        ),
+        (
+            "ip=1:2:3:4:5",
+            "no <autoconf> field: give none/off for a static address or dhcp",
         ),
         (
             "ip=10.1.0.5::10.1.0.1:16::bond0:dhcp",
-            "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:dhcp\": invalid ip \"10.1.0.5::10.1.0.1:16::bond0:dhcp\": with dhcp only the interface field may be set".to_string(),
+            "with dhcp only the server and interface fields may be set",
         ),
+        (
+            "ip=240.1.0.5::::::none",
+            "no netmask, and the address has no class",
+        ),
+        ("ip=1:2:3:4:5:6:7:8:9:10:11", syntax),
+    ];
+    for (line, reason) in refused {
+        let v = line.strip_prefix("ip=").unwrap();
+        assert_eq!(
+            apply_err(line),
+            format!("kernel command line: ip={v:?}: invalid ip {v:?}: {reason}"),
+            "{line}"
+        );
+    }
+    let cases = [
+        ("ip", "kernel command line: ip: missing value (expected ip=<value>)"),
+        ("ip=eth0:dhcp", "kernel command line: ip=\"eth0:dhcp\": invalid interface \"eth0\": netroot configures addresses only on the bond \"bond0\""),
+        ("ip=10.1.0.5::10.1.0.1:16::bond0:static", "kernel command line: ip=\"10.1.0.5::10.1.0.1:16::bond0:static\": unknown ip autoconf \"static\" (expected one of: dhcp, on, any, none, off)"),
+        ("ip=bond0:dhcp::01:00:5e:00:00:01", "kernel command line: ip=\"bond0:dhcp::01:00:5e:00:00:01\": invalid mac address \"01:00:5e:00:00:01\": a bond needs a unicast, non-zero address"),
+        ("ip=10.1.0.5::10.1.0.1:16:node_5:bond0:none", "kernel command line: ip=\"10.1.0.5::10.1.0.1:16:node_5:bond0:none\": invalid host name \"node_5\": expected dot-separated labels of letters, digits and inner hyphens"),
     ];
     for (line, message) in cases {
         assert_eq!(apply_err(line), message, "{line}");
@@ -204,13 +266,73 @@ fn malformed_ip_values() {
 }
 
 #[test]
+fn ip_kernel_and_dracut_fields() {
+    // The kernel's <server-ip> is the NFS server of a root that names none (nfsroot.rst).
+    let cfg = applied("ip=10.1.0.5:10.1.0.9:10.1.0.1:16::bond0:none root=nfs:/srv/x");
+    assert_eq!(cfg.nfs.server, Ipv4Addr::new(10, 1, 0, 9));
+    assert_eq!(cfg.nfs.export, "/srv/x");
+    let cfg = applied("root=nfs:10.0.2.7:/srv/x ip=:10.1.0.9::::bond0:dhcp");
+    assert_eq!(
+        (cfg.nfs.server, cfg.ip),
+        (Ipv4Addr::new(10, 0, 2, 7), IpConfig::Dhcp),
+        "the root's own server wins"
+    );
+    assert_eq!(
+        applied("ip=:10.1.0.9::::bond0:dhcp").nfs.server,
+        Ipv4Addr::new(10, 1, 0, 9)
+    );
+    // No netmask: classful, as the kernel derives it.
+    assert_eq!(
+        applied("ip=10.1.0.5::::::none").ip,
+        static_ip([10, 1, 0, 5], 8, None, &[], None)
+    );
+    assert_eq!(
+        applied("ip=172.16.0.5:0.0.0.0:0.0.0.0::::off").ip,
+        static_ip([172, 16, 0, 5], 16, None, &[], None)
+    );
+    // dracut's MAC field sets the bond's MAC, in one field or six.
+    let mac = Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    assert_eq!(applied("ip=bond0:dhcp::52:54:00:12:34:56").bond.mac, mac);
+    assert_eq!(applied("ip=bond0:dhcp::52-54-00-12-34-56").bond.mac, mac);
+    assert_eq!(
+        applied("ip=10.1.0.5::10.1.0.1:16::bond0:none::52:54:00:12:34:56")
+            .bond
+            .mac,
+        mac
+    );
+    assert_eq!(applied("ip=single-dhcp").ip, IpConfig::Dhcp);
+    assert_eq!(applied("nfsaddrs=bond0:dhcp").ip, IpConfig::Dhcp);
+    assert_eq!(
+        apply_err("nfsaddrs=eth1:dhcp"),
+        "kernel command line: nfsaddrs=\"eth1:dhcp\": invalid interface \"eth1\": netroot configures addresses only on the bond \"bond0\""
+    );
+    // The kernel's tenth field may be empty.
+    assert_eq!(
+        applied("ip=10.1.0.5::10.1.0.1:16::bond0:none:10.1.0.2:10.1.0.3:").ip,
+        static_ip(
+            [10, 1, 0, 5],
+            16,
+            Some([10, 1, 0, 1]),
+            &[[10, 1, 0, 2], [10, 1, 0, 3]],
+            None
+        )
+    );
+}
+
+#[test]
 fn ip_interface_is_checked_against_the_final_bond_name() {
     assert_eq!(applied("ip=bond1:dhcp bond=bond1").bond.name, "bond1");
     assert_eq!(applied("bond=bond1 ip=bond1:dhcp").ip, IpConfig::Dhcp);
+    // dracut configures every interface an ip= names: one that is not the bond is refused even
+    // when a later ip= names the bond (it used to be dropped silently).
     assert_eq!(
-        applied("ip=eth0:dhcp ip=bond0:dhcp").ip,
-        IpConfig::Dhcp,
-        "the last ip= wins"
+        apply_err("ip=eth0:dhcp ip=bond0:dhcp"),
+        "kernel command line: ip=\"eth0:dhcp\": invalid interface \"eth0\": netroot configures addresses only on the bond \"bond0\""
+    );
+    assert_eq!(
+        applied("ip=bond0:dhcp ip=10.1.0.5::10.1.0.1:16::bond0:none").ip,
+        static_ip([10, 1, 0, 5], 16, Some([10, 1, 0, 1]), &[], None),
+        "the last ip= for the bond wins"
     );
     assert_eq!(
         apply_err("ip=bond0:dhcp bond=bond1"),
@@ -362,7 +484,7 @@ fn root_and_nfsroot_forms() {
             "{line}"
         );
     }
-    assert_eq!(applied("root=/dev/nfs"), fixture());
+    // root=/dev/nfs alone is refused (see malformed_root_values).
 
     // An image that only tries NFSv3: a bare nfs4: means every 4.x, newest first.
     let mut cfg = fixture();
@@ -373,15 +495,36 @@ fn root_and_nfsroot_forms() {
 
 #[test]
 fn malformed_root_values() {
+    let forms = "nfs:[<server>:]<path>[:<options>], nfs4:[<server>:]<path>[:<options>], nfs://<server>[:<port>]/<path>, [<server>:]/<path>[:<options>], /dev/nfs (with nfsroot=), dhcp";
+    let unknown = |v: &str| format!("unknown root {v:?} (expected one of: {forms})");
+    let refused = |k: &str, v: &str, why: &str| format!("invalid {k} {v:?}: {why}");
     let cases = [
-        ("root=/dev/sda1", "unknown root \"/dev/sda1\" (expected one of: nfs:[<server>:]<path>[:<options>], nfs4:[<server>:]<path>[:<options>], /dev/nfs)"),
-        ("root=nfs:nfs.example:/srv", "invalid IPv4 address \"nfs.example\": expected a dotted quad like 10.0.2.2"),
-        ("root=nfs:10.0.2.9:srv", "invalid nfs export \"srv\": must be an absolute path"),
-        ("root=nfs4:10.0.2.9:/srv:vers=3", "invalid nfs version list \"3\": contradicts nfs4:"),
-        ("root=nfs:10.0.2.9:/srv:vers=5", "unknown nfs version \"5\" (expected one of: 4.2, 4.1, 4.0, 3)"),
-        ("root=nfs:10.0.2.9:/srv:a\"b", "invalid nfs options \"a\\\"b\": expected comma-separated options without spaces or quotes"),
-        ("nfsroot=10.0.2.9:/srv/%s", "invalid nfsroot \"10.0.2.9:/srv/%s\": %s substitution is not supported"),
-        ("nfsroot=10.0.2.9:/srv/x,vers=2", "unknown nfs version \"2\" (expected one of: 4.2, 4.1, 4.0, 3)"),
+        ("root=/dev/sda1", unknown("/dev/sda1")),
+        ("root=UUID=1234", unknown("UUID=1234")),
+        ("root=cifs://srv/x", unknown("cifs://srv/x")),
+        ("root=nfs:nfs.example:/srv", "invalid IPv4 address \"nfs.example\": expected a dotted quad like 10.0.2.2".into()),
+        ("root=nfs:10.0.2.9:srv", "invalid nfs export \"10.0.2.9\": must be an absolute path".into()),
+        ("root=nfs4:10.0.2.9:/srv:vers=3", "invalid nfs version list \"3\": contradicts nfs4:".into()),
+        ("root=nfs:10.0.2.9:/srv:vers=5", "unknown nfs version \"5\" (expected one of: 4.2, 4.1, 4.0, 3)".into()),
+        ("root=nfs:10.0.2.9:/srv:v2", "invalid nfs option \"v2\": NFSv2 is not supported".into()),
+        ("root=nfs:10.0.2.9:/srv:minorversion=1", "invalid nfs option \"minorversion=1\": minorversion= is not supported: use vers=4.<minor>".into()),
+        ("root=nfs:10.0.2.9:/srv:addr=10.0.0.1", "invalid nfs options \"addr=10.0.0.1\": addr= is set by netroot from the server".into()),
+        ("root=nfs:10.0.2.9:/srv:a\"b", "invalid nfs options \"a\\\"b\": expected comma-separated options without spaces or quotes".into()),
+        ("root=nfs:10.0.2.9:/srv,ro:nolock", refused("root", "nfs:10.0.2.9:/srv,ro:nolock", "options both after ',' and after ':' (dracut would drop the ':' ones)")),
+        ("root=nfs4:10.0.2.9:/srv:/x", refused("root", "nfs4:10.0.2.9:/srv:/x", "more than one ':/' (server and path are ambiguous)")),
+        // dracut reads this as anaconda's nfs:<options>:<server>:/<path>.
+        ("root=nfs:10.0.2.9:/srv:/x", "invalid IPv4 address \"/srv\": expected a dotted quad like 10.0.2.2".into()),
+        ("root=nfs:10.0.2.9:/srv:ro:soft", refused("root", "nfs:10.0.2.9:/srv:ro:soft", "option \"ro:soft\" holds ':' (options are separated by ',')")),
+        ("root=nfs:", refused("root", "nfs:", "no path (dracut would take it from DHCP): name the export")),
+        ("root=nfs:[fd00::1]:/srv", refused("root", "nfs:[fd00::1]:/srv", "an IPv6 server ([...]) is not supported")),
+        ("root=nfs://10.0.2.9", refused("root", "nfs://10.0.2.9", "nfs:// URL without a path")),
+        ("root=nfs://10.0.2.9:0/srv", "invalid nfs port \"0\": expected a port number 1-65535".into()),
+        ("root=dhcp6", refused("root", "dhcp6", "root=dhcp6 (IPv6) is not supported")),
+        ("root=/dev/nfs", refused("root", "/dev/nfs", "root=/dev/nfs without nfsroot= (the kernel's /tftpboot/%s from the DHCP server) is not supported: give nfsroot= or root=nfs:")),
+        ("nfsroot=10.0.2.9:/srv/%s%s", refused("nfsroot", "10.0.2.9:/srv/%s%s", "a '%' other than one %s (the kernel's path is a printf format)")),
+        ("nfsroot=10.0.2.9:/srv/x,vers=2", "invalid nfs option \"vers=2\": NFSv2 is not supported".into()),
+        ("nfsroot=", refused("nfsroot", "", "empty (the kernel would mount /tftpboot/)")),
+        ("nfsroot=999.0.2.9:/srv", "invalid IPv4 address \"999.0.2.9\": expected a dotted quad like 10.0.2.2".into()),
     ];
     for (line, message) in cases {
         let (key, value) = line.split_once('=').unwrap();
@@ -391,6 +534,94 @@ fn malformed_root_values() {
             "{line}"
         );
     }
+    assert_eq!(
+        apply_err("root=nfs:/srv/a nfsroot=/srv/b"),
+        "kernel command line: root=\"nfs:/srv/a\": invalid root \"nfs:/srv/a\": root= names an NFS root and nfsroot= another: give one of them"
+    );
+    // `%s` needs the node's name, which DHCP gives only later.
+    assert_eq!(
+        apply_err("ip=bond0:dhcp root=nfs:/srv/%s"),
+        "kernel command line: root=\"nfs:/srv/%s\": invalid root \"nfs:/srv/%s\": %s with DHCP addressing is not supported (the name is known only after DHCP): give the path, or a static ip="
+    );
+}
+
+#[test]
+fn root_forms_of_dracut_and_the_kernel() {
+    use NfsVersion::{V3, V4_1, V4_2};
+    let nfs = |line: &str| {
+        let n = applied(line).nfs;
+        (n.server, n.export, n.options, n.versions)
+    };
+    let fv = fixture().nfs.versions;
+    let ip = |a: [u8; 4]| Ipv4Addr::from(a);
+    let s = |x: &str| x.to_string();
+    // dracut: the kernel's `path,options` spelling; the legacy forms without `nfs:`.
+    assert_eq!(
+        nfs("root=nfs:10.0.2.9:/srv/x,nolock,v3"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s("nolock"), vec![V3])
+    );
+    assert_eq!(
+        nfs("root=10.0.2.9:/srv/x:nolock"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s("nolock"), fv.clone())
+    );
+    assert_eq!(
+        nfs("root=/srv/x"),
+        (ip([10, 0, 2, 2]), s("/srv/x"), s(""), fv.clone())
+    );
+    // anaconda's nfs:<options>:<server>:/<path>.
+    assert_eq!(
+        nfs("root=nfs:nolock,vers=4.1:10.0.2.9:/srv/x"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s("nolock"), vec![V4_1])
+    );
+    // RFC 2224 URLs, the port as port=.
+    assert_eq!(
+        nfs("root=nfs://10.0.2.9/srv/x"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s(""), fv.clone())
+    );
+    assert_eq!(
+        nfs("root=nfs://10.0.2.9:2049/srv/x"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s("port=2049"), fv.clone())
+    );
+    assert_eq!(
+        nfs("root=nfs://10.0.2.9:/srv/x"),
+        (ip([10, 0, 2, 9]), s("/srv/x"), s(""), fv.clone())
+    );
+    // %s: dracut's full host name, the kernel's up to the first dot (the fixture is static,
+    // node07.cluster), else the address.
+    assert_eq!(nfs("root=nfs:/srv/%s").1, "/srv/node07.cluster");
+    assert_eq!(nfs("nfsroot=/srv/%s").1, "/srv/node07");
+    assert_eq!(
+        nfs("ip=10.0.2.15::10.0.2.2:24::bond0:none root=nfs:/srv/%s/%s").1,
+        "/srv/10.0.2.15/%s"
+    );
+    // The kernel's nfsroot=: a name is under /tftpboot/, `default` or no path is /tftpboot/%s.
+    assert_eq!(
+        nfs("nfsroot=rootfs"),
+        (ip([10, 0, 2, 2]), s("/tftpboot/rootfs"), s(""), fv.clone())
+    );
+    assert_eq!(
+        nfs("nfsroot=10.0.2.9:default,soft"),
+        (
+            ip([10, 0, 2, 9]),
+            s("/tftpboot/node07"),
+            s("soft"),
+            fv.clone()
+        )
+    );
+    assert_eq!(nfs("nfsroot=10.0.2.9:,rsize=4096").2, "rsize=4096");
+    assert_eq!(
+        nfs("nfsroot=10.0.2.9"),
+        (ip([10, 0, 2, 9]), s("/tftpboot/node07"), s(""), fv.clone())
+    );
+    // Every flag nfsroot.rst documents passes through to the mount.
+    let flags = "port=2049,rsize=4096,wsize=4096,timeo=7,retrans=3,acregmin=3,acregmax=60,acdirmin=30,acdirmax=60,hard,nointr,noposix,cto,ac";
+    assert_eq!(nfs(&format!("nfsroot=10.0.2.9:/srv,{flags}")).2, flags);
+    // root=dhcp lets the DHCP root-path choose.
+    let mut cfg = fixture();
+    cfg.nfs.allow_dhcp_root_path = false;
+    cfg.apply_cmdline("root=dhcp").unwrap();
+    assert!(cfg.nfs.allow_dhcp_root_path);
+    assert_eq!(nfs("root=nfs4:10.0.2.9:/srv:v4.2").3, vec![V4_2]);
 }
 
 #[test]
@@ -427,9 +658,11 @@ fn dracut_switches() {
     );
 
     let errors = [
-        ("rd.shell=maybe", "kernel command line: rd.shell=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0)"),
-        ("rd.debug=yes", "kernel command line: rd.debug=\"yes\": unknown boolean \"yes\" (expected one of: 1, 0)"),
-        ("rd.timeout=0", "kernel command line: rd.timeout=\"0\": invalid timeout \"0\": must be greater than zero"),
+        ("rd.shell=maybe", "kernel command line: rd.shell=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
+        ("rd.debug=true", "kernel command line: rd.debug=\"true\": unknown boolean \"true\" (expected one of: 1, 0, yes, no, on, off)"),
+        ("rd.timeout=0", "kernel command line: rd.timeout=\"0\": invalid rd.timeout \"0\": 0 means wait forever in dracut; netroot bounds every boot: give seconds"),
+        ("rd.timeout=0s", "kernel command line: rd.timeout=\"0s\": invalid timeout \"0s\": must be greater than zero"),
+        ("rd.neednet=maybe", "kernel command line: rd.neednet=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
         ("init=sbin/init", "kernel command line: init=\"sbin/init\": invalid init path \"sbin/init\": must be an absolute path"),
         ("init", "kernel command line: init: missing value (expected init=<value>)"),
     ];

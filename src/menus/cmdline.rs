@@ -6,7 +6,7 @@
 //! (lib/cmdline.c `next_arg` strips those quotes). A double quote anywhere else is refused: the
 //! kernel would keep it, and no loader can be trusted to pass it along.
 
-use netroot_boot::bootconfig::split_params;
+use netroot_boot::bootconfig::{is_kernel_space, split_params};
 
 use super::{Dialect, MenuError};
 
@@ -53,6 +53,17 @@ pub(crate) fn parse(cmdline: &str) -> Result<Vec<Param>, String> {
     if let Some(c) = cmdline.chars().find(|c| c.is_control()) {
         return Err(format!(
             "contains the control character {c:?} (separate parameters with spaces)"
+        ));
+    }
+    // The kernel's isspace is Latin-1's: byte 0xA0 splits a parameter even inside a UTF-8
+    // character (`à` is C3 A0), so such a character would reach the kernel as two broken words.
+    let mut buf = [0u8; 4];
+    if let Some(c) = cmdline
+        .chars()
+        .find(|c| !c.is_ascii() && c.encode_utf8(&mut buf).bytes().any(is_kernel_space))
+    {
+        return Err(format!(
+            "contains {c:?}, whose UTF-8 byte 0xA0 the kernel reads as a space"
         ));
     }
     if cmdline.matches('"').count() % 2 == 1 {
@@ -214,6 +225,11 @@ mod tests {
             texts("a\tb").unwrap_err(),
             "contains the control character '\\t' (separate parameters with spaces)"
         );
+        assert_eq!(
+            texts("lang=fr_à").unwrap_err(),
+            "contains 'à', whose UTF-8 byte 0xA0 the kernel reads as a space"
+        );
+        texts("k=ünï").unwrap();
         let long = "x".repeat(CMDLINE_MAX + 1);
         assert_eq!(
             texts(&long).unwrap_err(),

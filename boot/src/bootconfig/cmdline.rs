@@ -2,19 +2,18 @@
 //! config from `netroot.*` keys and the dracut-compatible keys, and rendering of the boot-relevant
 //! subset for boot menus.
 //!
-//! Precedence: dracut-compatible keys apply first, in command-line order; then `netroot.*` keys
+//! Precedence: dracut-compatible keys apply first, in command-line order (`ip=` and the root
+//! together after the whole line, see `dracut.rs`); then `netroot.*` keys
 //! apply in key-table order (the last value of a key wins; all `netroot.module` values together
 //! replace the module list). So the specific `netroot.*` spelling beats the dracut one.
 
 use thiserror::Error;
 
-use super::dracut::{
-    apply_bond, apply_nfsroot, apply_root, parse_ip, render_bond, render_ip, render_root,
-    IP_ARG_MAX_DNS,
-};
-use super::fields::parse_bool;
+use super::dracut::{apply_bond, render_bond, render_ip, render_root, Dracut, KeyError};
+use super::ipconf::IP_ARG_MAX_DNS;
 use super::keys::{check_consistency, find_key, KeyDef, KEYS};
 use super::model::{BootConfig, FailureAction, IpConfig};
+use super::tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
 use super::values::{invalid, ValueError, DEFAULT_REBOOT_DELAY};
 
 /// Prefix of the keys netroot owns; an unknown key with it is an error, not a kernel parameter.
@@ -28,6 +27,22 @@ const ALIASES: [(&str, &str); 4] = [
     ("rd.timeout", "netroot.timeout.boot"),
 ];
 
+/// The dracut and kernel keys netroot owns besides [`ALIASES`] (a value of one that is not
+/// UTF-8 is an error; any other key is ignored).
+const DRACUT_KEYS: [&str; 11] = [
+    "init",
+    "rd.debug",
+    "rd.overlay",
+    "rd.timeout",
+    "rd.shell",
+    "rd.neednet",
+    "ip",
+    "nfsaddrs",
+    "bond",
+    "root",
+    "nfsroot",
+];
+
 /// A kernel command line that cannot be applied; every message names the key and value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CmdlineError {
@@ -37,6 +52,8 @@ pub enum CmdlineError {
         value: String,
         error: ValueError,
     },
+    #[error("kernel command line: {key}: value is not UTF-8 (byte {byte})")]
+    NotUtf8 { key: String, byte: usize },
     #[error("kernel command line: {key}: missing value (expected {key}=<value>)")]
     MissingValue { key: String },
     #[error("kernel command line: unknown key {key:?} (netroot.* keys are reserved for netroot)")]
@@ -48,90 +65,31 @@ pub enum CmdlineError {
     },
 }
 
-/// The kernel's `isspace` (lib/ctype.c): space, \t, \n, \v, \f, \r.
-fn is_kernel_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
 /// The kernel's part of a command line as `(key, value)` pairs: [`split_params`] up to a bare
 /// `--`, which ends it (what follows goes to init).
 pub fn split_cmdline(s: &str) -> Vec<(String, Option<String>)> {
-    let mut params = split_params(s);
-    if let Some(end) = params.iter().position(|(k, v)| k == "--" && v.is_none()) {
-        params.truncate(end);
-    }
-    params
+    owned_pairs(kernel_cmdline(s.as_bytes()))
 }
 
 /// Splits a whole command line into `(key, value)` pairs as the kernel's `next_arg`
-/// (lib/cmdline.c) does: double quotes group spaces (`key="a b"`, `"key=a b"`) and are dropped
-/// around the value; a key without `=` has no value. The one tokenizer of command lines: the
-/// init reads its parameters with it and the menus check what they carry with it.
+/// (lib/cmdline.c) does ([`kernel_params`] on its bytes): double quotes group spaces
+/// (`key="a b"`, `"key=a b"`) and are dropped around the value; a key without `=` has no
+/// value; parameters with an empty key are left out. The menus check what they carry with it.
 pub fn split_params(s: &str) -> Vec<(String, Option<String>)> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while bytes.get(i).copied().is_some_and(is_kernel_space) {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            break;
-        }
-        let quoted = bytes.get(i) == Some(&b'"');
-        if quoted {
-            i += 1;
-        }
-        let start = i;
-        let mut in_quote = quoted;
-        let mut equals = None;
-        while let Some(&b) = bytes.get(i) {
-            if is_kernel_space(b) && !in_quote {
-                break;
-            }
-            // As in the kernel, an `=` at the very start does not separate a value.
-            if equals.is_none() && b == b'=' && i > start {
-                equals = Some(i);
-            }
-            if b == b'"' {
-                in_quote = !in_quote;
-            }
-            i += 1;
-        }
-        let end = i;
-        // Quotes, spaces and `=` are ASCII, so every index below is a char boundary.
-        let ends_in_quote = end > start && bytes.get(end - 1) == Some(&b'"');
-        let (key, value) = match equals {
-            None => {
-                let key_end = if quoted && ends_in_quote {
-                    end - 1
-                } else {
-                    end
-                };
-                (s.get(start..key_end).unwrap_or(""), None)
-            }
-            Some(eq) => {
-                let mut v_start = eq + 1;
-                let value_quoted = bytes.get(v_start) == Some(&b'"');
-                if value_quoted {
-                    v_start += 1;
-                }
-                let v_end = if (quoted || value_quoted) && ends_in_quote {
-                    end - 1
-                } else {
-                    end
-                };
-                (
-                    s.get(start..eq).unwrap_or(""),
-                    Some(s.get(v_start..v_end.max(v_start)).unwrap_or("")),
-                )
-            }
-        };
-        if !key.is_empty() {
-            out.push((key.to_string(), value.map(str::to_string)));
-        }
-    }
-    out
+    owned_pairs(kernel_params(s.as_bytes()))
+}
+
+fn owned_pairs(params: Vec<Param<'_>>) -> Vec<(String, Option<String>)> {
+    params
+        .into_iter()
+        .filter(|p| !p.key.is_empty())
+        .map(|p| {
+            (
+                String::from_utf8_lossy(p.key).into_owned(),
+                p.value.map(|v| String::from_utf8_lossy(v).into_owned()),
+            )
+        })
+        .collect()
 }
 
 fn value_error(key: &str, value: &str) -> impl FnOnce(ValueError) -> CmdlineError {
@@ -167,27 +125,59 @@ fn apply_values(
 }
 
 impl BootConfig {
-    /// Applies the overrides of a kernel command line (the contents of `/proc/cmdline`) and
-    /// returns the keys applied, in order. Kernel parameters netroot does not know are ignored;
-    /// unknown `netroot.*` keys and malformed values are errors, and on error `self` is unchanged.
+    /// Applies the overrides of a kernel command line given as text; see
+    /// [`BootConfig::apply_cmdline_bytes`].
     pub fn apply_cmdline(&mut self, cmdline: &str) -> Result<Vec<String>, CmdlineError> {
+        self.apply_cmdline_bytes(cmdline.as_bytes())
+    }
+
+    /// Applies the overrides of a kernel command line (the bytes of `/proc/cmdline`) and
+    /// returns the keys applied, in command-line order for the dracut keys, then the
+    /// `netroot.*` ones. Kernel parameters netroot does not own are ignored, whatever their
+    /// bytes; unknown `netroot.*` keys, values of owned keys that are not UTF-8 and malformed
+    /// values are errors, and on error `self` is unchanged.
+    pub fn apply_cmdline_bytes(&mut self, cmdline: &[u8]) -> Result<Vec<String>, CmdlineError> {
         let mut cfg = self.clone();
         let mut applied = Vec::new();
         let mut netroot: Vec<(&'static KeyDef, String)> = Vec::new();
-        let mut ip_ifaces: Vec<(String, String)> = Vec::new();
-        for (key, value) in split_cmdline(cmdline) {
-            if let Some(def) = find_key(&key) {
-                let v = table_value(def, &key, value.as_deref())?;
+        let mut dracut = Dracut::default();
+        for param in kernel_cmdline(cmdline) {
+            let Ok(key) = std::str::from_utf8(param.key) else {
+                if param.key.starts_with(NETROOT_PREFIX.as_bytes()) {
+                    let key = String::from_utf8_lossy(param.key).into_owned();
+                    return Err(CmdlineError::UnknownKey { key });
+                }
+                continue;
+            };
+            let def = find_key(key);
+            let dracut_key = DRACUT_KEYS.iter().find(|k| **k == key).copied();
+            if def.is_none() && dracut_key.is_none() {
+                if key.starts_with(NETROOT_PREFIX) {
+                    return Err(CmdlineError::UnknownKey {
+                        key: key.to_string(),
+                    });
+                }
+                continue;
+            }
+            let value = match param.value {
+                None => None,
+                Some(v) => Some(std::str::from_utf8(v).map_err(|e| CmdlineError::NotUtf8 {
+                    key: key.to_string(),
+                    byte: e.valid_up_to(),
+                })?),
+            };
+            if let Some(def) = def {
+                let v = table_value(def, key, value)?;
                 netroot.push((def, v.to_string()));
                 continue;
             }
-            if key.starts_with(NETROOT_PREFIX) {
-                return Err(CmdlineError::UnknownKey { key });
-            }
-            if apply_dracut(&mut cfg, &key, value.as_deref(), &mut ip_ifaces)? {
-                applied.push(key);
+            if let Some(key) = dracut_key {
+                apply_dracut(&mut cfg, key, value, &mut dracut)?;
+                applied.push(key.to_string());
             }
         }
+        let ifaces = dracut.ifaces();
+        let pending = dracut.finish(&mut cfg).map_err(key_error)?;
         for def in KEYS {
             let values: Vec<&str> = netroot
                 .iter()
@@ -200,18 +190,9 @@ impl BootConfig {
             apply_values(&mut cfg, def, def.name, &values)?;
             applied.push(def.name.to_string());
         }
-        for (value, iface) in ip_ifaces {
-            if iface != cfg.bond.name {
-                let reason = format!(
-                    "netroot configures addresses only on the bond {:?}",
-                    cfg.bond.name
-                );
-                return Err(value_error("ip", &value)(invalid(
-                    "interface",
-                    &iface,
-                    reason,
-                )));
-            }
+        Dracut::check_ifaces(&ifaces, &cfg.bond.name).map_err(key_error)?;
+        if let Some(pending) = pending {
+            pending.substitute(&mut cfg).map_err(key_error)?;
         }
         check_consistency(&cfg)
             .map_err(|(key, error)| CmdlineError::Inconsistent { key, error })?;
@@ -223,7 +204,17 @@ impl BootConfig {
     /// parameters; applying the result to this same config changes nothing. Meaningful for a
     /// config that passes [`BootConfig::validate`].
     pub fn to_cmdline(&self) -> String {
-        let mut out = vec![param("root", &render_root(&self.nfs))];
+        let mut out = match render_root(&self.nfs) {
+            Some(root) => vec![param("root", &root)],
+            None => [
+                "netroot.nfs.server",
+                "netroot.nfs.export",
+                "netroot.nfs.options",
+            ]
+            .iter()
+            .filter_map(|k| table_param(self, k))
+            .collect(),
+        };
         out.extend(table_param(self, "netroot.nfs.versions"));
         out.push(param("bond", &render_bond(&self.bond)));
         out.extend(table_param(self, "netroot.bond.mac"));
@@ -253,55 +244,75 @@ impl BootConfig {
     }
 }
 
-/// Applies one dracut-compatible key; `Ok(false)` for a key netroot does not handle.
+/// Applies one dracut-compatible key now, or records it in `dracut` for after the line.
 fn apply_dracut(
     cfg: &mut BootConfig,
-    key: &str,
+    key: &'static str,
     value: Option<&str>,
-    ip_ifaces: &mut Vec<(String, String)>,
-) -> Result<bool, CmdlineError> {
+    dracut: &mut Dracut,
+) -> Result<(), CmdlineError> {
     if let Some(def) = ALIASES
         .iter()
         .find(|(alias, _)| *alias == key)
         .and_then(|(_, name)| find_key(name))
     {
         let v = table_value(def, key, value)?;
-        apply_values(cfg, def, key, &[v])?;
-        return Ok(true);
-    }
-    if key == "rd.shell" {
-        let v = value.unwrap_or("1");
-        if parse_bool(v).map_err(value_error(key, v))? {
-            cfg.failure = FailureAction::Shell;
-        } else if cfg.failure == FailureAction::Shell {
-            cfg.failure = FailureAction::Reboot {
-                delay: DEFAULT_REBOOT_DELAY,
-            };
+        let v = if def.is_flag() {
+            dracut_bool(v).map_err(value_error(key, v))?
+        } else {
+            v
+        };
+        if key == "rd.timeout" && !v.is_empty() && v.bytes().all(|b| b == b'0') {
+            let why = "0 means wait forever in dracut; netroot bounds every boot: give seconds";
+            return Err(value_error(key, v)(invalid("rd.timeout", v, why)));
         }
-        return Ok(true);
+        return apply_values(cfg, def, key, &[v]);
     }
-    let handled = ["ip", "bond", "root", "nfsroot"];
-    if !handled.contains(&key) {
-        return Ok(false);
+    if key == "rd.shell" || key == "rd.neednet" {
+        let v = value.unwrap_or("1");
+        let on = dracut_bool(v).map_err(value_error(key, v))? == "1";
+        // rd.neednet: netroot always brings the network up (its root is NFS), so either value
+        // means what dracut would do here.
+        if key == "rd.shell" {
+            if on {
+                cfg.failure = FailureAction::Shell;
+            } else if cfg.failure == FailureAction::Shell {
+                cfg.failure = FailureAction::Reboot {
+                    delay: DEFAULT_REBOOT_DELAY,
+                };
+            }
+        }
+        return Ok(());
     }
     let v = value.ok_or_else(|| CmdlineError::MissingValue {
         key: key.to_string(),
     })?;
-    let result = match key {
-        "ip" => parse_ip(v).map(|arg| {
-            cfg.ip = arg.ip;
-            // Only the last `ip=` counts, so only its interface is checked.
-            ip_ifaces.clear();
-            if let Some(iface) = arg.iface {
-                ip_ifaces.push((v.to_string(), iface));
-            }
+    if key == "bond" {
+        return apply_bond(&mut cfg.bond, v).map_err(value_error(key, v));
+    }
+    dracut.record(key, v).map_err(key_error)
+}
+
+/// A dracut boolean (`getargbool`: `0`, `no`, `off` are false; `1`, `yes`, `on` and an empty
+/// value true) as `"1"`/`"0"`; any other word, which dracut would take as true, is refused.
+fn dracut_bool(v: &str) -> Result<&'static str, ValueError> {
+    match v {
+        "0" | "no" | "off" => Ok("0"),
+        "1" | "yes" | "on" | "" => Ok("1"),
+        _ => Err(ValueError::Unknown {
+            kind: "boolean",
+            value: v.to_string(),
+            expected: "1, 0, yes, no, on, off".to_string(),
         }),
-        "bond" => apply_bond(&mut cfg.bond, v),
-        "root" => apply_root(&mut cfg.nfs, v),
-        _ => apply_nfsroot(&mut cfg.nfs, v),
-    };
-    result.map_err(value_error(key, v))?;
-    Ok(true)
+    }
+}
+
+fn key_error((key, value, error): KeyError) -> CmdlineError {
+    CmdlineError::Value {
+        key: key.to_string(),
+        value,
+        error,
+    }
 }
 
 /// `key=value`, quoting a value with spaces as the kernel expects.

@@ -1,162 +1,191 @@
-//! The dracut- and kernel-compatible network and root keys: `ip=` and `bond=` as in
-//! dracut.cmdline(7), `root=nfs:`/`root=nfs4:` as in dracut, and `nfsroot=` as in the kernel's
-//! Documentation/admin-guide/nfs/nfsroot.rst. Each is parsed and rendered here, once.
+//! The dracut- and kernel-compatible keys applied to the config: `ip=`/`nfsaddrs=` (grammar in
+//! `ipconf.rs`), `root=`/`nfsroot=` (grammar in `nfsroot.rs`), `bond=` as in dracut.cmdline(7),
+//! and the `rd.*` switches with dracut's meanings. Each is parsed and rendered once.
 //!
-//! Deviations, because netroot runs one bond and mounts an NFS root: the `ip=` interface must be
-//! the bond; MTU, MAC and peer fields are refused; `bond=` options not given keep the image's
-//! values (dracut would use kernel defaults) and an empty port field keeps the image's ports;
-//! `vers=`/`nfsvers=` in NFS options select the versions netroot tries (`vers=4` means any 4.x,
-//! as for mount).
+//! `ip=` and the root are collected while the command line is read and applied together after
+//! it ([`Dracut::finish`]): the root's server defaults to `ip=`'s `<server-ip>` as in the kernel,
+//! and `%s` needs the final address. Deviations, because netroot runs one bond and mounts an NFS
+//! root: the `ip=` interface must be the bond; `bond=` options not given keep the image's values
+//! (dracut would use kernel defaults) and an empty port field keeps the image's ports;
+//! `vers=`/`nfsvers=`/`v4.1`... in NFS options select the versions netroot tries (`vers=4`
+//! means any 4.x, as for mount).
+
+use std::net::Ipv4Addr;
 
 use super::fields::{export_path, nfs_options, positive};
-use super::model::{BondConfig, IpConfig, NfsConfig, NfsVersion, PortId, StaticIp};
-use super::net::{
-    format_mac, parse_host_ipv4, parse_mac, parse_netmask, prefix_to_netmask, validate_hostname,
-    validate_ifname,
+use super::ipconf::{parse_ip, IpArg, IP_ARG_MAX_DNS};
+use super::model::{BondConfig, BootConfig, IpConfig, NfsConfig, NfsVersion, PortId};
+use super::net::{format_mac, parse_mac, prefix_to_netmask, validate_ifname};
+use super::nfsroot::{
+    any_v4, node_name, parse_nfsroot, parse_root, substitute_node, version_option, NfsSpec, RootArg,
 };
 use super::values::{format_nfs_versions, invalid, ValueError};
 
-/// `ip=` methods that mean DHCP (dracut and kernel spellings).
-const DHCP_METHODS: [&str; 3] = ["dhcp", "on", "any"];
+/// A bad value of one key: the key, its value and why.
+pub(crate) type KeyError = (&'static str, String, ValueError);
 
-/// `ip=` methods that mean a static address in the 7-field form.
-const STATIC_METHODS: [&str; 2] = ["none", "off"];
+/// An `ip=` that names an interface: its key, value and the interface.
+pub(crate) type IfaceUse = (&'static str, String, String);
 
-/// Most DNS servers the `ip=` static form carries; more go in `netroot.ip.dns`.
-pub(crate) const IP_ARG_MAX_DNS: usize = 2;
+/// The `ip=` and root keys of one command line, applied by [`Dracut::finish`].
+#[derive(Debug, Default)]
+pub(crate) struct Dracut {
+    ips: Vec<(&'static str, String, IpArg)>,
+    root: Option<(String, RootArg)>,
+    nfsroot: Option<(String, NfsSpec)>,
+}
 
-const IP_SYNTAX: &str =
-    "expected dhcp, <interface>:dhcp, or <client>:<peer>:<gateway>:<netmask>:<hostname>:<interface>:none[:<dns1>[:<dns2>]]";
-
-/// A parsed `ip=`: the addressing and the interface it names, if any.
+/// Where the applied root came from, for the `%s` substitution after every key is applied.
 #[derive(Debug)]
-pub(crate) struct IpArg {
-    pub ip: IpConfig,
-    pub iface: Option<String>,
+pub(crate) struct PendingNode {
+    key: &'static str,
+    value: String,
+    spec: NfsSpec,
 }
 
-fn dhcp_method(v: &str, method: &str) -> Result<(), ValueError> {
-    if DHCP_METHODS.contains(&method) {
+impl Dracut {
+    /// Records `ip=`/`nfsaddrs=`, `root=` or `nfsroot=` (already known to be one of them).
+    pub(crate) fn record(&mut self, key: &'static str, v: &str) -> Result<(), KeyError> {
+        let bad = |e| (key, v.to_string(), e);
+        match key {
+            "root" => self.root = Some((v.to_string(), parse_root(v).map_err(bad)?)),
+            "nfsroot" => self.nfsroot = Some((v.to_string(), parse_nfsroot(v).map_err(bad)?)),
+            _ => self
+                .ips
+                .push((key, v.to_string(), parse_ip(v).map_err(bad)?)),
+        }
         Ok(())
-    } else if STATIC_METHODS.contains(&method) {
-        Err(invalid(
-            "ip",
-            v,
-            "netroot needs an address: use dhcp or the static form",
-        ))
+    }
+
+    /// Applies what was recorded; returns the root whose `%s` is still to be replaced.
+    pub(crate) fn finish(self, cfg: &mut BootConfig) -> Result<Option<PendingNode>, KeyError> {
+        let mut server = None;
+        // Several ip= may be given (dracut configures each interface): the last one for the bond
+        // wins, as the kernel's last ip= does; `iface_check` runs once the bond name is final.
+        for (_, _, arg) in &self.ips {
+            cfg.ip = arg.ip.clone();
+            if arg.mac.is_some() {
+                cfg.bond.mac = arg.mac;
+            }
+            if arg.server.is_some() {
+                server = arg.server;
+            }
+        }
+        let spec = match (self.root, self.nfsroot) {
+            (Some((rv, RootArg::Nfs(_))), Some(_)) => {
+                let why = "root= names an NFS root and nfsroot= another: give one of them";
+                return Err(("root", rv.clone(), invalid("root", &rv, why)));
+            }
+            (Some((rv, RootArg::DevNfs)), None) => {
+                let why = "root=/dev/nfs without nfsroot= (the kernel's /tftpboot/%s from the DHCP server) is not supported: give nfsroot= or root=nfs:";
+                return Err(("root", rv.clone(), invalid("root", &rv, why)));
+            }
+            (Some((_, RootArg::Dhcp)), nfsroot) => {
+                cfg.nfs.allow_dhcp_root_path = true;
+                nfsroot.map(|(v, s)| ("nfsroot", v, s))
+            }
+            (Some((rv, RootArg::Nfs(spec))), None) => Some(("root", rv, spec)),
+            (_, nfsroot) => nfsroot.map(|(v, s)| ("nfsroot", v, s)),
+        };
+        let Some((key, value, spec)) = spec else {
+            if let Some(s) = server {
+                cfg.nfs.server = s;
+            }
+            return Ok(None);
+        };
+        apply_spec(&mut cfg.nfs, &spec, server).map_err(|e| (key, value.clone(), e))?;
+        Ok(spec.node.map(|_| PendingNode { key, value, spec }))
+    }
+
+    /// Checks every `ip=` interface against the final bond name.
+    pub(crate) fn check_ifaces(ips: &[IfaceUse], bond: &str) -> Result<(), KeyError> {
+        for (key, value, iface) in ips {
+            if iface != bond {
+                let reason = format!("netroot configures addresses only on the bond {bond:?}");
+                return Err((key, value.clone(), invalid("interface", iface, reason)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key, value and interface of each `ip=`/`nfsaddrs=` that names one.
+    pub(crate) fn ifaces(&self) -> Vec<IfaceUse> {
+        self.ips
+            .iter()
+            .filter_map(|(k, v, a)| a.iface.clone().map(|i| (*k, v.clone(), i)))
+            .collect()
+    }
+}
+
+impl PendingNode {
+    /// Replaces `%s` now that the address is final: only a static address gives the node a
+    /// name before DHCP, so with DHCP the form is refused.
+    pub(crate) fn substitute(self, cfg: &mut BootConfig) -> Result<(), KeyError> {
+        let (key, value) = (self.key, self.value);
+        if cfg.nfs.export != self.spec.path {
+            // A netroot.nfs.export given too replaced the path.
+            return Ok(());
+        }
+        let (Some(style), IpConfig::Static(s)) = (self.spec.node, &cfg.ip) else {
+            let why = "%s with DHCP addressing is not supported (the name is known only after DHCP): give the path, or a static ip=";
+            return Err((key, value.clone(), invalid(key, &value, why)));
+        };
+        let node = node_name(style, s.hostname.as_deref(), s.address);
+        let export = substitute_node(&self.spec.path, &node);
+        cfg.nfs.export = export_path(&export).map_err(|e| (key, value.clone(), e))?;
+        Ok(())
+    }
+}
+
+/// Applies a parsed root: a spec without a server takes `ip=`'s `<server-ip>`, else keeps the
+/// image's (the kernel would take the DHCP server's; netroot lets DHCP choose the root only with
+/// `netroot.nfs.allow_dhcp_root_path`).
+fn apply_spec(
+    nfs: &mut NfsConfig,
+    spec: &NfsSpec,
+    ip_server: Option<Ipv4Addr>,
+) -> Result<(), ValueError> {
+    let server = spec.server.or(ip_server).unwrap_or(nfs.server);
+    // `%s` is replaced later; the rest of the path is checked now.
+    let export = if spec.node.is_some() {
+        export_path(&substitute_node(&spec.path, "node"))?;
+        spec.path.clone()
     } else {
-        Err(ValueError::Unknown {
-            kind: "ip method",
-            value: method.to_string(),
-            expected: DHCP_METHODS.join(", "),
-        })
-    }
-}
-
-fn opt_iface(v: &str) -> Result<Option<String>, ValueError> {
-    if v.is_empty() {
-        return Ok(None);
-    }
-    validate_ifname(v)?;
-    Ok(Some(v.to_string()))
-}
-
-/// Parses the value of `ip=`.
-pub(crate) fn parse_ip(v: &str) -> Result<IpArg, ValueError> {
-    let fields: Vec<&str> = v.split(':').collect();
-    match fields.as_slice() {
-        [method] => {
-            dhcp_method(v, method)?;
-            Ok(IpArg {
-                ip: IpConfig::Dhcp,
-                iface: None,
-            })
+        export_path(&spec.path)?
+    };
+    let mut versions = None;
+    let mut rest = Vec::new();
+    for opt in &spec.options {
+        match version_option(opt)? {
+            Some(list) => versions = Some(list),
+            None => rest.push(opt.as_str()),
         }
-        [iface, method, extra @ ..] if extra.len() <= 2 => {
-            dhcp_method(v, method)?;
-            if extra.iter().any(|f| !f.is_empty()) {
-                return Err(invalid(
-                    "ip",
-                    v,
-                    "setting the MTU or MAC address with ip= is not supported",
-                ));
-            }
-            Ok(IpArg {
-                ip: IpConfig::Dhcp,
-                iface: opt_iface(iface)?,
-            })
+    }
+    let options = nfs_options(&rest.join(","))?;
+    let versions = match versions {
+        Some(list) if spec.v4_only && list.iter().any(|v| !v.is_v4()) => {
+            return Err(invalid(
+                "nfs version list",
+                &format_nfs_versions(&list),
+                "contradicts nfs4:",
+            ))
         }
-        [client, peer, gw, mask, host, iface, method, extra @ ..]
-            if extra.len() <= IP_ARG_MAX_DNS =>
-        {
-            let iface = opt_iface(iface)?;
-            if DHCP_METHODS.contains(method) {
-                if [client, peer, gw, mask, host].iter().any(|f| !f.is_empty())
-                    || extra.iter().any(|f| !f.is_empty())
-                {
-                    return Err(invalid(
-                        "ip",
-                        v,
-                        "with dhcp only the interface field may be set",
-                    ));
-                }
-                return Ok(IpArg {
-                    ip: IpConfig::Dhcp,
-                    iface,
-                });
-            }
-            if !STATIC_METHODS.contains(method) {
-                let expected = [STATIC_METHODS.as_slice(), DHCP_METHODS.as_slice()]
-                    .concat()
-                    .join(", ");
-                return Err(ValueError::Unknown {
-                    kind: "ip method",
-                    value: method.to_string(),
-                    expected,
-                });
-            }
-            if !peer.is_empty() {
-                return Err(invalid(
-                    "ip",
-                    v,
-                    "a peer address is not supported (netroot addresses an Ethernet bond)",
-                ));
-            }
-            let mut dns = Vec::new();
-            for f in extra.iter().filter(|f| !f.is_empty()) {
-                if f.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid(
-                        "ip",
-                        v,
-                        "setting the MTU with ip= is not supported",
-                    ));
-                }
-                dns.push(parse_host_ipv4(f)?);
-            }
-            let hostname = if host.is_empty() {
-                None
+        Some(list) => list,
+        None if spec.v4_only => {
+            let v4: Vec<NfsVersion> = nfs.versions.iter().copied().filter(|v| v.is_v4()).collect();
+            if v4.is_empty() {
+                any_v4()
             } else {
-                validate_hostname(host)?;
-                Some(host.to_string())
-            };
-            let ip = StaticIp {
-                address: parse_host_ipv4(client)?,
-                prefix_len: parse_netmask(mask)?,
-                gateway: if gw.is_empty() {
-                    None
-                } else {
-                    Some(parse_host_ipv4(gw)?)
-                },
-                dns,
-                hostname,
-            };
-            Ok(IpArg {
-                ip: IpConfig::Static(ip),
-                iface,
-            })
+                v4
+            }
         }
-        _ => Err(invalid("ip", v, IP_SYNTAX)),
-    }
+        None => nfs.versions.clone(),
+    };
+    nfs.server = server;
+    nfs.export = export;
+    nfs.options = options;
+    nfs.versions = versions;
+    Ok(())
 }
 
 /// Renders `ip=` for the bond; a static config with more than [`IP_ARG_MAX_DNS`] DNS servers
@@ -271,101 +300,17 @@ pub(crate) fn render_bond(b: &BondConfig) -> String {
     )
 }
 
-/// Applies `root=`: `nfs:[<server>:]<path>[:<options>]`, `nfs4:...`, or `/dev/nfs` (the kernel's
-/// marker for `nfsroot=`, which changes nothing by itself).
-pub(crate) fn apply_root(nfs: &mut NfsConfig, v: &str) -> Result<(), ValueError> {
-    if v == "/dev/nfs" {
-        return Ok(());
+/// Renders `root=nfs:<server>:<path>[:<options>]` (versions go in `netroot.nfs.versions`);
+/// `None` when `root=` would read it otherwise: an export with `,` (dracut splits options there)
+/// or `%` (`%s` is substituted), or options with `:`.
+pub(crate) fn render_root(nfs: &NfsConfig) -> Option<String> {
+    if nfs.export.contains([',', '%']) || nfs.options.contains(':') {
+        return None;
     }
-    let (spec, v4_only) = match (v.strip_prefix("nfs:"), v.strip_prefix("nfs4:")) {
-        (Some(s), _) => (s, false),
-        (_, Some(s)) => (s, true),
-        _ => return Err(ValueError::Unknown {
-            kind: "root",
-            value: v.to_string(),
-            expected:
-                "nfs:[<server>:]<path>[:<options>], nfs4:[<server>:]<path>[:<options>], /dev/nfs"
-                    .to_string(),
-        }),
-    };
-    let (server, rest) = match spec.split_once(':') {
-        Some((server, rest)) if !server.starts_with('/') => (server, rest),
-        _ => ("", spec),
-    };
-    let (path, options) = rest.split_once(':').unwrap_or((rest, ""));
-    apply_nfs(nfs, server, path, options, v4_only)
-}
-
-/// Applies the kernel's `nfsroot=[<server>:]<path>[,<options>]`.
-pub(crate) fn apply_nfsroot(nfs: &mut NfsConfig, v: &str) -> Result<(), ValueError> {
-    let (head, options) = v.split_once(',').unwrap_or((v, ""));
-    let (server, path) = head.split_once(':').unwrap_or(("", head));
-    if path.contains("%s") {
-        return Err(invalid("nfsroot", v, "%s substitution is not supported"));
-    }
-    apply_nfs(nfs, server, path, options, false)
-}
-
-/// Every NFSv4 minor version, newest first: what `vers=4` (as for mount) and a bare `nfs4:` mean.
-fn any_v4() -> Vec<NfsVersion> {
-    NfsVersion::ALL.into_iter().filter(|v| v.is_v4()).collect()
-}
-
-fn apply_nfs(
-    nfs: &mut NfsConfig,
-    server: &str,
-    path: &str,
-    options: &str,
-    v4_only: bool,
-) -> Result<(), ValueError> {
-    let server = if server.is_empty() {
-        nfs.server
-    } else {
-        parse_host_ipv4(server)?
-    };
-    let export = export_path(path)?;
-    let mut versions = None;
-    let mut rest = Vec::new();
-    for opt in options.split(',').filter(|o| !o.is_empty()) {
-        match opt.split_once('=') {
-            Some(("vers" | "nfsvers", "4")) => versions = Some(any_v4()),
-            Some(("vers" | "nfsvers", vers)) => versions = Some(vec![vers.parse::<NfsVersion>()?]),
-            _ => rest.push(opt),
-        }
-    }
-    let options = nfs_options(&rest.join(","))?;
-    let versions = match versions {
-        Some(list) if v4_only && list.iter().any(|v| !v.is_v4()) => {
-            return Err(invalid(
-                "nfs version list",
-                &format_nfs_versions(&list),
-                "contradicts nfs4:",
-            ))
-        }
-        Some(list) => list,
-        None if v4_only => {
-            let v4: Vec<NfsVersion> = nfs.versions.iter().copied().filter(|v| v.is_v4()).collect();
-            if v4.is_empty() {
-                any_v4()
-            } else {
-                v4
-            }
-        }
-        None => nfs.versions.clone(),
-    };
-    nfs.server = server;
-    nfs.export = export;
-    nfs.options = options;
-    nfs.versions = versions;
-    Ok(())
-}
-
-/// Renders `root=nfs:<server>:<path>[:<options>]` (versions go in `netroot.nfs.versions`).
-pub(crate) fn render_root(nfs: &NfsConfig) -> String {
     let mut out = format!("nfs:{}:{}", nfs.server, nfs.export);
     if !nfs.options.is_empty() {
         out.push(':');
         out.push_str(&nfs.options);
     }
-    out
+    Some(out)
 }

@@ -86,6 +86,9 @@ pub(crate) fn export_path(v: &str) -> Result<String, ValueError> {
     Ok(path)
 }
 
+/// Address options the init writes into every NFS mount itself.
+const NETROOT_SET_OPTIONS: [&str; 3] = ["addr", "clientaddr", "mountaddr"];
+
 /// Extra NFS mount options: comma-separated, no spaces; the NFS version is chosen by
 /// `netroot.nfs.versions`, so `vers=`/`nfsvers=` are refused here.
 pub(crate) fn nfs_options(v: &str) -> Result<String, ValueError> {
@@ -105,11 +108,29 @@ pub(crate) fn nfs_options(v: &str) -> Result<String, ValueError> {
                 "expected comma-separated options without spaces or quotes",
             ));
         }
+        let version_flag = name
+            .strip_prefix('v')
+            .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
         if name == "vers" || name == "nfsvers" {
             return Err(invalid(
                 "nfs options",
                 v,
                 "set the NFS version with netroot.nfs.versions, not vers=",
+            ));
+        }
+        if name == "minorversion" || version_flag {
+            return Err(invalid(
+                "nfs options",
+                v,
+                format!("set the NFS version with netroot.nfs.versions, not {name}"),
+            ));
+        }
+        // The init sets these from the server and the lease; a second value would win.
+        if NETROOT_SET_OPTIONS.contains(&name) {
+            return Err(invalid(
+                "nfs options",
+                v,
+                format!("{name}= is set by netroot from the server"),
             ));
         }
     }

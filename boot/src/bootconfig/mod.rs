@@ -1,17 +1,21 @@
 //! The boot configuration shared by builder and init: the data model (`model`), the one table
 //! that renders and parses every `netroot.*` key (`keys`, `fields`), the value spellings
 //! (`values`, `net`, `units`), the boot-config file (`text`) and the kernel command line
-//! (`cmdline`, `dracut`).
+//! (`tokenize`: the kernel's tokenizer on bytes; `cmdline`; `dracut`, `ipconf`, `nfsroot`: the
+//! dracut and kernel grammars).
 
 mod cmdline;
 mod dracut;
 #[cfg(feature = "testing")]
 mod example;
 mod fields;
+mod ipconf;
 mod keys;
 mod model;
 mod net;
+mod nfsroot;
 mod text;
+mod tokenize;
 mod units;
 mod values;
 
@@ -26,6 +30,8 @@ pub use net::{
     parse_ports, prefix_to_netmask, validate_hostname, validate_ifname, validate_node_name,
     IFNAME_MAX_LEN,
 };
+pub use nfsroot::{node_name, parse_root_path, substitute_node, NfsSpec, NodeName, NODE_TOKEN};
 pub use text::{decode_value, encode_value, ConfigError, FORMAT_KEY};
+pub use tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
 pub use units::{format_byte_size, format_duration, parse_byte_size, parse_duration};
 pub use values::{format_nfs_versions, parse_nfs_versions, ValueError, DEFAULT_REBOOT_DELAY};

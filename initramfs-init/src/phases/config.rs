@@ -1,5 +1,7 @@
 //! Phase `config`: read /proc/cmdline (mounted by `early`), load the image's boot config and apply
-//! the `netroot.*` / dracut-style overrides from the kernel command line.
+//! the `netroot.*` / dracut-style overrides from the kernel command line. The command line is
+//! bytes (the kernel never checks it for UTF-8): the boot crate's tokenizer reads it as the
+//! kernel does, and only a value of a key netroot owns must be UTF-8.
 
 use super::Ctx;
 use crate::bootconfig::BootConfig;
@@ -23,13 +25,16 @@ fn read_text(ctx: &mut Ctx, path: &str) -> Result<String, Fatal> {
 /// boot deadline from the result.
 pub fn load(ctx: &mut Ctx) -> Result<BootConfig, Fatal> {
     let cmdline_path = ctx.paths.cmdline();
-    let cmdline = read_text(ctx, &cmdline_path)?;
+    let cmdline = ctx
+        .sys
+        .read_file(&cmdline_path)
+        .map_err(|e| Fatal::new(Phase::Config, e))?;
     let config_path = ctx.paths.config.clone();
     let text = read_text(ctx, &config_path)?;
     let mut cfg = BootConfig::parse(&text)
         .map_err(|e| Fatal::new(Phase::Config, format!("{config_path}: {e}")))?;
     let applied = cfg
-        .apply_cmdline(cmdline.trim_end())
+        .apply_cmdline_bytes(&cmdline)
         .map_err(|e| Fatal::new(Phase::Config, e))?;
     ctx.debug = cfg.debug;
     ctx.deadline = cfg.timeouts.boot_deadline;
@@ -117,10 +122,22 @@ mod tests {
             fatal.reason
         );
 
+        // Bytes that are not UTF-8 in keys netroot does not own are ignored, as the kernel
+        // ignores them; in the value of an owned key they fail naming the key.
         let mut sys = fake_with(&sample_config().render(), "");
-        sys.add_file("/proc/cmdline", [0xff, 0xfe]);
+        sys.add_file(
+            "/proc/cmdline",
+            b"quiet \xff\xfe=\xc3 lang=\xe0\xa0 netroot.debug=1\n".as_slice(),
+        );
+        let mut ctx = Ctx::new(&mut sys, Paths::standard());
+        assert!(load(&mut ctx).expect("foreign bytes are ignored").debug);
+        let mut sys = fake_with(&sample_config().render(), "");
+        sys.add_file("/proc/cmdline", b"quiet root=nfs:/srv/\xff\n".as_slice());
         let mut ctx = Ctx::new(&mut sys, Paths::standard());
         let fatal = load(&mut ctx).expect_err("not utf-8");
-        assert_eq!(fatal.reason, "/proc/cmdline: not UTF-8 (byte 0)");
+        assert_eq!(
+            fatal.line(),
+            "netroot-init: FAILED phase=config reason=kernel command line: root: value is not UTF-8 (byte 9)"
+        );
     }
 }

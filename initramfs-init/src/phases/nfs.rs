@@ -19,7 +19,7 @@ use rustix::io::Errno;
 use super::early::ensure_dir_all;
 use super::Ctx;
 use crate::backoff::Backoff;
-use crate::bootconfig::{BootConfig, NfsVersion};
+use crate::bootconfig::{self, BootConfig, NfsVersion};
 use crate::dhcp::lease::Lease;
 use crate::failure::{Fatal, Phase};
 use crate::sys::{errno_name, MountFlags, MountSpec};
@@ -48,37 +48,30 @@ pub struct RootTarget {
     pub export: String,
 }
 
-/// Parses a DHCP root-path (option 17): `SERVER:/path`, `nfs:SERVER:/path[:opts]` (dracut) or
-/// `nfs://SERVER/path`, with an IPv4 literal (no DNS in the initramfs). Options after a `,` or in
-/// dracut's trailing field are not taken from DHCP.
-///
-/// Deliberately not the `root=`/`nfsroot=` parser of `bootconfig/dracut.rs`: that one applies and
-/// validates options (`vers=`), takes a missing server from the config, keeps a `,` in a `root=`
-/// export, and rejects non-host addresses and exports with spaces, so DHCP forms accepted here
-/// (options ignored, `nfs://`) would change meaning or be refused.
+/// Parses a DHCP root-path (option 17), or the `server:/export` of a mounted root, with the boot
+/// crate's grammar (`bootconfig::parse_root_path`: dracut's `root=` forms). Only the server and
+/// the export are taken: options in a root-path are ignored, as a DHCP server must not pick
+/// versions or mount options; a root-path without a server is refused (no DNS, and the lease's
+/// server is not trusted to name the root implicitly). `%s` in a root-path is replaced by the
+/// lease's host name, else its address (dracut's rule), when `lease` is given.
 pub fn parse_root_path(text: &str) -> Result<RootTarget, String> {
-    let t = text.trim();
-    let (server, path) = if let Some(rest) = t.strip_prefix("nfs://") {
-        let slash = rest.find('/').ok_or("no path after the server")?;
-        (&rest[..slash], &rest[slash..])
-    } else {
-        let rest = t
-            .strip_prefix("nfs4:")
-            .or_else(|| t.strip_prefix("nfs:"))
-            .unwrap_or(t);
-        rest.split_once(':').ok_or("expected SERVER:/path")?
+    root_path_target(text, None)
+}
+
+fn root_path_target(text: &str, lease: Option<&Lease>) -> Result<RootTarget, String> {
+    let spec = bootconfig::parse_root_path(text).map_err(|e| e.to_string())?;
+    let server = spec
+        .server
+        .ok_or_else(|| format!("no server in {:?}", text.trim()))?;
+    let export = match (spec.node, lease) {
+        (None, _) => spec.path,
+        (Some(style), Some(l)) => {
+            let node = bootconfig::node_name(style, l.hostname.as_deref(), l.address);
+            bootconfig::substitute_node(&spec.path, &node)
+        }
+        (Some(_), None) => return Err(format!("{:?} holds %s", text.trim())),
     };
-    let server: Ipv4Addr = server
-        .parse()
-        .map_err(|_| format!("server {server:?} is not an IPv4 address"))?;
-    let path = path.split([',', ':']).next().unwrap_or_default();
-    if !path.starts_with('/') {
-        return Err(format!("export {path:?} is not an absolute path"));
-    }
-    Ok(RootTarget {
-        server,
-        export: path.to_string(),
-    })
+    Ok(RootTarget { server, export })
 }
 
 /// The server/export to mount: the config's, or a DHCP root-path when allowed and valid.
@@ -97,7 +90,7 @@ pub fn choose_target(ctx: &mut Ctx, cfg: &BootConfig, lease: &Lease) -> RootTarg
         );
         return configured;
     }
-    match parse_root_path(rp) {
+    match root_path_target(rp, Some(lease)) {
         Ok(target) => {
             ctx.log(Phase::Nfs, &format!("using DHCP root-path {rp:?}"));
             target
@@ -322,24 +315,45 @@ mod tests {
         ok("nfs:10.0.0.1:/srv/root,nolock", [10, 0, 0, 1], "/srv/root");
         ok("nfs4:10.0.0.1:/srv/root:vers=3", [10, 0, 0, 1], "/srv/root");
         ok("nfs:10.0.0.1:/srv/root:vers=9", [10, 0, 0, 1], "/srv/root");
-        ok("nfs://10.0.0.1/srv/root,ro", [10, 0, 0, 1], "/srv/root");
+        // RFC 2224: the path is everything after the server (dracut keeps a ',' in it).
+        ok("nfs://10.0.0.1/srv/root,ro", [10, 0, 0, 1], "/srv/root,ro");
+        ok("nfs://10.0.0.1:2049/srv/root", [10, 0, 0, 1], "/srv/root");
         ok("  10.0.0.1:/srv/root\n", [10, 0, 0, 1], "/srv/root");
+        ok("10.0.0.1:/srv/root\0", [10, 0, 0, 1], "/srv/root");
         let err =
             |s: &str, want: &str| assert_eq!(parse_root_path(s), Err(want.to_string()), "{s}");
         err(
             "server.example:/srv",
-            "server \"server.example\" is not an IPv4 address",
+            "invalid IPv4 address \"server.example\": expected a dotted quad like 10.0.2.2",
         );
-        err("/srv/root", "expected SERVER:/path");
-        err("10.0.0.1:srv", "export \"srv\" is not an absolute path");
-        err("nfs://10.0.0.1", "no path after the server");
-        // The server is required (`root=nfs:/path` would take the configured one).
-        err("nfs:/srv/root", "expected SERVER:/path");
         err(
-            "nfs:/srv/root:ro",
-            "server \"/srv/root\" is not an IPv4 address",
+            "10.0.0.1:srv",
+            "invalid nfs export \"10.0.0.1\": must be an absolute path",
         );
-        err("", "expected SERVER:/path");
+        err(
+            "nfs://10.0.0.1",
+            "invalid root-path \"nfs://10.0.0.1\": nfs:// URL without a path",
+        );
+        // The server is required (`root=nfs:/path` would take the configured one).
+        err("/srv/root", "no server in \"/srv/root\"");
+        err("nfs:/srv/root", "no server in \"nfs:/srv/root\"");
+        err("nfs:/srv/root:ro", "no server in \"nfs:/srv/root:ro\"");
+        err(
+            "",
+            "invalid root-path \"\": no path (dracut would take it from DHCP): name the export",
+        );
+        err("10.0.0.1:/srv/%s", "\"10.0.0.1:/srv/%s\" holds %s");
+    }
+
+    #[test]
+    fn root_path_percent_s_is_the_lease_name() {
+        let mut l = lease(None);
+        l.hostname = Some("node7.cluster".into());
+        let t = root_path_target("10.0.0.1:/srv/%s", Some(&l)).expect("substituted");
+        assert_eq!(t.export, "/srv/node7.cluster");
+        l.hostname = None;
+        let t = root_path_target("10.0.0.1:/srv/%s", Some(&l)).expect("substituted");
+        assert_eq!(t.export, format!("/srv/{}", l.address));
     }
 
     #[test]
