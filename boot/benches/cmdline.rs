@@ -1,6 +1,7 @@
 //! Bench (not a timed test): parsing and applying a typical kernel command line, which must stay
 //! in microseconds. `cargo bench -p netroot-boot --bench cmdline` prints the time per call; no
 //! bench framework, so it runs on stable with no dependency.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@
 //!
 //! dracut comes from the dracut-network package. Without it the test is skipped with a message,
 //! or fails when `NETROOT_REQUIRE_VM=1` or `NETROOT_REQUIRE_KERNEL=1` is set.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::io::Write as _;
 use std::path::Path;

@@ -9,6 +9,7 @@
 //!
 //! Without the generator the test is skipped with a message, or fails when
 //! `NETROOT_REQUIRE_VM=1` or `NETROOT_REQUIRE_KERNEL=1` is set.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,6 +7,7 @@
 //!   key that is not UTF-8 fails naming the key;
 //! - "fuzz" on stable Rust: random and mutated byte strings never make the parser panic, and a
 //!   failed apply leaves the config unchanged.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::net::Ipv4Addr;
 
