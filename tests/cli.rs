@@ -244,3 +244,70 @@ fn dash_c_changes_directory_like_make_so_the_default_out_is_inside_it() {
         stderr(&o)
     );
 }
+
+#[test]
+fn clean_removes_only_what_builds_wrote_and_lists_it_first_with_dry_run() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    let out = p.path().join("out");
+    build_json(p.path(), "qemu-base", &kernel, &out);
+    fs::create_dir_all(out.join("notes")).unwrap();
+    fs::write(out.join("notes/keep.txt"), "mine").unwrap();
+    let clean = |args: &[&str]| {
+        let mut c = netroot(p.path(), &["clean", "--out"]);
+        c.arg(&out).args(args);
+        run(&mut c)
+    };
+    let o = clean(&["--all", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("would remove "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("qemu-base ("), "{}", stdout(&o));
+    assert!(stdout(&o).contains(".cache ("), "{}", stdout(&o));
+    assert!(out.join("qemu-base/initramfs.img").is_file() && out.join(".cache").is_dir());
+    // The cache is shared: not per profile.
+    assert_eq!(clean(&["qemu-base", "--cache"]).status.code(), Some(2));
+    // Outputs only by default: the cache and what netroot did not write stay.
+    let o = clean(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("qemu-base").exists());
+    assert!(out.join(".cache").is_dir());
+    assert_eq!(
+        fs::read_to_string(out.join("notes/keep.txt")).unwrap(),
+        "mine"
+    );
+    let o = clean(&["--cache", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        report["removed"][0]["path"],
+        out.join(".cache").to_str().unwrap()
+    );
+    assert!(report["removed"][0]["bytes"].as_u64().unwrap() > 0);
+    assert!(!out.join(".cache").exists() && out.join("notes/keep.txt").is_file());
+}
+
+#[test]
+fn clean_refuses_a_tree_with_a_mount_below_it_and_removes_nothing() {
+    if !root_or_skip("mounts a tmpfs inside a build cache") {
+        return;
+    }
+    let p = project();
+    let out = p.path().join("out");
+    let mnt = out.join(".cache/roots/x/proc");
+    fs::create_dir_all(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "none"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    fs::write(mnt.join("precious"), "x").unwrap();
+    let o = run(netroot(p.path(), &["clean", "--cache", "--out"]).arg(&out));
+    let umount = std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(umount.success());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("roots/x/proc"), "{}", stderr(&o));
+    assert!(mnt.is_dir(), "nothing removed");
+}

@@ -2,6 +2,7 @@
 //! One file per subcommand.
 
 mod build;
+mod clean;
 mod gc;
 mod generations;
 pub mod inspect;
@@ -59,6 +60,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Flip every consumer back to the previous (or a given) published generation.
     Rollback(rollback::RollbackArgs),
+    /// Remove build outputs, and with --cache or --all the build cache and QEMU state.
+    Clean(clean::CleanArgs),
     /// Remove old published generations that no menu or `current` link references.
     Gc(gc::GcArgs),
     /// List a profile's published generations: date, active, rollback target, size, what
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Qemu(a) => qemu::run(&cli, a, &mut out),
         Command::Publish(a) => publish::run(&cli, a, &mut out),
         Command::Rollback(a) => rollback::run(&cli, a, &mut out),
+        Command::Clean(a) => clean::run(&cli, a, &mut out),
         Command::Gc(a) => gc::run(&cli, a, &mut out),
         Command::Generations(a) => generations::run(&cli, a, &mut out),
         Command::Verify(a) => verify::run(&cli, a, &mut out),

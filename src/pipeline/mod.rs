@@ -8,6 +8,7 @@
 
 mod acquire;
 mod assemble;
+mod clean;
 mod describe;
 mod overlays;
 mod record;
@@ -21,6 +22,7 @@ mod write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use clean::{clean, CleanReport, CleanWhat, Cleaned};
 pub use run::{build, cache_dir_for};
 pub use write::{INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
 
