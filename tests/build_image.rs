@@ -203,11 +203,7 @@ fn extra_binaries_come_with_their_libraries_and_interpreter() {
         .arg("--kernel")
         .arg(&kernel));
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("/usr/bin/nonexistent-tool"),
-        "{}",
-        stderr(&o)
-    );
+    assert_has(&stderr(&o), "/usr/bin/nonexistent-tool");
 }
 
 #[test]

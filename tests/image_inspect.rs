@@ -148,33 +148,60 @@ fn image(dir: &Path, name: &str, fill: impl FnOnce(&mut ImageBuilder)) -> PathBu
 
 const KMOD: &str = "lib/modules/6.1.0/kernel/drivers";
 
+/// An image of `files` (path, mode, content), then the symlink `bin` → `bin`, then the modules
+/// (path below KMOD, content; mode 0644).
+fn image_of(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, u32, &[u8])],
+    bin: &str,
+    modules: &[(&str, &[u8])],
+) -> PathBuf {
+    image(dir, name, |b| {
+        for (path, mode, data) in files {
+            b.add_file(path, *mode, data.to_vec()).unwrap();
+        }
+        b.add_symlink("bin", bin).unwrap();
+        for (path, data) in modules {
+            b.add_file(&format!("{KMOD}/{path}"), 0o644, data.to_vec())
+                .unwrap();
+        }
+    })
+}
+
 fn pair(dir: &Path) -> (PathBuf, PathBuf) {
-    let a = image(dir, "a.img", |b| {
-        b.add_file("init", 0o755, b"v1".to_vec()).unwrap();
-        b.add_file("etc/keep", 0o644, b"same".to_vec()).unwrap();
-        b.add_file("etc/gone", 0o644, b"x".to_vec()).unwrap();
-        b.add_file("etc/mode", 0o644, b"m".to_vec()).unwrap();
-        b.add_symlink("bin", "usr/bin").unwrap();
-        b.add_file(&format!("{KMOD}/net/e1000e.ko"), 0o644, b"e1".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/net/old-nic.ko"), 0o644, b"o".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/fs/nfs.ko"), 0o644, b"n".to_vec())
-            .unwrap();
-    });
-    let b = image(dir, "b.img", |b| {
-        b.add_file("init", 0o755, b"v2".to_vec()).unwrap();
-        b.add_file("etc/keep", 0o644, b"same".to_vec()).unwrap();
-        b.add_file("etc/new", 0o644, b"y".to_vec()).unwrap();
-        b.add_file("etc/mode", 0o600, b"m".to_vec()).unwrap();
-        b.add_symlink("bin", "usr/sbin").unwrap();
-        b.add_file(&format!("{KMOD}/net/e1000e.ko.zst"), 0o644, b"e1".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/net/virtio_net.ko"), 0o644, b"v".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/fs/nfs.ko"), 0o644, b"n2".to_vec())
-            .unwrap();
-    });
+    let a = image_of(
+        dir,
+        "a.img",
+        &[
+            ("init", 0o755, b"v1"),
+            ("etc/keep", 0o644, b"same"),
+            ("etc/gone", 0o644, b"x"),
+            ("etc/mode", 0o644, b"m"),
+        ],
+        "usr/bin",
+        &[
+            ("net/e1000e.ko", b"e1"),
+            ("net/old-nic.ko", b"o"),
+            ("fs/nfs.ko", b"n"),
+        ],
+    );
+    let b = image_of(
+        dir,
+        "b.img",
+        &[
+            ("init", 0o755, b"v2"),
+            ("etc/keep", 0o644, b"same"),
+            ("etc/new", 0o644, b"y"),
+            ("etc/mode", 0o600, b"m"),
+        ],
+        "usr/sbin",
+        &[
+            ("net/e1000e.ko.zst", b"e1"),
+            ("net/virtio_net.ko", b"v"),
+            ("fs/nfs.ko", b"n2"),
+        ],
+    );
     (a, b)
 }
 

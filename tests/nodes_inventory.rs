@@ -2,6 +2,8 @@
 //! the shipped `examples/nodes.toml`.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -230,45 +232,56 @@ fn dhcpd_snippet() {
     );
 }
 
+/// Writes `text` to `file` in a temporary directory and runs the installed `tool` on it with
+/// the arguments `args` gives for the file's path, asserting success; returns its stderr, or
+/// `None` (skipped, with the package to install) when `tool` is not installed.
+fn tool_accepts(
+    tool: &str,
+    package: &str,
+    file: &str,
+    text: &str,
+    args: impl FnOnce(&Path) -> Vec<std::ffi::OsString>,
+) -> Option<String> {
+    let Ok(prog) = which(tool) else {
+        println!("skipped: {tool} not installed (apt-get install {package})");
+        return None;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join(file);
+    std::fs::write(&conf, text).unwrap();
+    let out = common::output_ok(std::process::Command::new(prog).args(args(&conf)));
+    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn dhcpd_snippet_passes_dhcpd_syntax_check_when_installed() {
-    let Ok(dhcpd) = which("dhcpd") else {
-        println!("skipped: dhcpd not installed (apt-get install isc-dhcp-server)");
-        return;
-    };
     let inv = parse(GOOD).unwrap();
-    let t = tempfile::tempdir().unwrap();
-    let conf = t.path().join("dhcpd.conf");
-    std::fs::write(&conf, dhcpd_hosts(&inv.nodes)).unwrap();
-    let out = std::process::Command::new(dhcpd)
-        .args(["-t", "-4", "-cf"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    tool_accepts(
+        "dhcpd",
+        "isc-dhcp-server",
+        "dhcpd.conf",
+        &dhcpd_hosts(&inv.nodes),
+        |conf| vec!["-t".into(), "-4".into(), "-cf".into(), conf.into()],
     );
 }
 
 #[test]
 fn dnsmasq_snippet_passes_dnsmasq_test_when_installed() {
-    let Ok(dnsmasq) = which("dnsmasq") else {
-        println!("skipped: dnsmasq not installed (apt-get install dnsmasq)");
+    let inv = parse(GOOD).unwrap();
+    let Some(stderr) = tool_accepts(
+        "dnsmasq",
+        "dnsmasq",
+        "hosts.conf",
+        &dnsmasq_hosts(&inv.nodes),
+        |conf| {
+            vec![
+                "--test".into(),
+                format!("--conf-file={}", conf.display()).into(),
+            ]
+        },
+    ) else {
         return;
     };
-    let inv = parse(GOOD).unwrap();
-    let t = tempfile::tempdir().unwrap();
-    let conf = t.path().join("hosts.conf");
-    std::fs::write(&conf, dnsmasq_hosts(&inv.nodes)).unwrap();
-    let out = std::process::Command::new(dnsmasq)
-        .arg("--test")
-        .arg(format!("--conf-file={}", conf.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("syntax check OK"), "{stderr}");
 }
 

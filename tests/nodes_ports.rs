@@ -7,8 +7,8 @@ mod menus_common;
 
 use std::path::Path;
 
-use menus_common::boot;
-use netroot::menus::{node_boot_config, node_entry, profile_entry, ProfileBoot};
+use menus_common::{boot, compute_profile};
+use netroot::menus::{node_boot_config, node_entry, profile_entry};
 use netroot::nodes::Inventory;
 use netroot_boot::bootconfig::PortId;
 
@@ -126,13 +126,7 @@ fn a_port_mac_of_another_node_is_a_duplicate() {
 #[test]
 fn the_node_entry_bonds_the_nodes_ports_and_the_profile_entry_keeps_the_profiles() {
     let b = boot("compute", "/export/compute");
-    let p = ProfileBoot {
-        id: "compute",
-        title: "Compute nodes",
-        boot: &b,
-        kernel: "netroot/compute/7/vmlinuz",
-        initrd: "netroot/compute/7/initramfs.img",
-    };
+    let p = compute_profile(&b);
     let inv = parse(MIXED).unwrap();
     let own = node_entry(&p, &inv.nodes[0], None, "").unwrap();
     let bond_of = |cmdline: &str| {

@@ -2,20 +2,16 @@
 //! them to an initramfs.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use common::write_mode as write;
 use netroot::image::{EntryKind, ImageBuilder};
 use netroot::overlay::{self, OverlaySpec, Ownership, Plan, Vars};
-
-fn write(root: &Path, rel: &str, data: &str, mode: u32) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, data).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()

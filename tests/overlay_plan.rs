@@ -8,14 +8,8 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
+use common::write_mode as write;
 use netroot::overlay::{self, EntryContent, OverlaySpec, Ownership, Vars};
-
-fn write(root: &Path, rel: &str, data: &str, mode: u32) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, data).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn spec(root: &Path, name: &str) -> OverlaySpec {
     OverlaySpec {
@@ -277,26 +271,35 @@ fn bad_overrides_are_rejected() {
         mode: Some(m),
         ..Ownership::default()
     };
-    assert_eq!(
-        err("etc/nope", mode(0o644)),
-        "override \"etc/nope\": no overlay provides this path"
-    );
-    assert_eq!(
-        err("../etc/motd", mode(0o644)),
-        "override \"../etc/motd\": invalid image path \"../etc/motd\": has a .. component"
-    );
-    assert_eq!(
-        err("/etc/motd", mode(0o644)),
-        "override \"/etc/motd\": invalid image path \"/etc/motd\": must be relative (no leading /)"
-    );
-    assert_eq!(
-        err("etc/motd", mode(0o10644)),
-        "override \"etc/motd\": mode 10644 has bits outside 7777"
-    );
-    assert_eq!(
-        err("etc/link", mode(0o600)),
-        "override \"etc/link\": a symlink has no mode of its own"
-    );
+    for (path, m, want) in [
+        (
+            "etc/nope",
+            0o644,
+            "override \"etc/nope\": no overlay provides this path",
+        ),
+        (
+            "../etc/motd",
+            0o644,
+            "override \"../etc/motd\": invalid image path \"../etc/motd\": has a .. component",
+        ),
+        (
+            "/etc/motd",
+            0o644,
+            "override \"/etc/motd\": invalid image path \"/etc/motd\": must be relative (no leading /)",
+        ),
+        (
+            "etc/motd",
+            0o10644,
+            "override \"etc/motd\": mode 10644 has bits outside 7777",
+        ),
+        (
+            "etc/link",
+            0o600,
+            "override \"etc/link\": a symlink has no mode of its own",
+        ),
+    ] {
+        assert_eq!(err(path, mode(m)), want);
+    }
     let minus_one = Ownership {
         uid: Some(u32::MAX),
         ..Ownership::default()

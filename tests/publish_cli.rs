@@ -46,10 +46,9 @@ fn publish_rollback_verify_gc() {
         .arg("--kernel")
         .arg(&kernel));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("no tftp directory: give --tftp or set publish.tftp"),
-        "{}",
-        stderr(&o)
+    assert_has(
+        &stderr(&o),
+        "no tftp directory: give --tftp or set publish.tftp",
     );
 
     // Dry run: nothing written.

@@ -15,7 +15,7 @@ mod snapshot;
 use std::fs;
 use std::path::Path;
 
-use common::{current, generations, stderr, stdout};
+use common::{assert_has, current, generations, stderr, stdout};
 use site::{entries, Site, MENUS};
 use snapshot::{assert_same, snapshot};
 
@@ -51,12 +51,9 @@ fn assert_entries_are_records(s: &Site, profiles: &[&str]) {
 
 #[test]
 fn each_entry_is_its_own_profiles_record_whatever_the_project_says() {
-    let Some(s) = Site::new(&["alpha", "beta"]) else {
+    let Some(s) = Site::published(&["alpha", "beta"], NODES) else {
         return;
     };
-    s.nodes(NODES);
-    s.publish_ok("alpha");
-    s.publish_ok("beta");
     assert_entries_are_records(&s, &["alpha", "beta"]);
     for menu in MENUS {
         let text = s.tftp_text(menu);
@@ -193,11 +190,7 @@ fn the_default_entry_is_stable_and_follows_netroot_toml_once_published() {
     .unwrap();
     s.tree("beta", "ID=beta-2\n");
     let o = s.publish_ok("beta");
-    assert!(
-        stdout(&o).contains("warning: menu.default = \"gamma\" is not published here yet: the default entry stays \"alpha\""),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "warning: menu.default = \"gamma\" is not published here yet: the default entry stays \"alpha\"");
     assert_eq!(default_entry(&s), all("alpha"));
 
     fs::write(
@@ -262,12 +255,9 @@ const LONELY: &str = "inherits = [\"base\"]\n\
 
 #[test]
 fn refused_publishes_and_their_dry_runs_change_nothing() {
-    let Some(s) = Site::new(&["alpha", "beta"]) else {
+    let Some(s) = Site::published(&["alpha", "beta"], NODES) else {
         return;
     };
-    s.nodes(NODES);
-    s.publish_ok("alpha");
-    s.publish_ok("beta");
     // A change, so that each refused publish below would have made a new generation.
     s.tree("alpha", "ID=alpha-2\n");
     let before = snapshot(&[&s.tftp, &s.nfs]);
@@ -335,16 +325,8 @@ fn a_failing_hook_fails_the_command_after_a_complete_publish() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let g2 = current(&s.tftp, "alpha");
     assert_ne!(g1, g2, "the publish itself happened");
-    assert!(
-        stdout(&o).contains("hook FAILED (exit code 3)"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(
-        stdout(&o).contains(&format!("hook saw {g2}")),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "hook FAILED (exit code 3)");
+    assert_has(&stdout(&o), &format!("hook saw {g2}"));
     assert_entries_are_records(&s, &["alpha"]);
     // The failed hook left a complete publish: the new generation active in the history and
     // both trees, no staging leftovers, every file intact.
@@ -522,11 +504,7 @@ fn rollback_runs_the_hook_the_last_publish_recorded() {
     fs::write(s.profile_path("alpha"), "[bond\n").unwrap();
     let o = s.netroot(&["rollback", "alpha"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("hook ok: echo $NETROOT_ACTION"),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "hook ok: echo $NETROOT_ACTION");
     assert_eq!(
         fs::read_to_string(&log).unwrap(),
         format!("publish {g1}\npublish {g2}\nrollback {g1}\n")

@@ -8,19 +8,15 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use netroot::publish::tree::ProblemKind;
-use netroot::publish::{publish, verify};
+use netroot::publish::verify;
 use publish_support::*;
 
 #[test]
 fn verify_reports_each_damaged_file() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     fs::write(w.root().join("etc/motd"), b"v2\n").unwrap();
-    let g2 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g2 = w.publish_gen();
     assert!(verify("compute", &w.targets).unwrap().is_clean());
 
     let t2 = w.gen_tree(&g2);
@@ -111,9 +107,7 @@ fn verify_reports_each_damaged_file() {
 #[test]
 fn verify_reports_dangling_and_stale_consumers() {
     let w = World::new();
-    let g = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g = w.publish_gen();
     let ipxe = fs::read_to_string(w.tftp("netroot.ipxe")).unwrap();
     fs::write(
         w.tftp("netroot.ipxe"),
@@ -137,7 +131,7 @@ fn verify_reports_dangling_and_stale_consumers() {
     );
     assert!(v.generations.iter().all(|g| g.problems.is_empty()));
     // Publishing again repairs the consumers.
-    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    w.publish();
     assert!(verify("compute", &w.targets).unwrap().is_clean());
 }
 

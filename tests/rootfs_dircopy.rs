@@ -9,20 +9,27 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netroot::rootfs::{materialize, RootSource, RootfsError};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Timespec, Timestamps, XattrFlags};
 
 /// cap_net_raw=ep (revision 2), as `setcap cap_net_raw=ep` writes it.
 const CAP_NET_RAW: [u8; 20] = [
     1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-fn is_root() -> bool {
-    common::root_or_skip("copying owners and device nodes needs root")
+/// As root (else `None`: skipped), a work directory and the path of the source tree in it,
+/// `src` (not created yet).
+fn root_work() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !common::root_or_skip("copying owners and device nodes needs root") {
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    Some((work, src))
 }
 
 /// Everything compared between source and copy, per path.
@@ -60,27 +67,15 @@ fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
         let p = root.join(&rel);
         let md = fs::symlink_metadata(&p).unwrap();
         let ft = md.file_type();
-        let kind = if ft.is_dir() {
+        if ft.is_dir() {
             let mut names: Vec<_> = fs::read_dir(&p)
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
                 .collect();
             names.sort();
             stack.extend(names.into_iter().rev().map(|n| rel.join(n)));
-            "dir"
-        } else if ft.is_file() {
-            "file"
-        } else if ft.is_symlink() {
-            "symlink"
-        } else if ft.is_char_device() {
-            "char"
-        } else if ft.is_block_device() {
-            "block"
-        } else if ft.is_fifo() {
-            "fifo"
-        } else {
-            "socket"
-        };
+        }
+        let kind = common::tree::kind_name(ft);
         let content = match kind {
             "file" => fs::read(&p).unwrap(),
             "symlink" => fs::read_link(&p).unwrap().as_os_str().as_bytes().to_vec(),
@@ -156,14 +151,7 @@ fn build_source(src: &Path) {
     symlink("../usr/bin/su", src.join("var/su-link")).unwrap();
     symlink("/nonexistent/dangling", src.join("dangling")).unwrap();
     let dev = |name: &str, ft: FileType, mode: u32, maj: u32, min: u32| {
-        rfs::mknodat(
-            rfs::CWD,
-            src.join(name),
-            ft,
-            Mode::from_raw_mode(mode),
-            rfs::makedev(maj, min),
-        )
-        .unwrap()
+        common::tree::mknod(&src.join(name), ft, mode, maj, min)
     };
     dev("null", FileType::CharacterDevice, 0o666, 1, 3);
     dev("sda", FileType::BlockDevice, 0o660, 8, 0);
@@ -249,11 +237,9 @@ fn build_source(src: &Path) {
 
 #[test]
 fn dir_copy_preserves_everything() {
-    if !is_root() {
+    let Some((work, src)) = root_work() else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    };
     fs::create_dir(&src).unwrap();
     build_source(&src);
     let dest = work.path().join("out/root");
@@ -304,11 +290,9 @@ fn dir_copy_preserves_everything() {
 
 #[test]
 fn dest_inside_source_is_refused() {
-    if !is_root() {
+    let Some((work, src)) = root_work() else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    };
     fs::create_dir_all(src.join("a")).unwrap();
     fs::write(src.join("a/f"), b"f").unwrap();
     let dest = src.join("a/copy");
@@ -358,11 +342,9 @@ impl Drop for Mount {
 
 #[test]
 fn other_filesystems_are_not_entered() {
-    if !is_root() {
+    let Some((work, src)) = root_work() else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    };
     fs::create_dir_all(src.join("proc")).unwrap();
     fs::write(src.join("keep"), b"k").unwrap();
     let ok = Command::new("mount")

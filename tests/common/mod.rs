@@ -2,7 +2,10 @@
 //! `netroot` binary.
 #![allow(dead_code)]
 
+pub mod tree;
+
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,6 +46,33 @@ pub fn root_or_skip(why: &str) -> bool {
     false
 }
 
+/// Writes `data` to `root/rel` (creating its parent directories) and sets its permission bits
+/// to `mode`.
+pub fn write_mode(root: &Path, rel: &str, data: impl AsRef<[u8]>, mode: u32) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, data).unwrap();
+    set_mode(&p, mode);
+}
+
+/// Sets the permission bits of `p` (following a symlink) to `mode`.
+pub fn set_mode(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Two temporary directories named with the prefixes `a` and `b` (two checkouts at paths of
+/// different lengths), and the path `deeper` below the second, where its project goes.
+pub fn two_checkouts(
+    a: &str,
+    b: &str,
+    deeper: &str,
+) -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let tmp = |prefix: &str| tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let (a, b) = (tmp(a), tmp(b));
+    let b_proj = b.path().join(deeper);
+    (a, b, b_proj)
+}
+
 /// A temporary project: a copy of the repository's profiles (as a clean checkout has them).
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +108,24 @@ pub fn run(c: &mut Command) -> Output {
         );
     }
     out
+}
+
+/// Runs `c` to its end and asserts that it succeeded, with its stderr as the failure message.
+#[track_caller]
+pub fn output_ok(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Asserts that `text` contains `part`, with the whole text as the failure message.
+#[track_caller]
+pub fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "{text}");
 }
 
 pub fn stdout(o: &Output) -> String {
