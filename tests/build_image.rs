@@ -12,10 +12,13 @@ use netroot_boot::bootconfig::{BondMode, BootConfig};
 
 #[test]
 fn compute_image_contents_and_manifest() {
-    let Some(kernel) = kernel_dir() else { return };
-    let p = project();
-    let out = p.path().join("out");
-    build_json(p.path(), "compute", &kernel, &out);
+    // The project stays bound (`_p`): it holds `out`.
+    let Some(Built {
+        project: _p, out, ..
+    }) = built("compute")
+    else {
+        return;
+    };
     let img = fs::read(out.join("compute/initramfs.img")).unwrap();
     let parsed = netroot::image::read_image(&img).unwrap();
     assert_eq!(parsed.segments.len(), 2);

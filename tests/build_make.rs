@@ -21,10 +21,15 @@ fn segment_cached(report: &serde_json::Value, name: &str) -> bool {
 
 #[test]
 fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_dependents() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    let first = build_json(proj.path(), "compute", &kernel, &out);
+    let Some(Built {
+        kernel,
+        project: proj,
+        out,
+        report: first,
+    }) = built("compute")
+    else {
+        return;
+    };
     assert_eq!(first["up_to_date"], false);
     assert!(!segment_cached(&first, "modules") && !segment_cached(&first, "init"));
 
@@ -103,10 +108,15 @@ fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_de
 
 #[test]
 fn damaged_output_is_rebuilt() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    let first = build_json(proj.path(), "qemu-base", &kernel, &out);
+    let Some(Built {
+        kernel,
+        project: proj,
+        out,
+        report: first,
+    }) = built("qemu-base")
+    else {
+        return;
+    };
     fs::write(out.join("qemu-base/initramfs.img"), b"garbage").unwrap();
     let r = build_json(proj.path(), "qemu-base", &kernel, &out);
     assert_eq!(r["up_to_date"], false);
@@ -116,10 +126,15 @@ fn damaged_output_is_rebuilt() {
 
 #[test]
 fn failed_build_keeps_previous_artifacts_and_state() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    build_json(proj.path(), "qemu-base", &kernel, &out);
+    let Some(Built {
+        kernel,
+        project: proj,
+        out,
+        ..
+    }) = built("qemu-base")
+    else {
+        return;
+    };
     let before = fs::read(out.join("qemu-base/initramfs.img")).unwrap();
     edit_profile(
         proj.path(),

@@ -103,10 +103,12 @@ fn profiles_show_refuses_what_build_refuses_at_the_profile_key() {
 
 #[test]
 fn inspect_lists_a_built_image_with_path_last() {
-    let Some(kernel) = kernel_dir() else { return };
-    let p = project();
-    let out = p.path().join("out");
-    build_json(p.path(), "qemu-base", &kernel, &out);
+    let Some(Built {
+        project: p, out, ..
+    }) = built("qemu-base")
+    else {
+        return;
+    };
     let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu-base/initramfs.img")));
     assert!(o.status.success());
     let text = stdout(&o);

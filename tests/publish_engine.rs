@@ -183,7 +183,7 @@ fn umask_child() {
 fn identical_republish_changes_nothing() {
     let w = World::new();
     let first = w.publish();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+    let before = w.snapshots();
     let again = w.publish();
     assert_eq!(again.generation, first.generation);
     assert!(again.already_published());
@@ -194,10 +194,7 @@ fn identical_republish_changes_nothing() {
         again.to_string(),
         format!("compute: {} already published\n", first.generation)
     );
-    assert_eq!(
-        before,
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs))
-    );
+    assert_eq!(before, w.snapshots());
 }
 
 #[test]
@@ -398,14 +395,10 @@ fn gc_dry_run_lists_exactly_what_gc_removes_and_touches_nothing() {
     let gens = w.publish_versions(4);
     fs::write(w.tftp("netroot/compute/.netroot-tmp-file-1"), b"partial").unwrap();
     fs::create_dir_all(w.tftp("netroot/compute/g00000000000000aa")).unwrap();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+    let before = w.snapshots();
 
     let dry = gc_dry_run("compute", &w.targets, 1).unwrap();
-    assert_eq!(
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs)),
-        before,
-        "a dry run changed the targets"
-    );
+    assert_eq!(w.snapshots(), before, "a dry run changed the targets");
     assert!(dry.dry_run && dry.fs_ops == 0);
     // Active gens[3], rollback target gens[2]; keep 1 lets gens[0] and gens[1] go.
     assert_eq!(dry.removed, [gens[0].clone(), gens[1].clone()]);
@@ -586,7 +579,7 @@ fn dry_run_reports_and_changes_nothing() {
         .contains("already published and active; nothing to do"));
 
     fs::write(w.root().join("data/f03"), b"changed\n").unwrap();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+    let before = w.snapshots();
     let plan = dry_run(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
     let t = plan.tree.as_ref().unwrap();
     assert_eq!((t.copied, t.linked), (1, TREE_FILES - 1));
@@ -595,10 +588,7 @@ fn dry_run_reports_and_changes_nothing() {
         .consumers
         .iter()
         .all(|c| c.change == ConsumerChange::Update));
-    assert_eq!(
-        before,
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs))
-    );
+    assert_eq!(before, w.snapshots());
 }
 
 #[test]

@@ -97,33 +97,30 @@ fn each_entry_is_its_own_profiles_record_whatever_the_project_says() {
     assert_side_files_name(&s, &["alpha", "beta"]);
 
     // An unpublished edit of alpha's profile is not in alpha's entries at beta's next publish.
-    let alpha_menus: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    let alpha_entries = || -> Vec<_> { MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect() };
+    let alpha_menus = alpha_entries();
+    // A new tree of beta's, published: alpha's entries stay as they were (else `why`).
+    let publish_beta = |os_release: &str, why: &str| {
+        s.tree("beta", os_release);
+        s.publish_ok("beta");
+        assert_eq!(alpha_entries(), alpha_menus, "{why}");
+    };
     s.edit("alpha", "alpha_extra=1", "alpha_extra=2");
-    s.tree("beta", "ID=beta-2\n");
-    s.publish_ok("beta");
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(
-        now, alpha_menus,
-        "an unpublished edit of alpha reached the menus"
+    publish_beta(
+        "ID=beta-2\n",
+        "an unpublished edit of alpha reached the menus",
     );
     assert_entries_are_records(&s, &["alpha", "beta"]);
 
     // A profile file that no longer loads does not take its published entries away.
     fs::write(s.profile_path("alpha"), "inherits = [\n").unwrap();
-    s.tree("beta", "ID=beta-3\n");
-    s.publish_ok("beta");
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(
-        now, alpha_menus,
-        "a broken alpha.toml changed alpha's entries"
-    );
+    publish_beta("ID=beta-3\n", "a broken alpha.toml changed alpha's entries");
 
     // A third profile joins; the other two stay as published.
     s.profile("gamma", "");
     s.publish_ok("gamma");
     assert_entries_are_records(&s, &["alpha", "beta", "gamma"]);
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(now, alpha_menus);
+    assert_eq!(alpha_entries(), alpha_menus);
     assert_side_files_name(&s, &["alpha", "beta", "gamma"]);
 }
 
@@ -338,10 +335,7 @@ fn a_failing_hook_fails_the_command_after_a_complete_publish() {
     assert!(tmp.is_empty(), "staging leftovers: {tmp:?}");
     assert_eq!(generations(&s.tftp, "alpha"), sorted(&[&g1, &g2]));
     let history = s.tftp_text("netroot/alpha/history.json");
-    assert!(
-        history.contains(&format!("\"active\": \"{g2}\"")),
-        "{history}"
-    );
+    assert_has(&history, &format!("\"active\": \"{g2}\""));
     assert_eq!(
         fs::read_link(s.nfs.join("alpha/current")).unwrap(),
         Path::new(&g2)

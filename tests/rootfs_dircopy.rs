@@ -59,6 +59,14 @@ fn xattrs(p: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     out
 }
 
+/// The names in directory `dir`, in the order read_dir gives them.
+fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut groups: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
@@ -68,10 +76,7 @@ fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
         let md = fs::symlink_metadata(&p).unwrap();
         let ft = md.file_type();
         if ft.is_dir() {
-            let mut names: Vec<_> = fs::read_dir(&p)
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
+            let mut names = names(&p);
             names.sort();
             stack.extend(names.into_iter().rev().map(|n| rel.join(n)));
         }
@@ -281,11 +286,10 @@ fn dir_copy_preserves_everything() {
     assert_eq!(report.sticky_dirs, vec![PathBuf::from("/tmp")]);
     assert!(report.other_filesystems.is_empty());
     // Only the finished tree is left next to the destination.
-    let names: Vec<_> = fs::read_dir(work.path().join("out"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec![OsStr::new("root").to_owned()]);
+    assert_eq!(
+        names(&work.path().join("out")),
+        vec![OsStr::new("root").to_owned()]
+    );
 }
 
 #[test]
@@ -305,11 +309,7 @@ fn dest_inside_source_is_refused() {
         e.to_string().contains("is inside the source directory"),
         "{e}"
     );
-    let left: Vec<_> = fs::read_dir(src.join("a"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left, vec![OsStr::new("f").to_owned()]);
+    assert_eq!(names(&src.join("a")), vec![OsStr::new("f").to_owned()]);
 }
 
 #[test]

@@ -22,21 +22,17 @@ pub fn mknod(p: &Path, ft: rustix::fs::FileType, mode: u32, major: u32, minor: u
 /// The kind of a node, as the tree comparisons name it: `dir`, `file`, `symlink`, `char`,
 /// `block`, `fifo`, `socket` (or `other`).
 pub fn kind_name(ft: FileType) -> &'static str {
-    if ft.is_dir() {
-        "dir"
-    } else if ft.is_file() {
-        "file"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_char_device() {
-        "char"
-    } else if ft.is_block_device() {
-        "block"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else {
-        "other"
-    }
+    let kinds: [(fn(&FileType) -> bool, &'static str); 7] = [
+        (FileType::is_dir, "dir"),
+        (FileType::is_file, "file"),
+        (FileType::is_symlink, "symlink"),
+        (FileTypeExt::is_char_device, "char"),
+        (FileTypeExt::is_block_device, "block"),
+        (FileTypeExt::is_fifo, "fifo"),
+        (FileTypeExt::is_socket, "socket"),
+    ];
+    kinds
+        .iter()
+        .find(|(is, _)| is(&ft))
+        .map_or("other", |(_, name)| name)
 }

@@ -108,6 +108,10 @@ impl World {
             })
             .collect()
     }
+    /// [`snapshot`]s of the TFTP and NFS targets.
+    pub fn snapshots(&self) -> (Snapshot, Snapshot) {
+        (snapshot(&self.targets.tftp), snapshot(&self.targets.nfs))
+    }
     pub fn opts(&self) -> PublishOptions {
         PublishOptions {
             cmdline: "console=ttyS0 quiet".into(),
@@ -361,8 +365,11 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     );
 }
 
+/// What [`snapshot`] records of a directory.
+pub type Snapshot = Vec<(PathBuf, u64, i64, i64, u64, Vec<u8>)>;
+
 /// (path, size, mtime, inode) of everything under `dir`: a change detector.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, i64, i64, u64, Vec<u8>)> {
+pub fn snapshot(dir: &Path) -> Snapshot {
     let mut all = Vec::new();
     if dir.exists() {
         walk(dir, &mut all);
