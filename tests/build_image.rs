@@ -13,10 +13,7 @@ use netroot_boot::bootconfig::{BondMode, BootConfig};
 #[test]
 fn compute_image_contents_and_manifest() {
     // The project stays bound (`_p`): it holds `out`.
-    let Some(Built {
-        project: _p, out, ..
-    }) = built("compute")
-    else {
+    let Some((_, _p, out, _)) = built("compute") else {
         return;
     };
     let img = fs::read(out.join("compute/initramfs.img")).unwrap();

@@ -21,13 +21,7 @@ fn segment_cached(report: &serde_json::Value, name: &str) -> bool {
 
 #[test]
 fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_dependents() {
-    let Some(Built {
-        kernel,
-        project: proj,
-        out,
-        report: first,
-    }) = built("compute")
-    else {
+    let Some((kernel, proj, out, first)) = built("compute") else {
         return;
     };
     assert_eq!(first["up_to_date"], false);
@@ -108,13 +102,7 @@ fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_de
 
 #[test]
 fn damaged_output_is_rebuilt() {
-    let Some(Built {
-        kernel,
-        project: proj,
-        out,
-        report: first,
-    }) = built("qemu-base")
-    else {
+    let Some((kernel, proj, out, first)) = built("qemu-base") else {
         return;
     };
     fs::write(out.join("qemu-base/initramfs.img"), b"garbage").unwrap();
@@ -126,13 +114,7 @@ fn damaged_output_is_rebuilt() {
 
 #[test]
 fn failed_build_keeps_previous_artifacts_and_state() {
-    let Some(Built {
-        kernel,
-        project: proj,
-        out,
-        ..
-    }) = built("qemu-base")
-    else {
+    let Some((kernel, proj, out, _)) = built("qemu-base") else {
         return;
     };
     let before = fs::read(out.join("qemu-base/initramfs.img")).unwrap();

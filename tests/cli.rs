@@ -103,10 +103,7 @@ fn profiles_show_refuses_what_build_refuses_at_the_profile_key() {
 
 #[test]
 fn inspect_lists_a_built_image_with_path_last() {
-    let Some(Built {
-        project: p, out, ..
-    }) = built("qemu-base")
-    else {
+    let Some((_, p, out, _)) = built("qemu-base") else {
         return;
     };
     let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu-base/initramfs.img")));

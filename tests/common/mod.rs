@@ -146,16 +146,9 @@ pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> s
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// A fresh project with one profile built into its `out` directory.
-pub struct Built {
-    /// The test kernel.
-    pub kernel: PathBuf,
-    pub project: tempfile::TempDir,
-    /// `PROJECT/out`.
-    pub out: PathBuf,
-    /// The build's `--json` report.
-    pub report: serde_json::Value,
-}
+/// A fresh project with one profile built into its `out` directory: the test kernel, the
+/// project, `PROJECT/out` and the build's `--json` report.
+pub type Built = (PathBuf, tempfile::TempDir, PathBuf, serde_json::Value);
 
 /// Builds `profile` in a fresh [`project`] into its `out` directory; `None` (skipped) without
 /// the test kernel.
@@ -164,12 +157,7 @@ pub fn built(profile: &str) -> Option<Built> {
     let project = project();
     let out = project.path().join("out");
     let report = build_json(project.path(), profile, &kernel, &out);
-    Some(Built {
-        kernel,
-        project,
-        out,
-        report,
-    })
+    Some((kernel, project, out, report))
 }
 
 /// Replaces `from` by `to` in a project's profile file (the text must be present).

@@ -38,6 +38,22 @@ pub const REBOOT_NOTICE: &str = "netroot-init: rebooting in 1s";
 /// CLOCK_BOOTTIME); allow this much skew when ordering them.
 const CLOCK_SKEW: Duration = Duration::from_millis(200);
 
+/// Runs the VM test `name` unless [`vm_tools_or_skip`] skips it: `body` gets the name, the
+/// tools and the test's [`Report`] and returns the report's note; the report passes when `body`
+/// returns `Ok` (an error or a panic leaves it FAIL).
+pub fn vm_test(
+    name: &str,
+    body: impl FnOnce(&str, &VmTools, &mut Report) -> Result<String>,
+) -> Result<()> {
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    report.note = body(name, &tools, &mut report)?;
+    report.pass();
+    Ok(())
+}
+
 /// Timeouts of a boot that should succeed: generous for TCG, within the test's 90 s.
 pub fn ok_timeouts(links: &str) -> Timeouts {
     Timeouts {
