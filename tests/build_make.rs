@@ -28,10 +28,7 @@ fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_de
     assert!(!segment_cached(&first, "modules") && !segment_cached(&first, "init"));
 
     // Nothing changed: up to date, in text mode too.
-    let o = run(netroot(proj.path(), &["build", "compute", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(proj.path(), "compute", &[], &out, &kernel);
     assert!(o.status.success());
     assert!(
         stdout(&o).starts_with("compute: up to date ("),
@@ -124,10 +121,7 @@ fn failed_build_keeps_previous_artifacts_and_state() {
         "\"virtio_pci\"]",
         "\"virtio_pci\", \"nfsv5\"]",
     );
-    let o = run(netroot(proj.path(), &["build", "qemu-base", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(proj.path(), "qemu-base", &[], &out, &kernel);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("build of profile \"qemu-base\" failed: unknown module \"nfsv5\" (closest: nfsv2, nfsv3, nfsv4)"), "{err}");

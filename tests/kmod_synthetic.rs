@@ -223,7 +223,9 @@ fn broken_module_files_name_the_path() {
         "{err}"
     );
 
-    let sections: [(&str, &[(&str, &[u8])], &str); 2] = [
+    // (module, its ELF sections, the error after its path)
+    type Sections<'a> = &'a [(&'a str, &'a [u8])];
+    let sections: [(&str, Sections, &str); 2] = [
         ("plain", &[(".text", b"\xc3")], "no .modinfo section"),
         (
             "garbage",

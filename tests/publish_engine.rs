@@ -3,6 +3,7 @@
 //! without root tree, and bad input.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;

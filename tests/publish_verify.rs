@@ -2,6 +2,7 @@
 //! unexpected files, a tampered manifest, artifacts) and dangling consumers, and names the path.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;

@@ -596,10 +596,10 @@ fn a_missing_nfs_root_path_fails_with_the_inits_failed_line() -> Result<()> {
     vm_test(
         "a_missing_nfs_root_path_fails_with_the_inits_failed_line",
         |name, tools, _report| {
-            let bed = bed(&tools, name, FAILING_NFS_TIMEOUT)?;
+            let bed = bed(tools, name, FAILING_NFS_TIMEOUT)?;
             let accel = tools.accel.as_str();
             let run = netroot_qemu(
-                &tools,
+                tools,
                 &bed,
                 &[
                     "--loader",
@@ -644,7 +644,7 @@ fn a_missing_nfs_root_path_fails_with_the_inits_failed_line() -> Result<()> {
             );
             let log = std::fs::read_to_string(&v.log).context("log")?;
             ensure!(!log.contains(rootfs::PREFIX), "the real init ran:\n{log}");
-            assert_cleaned_up(&tools, &bed, &run)?;
+            assert_cleaned_up(tools, &bed, &run)?;
             Ok("FAILED phase=nfs ENOENT".into())
         },
     )
@@ -657,8 +657,8 @@ fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
     vm_test(
         "accel_auto_probes_within_a_bound_and_falls_back_to_tcg",
         |name, tools, report| {
-            let bed = bed(&tools, name, "20s")?;
-            let run = check_run(&tools, &bed, "direct", "auto")?;
+            let bed = bed(tools, name, "20s")?;
+            let run = check_run(tools, &bed, "direct", "auto")?;
             // The probe runs right after the scratch publication, whose note is the last before it.
             let (published_at, _) = run
                 .note_at("published generation ")
@@ -680,7 +680,7 @@ fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
                 );
                 "tcg"
             };
-            let line = assert_pass(&tools, &bed, &run, "direct", accel)?;
+            let line = assert_pass(tools, &bed, &run, "direct", accel)?;
             fill_report(report, &line);
             Ok(format!(
                 "{} ({:.1}s)",
@@ -698,10 +698,10 @@ fn interactive_mode_passes_the_console_through() -> Result<()> {
     vm_test(
         "interactive_mode_passes_the_console_through",
         |name, tools, _report| {
-            let bed = bed(&tools, name, "20s")?;
+            let bed = bed(tools, name, "20s")?;
             let accel = tools.accel.as_str();
             let run = netroot_qemu(
-                &tools,
+                tools,
                 &bed,
                 &[
                     "--loader",
@@ -744,7 +744,7 @@ fn interactive_mode_passes_the_console_through() -> Result<()> {
                 log.contains(&all_passed_line()),
                 "the console log misses the checker:\n{log}"
             );
-            assert_cleaned_up(&tools, &bed, &run)?;
+            assert_cleaned_up(tools, &bed, &run)?;
             Ok(v.head_and_why.to_string())
         },
     )
@@ -870,7 +870,7 @@ fn a_node_boots_its_own_layer_through_its_per_mac_menu() -> Result<()> {
     vm_test(
         "a_node_boots_its_own_layer_through_its_per_mac_menu",
         |name, tools, report| {
-            let bed = bed(&tools, name, "20s")?;
+            let bed = bed(tools, name, "20s")?;
             // The guest expects `token(name)`; the layer renders it as `{{ nodetoken }}` plus the
             // node's name, so the profile's variable is the token without the node suffix.
             let expected = std::fs::read_to_string(bed.tree.dir.join(rootfs::TOKEN_FILE))
@@ -903,8 +903,8 @@ fn a_node_boots_its_own_layer_through_its_per_mac_menu() -> Result<()> {
             )
             .context("write nodes.toml")?;
             let accel = tools.accel.as_str();
-            let run = check_run(&tools, &bed, "ipxe", accel)?;
-            let line = assert_pass(&tools, &bed, &run, "ipxe", accel)?;
+            let run = check_run(tools, &bed, "ipxe", accel)?;
+            let line = assert_pass(tools, &bed, &run, "ipxe", accel)?;
             let generation = bed.current_generation()?;
             let layer = bed
                 .served()

@@ -242,14 +242,12 @@ fn build_source(src: &Path) {
 
 #[test]
 fn dir_copy_preserves_everything() {
-    let Some((work, src)) = root_work() else {
-        return;
-    };
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir(&src).unwrap();
     build_source(&src);
-    let dest = work.path().join("out/root");
-    fs::create_dir(work.path().join("out")).unwrap();
-    let report = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap();
+    let dest = w.path().join("out/root");
+    fs::create_dir(w.path().join("out")).unwrap();
+    let report = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap();
 
     let (a, b) = (describe(&src), describe(&dest));
     assert_eq!(a.len(), b.len());
@@ -287,20 +285,18 @@ fn dir_copy_preserves_everything() {
     assert!(report.other_filesystems.is_empty());
     // Only the finished tree is left next to the destination.
     assert_eq!(
-        names(&work.path().join("out")),
+        names(&w.path().join("out")),
         vec![OsStr::new("root").to_owned()]
     );
 }
 
 #[test]
 fn dest_inside_source_is_refused() {
-    let Some((work, src)) = root_work() else {
-        return;
-    };
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir_all(src.join("a")).unwrap();
     fs::write(src.join("a/f"), b"f").unwrap();
     let dest = src.join("a/copy");
-    let e = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap_err();
+    let e = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap_err();
     assert!(
         matches!(e, RootfsError::DestinationInsideSource { .. }),
         "{e}"
@@ -342,9 +338,7 @@ impl Drop for Mount {
 
 #[test]
 fn other_filesystems_are_not_entered() {
-    let Some((work, src)) = root_work() else {
-        return;
-    };
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir_all(src.join("proc")).unwrap();
     fs::write(src.join("keep"), b"k").unwrap();
     let ok = Command::new("mount")
@@ -359,8 +353,8 @@ fn other_filesystems_are_not_entered() {
     }
     let _guard = Mount(src.join("proc"));
     fs::write(src.join("proc/inside-mount"), b"x").unwrap();
-    let dest = work.path().join("root");
-    let report = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap();
+    let dest = w.path().join("root");
+    let report = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap();
     assert!(dest.join("proc").is_dir());
     assert!(!dest.join("proc/inside-mount").exists());
     assert_eq!(fs::read(dest.join("keep")).unwrap(), b"k");

@@ -118,12 +118,12 @@ fn links_down_at_boot(name: &str, down: &[usize], in_quick: bool) -> Result<()> 
     vm_test(name, |name, tools, report| {
         let mode = "active-backup";
         let spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts(LINKS_TIMEOUT));
-        let bed = bed::prepare(&tools, &spec)?;
+        let bed = bed::prepare(tools, &spec)?;
         let opts = BootOpts {
             links_down: down.iter().map(|&i| nic(i)).collect(),
             ..BootOpts::default()
         };
-        let run = bed.boot(&tools, &opts, &mut |_| Watch::Continue)?;
+        let run = bed.boot(tools, &opts, &mut |_| Watch::Continue)?;
         report.vm_wall = Some(run.wall);
         let up = (DEFAULT_MACS.len() - down.len()) as u32;
         let init = bed::assert_init_ok(&run, mode, up)?;
@@ -224,13 +224,13 @@ fn link_loss_during_io(name: &str, mode: &str, in_quick: bool) -> Result<()> {
     vm_test(name, |name, tools, report| {
         let mut spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts("20s"));
         spec.guest = Guest::IoLoop(IO_LOOP);
-        let bed = bed::prepare(&tools, &spec)?;
+        let bed = bed::prepare(tools, &spec)?;
         let opts = BootOpts {
             timeout: IO_QEMU_TIMEOUT,
             ..BootOpts::default()
         };
         let mut pull = Pull::default();
-        let run = bed.boot(&tools, &opts, &mut |l| pull.observe(l))?;
+        let run = bed.boot(tools, &opts, &mut |l| pull.observe(l))?;
         report.vm_wall = Some(run.wall);
         let t = run.transcript();
         let init = bed::assert_init_ok(&run, mode, 4)?;
@@ -334,14 +334,14 @@ fn nfs_server_late_boots_after_retries() -> Result<()> {
                 nfs: "60s".into(),
                 boot: "90s".into(),
             };
-            let bed = bed::prepare(&tools, &BedSpec::new(name, mode, Server::Later, timeouts))?;
+            let bed = bed::prepare(tools, &BedSpec::new(name, mode, Server::Later, timeouts))?;
             let opts = BootOpts {
                 timeout: LATE_QEMU_TIMEOUT,
                 ..BootOpts::default()
             };
             let (failed_tx, failed_rx) = mpsc::channel::<Instant>();
             let start = Instant::now();
-            let (bed, tools) = (&bed, &tools);
+            let (bed, tools) = (&bed, tools);
             let (run, server) = std::thread::scope(|s| {
                 let server = s.spawn(move || -> Result<_> {
                     std::thread::sleep(SERVER_DELAY);

@@ -136,12 +136,20 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Builds `profile` with `--json` and returns the parsed report.
-pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> serde_json::Value {
-    let o = run(netroot(project, &["build", profile, "--json", "--out"])
+/// `netroot -C project build profile --out OUT --kernel KERNEL` (ARGS before `--out`), run.
+pub fn build(project: &Path, profile: &str, args: &[&str], out: &Path, kernel: &Path) -> Output {
+    let mut c = netroot(project, &["build", profile]);
+    c.args(args)
+        .arg("--out")
         .arg(out)
         .arg("--kernel")
-        .arg(kernel));
+        .arg(kernel);
+    run(&mut c)
+}
+
+/// Builds `profile` with `--json` and returns the parsed report.
+pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> serde_json::Value {
+    let o = build(project, profile, &["--json"], out, kernel);
     assert!(o.status.success(), "build failed: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }

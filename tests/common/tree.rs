@@ -22,7 +22,8 @@ pub fn mknod(p: &Path, ft: rustix::fs::FileType, mode: u32, major: u32, minor: u
 /// The kind of a node, as the tree comparisons name it: `dir`, `file`, `symlink`, `char`,
 /// `block`, `fifo`, `socket` (or `other`).
 pub fn kind_name(ft: FileType) -> &'static str {
-    let kinds: [(fn(&FileType) -> bool, &'static str); 7] = [
+    type Is = fn(&FileType) -> bool;
+    let kinds: [(Is, &str); 7] = [
         (FileType::is_dir, "dir"),
         (FileType::is_file, "file"),
         (FileType::is_symlink, "symlink"),

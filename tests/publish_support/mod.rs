@@ -1,6 +1,6 @@
 //! Shared helpers of the publish tests: a fixture root tree with every file type and metadata kind,
 //! boot artifacts, a menu renderer, and an independent tree comparison (std + rustix only, not the
-//! engine's own scanner).
+//! engine's own scanner). Crates including it include `tests/common` too.
 
 #![allow(dead_code)]
 
@@ -10,8 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-#[path = "../common/tree.rs"]
-mod tree;
+use crate::common::tree;
 
 use rustix::fs::FileType;
 

@@ -38,6 +38,22 @@ pub const REBOOT_NOTICE: &str = "netroot-init: rebooting in 1s";
 /// CLOCK_BOOTTIME); allow this much skew when ordering them.
 const CLOCK_SKEW: Duration = Duration::from_millis(200);
 
+/// The one line of `lines` (the console's `what` lines); an error naming how many there are
+/// otherwise, with the console text `t`.
+fn exactly_one<T: Clone>(
+    lines: std::result::Result<Vec<T>, String>,
+    what: &str,
+    t: &str,
+) -> Result<T> {
+    let lines = lines.map_err(anyhow::Error::msg)?;
+    ensure!(
+        lines.len() == 1,
+        "{} {what} lines, expected exactly one:\n{t}",
+        lines.len()
+    );
+    Ok(lines[0].clone())
+}
+
 /// Runs the VM test `name` unless [`vm_tools_or_skip`] skips it: `body` gets the name, the
 /// tools and the test's [`Report`] and returns the report's note; the report passes when `body`
 /// returns `Ok` (an error or a panic leaves it FAIL).
@@ -318,13 +334,7 @@ pub fn assert_init_ok(run: &VmRun, mode: &str, up: u32) -> Result<InitOk> {
             .is_empty(),
         "boot failed:\n{t}"
     );
-    let oks = console.ok_lines().map_err(anyhow::Error::msg)?;
-    ensure!(
-        oks.len() == 1,
-        "{} OK lines, expected exactly one:\n{t}",
-        oks.len()
-    );
-    let ok = oks[0].clone();
+    let ok = exactly_one(console.ok_lines(), "OK", &t)?;
     let total = DEFAULT_MACS.len() as u32;
     ensure!(
         ok.root == format!("{NFS_SERVER}:{PSEUDO}") && ok.ports_up == up && ok.ports_total == total,
@@ -408,13 +418,7 @@ pub fn assert_boot_failed(
         console.ok_lines().map_err(anyhow::Error::msg)?.is_empty(),
         "unexpected OK:\n{t}"
     );
-    let failed = console.failed_lines().map_err(anyhow::Error::msg)?;
-    ensure!(
-        failed.len() == 1,
-        "{} FAILED lines, expected exactly one:\n{t}",
-        failed.len()
-    );
-    let line = failed[0].clone();
+    let line = exactly_one(console.failed_lines(), "FAILED", &t)?;
     ensure!(
         line.phase == phase,
         "failed in phase {}, expected {phase}:\n{t}",
