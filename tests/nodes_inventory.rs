@@ -39,6 +39,11 @@ fn parse(text: &str) -> Result<Inventory, String> {
     Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
 }
 
+/// The nodes of [`GOOD`].
+fn good_nodes() -> Vec<netroot::nodes::Node> {
+    parse(GOOD).unwrap().nodes
+}
+
 #[test]
 fn parses_nodes_in_file_order() {
     let inv = parse(GOOD).unwrap();
@@ -208,9 +213,8 @@ fn load_reads_the_file_and_reports_a_missing_one() {
 
 #[test]
 fn dnsmasq_snippet() {
-    let inv = parse(GOOD).unwrap();
     assert_eq!(
-        dnsmasq_hosts(&inv.nodes),
+        dnsmasq_hosts(&good_nodes()),
         "# netroot node reservations (generated from nodes.toml; do not edit)\n\
          dhcp-host=52:54:00:00:10:01,c001,10.0.1.1\n\
          dhcp-host=52:54:00:00:10:02,c002\n\
@@ -220,9 +224,8 @@ fn dnsmasq_snippet() {
 
 #[test]
 fn dhcpd_snippet() {
-    let inv = parse(GOOD).unwrap();
     assert_eq!(
-        dhcpd_hosts(&inv.nodes),
+        dhcpd_hosts(&good_nodes()),
         "# netroot node reservations (generated from nodes.toml; do not edit)\n\
          host c001 {\n  hardware ethernet 52:54:00:00:10:01;\n  fixed-address 10.0.1.1;\n  \
          option host-name \"c001\";\n}\n\

@@ -54,6 +54,21 @@ fn exactly_one<T: Clone>(
     Ok(lines[0].clone())
 }
 
+/// QEMU exited by itself (else "qemu did not `how` by itself") for the shutdown `reason`,
+/// which `why` causes; `t` is the console transcript for the error.
+fn assert_exited(run: &VmRun, how: &str, reason: &str, why: &str, t: &str) -> Result<()> {
+    ensure!(
+        matches!(run.exit, Exit::Exited(s) if s.success()),
+        "qemu did not {how} by itself:\n{t}"
+    );
+    ensure!(
+        run.shutdown.as_deref() == Some(reason),
+        "shutdown reason {:?}, expected {reason} ({why}):\n{t}",
+        run.shutdown
+    );
+    Ok(())
+}
+
 /// Runs the VM test `name` unless [`vm_tools_or_skip`] skips it: `body` gets the name, the
 /// tools and the test's [`Report`] and returns the report's note; the report passes when `body`
 /// returns `Ok` (an error or a panic leaves it FAIL).
@@ -392,16 +407,7 @@ pub fn assert_guest_checks(run: &VmRun, bed: &Bed) -> Result<()> {
 /// QEMU exited by itself after the guest's `poweroff -f`.
 pub fn assert_powered_off(run: &VmRun) -> Result<()> {
     let t = run.transcript();
-    ensure!(
-        matches!(run.exit, Exit::Exited(s) if s.success()),
-        "qemu did not power off by itself:\n{t}"
-    );
-    ensure!(
-        run.shutdown.as_deref() == Some("guest-shutdown"),
-        "shutdown reason {:?}, expected guest-shutdown (poweroff -f):\n{t}",
-        run.shutdown
-    );
-    Ok(())
+    assert_exited(run, "power off", "guest-shutdown", "poweroff -f", &t)
 }
 
 /// The boot failed in `phase`: exactly one FAILED line whose reason contains every `needle`,
@@ -456,15 +462,7 @@ pub fn assert_boot_failed(
         console.count(|l| l.starts_with(rootfs::PREFIX) || l.starts_with(ioloop::PREFIX)) == 0,
         "the real init ran:\n{t}"
     );
-    ensure!(
-        matches!(run.exit, Exit::Exited(s) if s.success()),
-        "qemu did not exit by itself:\n{t}"
-    );
-    ensure!(
-        run.shutdown.as_deref() == Some("guest-reset"),
-        "shutdown reason {:?}, expected guest-reset (a reboot under -no-reboot):\n{t}",
-        run.shutdown
-    );
+    assert_exited(run, "exit", "guest-reset", "a reboot under -no-reboot", &t)?;
     Ok((line, restart))
 }
 
