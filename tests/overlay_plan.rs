@@ -101,31 +101,25 @@ fn templates_render_with_vars_and_lose_the_suffix() {
     );
 }
 
+/// The error of planning the one overlay `base` holding the file `rel` (mode 0644) = `data`.
+fn base_err(rel: &str, data: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), &format!("base/{rel}"), data, 0o644);
+    plan_err(&[spec(t.path(), "base")], &[])
+}
+
 #[test]
 fn undefined_template_variable_names_overlay_file_line_and_variable() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/motd.j2", "a\nrack {{ rack }}\n", 0o644);
-    let err = overlay::plan(
-        &[spec(t.path(), "base")],
-        &BTreeMap::new(),
-        &Vars::new(),
-        &[],
-    )
-    .unwrap_err()
-    .to_string();
     assert_eq!(
-        err,
+        base_err("etc/motd.j2", "a\nrack {{ rack }}\n"),
         "overlay \"base\": etc/motd.j2:2:9: undefined value: `rack` is undefined"
     );
 }
 
 #[test]
 fn a_template_needs_a_name() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/.j2", "x", 0o644);
-    let err = plan_err(&[spec(t.path(), "base")], &[]);
     assert_eq!(
-        err,
+        base_err("etc/.j2", "x"),
         "overlay \"base\": etc/.j2: a template needs a name before its .j2 suffix"
     );
 }

@@ -55,14 +55,8 @@ fn first_publish_lays_out_generation_consumers_and_history() {
         Some(g.as_str())
     );
     let ipxe = fs::read_to_string(w.tftp("netroot.ipxe")).unwrap();
-    assert!(
-        ipxe.contains(&format!("netroot/compute/{g}/vmlinuz")),
-        "{ipxe}"
-    );
-    assert!(
-        ipxe.contains(&format!("/netroot/compute/{g},vers=4.2")),
-        "{ipxe}"
-    );
+    common::assert_has(&ipxe, &format!("netroot/compute/{g}/vmlinuz"));
+    common::assert_has(&ipxe, &format!("/netroot/compute/{g},vers=4.2"));
     assert!(w.tftp("boot/grub/grub.cfg").is_file() && w.tftp("pxelinux.cfg/default").is_file());
     for (rel, want) in [
         ("netroot.ipxe".to_string(), 0o644),
@@ -563,10 +557,7 @@ fn dry_run_reports_and_changes_nothing() {
         )),
         "{text}"
     );
-    assert!(
-        text.contains("  tftp:netroot.ipxe: would flip (new)"),
-        "{text}"
-    );
+    common::assert_has(&text, "  tftp:netroot.ipxe: would flip (new)");
 
     let r = w.publish();
     assert_eq!(

@@ -77,14 +77,8 @@ fn verify_reports_each_damaged_file() {
     );
     assert!(text.contains("/etc/extra: not in the manifest"), "{text}");
     assert!(text.contains("/data/f10: missing"), "{text}");
-    assert!(
-        text.contains("/usr/bin/tool: mode changed (0777, expected 0755)"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("compute: {g2} (active): FAILED")),
-        "{text}"
-    );
+    common::assert_has(&text, "/usr/bin/tool: mode changed (0777, expected 0755)");
+    common::assert_has(&text, &format!("compute: {g2} (active): FAILED"));
 
     // A missing artifact and a tampered tree manifest.
     fs::remove_file(w.tftp(&format!("netroot/compute/{g1}/vmlinuz"))).unwrap();
@@ -120,15 +114,13 @@ fn verify_reports_dangling_and_stale_consumers() {
     let v = verify("compute", &w.targets).unwrap();
     let text = v.to_string();
     assert_eq!(v.consumers.len(), 2, "{text}");
-    assert!(
-        text.contains(
-            "tftp:netroot.ipxe: references generation g0000000000000bad, which is not published"
-        ),
-        "{text}"
+    common::assert_has(
+        &text,
+        "tftp:netroot.ipxe: references generation g0000000000000bad, which is not published",
     );
-    assert!(
-        text.contains("nfs:compute/current: references generation g0000000000000bad"),
-        "{text}"
+    common::assert_has(
+        &text,
+        "nfs:compute/current: references generation g0000000000000bad",
     );
     assert!(v.generations.iter().all(|g| g.problems.is_empty()));
     // Publishing again repairs the consumers.
