@@ -240,14 +240,10 @@ fn broken_module_files_name_the_path() {
         assert_eq!(err.to_string(), format!("{}: {why}", module.display()));
     }
 
-    let err = run(&t.path().join("nope"), &["good"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "modules directory {} is not a directory",
-            t.path().join("nope").display()
-        )
-    );
+    let nope = t.path().join("nope");
+    let err = run(&nope, &["good"]).unwrap_err();
+    let want = format!("modules directory {} is not a directory", nope.display());
+    assert_eq!(err.to_string(), want);
 }
 
 #[test]

@@ -108,6 +108,19 @@ fn base_err(rel: &str, data: &str) -> String {
     plan_err(&[spec(t.path(), "base")], &[])
 }
 
+/// The overlays `base` and `site` (in that order) in a temporary directory, each holding one
+/// file (path, content, mode).
+fn base_and_site(
+    base: (&str, &str, u32),
+    site: (&str, &str, u32),
+) -> (tempfile::TempDir, [OverlaySpec; 2]) {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), &format!("base/{}", base.0), base.1, base.2);
+    write(t.path(), &format!("site/{}", site.0), site.1, site.2);
+    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    (t, specs)
+}
+
 #[test]
 fn undefined_template_variable_names_overlay_file_line_and_variable() {
     assert_eq!(
@@ -126,10 +139,10 @@ fn a_template_needs_a_name() {
 
 #[test]
 fn same_file_in_two_overlays_is_an_error_unless_allowed() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/motd", "base\n", 0o644);
-    write(t.path(), "site/etc/motd.j2", "site\n", 0o600);
-    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    let (_t, specs) = base_and_site(
+        ("etc/motd", "base\n", 0o644),
+        ("etc/motd.j2", "site\n", 0o600),
+    );
     assert_eq!(
         plan_err(&specs, &[]),
         "etc/motd: provided by overlay \"base\" (etc/motd) and by overlay \"site\" \
@@ -144,10 +157,7 @@ fn same_file_in_two_overlays_is_an_error_unless_allowed() {
 
 #[test]
 fn a_path_cannot_change_kind_even_when_allowed() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/foo/bar", "x", 0o644);
-    write(t.path(), "site/etc/foo", "x", 0o644);
-    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    let (_t, specs) = base_and_site(("etc/foo/bar", "x", 0o644), ("etc/foo", "x", 0o644));
     assert_eq!(
         plan_err(&specs, &["etc/foo"]),
         "etc/foo: overlay \"base\" (etc/foo) provides a directory but overlay \"site\" \
