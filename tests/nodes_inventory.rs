@@ -7,6 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use common::parse_inventory as parse;
 use netroot::menus::node_boot_config;
 use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress, NodeNetwork};
 use netroot::overlay::Vars;
@@ -34,10 +35,6 @@ mac = "52:54:00:AA:BB:CC"
 profile = "gpu_v2"
 address = "192.168.7.9/255.255.255.0"
 "#;
-
-fn parse(text: &str) -> Result<Inventory, String> {
-    Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
-}
 
 /// The nodes of [`GOOD`].
 fn good_nodes() -> Vec<netroot::nodes::Node> {

@@ -27,9 +27,7 @@ fn read(path: &Path) -> String {
 fn publish_renders_node_files_and_names_each_layer_in_its_own_menus() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    let tree = p.path().join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/hostname"), "image\n").unwrap();
+    root_tree(p.path(), &[("etc/hostname", "image\n")]);
     let ov = p.path().join("overlays/nodefiles/etc");
     fs::create_dir_all(&ov).unwrap();
     fs::write(ov.join("hostname.j2"), "{{ node.name }}").unwrap();

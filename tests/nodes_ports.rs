@@ -3,13 +3,12 @@
 //! profile's entry keeps the profile's.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod menus_common;
 
-use std::path::Path;
-
+use common::parse_inventory as parse;
 use menus_common::{boot, compute_profile};
 use netroot::menus::{node_boot_config, node_entry, profile_entry};
-use netroot::nodes::Inventory;
 use netroot_boot::bootconfig::PortId;
 
 const MIXED: &str = r#"
@@ -24,10 +23,6 @@ name = "c002"
 mac = "52:54:00:00:20:01"
 profile = "compute"
 "#;
-
-fn parse(text: &str) -> Result<Inventory, String> {
-    Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
-}
 
 /// One node `c1` whose `[[node]]` table ends with `line`.
 fn node_with(line: &str) -> String {

@@ -13,9 +13,7 @@ use common::*;
 fn publish_rollback_verify_gc() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    let tree = p.path().join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/os-release"), "ID=one\n").unwrap();
+    let tree = root_tree(p.path(), &[("etc/os-release", "ID=one\n")]);
     fs::write(p.path().join("profiles/site.toml"), "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n").unwrap();
     fs::write(
         p.path().join("nodes.toml"),

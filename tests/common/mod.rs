@@ -60,6 +60,23 @@ pub fn set_mode(p: &Path, mode: u32) {
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A root tree at `PROJECT/tree` (a profile's `root.path = "tree"`) holding `files` (path,
+/// content), their directories created; its path.
+pub fn root_tree(project: &Path, files: &[(&str, &str)]) -> PathBuf {
+    let tree = project.join("tree");
+    for (rel, data) in files {
+        let p = tree.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, data).unwrap();
+    }
+    tree
+}
+
+/// A node inventory parsed as `nodes.toml`; its error as text.
+pub fn parse_inventory(text: &str) -> Result<netroot::nodes::Inventory, String> {
+    netroot::nodes::Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
+}
+
 /// Two temporary directories named with the prefixes `a` and `b` (two checkouts at paths of
 /// different lengths), and the path `deeper` below the second, where its project goes.
 pub fn two_checkouts(
