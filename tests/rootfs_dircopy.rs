@@ -76,9 +76,9 @@ fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
         let md = fs::symlink_metadata(&p).unwrap();
         let ft = md.file_type();
         if ft.is_dir() {
-            let mut names = names(&p);
-            names.sort();
-            stack.extend(names.into_iter().rev().map(|n| rel.join(n)));
+            let mut children = names(&p);
+            children.sort();
+            stack.extend(children.into_iter().rev().map(|n| rel.join(n)));
         }
         let kind = common::tree::kind_name(ft);
         let content = match kind {
