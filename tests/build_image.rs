@@ -12,10 +12,10 @@ use netroot_boot::bootconfig::{BondMode, BootConfig};
 
 #[test]
 fn compute_image_contents_and_manifest() {
-    let Some(kernel) = kernel_dir() else { return };
-    let p = project();
-    let out = p.path().join("out");
-    build_json(p.path(), "compute", &kernel, &out);
+    // The project stays bound (`_p`): it holds `out`.
+    let Some((_, _p, out, _)) = built("compute") else {
+        return;
+    };
     let img = fs::read(out.join("compute/initramfs.img")).unwrap();
     let parsed = netroot::image::read_image(&img).unwrap();
     assert_eq!(parsed.segments.len(), 2);
@@ -144,10 +144,7 @@ fn strict_firmware_fails_the_build_naming_the_file() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
     edit_profile(p.path(), "base", "strict = false", "strict = true");
-    let o = run(netroot(p.path(), &["build", "compute", "--out"])
-        .arg(p.path().join("out"))
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(p.path(), "compute", &[], &p.path().join("out"), &kernel);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bnx2x"), "{}", stderr(&o));
     assert!(!p.path().join("out/compute").exists());
@@ -198,16 +195,9 @@ fn extra_binaries_come_with_their_libraries_and_interpreter() {
         "inherits = [\"qemu-base\"]\n[extra]\nbinaries = [\"/usr/bin/nonexistent-tool\"]\n",
     )
     .unwrap();
-    let o = run(netroot(p.path(), &["build", "tools", "--out"])
-        .arg(p.path().join("out"))
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(p.path(), "tools", &[], &p.path().join("out"), &kernel);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("/usr/bin/nonexistent-tool"),
-        "{}",
-        stderr(&o)
-    );
+    assert_has(&stderr(&o), "/usr/bin/nonexistent-tool");
 }
 
 #[test]
@@ -302,10 +292,7 @@ fn initramfs_overlays_render_templates_and_are_inputs() {
     assert_eq!(segs[1]["cached"], false);
     // An undefined template variable is an error naming the file.
     fs::write(ov.join("bad.j2"), "{{ nope }}\n").unwrap();
-    let o = run(netroot(p.path(), &["build", "ov", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(p.path(), "ov", &[], &out, &kernel);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad.j2"), "{}", stderr(&o));
 }

@@ -21,18 +21,14 @@ fn segment_cached(report: &serde_json::Value, name: &str) -> bool {
 
 #[test]
 fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_dependents() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    let first = build_json(proj.path(), "compute", &kernel, &out);
+    let Some((kernel, proj, out, first)) = built("compute") else {
+        return;
+    };
     assert_eq!(first["up_to_date"], false);
     assert!(!segment_cached(&first, "modules") && !segment_cached(&first, "init"));
 
     // Nothing changed: up to date, in text mode too.
-    let o = run(netroot(proj.path(), &["build", "compute", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(proj.path(), "compute", &[], &out, &kernel);
     assert!(o.status.success());
     assert!(
         stdout(&o).starts_with("compute: up to date ("),
@@ -103,10 +99,9 @@ fn second_build_is_up_to_date_touch_does_not_rebuild_and_changes_rebuild_only_de
 
 #[test]
 fn damaged_output_is_rebuilt() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    let first = build_json(proj.path(), "qemu-base", &kernel, &out);
+    let Some((kernel, proj, out, first)) = built("qemu-base") else {
+        return;
+    };
     fs::write(out.join("qemu-base/initramfs.img"), b"garbage").unwrap();
     let r = build_json(proj.path(), "qemu-base", &kernel, &out);
     assert_eq!(r["up_to_date"], false);
@@ -116,10 +111,9 @@ fn damaged_output_is_rebuilt() {
 
 #[test]
 fn failed_build_keeps_previous_artifacts_and_state() {
-    let Some(kernel) = kernel_dir() else { return };
-    let proj = project();
-    let out = proj.path().join("out");
-    build_json(proj.path(), "qemu-base", &kernel, &out);
+    let Some((kernel, proj, out, _)) = built("qemu-base") else {
+        return;
+    };
     let before = fs::read(out.join("qemu-base/initramfs.img")).unwrap();
     edit_profile(
         proj.path(),
@@ -127,10 +121,7 @@ fn failed_build_keeps_previous_artifacts_and_state() {
         "\"virtio_pci\"]",
         "\"virtio_pci\", \"nfsv5\"]",
     );
-    let o = run(netroot(proj.path(), &["build", "qemu-base", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(proj.path(), "qemu-base", &[], &out, &kernel);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("build of profile \"qemu-base\" failed: unknown module \"nfsv5\" (closest: nfsv2, nfsv3, nfsv4)"), "{err}");

@@ -33,15 +33,7 @@ fn build_in(project: &Path, kernel: &Path, umask: &str, tz: &str, lang: &str) {
 #[test]
 fn builds_in_different_directories_and_environments_are_byte_identical() {
     let Some(kernel) = kernel_dir() else { return };
-    let a = tempfile::Builder::new()
-        .prefix("checkout-a")
-        .tempdir()
-        .unwrap();
-    let b = tempfile::Builder::new()
-        .prefix("other-checkout-b")
-        .tempdir()
-        .unwrap();
-    let b_proj = b.path().join("deeper/netroot");
+    let (a, _b, b_proj) = two_checkouts("checkout-a", "other-checkout-b", "deeper/netroot");
     copy_profiles(a.path());
     copy_profiles(&b_proj);
     build_in(a.path(), &kernel, "022", "UTC", "C");
@@ -95,9 +87,8 @@ fn source_date_epoch_sets_every_mtime() {
     assert_eq!(m["source_date_epoch"], 1_700_000_000);
     let bad = run(netroot(p.path(), &["build", "qemu-base"]).env("SOURCE_DATE_EPOCH", "yesterday"));
     assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stderr(&bad).contains("SOURCE_DATE_EPOCH=\"yesterday\" is not a non-negative integer"),
-        "{}",
-        stderr(&bad)
+    assert_has(
+        &stderr(&bad),
+        "SOURCE_DATE_EPOCH=\"yesterday\" is not a non-negative integer",
     );
 }

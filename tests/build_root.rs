@@ -43,10 +43,7 @@ fn root_tree_is_built_checked_linked_and_cached() {
 
     // The setuid file is not allowed: the build fails naming it, and nothing is published.
     profile(p.path(), false);
-    let o = run(netroot(p.path(), &["build", "withroot", "--out"])
-        .arg(&out)
-        .arg("--kernel")
-        .arg(&kernel));
+    let o = build(p.path(), "withroot", &[], &out, &kernel);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/usr/bin/su"), "{}", stderr(&o));
     assert!(!out.join("withroot").exists());

@@ -9,6 +9,16 @@ use std::path::Path;
 
 use common::*;
 
+/// `netroot build compute --out PROJECT/out` is a build error (exit 1) whose stderr has `why`,
+/// and writes no output.
+#[track_caller]
+fn build_fails(p: &std::path::Path, why: &str) {
+    let o = run(netroot(p, &["build", "compute", "--out"]).arg(p.join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    assert_has(&stderr(&o), why);
+    assert!(!p.join("out/compute").exists());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let p = project();
@@ -20,16 +30,8 @@ fn usage_errors_exit_2() {
     assert!(stderr(&o).contains("unexpected argument '--frobnicate'"));
     let o = run(&mut netroot(p.path(), &["build", "nosuch"]));
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("profile \"nosuch\" not found in"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("(available: base, compute, qemu, qemu-base)"),
-        "{}",
-        stderr(&o)
-    );
+    assert_has(&stderr(&o), "profile \"nosuch\" not found in");
+    assert_has(&stderr(&o), "(available: base, compute, qemu, qemu-base)");
     let o = run(&mut netroot(
         p.path(),
         &["build", "compute", "--kernel", "/does/not/exist"],
@@ -53,28 +55,15 @@ fn broken_profile_is_a_build_error_naming_the_position() {
         "mode = \"802.3ad\"",
         "mode = \"8023ad\"",
     );
-    let o = run(netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("profiles/compute.toml:12:8: unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!p.path().join("out/compute").exists());
+    build_fails(p.path(), "profiles/compute.toml:12:8: unknown bond mode \"8023ad\" (expected one of: balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb)");
     // The listing shows which profiles are broken and exits 1.
     let o = run(&mut netroot(p.path(), &["profiles"]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o)
-            .contains("compute          INVALID: profiles/compute.toml:12:8: unknown bond mode"),
-        "{}",
-        stdout(&o)
+    assert_has(
+        &stdout(&o),
+        "compute          INVALID: profiles/compute.toml:12:8: unknown bond mode",
     );
-    assert!(
-        stdout(&o).contains("qemu-base        compute adapted to QEMU"),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "qemu-base        compute adapted to QEMU");
 }
 
 #[test]
@@ -123,29 +112,17 @@ fn profiles_show_refuses_what_build_refuses_at_the_profile_key() {
     );
     let o = run(&mut netroot(p.path(), &["profiles", "show", "compute"]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("profiles/compute.toml:22:10: nfs.server: invalid IPv4 address \"0.0.0.0\": not a host address"),
-        "{}",
-        stderr(&o)
-    );
+    assert_has(&stderr(&o), "profiles/compute.toml:22:10: nfs.server: invalid IPv4 address \"0.0.0.0\": not a host address");
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
     // The build loads the profile the same way: the same message, before any output is written.
-    let o = run(netroot(p.path(), &["build", "compute", "--out"]).arg(p.path().join("out")));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("profiles/compute.toml:22:10: nfs.server:"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!p.path().join("out/compute").exists());
+    build_fails(p.path(), "profiles/compute.toml:22:10: nfs.server:");
 }
 
 #[test]
 fn inspect_lists_a_built_image_with_path_last() {
-    let Some(kernel) = kernel_dir() else { return };
-    let p = project();
-    let out = p.path().join("out");
-    build_json(p.path(), "qemu-base", &kernel, &out);
+    let Some((_, p, out, _)) = built("qemu-base") else {
+        return;
+    };
     let o = run(netroot(p.path(), &["inspect"]).arg(out.join("qemu-base/initramfs.img")));
     assert!(o.status.success());
     let text = stdout(&o);

@@ -133,20 +133,11 @@ fn first_difference(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) ->
 
 /// The root source tree: varied modes and a symlink.
 fn write_tree(tree: &Path) {
-    for d in ["etc", "usr/bin", "var/empty"] {
-        fs::create_dir_all(tree.join(d)).unwrap();
-    }
-    fs::write(tree.join("etc/os-release"), "ID=repro\n").unwrap();
-    fs::write(tree.join("usr/bin/tool"), "#!/bin/sh\necho tool\n").unwrap();
-    fs::write(tree.join("etc/secret"), "s3cret\n").unwrap();
-    for (path, mode) in [
-        ("etc/os-release", 0o644),
-        ("usr/bin/tool", 0o755),
-        ("etc/secret", 0o600),
-        ("var/empty", 0o700),
-    ] {
-        fs::set_permissions(tree.join(path), fs::Permissions::from_mode(mode)).unwrap();
-    }
+    fs::create_dir_all(tree.join("var/empty")).unwrap();
+    write_mode(tree, "etc/os-release", "ID=repro\n", 0o644);
+    write_mode(tree, "usr/bin/tool", "#!/bin/sh\necho tool\n", 0o755);
+    write_mode(tree, "etc/secret", "s3cret\n", 0o600);
+    set_mode(&tree.join("var/empty"), 0o700);
     symlink("usr/bin", tree.join("bin")).unwrap();
 }
 
@@ -171,19 +162,11 @@ fn write_project(dir: &Path, tree: &Path) {
     )
     .unwrap();
     let ov = dir.join("overlays/nodefiles");
-    fs::create_dir_all(ov.join("etc/netroot.d")).unwrap();
-    fs::write(ov.join("etc/motd"), "shared\n").unwrap();
-    fs::write(ov.join("etc/rack.j2"), "{{ rack }}\n").unwrap();
-    fs::write(ov.join("etc/netroot.d/hostname.j2"), "{{ node.name }}\n").unwrap();
-    for (path, mode) in [
-        ("etc", 0o755),
-        ("etc/netroot.d", 0o755),
-        ("etc/motd", 0o644),
-        ("etc/rack.j2", 0o644),
-        ("etc/netroot.d/hostname.j2", 0o644),
-    ] {
-        fs::set_permissions(ov.join(path), fs::Permissions::from_mode(mode)).unwrap();
-    }
+    write_mode(&ov, "etc/motd", "shared\n", 0o644);
+    write_mode(&ov, "etc/rack.j2", "{{ rack }}\n", 0o644);
+    write_mode(&ov, "etc/netroot.d/hostname.j2", "{{ node.name }}\n", 0o644);
+    set_mode(&ov.join("etc"), 0o755);
+    set_mode(&ov.join("etc/netroot.d"), 0o755);
     fs::write(dir.join("nodes.toml"), NODES).unwrap();
 }
 
@@ -277,15 +260,7 @@ fn publish_in(dir: &Path, kernel: &Path, env: &RunEnv<'_>) -> (PathBuf, PathBuf)
 #[test]
 fn the_same_profile_published_twice_gives_identical_generations_and_trees() {
     let Some(kernel) = kernel_dir() else { return };
-    let a = tempfile::Builder::new()
-        .prefix("repro-a")
-        .tempdir()
-        .unwrap();
-    let b = tempfile::Builder::new()
-        .prefix("other-repro-b")
-        .tempdir()
-        .unwrap();
-    let b_proj = b.path().join("deeper/project");
+    let (a, _b, b_proj) = two_checkouts("repro-a", "other-repro-b", "deeper/project");
     let source = tempfile::tempdir().unwrap();
     write_tree(source.path());
     write_project(a.path(), source.path());

@@ -81,6 +81,11 @@ fn have_cc() -> bool {
     ok
 }
 
+/// A temporary directory to build test binaries in, when `cc` works (else `None`: skipped).
+fn cc_tmp() -> Option<tempfile::TempDir> {
+    have_cc().then(|| tempfile::tempdir().unwrap())
+}
+
 fn cc(args: &[&str]) {
     let out = Command::new("cc").args(args).output().unwrap();
     assert!(
@@ -368,10 +373,7 @@ fn binary_symlinks_resolve_inside_the_sysroot() {
 
 #[test]
 fn origin_rpath_and_runpath() {
-    if !have_cc() {
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
+    let Some(t) = cc_tmp() else { return };
     let app = t.path().join("app");
     let (lib, bin) = (app.join("lib"), app.join("bin"));
     fs::create_dir_all(&lib).unwrap();
@@ -463,10 +465,7 @@ fn origin_rpath_and_runpath() {
 
 #[test]
 fn static_cc_binary_is_alone() {
-    if !have_cc() {
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
+    let Some(t) = cc_tmp() else { return };
     let c = t.path().join("s.c");
     fs::write(&c, "int main(void) { return 0; }\n").unwrap();
     let exe = t.path().join("s");

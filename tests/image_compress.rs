@@ -182,41 +182,39 @@ fn legacy_lzma_is_decoded() {
     assert_eq!(out.consumed, packed.len());
 }
 
+/// Decoding `data` as `codec` fails with an error starting with `prefix`.
+#[track_caller]
+fn fails_with(data: &[u8], codec: Codec, prefix: &str) {
+    let err = decompress_stream(data, codec).unwrap_err();
+    assert!(err.to_string().starts_with(prefix), "{err}");
+}
+
 #[test]
 fn damaged_and_unsupported_streams_are_named() {
     let packed = compress(&sample_data(50_000), &c(Codec::Gzip, None)).unwrap();
-    let err = decompress_stream(&packed[..packed.len() / 2], Codec::Gzip).unwrap_err();
-    assert!(
-        err.to_string().starts_with("gzip stream is truncated: "),
-        "{err}"
+    fails_with(
+        &packed[..packed.len() / 2],
+        Codec::Gzip,
+        "gzip stream is truncated: ",
     );
     let mut corrupt = packed.clone();
     corrupt[40] ^= 0xff;
     corrupt[41] ^= 0xff;
-    let err = decompress_stream(&corrupt, Codec::Gzip).unwrap_err();
-    assert!(
-        err.to_string().starts_with("gzip stream is corrupt: "),
-        "{err}"
-    );
+    fails_with(&corrupt, Codec::Gzip, "gzip stream is corrupt: ");
 
     let packed = compress(&sample_data(50_000), &c(Codec::Zstd, Some(3))).unwrap();
-    let err = decompress_stream(&packed[..packed.len() - 10], Codec::Zstd).unwrap_err();
-    assert!(
-        err.to_string().starts_with("zstd stream is truncated: "),
-        "{err}"
+    fails_with(
+        &packed[..packed.len() - 10],
+        Codec::Zstd,
+        "zstd stream is truncated: ",
     );
     let mut corrupt = packed.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff; // the content checksum
-    let err = decompress_stream(&corrupt, Codec::Zstd).unwrap_err();
-    assert!(
-        err.to_string().starts_with("zstd stream is corrupt: "),
-        "{err}"
-    );
+    fails_with(&corrupt, Codec::Zstd, "zstd stream is corrupt: ");
 
     let packed = compress(&sample_data(50_000), &c(Codec::Xz, Some(1))).unwrap();
-    let err = decompress_stream(&packed[..packed.len() - 30], Codec::Xz).unwrap_err();
-    assert!(err.to_string().starts_with("xz stream is"), "{err}");
+    fails_with(&packed[..packed.len() - 30], Codec::Xz, "xz stream is");
 
     for (magic, name) in [
         (&[0x02u8, 0x21, 0x4c, 0x18][..], "lz4"),

@@ -148,34 +148,39 @@ fn image(dir: &Path, name: &str, fill: impl FnOnce(&mut ImageBuilder)) -> PathBu
 
 const KMOD: &str = "lib/modules/6.1.0/kernel/drivers";
 
+/// The files of a.img and b.img side by side: (path, mode, content).
+const FILES: [[(&str, u32, &[u8]); 2]; 4] = [
+    [("init", 0o755, b"v1"), ("init", 0o755, b"v2")],
+    [("etc/keep", 0o644, b"same"), ("etc/keep", 0o644, b"same")],
+    [("etc/gone", 0o644, b"x"), ("etc/new", 0o644, b"y")],
+    [("etc/mode", 0o644, b"m"), ("etc/mode", 0o600, b"m")],
+];
+/// The target of the symlink `bin` in a.img and b.img.
+const BIN: [&str; 2] = ["usr/bin", "usr/sbin"];
+/// The modules of a.img and b.img side by side: (path below KMOD, content), mode 0644.
+const MODULES: [[(&str, &[u8]); 2]; 3] = [
+    [("net/e1000e.ko", b"e1"), ("net/e1000e.ko.zst", b"e1")],
+    [("net/old-nic.ko", b"o"), ("net/virtio_net.ko", b"v")],
+    [("fs/nfs.ko", b"n"), ("fs/nfs.ko", b"n2")],
+];
+
 fn pair(dir: &Path) -> (PathBuf, PathBuf) {
-    let a = image(dir, "a.img", |b| {
-        b.add_file("init", 0o755, b"v1".to_vec()).unwrap();
-        b.add_file("etc/keep", 0o644, b"same".to_vec()).unwrap();
-        b.add_file("etc/gone", 0o644, b"x".to_vec()).unwrap();
-        b.add_file("etc/mode", 0o644, b"m".to_vec()).unwrap();
-        b.add_symlink("bin", "usr/bin").unwrap();
-        b.add_file(&format!("{KMOD}/net/e1000e.ko"), 0o644, b"e1".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/net/old-nic.ko"), 0o644, b"o".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/fs/nfs.ko"), 0o644, b"n".to_vec())
-            .unwrap();
-    });
-    let b = image(dir, "b.img", |b| {
-        b.add_file("init", 0o755, b"v2".to_vec()).unwrap();
-        b.add_file("etc/keep", 0o644, b"same".to_vec()).unwrap();
-        b.add_file("etc/new", 0o644, b"y".to_vec()).unwrap();
-        b.add_file("etc/mode", 0o600, b"m".to_vec()).unwrap();
-        b.add_symlink("bin", "usr/sbin").unwrap();
-        b.add_file(&format!("{KMOD}/net/e1000e.ko.zst"), 0o644, b"e1".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/net/virtio_net.ko"), 0o644, b"v".to_vec())
-            .unwrap();
-        b.add_file(&format!("{KMOD}/fs/nfs.ko"), 0o644, b"n2".to_vec())
-            .unwrap();
-    });
-    (a, b)
+    // Side `i` of the tables, added in the same order: files, the symlink, modules.
+    let side = |i: usize, name: &str| {
+        image(dir, name, |b| {
+            for f in &FILES {
+                let (path, mode, data) = f[i];
+                b.add_file(path, mode, data.to_vec()).unwrap();
+            }
+            b.add_symlink("bin", BIN[i]).unwrap();
+            for m in &MODULES {
+                let (path, data) = m[i];
+                b.add_file(&format!("{KMOD}/{path}"), 0o644, data.to_vec())
+                    .unwrap();
+            }
+        })
+    };
+    (side(0, "a.img"), side(1, "b.img"))
 }
 
 #[test]

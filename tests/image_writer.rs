@@ -2,6 +2,8 @@
 //! readability by our reader and (when installed) GNU cpio.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
 use std::process::Command;
 
 use netroot::image::{read_image, Entry, EntryKind, ImageBuilder};
@@ -309,15 +311,10 @@ fn gnu_cpio_reads_our_output() {
         cpio_bytes(&sample(&[0, 1, 2, 3, 5, 6, 7]), 1_700_000_000),
     )
     .unwrap();
-    let list = Command::new("sh")
-        .arg("-c")
-        .arg(format!("cpio -t --quiet < {}", archive.display()))
-        .output()
-        .unwrap();
-    assert!(
-        list.status.success(),
-        "{}",
-        String::from_utf8_lossy(&list.stderr)
+    let list = common::output_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("cpio -t --quiet < {}", archive.display())),
     );
     let listed = String::from_utf8(list.stdout).unwrap();
     let ours: Vec<String> = sample(&[0, 1, 2, 3, 5, 6, 7])
@@ -328,20 +325,11 @@ fn gnu_cpio_reads_our_output() {
 
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let extract = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "cd {} && cpio -idmv --quiet < {}",
-            root.display(),
-            archive.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        extract.status.success(),
-        "{}",
-        String::from_utf8_lossy(&extract.stderr)
-    );
+    common::output_ok(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && cpio -idmv --quiet < {}",
+        root.display(),
+        archive.display()
+    )));
     let tool = root.join("usr/bin/tool");
     assert_eq!(std::fs::read(&tool).unwrap(), b"#!/bin/sh\necho tool\n");
     assert_eq!(

@@ -61,6 +61,15 @@ fn before(closure: &Closure, first: &str, then: &str) {
     );
 }
 
+/// The closure is exactly `modules`, and each `(first, then)` of `order` loads in that order.
+#[track_caller]
+fn closure_is(closure: &Closure, modules: &[&str], order: &[(&str, &str)]) {
+    assert_eq!(set(closure), modules.iter().copied().collect());
+    for (first, then) in order {
+        before(closure, first, then);
+    }
+}
+
 fn reasons(closure: &Closure, name: &str) -> Vec<Reason> {
     closure.modules[pos(closure, name)].reasons.clone()
 }
@@ -146,22 +155,22 @@ fn bonding_overlay_virtio_net() {
     assert_eq!(names(&c), ["overlay"]);
     // Requested with a dash: names are normalized.
     let c = run(&dir, &["virtio-net"]).unwrap();
-    assert_eq!(
-        set(&c),
-        [
+    closure_is(
+        &c,
+        &[
             "failover",
             "net_failover",
             "virtio",
             "virtio_net",
-            "virtio_ring"
-        ]
-        .into_iter()
-        .collect()
+            "virtio_ring",
+        ],
+        &[
+            ("virtio_ring", "virtio"),
+            ("failover", "net_failover"),
+            ("net_failover", "virtio_net"),
+            ("virtio", "virtio_net"),
+        ],
     );
-    before(&c, "virtio_ring", "virtio");
-    before(&c, "failover", "net_failover");
-    before(&c, "net_failover", "virtio_net");
-    before(&c, "virtio", "virtio_net");
     assert_eq!(
         reasons(&c, "virtio_net"),
         [Reason::Requested("virtio-net".into())]
@@ -173,33 +182,31 @@ fn softdeps_by_name_and_by_alias() {
     let Some(dir) = modules_dir() else { return };
     // r8169 has softdep=pre: realtek (the PHY driver without which the NIC has no link).
     let c = run(&dir, &["r8169"]).unwrap();
-    assert_eq!(
-        set(&c),
-        ["libphy", "mdio_devres", "r8169", "realtek"]
-            .into_iter()
-            .collect()
+    closure_is(
+        &c,
+        &["libphy", "mdio_devres", "r8169", "realtek"],
+        &[("realtek", "r8169")],
     );
-    before(&c, "realtek", "r8169");
     assert_eq!(reasons(&c, "realtek"), [Reason::SoftdepPre("r8169".into())]);
 
     // ext4 and jbd2 have softdep=pre: crypto-crc32c, an alias of two modules.
     let c = run(&dir, &["ext4"]).unwrap();
-    assert_eq!(
-        set(&c),
-        [
+    closure_is(
+        &c,
+        &[
             "crc16",
             "crc32c_generic",
             "crc32c_intel",
             "ext4",
             "jbd2",
-            "mbcache"
-        ]
-        .into_iter()
-        .collect()
+            "mbcache",
+        ],
+        &[
+            ("crc32c_generic", "jbd2"),
+            ("crc32c_intel", "jbd2"),
+            ("jbd2", "ext4"),
+        ],
     );
-    before(&c, "crc32c_generic", "jbd2");
-    before(&c, "crc32c_intel", "jbd2");
-    before(&c, "jbd2", "ext4");
     assert_eq!(
         reasons(&c, "crc32c_intel"),
         [

@@ -223,38 +223,27 @@ fn broken_module_files_name_the_path() {
         "{err}"
     );
 
-    let nomodinfo = t.path().join("kernel/plain.ko");
-    std::fs::write(
-        &nomodinfo,
-        test_elf::elf_with_sections(&[(".text", b"\xc3")]),
-    )
-    .unwrap();
-    let err = run(t.path(), &["plain"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("{}: no .modinfo section", nomodinfo.display())
-    );
+    // (module, its ELF sections, the error after its path)
+    type Sections<'a> = &'a [(&'a str, &'a [u8])];
+    let sections: [(&str, Sections, &str); 2] = [
+        ("plain", &[(".text", b"\xc3")], "no .modinfo section"),
+        (
+            "garbage",
+            &[(".modinfo", b"vermagic=x\0vermagic=y\0")],
+            "modinfo has 2 vermagic entries",
+        ),
+    ];
+    for (name, sections, why) in sections {
+        let module = t.path().join(format!("kernel/{name}.ko"));
+        std::fs::write(&module, test_elf::elf_with_sections(sections)).unwrap();
+        let err = run(t.path(), &[name]).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: {why}", module.display()));
+    }
 
-    let garbage = t.path().join("kernel/garbage.ko");
-    std::fs::write(
-        &garbage,
-        test_elf::elf_with_sections(&[(".modinfo", b"vermagic=x\0vermagic=y\0")]),
-    )
-    .unwrap();
-    let err = run(t.path(), &["garbage"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("{}: modinfo has 2 vermagic entries", garbage.display())
-    );
-
-    let err = run(&t.path().join("nope"), &["good"]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "modules directory {} is not a directory",
-            t.path().join("nope").display()
-        )
-    );
+    let nope = t.path().join("nope");
+    let err = run(&nope, &["good"]).unwrap_err();
+    let want = format!("modules directory {} is not a directory", nope.display());
+    assert_eq!(err.to_string(), want);
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! install yet: that test only skips.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod menus_common;
 
 use std::io::{BufRead, BufReader};
@@ -18,8 +19,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use menus_common::boot;
-use netroot::menus::{node_menus, profile_entry, render_files, MenuModel, ProfileBoot};
+use menus_common::{boot, compute_profile, profile_boot};
+use netroot::menus::{node_menus, profile_entry, render_files, MenuModel};
 use netroot::nodes::Inventory;
 
 /// A TCG boot reaches the kernel's command-line message in 10-25 s; allow for a loaded machine.
@@ -94,20 +95,14 @@ fn tftp_root(kernel: &Path) -> (tempfile::TempDir, MenuModel, Vec<netroot::menus
     let compute = boot("compute", "/export/compute");
     let gpu = boot("gpu", "/export/gpu");
     let profiles = [
-        ProfileBoot {
-            id: "compute",
-            title: "Compute nodes",
-            boot: &compute,
-            kernel: "netroot/compute/7/vmlinuz",
-            initrd: "netroot/compute/7/initramfs.img",
-        },
-        ProfileBoot {
-            id: "gpu",
-            title: "GPU nodes (it's new)",
-            boot: &gpu,
-            kernel: "netroot/compute/7/vmlinuz",
-            initrd: "netroot/compute/7/initramfs.img",
-        },
+        compute_profile(&compute),
+        profile_boot(
+            "gpu",
+            "GPU nodes (it's new)",
+            &gpu,
+            "netroot/compute/7/vmlinuz",
+            "netroot/compute/7/initramfs.img",
+        ),
     ];
     // panic=-1 with -no-reboot ends QEMU if the kernel gets that far; quoting needs carrying.
     let extra = "panic=-1 rd.note=\"two words\" x=$y";
@@ -221,15 +216,10 @@ fn grub_boots_the_default_entry_of_the_main_menu() {
         return;
     }
     let (t, m, _) = tftp_root(&kernel);
-    let out = Command::new("grub-mknetdir")
-        .arg(format!("--net-directory={}", t.path().display()))
-        .args(["--subdir=boot/grub", "-d", GRUB_I386_PC])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::output_ok(
+        Command::new("grub-mknetdir")
+            .arg(format!("--net-directory={}", t.path().display()))
+            .args(["--subdir=boot/grub", "-d", GRUB_I386_PC]),
     );
     let got = boot_cmdline(t.path(), "boot/grub/i386-pc/core.0", OTHER_MAC);
     let gpu = m.entries.iter().find(|e| e.id == "gpu").unwrap();

@@ -11,7 +11,7 @@ use std::path::Path;
 use menus_common::*;
 use netroot::menus::{
     grub_cfg, ipxe_script, ipxe_script_with_nodes, node_menus, per_mac_name, profile_entry,
-    pxelinux_cfg, render_files, MenuEntry, MenuModel, NodeMenu, PerMac, ProfileBoot,
+    pxelinux_cfg, render_files, MenuEntry, MenuModel, NodeMenu, PerMac,
 };
 use netroot::nodes::Inventory;
 use netroot_boot::bootconfig::{IpConfig, StaticIp};
@@ -21,15 +21,8 @@ const EXTRA: &str = "quiet rd.note=\"two words\" x=$y";
 
 fn single() -> MenuModel {
     let b = boot("compute", "/export/compute");
-    let p = ProfileBoot {
-        id: "compute",
-        title: "Compute nodes",
-        boot: &b,
-        kernel: "netroot/compute/7/vmlinuz",
-        initrd: "netroot/compute/7/initramfs.img",
-    };
     MenuModel {
-        entries: vec![profile_entry(&p, None, "")],
+        entries: vec![profile_entry(&compute_profile(&b), None, "")],
         default: "compute".into(),
         timeout_secs: 5,
         http_base: None,
@@ -44,28 +37,8 @@ fn several() -> MenuModel {
     let gpu = boot("gpu", "/export/gpu");
     let serial = Some((0, 115_200));
     let entries = vec![
-        profile_entry(
-            &ProfileBoot {
-                id: "compute",
-                title: "Compute nodes",
-                boot: &compute,
-                kernel: "netroot/compute/7/vmlinuz",
-                initrd: "netroot/compute/7/initramfs.img",
-            },
-            serial,
-            EXTRA,
-        ),
-        profile_entry(
-            &ProfileBoot {
-                id: "gpu",
-                title: "GPU nodes (it's new)",
-                boot: &gpu,
-                kernel: "netroot/gpu/3/vmlinuz",
-                initrd: "netroot/gpu/3/initramfs.img",
-            },
-            serial,
-            EXTRA,
-        ),
+        profile_entry(&compute_profile(&compute), serial, EXTRA),
+        profile_entry(&gpu_profile("GPU nodes (it's new)", &gpu), serial, EXTRA),
     ];
     MenuModel {
         entries,
@@ -99,30 +72,8 @@ address = "10.0.2.1/16"
 
 fn with_nodes() -> (MenuModel, Vec<NodeMenu>) {
     let compute = boot("compute", "/export/compute");
-    let mut gpu = boot("gpu", "/export/gpu");
-    gpu.ip = IpConfig::Static(StaticIp {
-        address: Ipv4Addr::new(10, 0, 9, 9),
-        prefix_len: 16,
-        gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
-        dns: vec![Ipv4Addr::new(10, 0, 0, 53)],
-        hostname: None,
-    });
-    let profiles = [
-        ProfileBoot {
-            id: "compute",
-            title: "Compute nodes",
-            boot: &compute,
-            kernel: "netroot/compute/7/vmlinuz",
-            initrd: "netroot/compute/7/initramfs.img",
-        },
-        ProfileBoot {
-            id: "gpu",
-            title: "GPU nodes",
-            boot: &gpu,
-            kernel: "netroot/gpu/3/vmlinuz",
-            initrd: "netroot/gpu/3/initramfs.img",
-        },
-    ];
+    let gpu = gpu_static_boot();
+    let profiles = [compute_profile(&compute), gpu_profile("GPU nodes", &gpu)];
     let serial = Some((1, 57_600));
     let base = MenuModel {
         entries: profiles
@@ -294,15 +245,7 @@ fn node_entries_carry_static_addresses_console_and_host_name() {
     let (_, nodes) = with_nodes();
     let profile_boot = |n: &NodeMenu| {
         if n.menu.default == "gpu" {
-            let mut b = boot("gpu", "/export/gpu");
-            b.ip = IpConfig::Static(StaticIp {
-                address: Ipv4Addr::new(10, 0, 9, 9),
-                prefix_len: 16,
-                gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
-                dns: vec![Ipv4Addr::new(10, 0, 0, 53)],
-                hostname: None,
-            });
-            b
+            gpu_static_boot()
         } else {
             boot("compute", "/export/compute")
         }

@@ -2,9 +2,12 @@
 //! the shipped `examples/nodes.toml`.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use common::parse_inventory as parse;
 use netroot::menus::node_boot_config;
 use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress, NodeNetwork};
 use netroot::overlay::Vars;
@@ -33,8 +36,9 @@ profile = "gpu_v2"
 address = "192.168.7.9/255.255.255.0"
 "#;
 
-fn parse(text: &str) -> Result<Inventory, String> {
-    Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
+/// The nodes of [`GOOD`].
+fn good_nodes() -> Vec<netroot::nodes::Node> {
+    parse(GOOD).unwrap().nodes
 }
 
 #[test]
@@ -206,9 +210,8 @@ fn load_reads_the_file_and_reports_a_missing_one() {
 
 #[test]
 fn dnsmasq_snippet() {
-    let inv = parse(GOOD).unwrap();
     assert_eq!(
-        dnsmasq_hosts(&inv.nodes),
+        dnsmasq_hosts(&good_nodes()),
         "# netroot node reservations (generated from nodes.toml; do not edit)\n\
          dhcp-host=52:54:00:00:10:01,c001,10.0.1.1\n\
          dhcp-host=52:54:00:00:10:02,c002\n\
@@ -218,9 +221,8 @@ fn dnsmasq_snippet() {
 
 #[test]
 fn dhcpd_snippet() {
-    let inv = parse(GOOD).unwrap();
     assert_eq!(
-        dhcpd_hosts(&inv.nodes),
+        dhcpd_hosts(&good_nodes()),
         "# netroot node reservations (generated from nodes.toml; do not edit)\n\
          host c001 {\n  hardware ethernet 52:54:00:00:10:01;\n  fixed-address 10.0.1.1;\n  \
          option host-name \"c001\";\n}\n\
@@ -230,45 +232,56 @@ fn dhcpd_snippet() {
     );
 }
 
+/// Writes `text` to `file` in a temporary directory and runs the installed `tool` on it with
+/// the arguments `args` gives for the file's path, asserting success; returns its stderr, or
+/// `None` (skipped, with the package to install) when `tool` is not installed.
+fn tool_accepts(
+    tool: &str,
+    package: &str,
+    file: &str,
+    text: &str,
+    args: impl FnOnce(&Path) -> Vec<std::ffi::OsString>,
+) -> Option<String> {
+    let Ok(prog) = which(tool) else {
+        println!("skipped: {tool} not installed (apt-get install {package})");
+        return None;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join(file);
+    std::fs::write(&conf, text).unwrap();
+    let out = common::output_ok(std::process::Command::new(prog).args(args(&conf)));
+    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn dhcpd_snippet_passes_dhcpd_syntax_check_when_installed() {
-    let Ok(dhcpd) = which("dhcpd") else {
-        println!("skipped: dhcpd not installed (apt-get install isc-dhcp-server)");
-        return;
-    };
     let inv = parse(GOOD).unwrap();
-    let t = tempfile::tempdir().unwrap();
-    let conf = t.path().join("dhcpd.conf");
-    std::fs::write(&conf, dhcpd_hosts(&inv.nodes)).unwrap();
-    let out = std::process::Command::new(dhcpd)
-        .args(["-t", "-4", "-cf"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    tool_accepts(
+        "dhcpd",
+        "isc-dhcp-server",
+        "dhcpd.conf",
+        &dhcpd_hosts(&inv.nodes),
+        |conf| vec!["-t".into(), "-4".into(), "-cf".into(), conf.into()],
     );
 }
 
 #[test]
 fn dnsmasq_snippet_passes_dnsmasq_test_when_installed() {
-    let Ok(dnsmasq) = which("dnsmasq") else {
-        println!("skipped: dnsmasq not installed (apt-get install dnsmasq)");
+    let inv = parse(GOOD).unwrap();
+    let Some(stderr) = tool_accepts(
+        "dnsmasq",
+        "dnsmasq",
+        "hosts.conf",
+        &dnsmasq_hosts(&inv.nodes),
+        |conf| {
+            vec![
+                "--test".into(),
+                format!("--conf-file={}", conf.display()).into(),
+            ]
+        },
+    ) else {
         return;
     };
-    let inv = parse(GOOD).unwrap();
-    let t = tempfile::tempdir().unwrap();
-    let conf = t.path().join("hosts.conf");
-    std::fs::write(&conf, dnsmasq_hosts(&inv.nodes)).unwrap();
-    let out = std::process::Command::new(dnsmasq)
-        .arg("--test")
-        .arg(format!("--conf-file={}", conf.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("syntax check OK"), "{stderr}");
 }
 

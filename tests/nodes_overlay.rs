@@ -27,9 +27,7 @@ fn read(path: &Path) -> String {
 fn publish_renders_node_files_and_names_each_layer_in_its_own_menus() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    let tree = p.path().join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/hostname"), "image\n").unwrap();
+    root_tree(p.path(), &[("etc/hostname", "image\n")]);
     let ov = p.path().join("overlays/nodefiles/etc");
     fs::create_dir_all(&ov).unwrap();
     fs::write(ov.join("hostname.j2"), "{{ node.name }}").unwrap();
@@ -51,12 +49,16 @@ fn publish_renders_node_files_and_names_each_layer_in_its_own_menus() {
     let targets = |c: &mut std::process::Command| {
         c.arg("--tftp").arg(&tftp).arg("--nfs").arg(&nfs);
     };
-    let mut c = netroot(p.path(), &["publish", "site", "--out"]);
-    c.arg(&out).arg("--kernel").arg(&kernel);
-    targets(&mut c);
-    let o = run(&mut c);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let gen = current(&tftp, "site");
+    // Publishes the profile; the generation `current` then names.
+    let publish = || {
+        let mut c = netroot(p.path(), &["publish", "site", "--out"]);
+        c.arg(&out).arg("--kernel").arg(&kernel);
+        targets(&mut c);
+        let o = run(&mut c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        current(&tftp, "site")
+    };
+    let gen = publish();
     let root = nfs.join("site").join(&gen);
 
     // Shared tree: the template needing a node is left out (the image's file stays), the one
@@ -114,12 +116,7 @@ fn publish_renders_node_files_and_names_each_layer_in_its_own_menus() {
         NODES.replace("rack = \"r1\"", "rack = \"r2\""),
     )
     .unwrap();
-    let mut c = netroot(p.path(), &["publish", "site", "--out"]);
-    c.arg(&out).arg("--kernel").arg(&kernel);
-    targets(&mut c);
-    let o = run(&mut c);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let gen2 = current(&tftp, "site");
+    let gen2 = publish();
     assert_ne!(gen, gen2);
     let rack = |g: &str| {
         read(

@@ -3,13 +3,12 @@
 //! profile's entry keeps the profile's.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod menus_common;
 
-use std::path::Path;
-
-use menus_common::boot;
-use netroot::menus::{node_boot_config, node_entry, profile_entry, ProfileBoot};
-use netroot::nodes::Inventory;
+use common::parse_inventory as parse;
+use menus_common::{boot, compute_profile};
+use netroot::menus::{node_boot_config, node_entry, profile_entry};
 use netroot_boot::bootconfig::PortId;
 
 const MIXED: &str = r#"
@@ -24,10 +23,6 @@ name = "c002"
 mac = "52:54:00:00:20:01"
 profile = "compute"
 "#;
-
-fn parse(text: &str) -> Result<Inventory, String> {
-    Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
-}
 
 /// One node `c1` whose `[[node]]` table ends with `line`.
 fn node_with(line: &str) -> String {
@@ -126,13 +121,7 @@ fn a_port_mac_of_another_node_is_a_duplicate() {
 #[test]
 fn the_node_entry_bonds_the_nodes_ports_and_the_profile_entry_keeps_the_profiles() {
     let b = boot("compute", "/export/compute");
-    let p = ProfileBoot {
-        id: "compute",
-        title: "Compute nodes",
-        boot: &b,
-        kernel: "netroot/compute/7/vmlinuz",
-        initrd: "netroot/compute/7/initramfs.img",
-    };
+    let p = compute_profile(&b);
     let inv = parse(MIXED).unwrap();
     let own = node_entry(&p, &inv.nodes[0], None, "").unwrap();
     let bond_of = |cmdline: &str| {

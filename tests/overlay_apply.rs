@@ -2,20 +2,16 @@
 //! them to an initramfs.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use common::{set_mode, write_mode as write};
 use netroot::image::{EntryKind, ImageBuilder};
 use netroot::overlay::{self, OverlaySpec, Ownership, Plan, Vars};
-
-fn write(root: &Path, rel: &str, data: &str, mode: u32) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, data).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -37,6 +33,14 @@ fn sample(t: &Path, overrides: &BTreeMap<String, Ownership>) -> Plan {
     // Leave the source tree writable so the temp dir can be removed.
     fs::set_permissions(t.join("ov/base/opt/ro"), fs::Permissions::from_mode(0o755)).unwrap();
     plan
+}
+
+/// [`sample`] without overrides in a fresh temporary directory, and `dest` there (not created).
+fn plain_sample() -> (tempfile::TempDir, Plan, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let plan = sample(t.path(), &BTreeMap::new());
+    let dest = t.path().join("dest");
+    (t, plan, dest)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -85,17 +89,15 @@ fn writes_files_templates_symlinks_and_modes() {
     // No temporary file is left behind.
     assert!(!dest.join("etc/.netroot-overlay.tmp").exists());
     // Applying again over the result is fine and gives the same tree.
-    fs::set_permissions(dest.join("opt/ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    set_mode(&dest.join("opt/ro"), 0o755);
     overlay::apply(&plan, &dest).unwrap();
     assert_eq!(mode(&dest.join("opt/ro")), 0o555);
-    fs::set_permissions(dest.join("opt/ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    set_mode(&dest.join("opt/ro"), 0o755);
 }
 
 #[test]
 fn replaces_existing_files_and_symlinks_without_following_them() {
-    let t = tempfile::tempdir().unwrap();
-    let plan = sample(t.path(), &BTreeMap::new());
-    let dest = t.path().join("dest");
+    let (t, plan, dest) = plain_sample();
     let outside = t.path().join("outside");
     fs::create_dir_all(dest.join("etc")).unwrap();
     fs::create_dir_all(&outside).unwrap();
@@ -116,14 +118,12 @@ fn replaces_existing_files_and_symlinks_without_following_them() {
         fs::read_link(dest.join("etc/issue")).unwrap(),
         Path::new("motd")
     );
-    fs::set_permissions(dest.join("opt/ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    set_mode(&dest.join("opt/ro"), 0o755);
 }
 
 #[test]
 fn a_symlinked_directory_in_the_destination_is_refused() {
-    let t = tempfile::tempdir().unwrap();
-    let plan = sample(t.path(), &BTreeMap::new());
-    let dest = t.path().join("dest");
+    let (t, plan, dest) = plain_sample();
     let outside = t.path().join("outside");
     fs::create_dir_all(&dest).unwrap();
     fs::create_dir_all(&outside).unwrap();
@@ -138,9 +138,7 @@ fn a_symlinked_directory_in_the_destination_is_refused() {
 
 #[test]
 fn a_directory_where_a_file_goes_is_an_error() {
-    let t = tempfile::tempdir().unwrap();
-    let plan = sample(t.path(), &BTreeMap::new());
-    let dest = t.path().join("dest");
+    let (_t, plan, dest) = plain_sample();
     fs::create_dir_all(dest.join("etc/motd")).unwrap();
     let err = overlay::apply(&plan, &dest).unwrap_err().to_string();
     assert_eq!(

@@ -8,14 +8,8 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
+use common::write_mode as write;
 use netroot::overlay::{self, EntryContent, OverlaySpec, Ownership, Vars};
-
-fn write(root: &Path, rel: &str, data: &str, mode: u32) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, data).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn spec(root: &Path, name: &str) -> OverlaySpec {
     OverlaySpec {
@@ -107,41 +101,48 @@ fn templates_render_with_vars_and_lose_the_suffix() {
     );
 }
 
+/// The error of planning the one overlay `base` holding the file `rel` (mode 0644) = `data`.
+fn base_err(rel: &str, data: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), &format!("base/{rel}"), data, 0o644);
+    plan_err(&[spec(t.path(), "base")], &[])
+}
+
+/// The overlays `base` and `site` (in that order) in a temporary directory, each holding one
+/// file (path, content, mode).
+fn base_and_site(
+    base: (&str, &str, u32),
+    site: (&str, &str, u32),
+) -> (tempfile::TempDir, [OverlaySpec; 2]) {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), &format!("base/{}", base.0), base.1, base.2);
+    write(t.path(), &format!("site/{}", site.0), site.1, site.2);
+    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    (t, specs)
+}
+
 #[test]
 fn undefined_template_variable_names_overlay_file_line_and_variable() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/motd.j2", "a\nrack {{ rack }}\n", 0o644);
-    let err = overlay::plan(
-        &[spec(t.path(), "base")],
-        &BTreeMap::new(),
-        &Vars::new(),
-        &[],
-    )
-    .unwrap_err()
-    .to_string();
     assert_eq!(
-        err,
+        base_err("etc/motd.j2", "a\nrack {{ rack }}\n"),
         "overlay \"base\": etc/motd.j2:2:9: undefined value: `rack` is undefined"
     );
 }
 
 #[test]
 fn a_template_needs_a_name() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/.j2", "x", 0o644);
-    let err = plan_err(&[spec(t.path(), "base")], &[]);
     assert_eq!(
-        err,
+        base_err("etc/.j2", "x"),
         "overlay \"base\": etc/.j2: a template needs a name before its .j2 suffix"
     );
 }
 
 #[test]
 fn same_file_in_two_overlays_is_an_error_unless_allowed() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/motd", "base\n", 0o644);
-    write(t.path(), "site/etc/motd.j2", "site\n", 0o600);
-    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    let (_t, specs) = base_and_site(
+        ("etc/motd", "base\n", 0o644),
+        ("etc/motd.j2", "site\n", 0o600),
+    );
     assert_eq!(
         plan_err(&specs, &[]),
         "etc/motd: provided by overlay \"base\" (etc/motd) and by overlay \"site\" \
@@ -156,10 +157,7 @@ fn same_file_in_two_overlays_is_an_error_unless_allowed() {
 
 #[test]
 fn a_path_cannot_change_kind_even_when_allowed() {
-    let t = tempfile::tempdir().unwrap();
-    write(t.path(), "base/etc/foo/bar", "x", 0o644);
-    write(t.path(), "site/etc/foo", "x", 0o644);
-    let specs = [spec(t.path(), "base"), spec(t.path(), "site")];
+    let (_t, specs) = base_and_site(("etc/foo/bar", "x", 0o644), ("etc/foo", "x", 0o644));
     assert_eq!(
         plan_err(&specs, &["etc/foo"]),
         "etc/foo: overlay \"base\" (etc/foo) provides a directory but overlay \"site\" \
@@ -277,26 +275,35 @@ fn bad_overrides_are_rejected() {
         mode: Some(m),
         ..Ownership::default()
     };
-    assert_eq!(
-        err("etc/nope", mode(0o644)),
-        "override \"etc/nope\": no overlay provides this path"
-    );
-    assert_eq!(
-        err("../etc/motd", mode(0o644)),
-        "override \"../etc/motd\": invalid image path \"../etc/motd\": has a .. component"
-    );
-    assert_eq!(
-        err("/etc/motd", mode(0o644)),
-        "override \"/etc/motd\": invalid image path \"/etc/motd\": must be relative (no leading /)"
-    );
-    assert_eq!(
-        err("etc/motd", mode(0o10644)),
-        "override \"etc/motd\": mode 10644 has bits outside 7777"
-    );
-    assert_eq!(
-        err("etc/link", mode(0o600)),
-        "override \"etc/link\": a symlink has no mode of its own"
-    );
+    for (path, m, want) in [
+        (
+            "etc/nope",
+            0o644,
+            "override \"etc/nope\": no overlay provides this path",
+        ),
+        (
+            "../etc/motd",
+            0o644,
+            "override \"../etc/motd\": invalid image path \"../etc/motd\": has a .. component",
+        ),
+        (
+            "/etc/motd",
+            0o644,
+            "override \"/etc/motd\": invalid image path \"/etc/motd\": must be relative (no leading /)",
+        ),
+        (
+            "etc/motd",
+            0o10644,
+            "override \"etc/motd\": mode 10644 has bits outside 7777",
+        ),
+        (
+            "etc/link",
+            0o600,
+            "override \"etc/link\": a symlink has no mode of its own",
+        ),
+    ] {
+        assert_eq!(err(path, mode(m)), want);
+    }
     let minus_one = Ownership {
         uid: Some(u32::MAX),
         ..Ownership::default()

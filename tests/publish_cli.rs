@@ -13,9 +13,7 @@ use common::*;
 fn publish_rollback_verify_gc() {
     let Some(kernel) = kernel_dir() else { return };
     let p = project();
-    let tree = p.path().join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/os-release"), "ID=one\n").unwrap();
+    let tree = root_tree(p.path(), &[("etc/os-release", "ID=one\n")]);
     fs::write(p.path().join("profiles/site.toml"), "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n").unwrap();
     fs::write(
         p.path().join("nodes.toml"),
@@ -46,10 +44,9 @@ fn publish_rollback_verify_gc() {
         .arg("--kernel")
         .arg(&kernel));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("no tftp directory: give --tftp or set publish.tftp"),
-        "{}",
-        stderr(&o)
+    assert_has(
+        &stderr(&o),
+        "no tftp directory: give --tftp or set publish.tftp",
     );
 
     // Dry run: nothing written.
@@ -107,10 +104,7 @@ fn publish_rollback_verify_gc() {
         .contains("Only_Numeric_Owners = true"));
 
     let dnsmasq = fs::read_to_string(nfs.join("netroot.dnsmasq.conf")).unwrap();
-    assert!(
-        dnsmasq.contains("dhcp-host=52:54:00:00:10:01,c001"),
-        "{dnsmasq}"
-    );
+    assert_has(&dnsmasq, "dhcp-host=52:54:00:00:10:01,c001");
     if std::process::Command::new("grub-mknetdir")
         .arg("--version")
         .output()
@@ -200,13 +194,12 @@ fn publish_rollback_verify_gc() {
     let o = repair();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let damaged = nfs.join("site").join(&g2).join("etc/os-release");
-    assert!(
-        stdout(&o).contains(&format!(
+    assert_has(
+        &stdout(&o),
+        &format!(
             "restored {} from the build cache's root tree",
             damaged.display()
-        )),
-        "{}",
-        stdout(&o)
+        ),
     );
     assert_eq!(fs::read_to_string(&damaged).unwrap(), "ID=two\n");
     assert!(verify().status.success());
@@ -217,13 +210,9 @@ fn publish_rollback_verify_gc() {
     fs::write(&only, "ID=lost\n").unwrap();
     let o = repair();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains(&format!(
-            "cannot restore {}: no intact copy",
-            only.display()
-        )),
-        "{}",
-        stdout(&o)
+    assert_has(
+        &stdout(&o),
+        &format!("cannot restore {}: no intact copy", only.display()),
     );
     fs::write(&only, "ID=one\n").unwrap();
     fs::File::options()
@@ -321,10 +310,7 @@ fn publish_rollback_verify_gc() {
         .collect();
     assert_eq!(doomed.len(), 1, "{listed}");
     let tftp_part = tftp.join("netroot/site").join(doomed[0]);
-    assert!(
-        listed.contains(&format!("    {}\n", tftp_part.display())),
-        "{listed}"
-    );
+    assert_has(&listed, &format!("    {}\n", tftp_part.display()));
     assert_eq!(generations(&tftp, "site"), before);
     let o = gc(&[]);
     assert!(o.status.success(), "{}", stderr(&o));

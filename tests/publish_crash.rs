@@ -16,6 +16,7 @@
 //! usable (hundreds of publishes; fsync is free there); the engine tests cover the real disk.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;

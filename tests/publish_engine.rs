@@ -3,6 +3,7 @@
 //! without root tree, and bad input.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;
@@ -16,7 +17,7 @@ use publish_support::*;
 #[test]
 fn first_publish_lays_out_generation_consumers_and_history() {
     let w = World::new();
-    let r = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let r = w.publish();
     let g = r.generation.clone();
     assert_eq!(r.state, PlanState::New);
     assert!(r.success() && !r.already_published());
@@ -54,14 +55,8 @@ fn first_publish_lays_out_generation_consumers_and_history() {
         Some(g.as_str())
     );
     let ipxe = fs::read_to_string(w.tftp("netroot.ipxe")).unwrap();
-    assert!(
-        ipxe.contains(&format!("netroot/compute/{g}/vmlinuz")),
-        "{ipxe}"
-    );
-    assert!(
-        ipxe.contains(&format!("/netroot/compute/{g},vers=4.2")),
-        "{ipxe}"
-    );
+    common::assert_has(&ipxe, &format!("netroot/compute/{g}/vmlinuz"));
+    common::assert_has(&ipxe, &format!("/netroot/compute/{g},vers=4.2"));
     assert!(w.tftp("boot/grub/grub.cfg").is_file() && w.tftp("pxelinux.cfg/default").is_file());
     for (rel, want) in [
         ("netroot.ipxe".to_string(), 0o644),
@@ -176,15 +171,15 @@ fn umask_child() {
         return;
     };
     let w = World::at(std::path::Path::new(&base));
-    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    w.publish();
 }
 
 #[test]
 fn identical_republish_changes_nothing() {
     let w = World::new();
-    let first = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
-    let again = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let first = w.publish();
+    let before = w.snapshots();
+    let again = w.publish();
     assert_eq!(again.generation, first.generation);
     assert!(again.already_published());
     assert_eq!(again.state, PlanState::Published { active: true });
@@ -194,22 +189,17 @@ fn identical_republish_changes_nothing() {
         again.to_string(),
         format!("compute: {} already published\n", first.generation)
     );
-    assert_eq!(
-        before,
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs))
-    );
+    assert_eq!(before, w.snapshots());
 }
 
 #[test]
 fn one_changed_file_costs_one_copy_and_the_rest_are_hardlinks() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     let changed = w.root().join("data/f07");
     let mtime = fs::symlink_metadata(&changed).unwrap().mtime();
     fs::write(&changed, b"new content\n").unwrap();
-    let r = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let r = w.publish();
     let g2 = r.generation.clone();
     assert_ne!(g1, g2);
     assert_eq!(r.link_dest.as_deref(), Some(g1.as_str()));
@@ -258,13 +248,11 @@ fn one_changed_file_costs_one_copy_and_the_rest_are_hardlinks() {
 #[test]
 fn metadata_only_change_copies_instead_of_linking() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     let f = w.root().join("data/f01");
     let md = fs::symlink_metadata(&f).unwrap();
     fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
-    let r = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let r = w.publish();
     assert_ne!(r.generation, g1);
     assert_eq!(r.tree.unwrap().copied, 1);
     assert_eq!(
@@ -281,9 +269,7 @@ fn metadata_only_change_copies_instead_of_linking() {
 #[test]
 fn cmdline_and_kernel_changes_make_new_generations() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     let mut o = w.opts();
     o.cmdline.push_str(" debug");
     let r = publish(&w.artifacts(), menus, &w.targets, &o).unwrap();
@@ -308,14 +294,10 @@ fn cmdline_and_kernel_changes_make_new_generations() {
 #[test]
 fn rollback_flips_every_consumer_to_the_previous_generation() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     let ipxe1 = fs::read(w.tftp("netroot.ipxe")).unwrap();
     fs::write(w.root().join("etc/motd"), b"hello\n").unwrap();
-    let g2 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g2 = w.publish_gen();
 
     let r = rollback("compute", None, menus, &w.targets, &w.opts()).unwrap();
     assert_eq!((r.from.as_str(), r.to.as_str()), (g2.as_str(), g1.as_str()));
@@ -359,7 +341,7 @@ fn rollback_flips_every_consumer_to_the_previous_generation() {
     assert_eq!(e.to_string(), "profile other has no published generation");
 
     // Publishing the newer content again re-activates its generation without copying.
-    let again = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let again = w.publish();
     assert_eq!(again.generation, g2);
     assert_eq!(again.state, PlanState::Published { active: false });
     assert!(again.tree.is_none());
@@ -375,15 +357,7 @@ fn rollback_flips_every_consumer_to_the_previous_generation() {
 #[test]
 fn gc_keeps_n_newest_plus_active_and_rollback_target() {
     let w = World::new();
-    let mut gens = Vec::new();
-    for i in 0..5 {
-        fs::write(w.root().join("etc/version"), format!("{i}\n")).unwrap();
-        gens.push(
-            publish(&w.artifacts(), menus, &w.targets, &w.opts())
-                .unwrap()
-                .generation,
-        );
-    }
+    let gens = w.publish_versions(5);
     // Active = gens[1] after rolling back to it; its rollback target is gens[0].
     rollback("compute", Some(&gens[1]), menus, &w.targets, &w.opts()).unwrap();
     // Leftovers of an interrupted run and an orphaned generation directory.
@@ -413,25 +387,13 @@ fn gc_keeps_n_newest_plus_active_and_rollback_target() {
 #[test]
 fn gc_dry_run_lists_exactly_what_gc_removes_and_touches_nothing() {
     let w = World::new();
-    let mut gens = Vec::new();
-    for i in 0..4 {
-        fs::write(w.root().join("etc/version"), format!("{i}\n")).unwrap();
-        gens.push(
-            publish(&w.artifacts(), menus, &w.targets, &w.opts())
-                .unwrap()
-                .generation,
-        );
-    }
+    let gens = w.publish_versions(4);
     fs::write(w.tftp("netroot/compute/.netroot-tmp-file-1"), b"partial").unwrap();
     fs::create_dir_all(w.tftp("netroot/compute/g00000000000000aa")).unwrap();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+    let before = w.snapshots();
 
     let dry = gc_dry_run("compute", &w.targets, 1).unwrap();
-    assert_eq!(
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs)),
-        before,
-        "a dry run changed the targets"
-    );
+    assert_eq!(w.snapshots(), before, "a dry run changed the targets");
     assert!(dry.dry_run && dry.fs_ops == 0);
     // Active gens[3], rollback target gens[2]; keep 1 lets gens[0] and gens[1] go.
     assert_eq!(dry.removed, [gens[0].clone(), gens[1].clone()]);
@@ -488,9 +450,7 @@ fn gc_dry_run_lists_exactly_what_gc_removes_and_touches_nothing() {
 #[test]
 fn gc_never_removes_a_generation_a_menu_still_references() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     // A node-specific menu the renderer keeps pinned to g1 (a node held back on it).
     let g1_kernel = format!("netroot/compute/{g1}/vmlinuz");
     let pinned = |p: &netroot::publish::GenerationPaths| {
@@ -510,7 +470,7 @@ fn gc_never_removes_a_generation_a_menu_still_references() {
     assert!(w.gen_tree(&g1).is_dir());
     // Once no render lists the file, the next activation removes it and gc may take g1.
     fs::write(w.root().join("etc/version"), "last\n").unwrap();
-    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    w.publish();
     assert!(!w
         .targets
         .tftp
@@ -571,7 +531,7 @@ fn profile_without_root_tree_publishes_boot_files_only() {
         .is_file());
     assert!(!w.nfs("compute").exists());
     assert!(verify("compute", &w.targets).unwrap().is_clean());
-    let with_root = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let with_root = w.publish();
     assert_ne!(with_root.generation, r.generation);
 }
 
@@ -597,12 +557,9 @@ fn dry_run_reports_and_changes_nothing() {
         )),
         "{text}"
     );
-    assert!(
-        text.contains("  tftp:netroot.ipxe: would flip (new)"),
-        "{text}"
-    );
+    common::assert_has(&text, "  tftp:netroot.ipxe: would flip (new)");
 
-    let r = publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    let r = w.publish();
     assert_eq!(
         r.generation, plan.generation,
         "dry run predicts the generation id"
@@ -614,7 +571,7 @@ fn dry_run_reports_and_changes_nothing() {
         .contains("already published and active; nothing to do"));
 
     fs::write(w.root().join("data/f03"), b"changed\n").unwrap();
-    let before = (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs));
+    let before = w.snapshots();
     let plan = dry_run(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
     let t = plan.tree.as_ref().unwrap();
     assert_eq!((t.copied, t.linked), (1, TREE_FILES - 1));
@@ -623,10 +580,7 @@ fn dry_run_reports_and_changes_nothing() {
         .consumers
         .iter()
         .all(|c| c.change == ConsumerChange::Update));
-    assert_eq!(
-        before,
-        (snapshot(&w.targets.tftp), snapshot(&w.targets.nfs))
-    );
+    assert_eq!(before, w.snapshots());
 }
 
 #[test]

@@ -57,6 +57,31 @@ fn kernel_exports_golden() {
     assert_eq!(kernel_exports(&cfg()).unwrap(), want);
 }
 
+/// The EXPORT block ganesha's config has for a profile: its id, name and clients.
+fn ganesha_export(id: impl std::fmt::Display, profile: &str, clients: &str) -> String {
+    format!(
+        r#"
+EXPORT {{
+    Export_Id = {id};
+    Path = "/srv/netroot/nfs/{profile}";
+    Pseudo = "/netroot/{profile}";
+    Access_Type = None;
+    Squash = No_Root_Squash;
+    Protocols = 4;
+    Transports = TCP;
+    SecType = sys;
+    CLIENT {{
+        Clients = {clients};
+        Access_Type = RO;
+    }}
+    FSAL {{
+        Name = VFS;
+    }}
+}}
+"#
+    )
+}
+
 #[test]
 fn ganesha_golden() {
     let want = format!(
@@ -66,43 +91,9 @@ NFSv4 {{
     # /sbin/request-key from the NFS root it is mapping for, and the node deadlocks.
     Only_Numeric_Owners = true;
 }}
-
-EXPORT {{
-    Export_Id = {EXPORT_ID_COMPUTE};
-    Path = "/srv/netroot/nfs/compute";
-    Pseudo = "/netroot/compute";
-    Access_Type = None;
-    Squash = No_Root_Squash;
-    Protocols = 4;
-    Transports = TCP;
-    SecType = sys;
-    CLIENT {{
-        Clients = 10.0.0.0/24, 10.0.1.0/24;
-        Access_Type = RO;
-    }}
-    FSAL {{
-        Name = VFS;
-    }}
-}}
-
-EXPORT {{
-    Export_Id = 7;
-    Path = "/srv/netroot/nfs/gpu";
-    Pseudo = "/netroot/gpu";
-    Access_Type = None;
-    Squash = No_Root_Squash;
-    Protocols = 4;
-    Transports = TCP;
-    SecType = sys;
-    CLIENT {{
-        Clients = 10.0.2.0/24;
-        Access_Type = RO;
-    }}
-    FSAL {{
-        Name = VFS;
-    }}
-}}
-"#
+{}{}"#,
+        ganesha_export(EXPORT_ID_COMPUTE, "compute", "10.0.0.0/24, 10.0.1.0/24"),
+        ganesha_export(7, "gpu", "10.0.2.0/24"),
     );
     assert_eq!(ganesha_config(&cfg()).unwrap(), want);
 }

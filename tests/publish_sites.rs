@@ -15,7 +15,7 @@ mod snapshot;
 use std::fs;
 use std::path::Path;
 
-use common::{current, generations, stderr, stdout};
+use common::{assert_has, current, generations, stderr, stdout};
 use site::{entries, Site, MENUS};
 use snapshot::{assert_same, snapshot};
 
@@ -51,12 +51,9 @@ fn assert_entries_are_records(s: &Site, profiles: &[&str]) {
 
 #[test]
 fn each_entry_is_its_own_profiles_record_whatever_the_project_says() {
-    let Some(s) = Site::new(&["alpha", "beta"]) else {
+    let Some(s) = Site::published(&["alpha", "beta"], NODES) else {
         return;
     };
-    s.nodes(NODES);
-    s.publish_ok("alpha");
-    s.publish_ok("beta");
     assert_entries_are_records(&s, &["alpha", "beta"]);
     for menu in MENUS {
         let text = s.tftp_text(menu);
@@ -100,33 +97,30 @@ fn each_entry_is_its_own_profiles_record_whatever_the_project_says() {
     assert_side_files_name(&s, &["alpha", "beta"]);
 
     // An unpublished edit of alpha's profile is not in alpha's entries at beta's next publish.
-    let alpha_menus: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
+    let alpha_entries = || -> Vec<_> { MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect() };
+    let alpha_menus = alpha_entries();
+    // A new tree of beta's, published: alpha's entries stay as they were (else `why`).
+    let publish_beta = |os_release: &str, why: &str| {
+        s.tree("beta", os_release);
+        s.publish_ok("beta");
+        assert_eq!(alpha_entries(), alpha_menus, "{why}");
+    };
     s.edit("alpha", "alpha_extra=1", "alpha_extra=2");
-    s.tree("beta", "ID=beta-2\n");
-    s.publish_ok("beta");
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(
-        now, alpha_menus,
-        "an unpublished edit of alpha reached the menus"
+    publish_beta(
+        "ID=beta-2\n",
+        "an unpublished edit of alpha reached the menus",
     );
     assert_entries_are_records(&s, &["alpha", "beta"]);
 
     // A profile file that no longer loads does not take its published entries away.
     fs::write(s.profile_path("alpha"), "inherits = [\n").unwrap();
-    s.tree("beta", "ID=beta-3\n");
-    s.publish_ok("beta");
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(
-        now, alpha_menus,
-        "a broken alpha.toml changed alpha's entries"
-    );
+    publish_beta("ID=beta-3\n", "a broken alpha.toml changed alpha's entries");
 
     // A third profile joins; the other two stay as published.
     s.profile("gamma", "");
     s.publish_ok("gamma");
     assert_entries_are_records(&s, &["alpha", "beta", "gamma"]);
-    let now: Vec<_> = MENUS.iter().map(|m| s.entries_of(m, "alpha")).collect();
-    assert_eq!(now, alpha_menus);
+    assert_eq!(alpha_entries(), alpha_menus);
     assert_side_files_name(&s, &["alpha", "beta", "gamma"]);
 }
 
@@ -193,11 +187,7 @@ fn the_default_entry_is_stable_and_follows_netroot_toml_once_published() {
     .unwrap();
     s.tree("beta", "ID=beta-2\n");
     let o = s.publish_ok("beta");
-    assert!(
-        stdout(&o).contains("warning: menu.default = \"gamma\" is not published here yet: the default entry stays \"alpha\""),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "warning: menu.default = \"gamma\" is not published here yet: the default entry stays \"alpha\"");
     assert_eq!(default_entry(&s), all("alpha"));
 
     fs::write(
@@ -262,12 +252,9 @@ const LONELY: &str = "inherits = [\"base\"]\n\
 
 #[test]
 fn refused_publishes_and_their_dry_runs_change_nothing() {
-    let Some(s) = Site::new(&["alpha", "beta"]) else {
+    let Some(s) = Site::published(&["alpha", "beta"], NODES) else {
         return;
     };
-    s.nodes(NODES);
-    s.publish_ok("alpha");
-    s.publish_ok("beta");
     // A change, so that each refused publish below would have made a new generation.
     s.tree("alpha", "ID=alpha-2\n");
     let before = snapshot(&[&s.tftp, &s.nfs]);
@@ -335,16 +322,8 @@ fn a_failing_hook_fails_the_command_after_a_complete_publish() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let g2 = current(&s.tftp, "alpha");
     assert_ne!(g1, g2, "the publish itself happened");
-    assert!(
-        stdout(&o).contains("hook FAILED (exit code 3)"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(
-        stdout(&o).contains(&format!("hook saw {g2}")),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "hook FAILED (exit code 3)");
+    assert_has(&stdout(&o), &format!("hook saw {g2}"));
     assert_entries_are_records(&s, &["alpha"]);
     // The failed hook left a complete publish: the new generation active in the history and
     // both trees, no staging leftovers, every file intact.
@@ -356,10 +335,7 @@ fn a_failing_hook_fails_the_command_after_a_complete_publish() {
     assert!(tmp.is_empty(), "staging leftovers: {tmp:?}");
     assert_eq!(generations(&s.tftp, "alpha"), sorted(&[&g1, &g2]));
     let history = s.tftp_text("netroot/alpha/history.json");
-    assert!(
-        history.contains(&format!("\"active\": \"{g2}\"")),
-        "{history}"
-    );
+    assert_has(&history, &format!("\"active\": \"{g2}\""));
     assert_eq!(
         fs::read_link(s.nfs.join("alpha/current")).unwrap(),
         Path::new(&g2)
@@ -522,11 +498,7 @@ fn rollback_runs_the_hook_the_last_publish_recorded() {
     fs::write(s.profile_path("alpha"), "[bond\n").unwrap();
     let o = s.netroot(&["rollback", "alpha"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("hook ok: echo $NETROOT_ACTION"),
-        "{}",
-        stdout(&o)
-    );
+    assert_has(&stdout(&o), "hook ok: echo $NETROOT_ACTION");
     assert_eq!(
         fs::read_to_string(&log).unwrap(),
         format!("publish {g1}\npublish {g2}\nrollback {g1}\n")

@@ -2,25 +2,22 @@
 //! unexpected files, a tampered manifest, artifacts) and dangling consumers, and names the path.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
 mod publish_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use netroot::publish::tree::ProblemKind;
-use netroot::publish::{publish, verify};
+use netroot::publish::verify;
 use publish_support::*;
 
 #[test]
 fn verify_reports_each_damaged_file() {
     let w = World::new();
-    let g1 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g1 = w.publish_gen();
     fs::write(w.root().join("etc/motd"), b"v2\n").unwrap();
-    let g2 = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g2 = w.publish_gen();
     assert!(verify("compute", &w.targets).unwrap().is_clean());
 
     let t2 = w.gen_tree(&g2);
@@ -80,14 +77,8 @@ fn verify_reports_each_damaged_file() {
     );
     assert!(text.contains("/etc/extra: not in the manifest"), "{text}");
     assert!(text.contains("/data/f10: missing"), "{text}");
-    assert!(
-        text.contains("/usr/bin/tool: mode changed (0777, expected 0755)"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("compute: {g2} (active): FAILED")),
-        "{text}"
-    );
+    common::assert_has(&text, "/usr/bin/tool: mode changed (0777, expected 0755)");
+    common::assert_has(&text, &format!("compute: {g2} (active): FAILED"));
 
     // A missing artifact and a tampered tree manifest.
     fs::remove_file(w.tftp(&format!("netroot/compute/{g1}/vmlinuz"))).unwrap();
@@ -111,9 +102,7 @@ fn verify_reports_each_damaged_file() {
 #[test]
 fn verify_reports_dangling_and_stale_consumers() {
     let w = World::new();
-    let g = publish(&w.artifacts(), menus, &w.targets, &w.opts())
-        .unwrap()
-        .generation;
+    let g = w.publish_gen();
     let ipxe = fs::read_to_string(w.tftp("netroot.ipxe")).unwrap();
     fs::write(
         w.tftp("netroot.ipxe"),
@@ -125,19 +114,17 @@ fn verify_reports_dangling_and_stale_consumers() {
     let v = verify("compute", &w.targets).unwrap();
     let text = v.to_string();
     assert_eq!(v.consumers.len(), 2, "{text}");
-    assert!(
-        text.contains(
-            "tftp:netroot.ipxe: references generation g0000000000000bad, which is not published"
-        ),
-        "{text}"
+    common::assert_has(
+        &text,
+        "tftp:netroot.ipxe: references generation g0000000000000bad, which is not published",
     );
-    assert!(
-        text.contains("nfs:compute/current: references generation g0000000000000bad"),
-        "{text}"
+    common::assert_has(
+        &text,
+        "nfs:compute/current: references generation g0000000000000bad",
     );
     assert!(v.generations.iter().all(|g| g.problems.is_empty()));
     // Publishing again repairs the consumers.
-    publish(&w.artifacts(), menus, &w.targets, &w.opts()).unwrap();
+    w.publish();
     assert!(verify("compute", &w.targets).unwrap().is_clean());
 }
 

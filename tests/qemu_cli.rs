@@ -25,6 +25,7 @@ use tempfile::TempDir;
 use netroot::qemu::args::DEFAULT_MACS;
 use netroot::qemu::ganesha::PSEUDO;
 use netroot::qemu::{Stage, KVM_PROBE_TIMEOUT};
+use vm::bed::vm_test;
 use vm::console::{all_passed_line, Console, GuestChecks};
 use vm::env::{find_in_path, vm_tools_or_skip, VmTools, KERNEL_DEB_VAR, KERNEL_DIR_VAR};
 use vm::project::{self, TestProfile, Timeouts};
@@ -592,167 +593,161 @@ fn pxelinux_boot_check_passes_or_names_the_missing_files() -> Result<()> {
 /// verdict, exit 1, and the real init never runs.
 #[test]
 fn a_missing_nfs_root_path_fails_with_the_inits_failed_line() -> Result<()> {
-    let name = "a_missing_nfs_root_path_fails_with_the_inits_failed_line";
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let bed = bed(&tools, name, FAILING_NFS_TIMEOUT)?;
-    let accel = tools.accel.as_str();
-    let run = netroot_qemu(
-        &tools,
-        &bed,
-        &[
-            "--loader",
-            "direct",
-            "--accel",
-            accel,
-            "--check",
-            "--timeout",
-            QEMU_TIMEOUT_SECS,
-            "--append",
-            "netroot.nfs.export=/missing",
-        ],
-    )?;
-    let line = run.verdict()?;
-    let ctx = || format!("{line}\nstderr:\n{}", run.stderr_text());
-    ensure!(
-        run.status.code() == Some(1),
-        "exit {:?}: {}",
-        run.status,
-        ctx()
-    );
-    let v = split_verdict(line)?;
-    let head = format!(
+    vm_test(
+        "a_missing_nfs_root_path_fails_with_the_inits_failed_line",
+        |name, tools, _report| {
+            let bed = bed(tools, name, FAILING_NFS_TIMEOUT)?;
+            let accel = tools.accel.as_str();
+            let run = netroot_qemu(
+                tools,
+                &bed,
+                &[
+                    "--loader",
+                    "direct",
+                    "--accel",
+                    accel,
+                    "--check",
+                    "--timeout",
+                    QEMU_TIMEOUT_SECS,
+                    "--append",
+                    "netroot.nfs.export=/missing",
+                ],
+            )?;
+            let line = run.verdict()?;
+            let ctx = || format!("{line}\nstderr:\n{}", run.stderr_text());
+            ensure!(
+                run.status.code() == Some(1),
+                "exit {:?}: {}",
+                run.status,
+                ctx()
+            );
+            let v = split_verdict(line)?;
+            let head = format!(
         "netroot qemu: FAIL profile={PROFILE} loader=direct accel={accel}: netroot-init: FAILED phase=nfs reason={NFS_SERVER}:/missing: not mounted after {FAILING_NFS_TIMEOUT} "
     );
-    ensure!(
-        v.head_and_why.starts_with(&head),
-        "expected {head}...: {}",
-        ctx()
-    );
-    ensure!(v.head_and_why.contains("ENOENT"), "no ENOENT: {}", ctx());
-    let reached: Vec<&str> = v
-        .timeline
-        .iter()
-        .filter(|(_, t)| t.is_some())
-        .map(|(n, _)| *n)
-        .collect();
-    ensure!(
-        reached == ["firmware", "loader", "kernel", "init", "modules", "bond", "lease"],
-        "stages reached {reached:?}: {}",
-        ctx()
-    );
-    let log = std::fs::read_to_string(&v.log).context("log")?;
-    ensure!(!log.contains(rootfs::PREFIX), "the real init ran:\n{log}");
-    assert_cleaned_up(&tools, &bed, &run)?;
-    report.note = "FAILED phase=nfs ENOENT".into();
-    report.pass();
-    Ok(())
+            ensure!(
+                v.head_and_why.starts_with(&head),
+                "expected {head}...: {}",
+                ctx()
+            );
+            ensure!(v.head_and_why.contains("ENOENT"), "no ENOENT: {}", ctx());
+            let reached: Vec<&str> = v
+                .timeline
+                .iter()
+                .filter(|(_, t)| t.is_some())
+                .map(|(n, _)| *n)
+                .collect();
+            ensure!(
+                reached == ["firmware", "loader", "kernel", "init", "modules", "bond", "lease"],
+                "stages reached {reached:?}: {}",
+                ctx()
+            );
+            let log = std::fs::read_to_string(&v.log).context("log")?;
+            ensure!(!log.contains(rootfs::PREFIX), "the real init ran:\n{log}");
+            assert_cleaned_up(tools, &bed, &run)?;
+            Ok("FAILED phase=nfs ENOENT".into())
+        },
+    )
 }
 
 /// `--accel auto` probes KVM within its bound and boots with what the probe found (TCG on
 /// machines where KVM hangs).
 #[test]
 fn accel_auto_probes_within_a_bound_and_falls_back_to_tcg() -> Result<()> {
-    let name = "accel_auto_probes_within_a_bound_and_falls_back_to_tcg";
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let bed = bed(&tools, name, "20s")?;
-    let run = check_run(&tools, &bed, "direct", "auto")?;
-    // The probe runs right after the scratch publication, whose note is the last before it.
-    let (published_at, _) = run
-        .note_at("published generation ")
-        .with_context(|| format!("no publish note:\n{}", run.stderr_text()))?;
-    let (probed_at, probe) = run
-        .note_at("kvm probe: ")
-        .with_context(|| format!("no probe note:\n{}", run.stderr_text()))?;
-    let took = probed_at.saturating_sub(published_at);
-    ensure!(
-        took <= KVM_PROBE_TIMEOUT + PROBE_SLACK,
-        "the probe took {took:?}: {probe}"
-    );
-    let accel = if probe.ends_with("; using kvm") {
-        "kvm"
-    } else {
-        ensure!(
-            probe.ends_with("; using tcg"),
-            "probe note {probe:?} names no accelerator"
-        );
-        "tcg"
-    };
-    let line = assert_pass(&tools, &bed, &run, "direct", accel)?;
-    fill_report(&mut report, &line);
-    report.note = format!(
-        "{} ({:.1}s)",
-        probe.trim_start_matches("netroot qemu: "),
-        took.as_secs_f64()
-    );
-    report.pass();
-    Ok(())
+    vm_test(
+        "accel_auto_probes_within_a_bound_and_falls_back_to_tcg",
+        |name, tools, report| {
+            let bed = bed(tools, name, "20s")?;
+            let run = check_run(tools, &bed, "direct", "auto")?;
+            // The probe runs right after the scratch publication, whose note is the last before it.
+            let (published_at, _) = run
+                .note_at("published generation ")
+                .with_context(|| format!("no publish note:\n{}", run.stderr_text()))?;
+            let (probed_at, probe) = run
+                .note_at("kvm probe: ")
+                .with_context(|| format!("no probe note:\n{}", run.stderr_text()))?;
+            let took = probed_at.saturating_sub(published_at);
+            ensure!(
+                took <= KVM_PROBE_TIMEOUT + PROBE_SLACK,
+                "the probe took {took:?}: {probe}"
+            );
+            let accel = if probe.ends_with("; using kvm") {
+                "kvm"
+            } else {
+                ensure!(
+                    probe.ends_with("; using tcg"),
+                    "probe note {probe:?} names no accelerator"
+                );
+                "tcg"
+            };
+            let line = assert_pass(tools, &bed, &run, "direct", accel)?;
+            fill_report(report, &line);
+            Ok(format!(
+                "{} ({:.1}s)",
+                probe.trim_start_matches("netroot qemu: "),
+                took.as_secs_f64()
+            ))
+        },
+    )
 }
 
 /// Without `--check` the serial console is the command's stdout (and still logged); the guest
 /// powers off after its checks, QEMU exits 0 and so does the command, with a summary on stderr.
 #[test]
 fn interactive_mode_passes_the_console_through() -> Result<()> {
-    let name = "interactive_mode_passes_the_console_through";
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let bed = bed(&tools, name, "20s")?;
-    let accel = tools.accel.as_str();
-    let run = netroot_qemu(
-        &tools,
-        &bed,
-        &[
-            "--loader",
-            "direct",
-            "--accel",
-            accel,
-            "--timeout",
-            QEMU_TIMEOUT_SECS,
-        ],
-    )?;
-    let ctx = || format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr_text());
-    ensure!(
-        run.status.code() == Some(0),
-        "exit {:?}: {}",
-        run.status,
-        ctx()
-    );
-    let console = Console::new(
-        run.stdout
-            .lines()
-            .map(|l| l.trim_end_matches('\r').to_string())
-            .collect(),
-    );
-    ensure!(
-        console.ok_lines().map_err(anyhow::Error::msg)?.len() == 1,
-        "no OK line on stdout: {}",
-        ctx()
-    );
-    ensure!(
-        console.position(&all_passed_line()).is_some(),
-        "no checker summary on stdout: {}",
-        ctx()
-    );
-    let (_, summary) = run
+    vm_test(
+        "interactive_mode_passes_the_console_through",
+        |name, tools, _report| {
+            let bed = bed(tools, name, "20s")?;
+            let accel = tools.accel.as_str();
+            let run = netroot_qemu(
+                tools,
+                &bed,
+                &[
+                    "--loader",
+                    "direct",
+                    "--accel",
+                    accel,
+                    "--timeout",
+                    QEMU_TIMEOUT_SECS,
+                ],
+            )?;
+            let ctx = || format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr_text());
+            ensure!(
+                run.status.code() == Some(0),
+                "exit {:?}: {}",
+                run.status,
+                ctx()
+            );
+            let console = Console::new(
+                run.stdout
+                    .lines()
+                    .map(|l| l.trim_end_matches('\r').to_string())
+                    .collect(),
+            );
+            ensure!(
+                console.ok_lines().map_err(anyhow::Error::msg)?.len() == 1,
+                "no OK line on stdout: {}",
+                ctx()
+            );
+            ensure!(
+                console.position(&all_passed_line()).is_some(),
+                "no checker summary on stdout: {}",
+                ctx()
+            );
+            let (_, summary) = run
         .note_at(&format!("netroot qemu: profile={PROFILE} loader=direct accel={accel}: qemu exited (exit status: 0) after "))
         .with_context(|| format!("no summary line: {}", ctx()))?;
-    let v = split_verdict(summary)?;
-    let log = std::fs::read_to_string(&v.log).context("log")?;
-    ensure!(
-        log.contains(&all_passed_line()),
-        "the console log misses the checker:\n{log}"
-    );
-    assert_cleaned_up(&tools, &bed, &run)?;
-    report.note = v.head_and_why.to_string();
-    report.pass();
-    Ok(())
+            let v = split_verdict(summary)?;
+            let log = std::fs::read_to_string(&v.log).context("log")?;
+            ensure!(
+                log.contains(&all_passed_line()),
+                "the console log misses the checker:\n{log}"
+            );
+            assert_cleaned_up(tools, &bed, &run)?;
+            Ok(v.head_and_why.to_string())
+        },
+    )
 }
 
 /// Usage errors exit 2 before anything runs (no tools needed).
@@ -872,69 +867,67 @@ fn a_profile_without_a_root_is_refused_with_a_fail_line() -> Result<()> {
 /// `export_token` check pass.
 #[test]
 fn a_node_boots_its_own_layer_through_its_per_mac_menu() -> Result<()> {
-    let name = "a_node_boots_its_own_layer_through_its_per_mac_menu";
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let bed = bed(&tools, name, "20s")?;
-    // The guest expects `token(name)`; the layer renders it as `{{ nodetoken }}` plus the
-    // node's name, so the profile's variable is the token without the node suffix.
-    let expected = std::fs::read_to_string(bed.tree.dir.join(rootfs::TOKEN_FILE))
-        .context("read token")?
-        .trim()
-        .to_string();
-    let (base, node) = expected
-        .rsplit_once('-')
-        .context("token without a '-' suffix")?;
-    std::fs::write(bed.tree.dir.join(rootfs::TOKEN_FILE), "the-shared-tree\n")
-        .context("write shared token")?;
-    let overlay = bed.project.join("overlays/nodetest/etc");
-    std::fs::create_dir_all(&overlay).context("mkdir overlay")?;
-    std::fs::write(
-        overlay.join("vmcheck-token.j2"),
-        "{{ nodetoken }}-{{ node.name }}\n",
-    )
-    .context("write template")?;
-    let profile = bed.project.join(format!("profiles/{PROFILE}.toml"));
-    let mut text = std::fs::read_to_string(&profile).context("read profile")?;
-    text.push_str(&format!(
-        "\n[overlays]\nroot = [\"nodetest\"]\n\n[vars]\nnodetoken = \"{base}\"\n"
-    ));
-    std::fs::write(&profile, text).context("write profile")?;
-    std::fs::write(
-        bed.project.join("nodes.toml"),
-        format!(
+    vm_test(
+        "a_node_boots_its_own_layer_through_its_per_mac_menu",
+        |name, tools, report| {
+            let bed = bed(tools, name, "20s")?;
+            // The guest expects `token(name)`; the layer renders it as `{{ nodetoken }}` plus the
+            // node's name, so the profile's variable is the token without the node suffix.
+            let expected = std::fs::read_to_string(bed.tree.dir.join(rootfs::TOKEN_FILE))
+                .context("read token")?
+                .trim()
+                .to_string();
+            let (base, node) = expected
+                .rsplit_once('-')
+                .context("token without a '-' suffix")?;
+            std::fs::write(bed.tree.dir.join(rootfs::TOKEN_FILE), "the-shared-tree\n")
+                .context("write shared token")?;
+            let overlay = bed.project.join("overlays/nodetest/etc");
+            std::fs::create_dir_all(&overlay).context("mkdir overlay")?;
+            std::fs::write(
+                overlay.join("vmcheck-token.j2"),
+                "{{ nodetoken }}-{{ node.name }}\n",
+            )
+            .context("write template")?;
+            let profile = bed.project.join(format!("profiles/{PROFILE}.toml"));
+            let mut text = std::fs::read_to_string(&profile).context("read profile")?;
+            text.push_str(&format!(
+                "\n[overlays]\nroot = [\"nodetest\"]\n\n[vars]\nnodetoken = \"{base}\"\n"
+            ));
+            std::fs::write(&profile, text).context("write profile")?;
+            std::fs::write(
+                bed.project.join("nodes.toml"),
+                format!(
             "[[node]]\nname = \"{node}\"\nmac = \"52:54:00:00:00:01\"\nprofile = \"{PROFILE}\"\n"
         ),
+            )
+            .context("write nodes.toml")?;
+            let accel = tools.accel.as_str();
+            let run = check_run(tools, &bed, "ipxe", accel)?;
+            let line = assert_pass(tools, &bed, &run, "ipxe", accel)?;
+            let generation = bed.current_generation()?;
+            let layer = bed
+                .served()
+                .join("nfs")
+                .join(PROFILE)
+                .join(&generation)
+                .join(".netroot/nodes")
+                .join(node)
+                .join(rootfs::TOKEN_FILE);
+            ensure!(
+                std::fs::read_to_string(&layer)
+                    .context("read layer")?
+                    .trim()
+                    == expected,
+                "{layer:?} does not hold {expected}"
+            );
+            let log = std::fs::read_to_string(split_verdict(&line)?.log).context("log")?;
+            ensure!(
+                log.contains(&format!("netroot.node={node}")),
+                "the kernel command line lacks netroot.node={node}:\n{log}"
+            );
+            fill_report(report, &line);
+            Ok(format!("node {node}: layer mounted, token from the layer"))
+        },
     )
-    .context("write nodes.toml")?;
-    let accel = tools.accel.as_str();
-    let run = check_run(&tools, &bed, "ipxe", accel)?;
-    let line = assert_pass(&tools, &bed, &run, "ipxe", accel)?;
-    let generation = bed.current_generation()?;
-    let layer = bed
-        .served()
-        .join("nfs")
-        .join(PROFILE)
-        .join(&generation)
-        .join(".netroot/nodes")
-        .join(node)
-        .join(rootfs::TOKEN_FILE);
-    ensure!(
-        std::fs::read_to_string(&layer)
-            .context("read layer")?
-            .trim()
-            == expected,
-        "{layer:?} does not hold {expected}"
-    );
-    let log = std::fs::read_to_string(split_verdict(&line)?.log).context("log")?;
-    ensure!(
-        log.contains(&format!("netroot.node={node}")),
-        "the kernel command line lacks netroot.node={node}:\n{log}"
-    );
-    fill_report(&mut report, &line);
-    report.note = format!("node {node}: layer mounted, token from the layer");
-    report.pass();
-    Ok(())
 }

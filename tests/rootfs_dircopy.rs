@@ -9,20 +9,27 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netroot::rootfs::{materialize, RootSource, RootfsError};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Timespec, Timestamps, XattrFlags};
 
 /// cap_net_raw=ep (revision 2), as `setcap cap_net_raw=ep` writes it.
 const CAP_NET_RAW: [u8; 20] = [
     1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-fn is_root() -> bool {
-    common::root_or_skip("copying owners and device nodes needs root")
+/// As root (else `None`: skipped), a work directory and the path of the source tree in it,
+/// `src` (not created yet).
+fn root_work() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !common::root_or_skip("copying owners and device nodes needs root") {
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    Some((work, src))
 }
 
 /// Everything compared between source and copy, per path.
@@ -52,6 +59,14 @@ fn xattrs(p: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     out
 }
 
+/// The names in directory `dir`, in the order read_dir gives them.
+fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut groups: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
@@ -60,27 +75,12 @@ fn describe(root: &Path) -> BTreeMap<PathBuf, Node> {
         let p = root.join(&rel);
         let md = fs::symlink_metadata(&p).unwrap();
         let ft = md.file_type();
-        let kind = if ft.is_dir() {
-            let mut names: Vec<_> = fs::read_dir(&p)
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
-            names.sort();
-            stack.extend(names.into_iter().rev().map(|n| rel.join(n)));
-            "dir"
-        } else if ft.is_file() {
-            "file"
-        } else if ft.is_symlink() {
-            "symlink"
-        } else if ft.is_char_device() {
-            "char"
-        } else if ft.is_block_device() {
-            "block"
-        } else if ft.is_fifo() {
-            "fifo"
-        } else {
-            "socket"
-        };
+        if ft.is_dir() {
+            let mut children = names(&p);
+            children.sort();
+            stack.extend(children.into_iter().rev().map(|n| rel.join(n)));
+        }
+        let kind = common::tree::kind_name(ft);
         let content = match kind {
             "file" => fs::read(&p).unwrap(),
             "symlink" => fs::read_link(&p).unwrap().as_os_str().as_bytes().to_vec(),
@@ -156,14 +156,7 @@ fn build_source(src: &Path) {
     symlink("../usr/bin/su", src.join("var/su-link")).unwrap();
     symlink("/nonexistent/dangling", src.join("dangling")).unwrap();
     let dev = |name: &str, ft: FileType, mode: u32, maj: u32, min: u32| {
-        rfs::mknodat(
-            rfs::CWD,
-            src.join(name),
-            ft,
-            Mode::from_raw_mode(mode),
-            rfs::makedev(maj, min),
-        )
-        .unwrap()
+        common::tree::mknod(&src.join(name), ft, mode, maj, min)
     };
     dev("null", FileType::CharacterDevice, 0o666, 1, 3);
     dev("sda", FileType::BlockDevice, 0o660, 8, 0);
@@ -249,16 +242,12 @@ fn build_source(src: &Path) {
 
 #[test]
 fn dir_copy_preserves_everything() {
-    if !is_root() {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir(&src).unwrap();
     build_source(&src);
-    let dest = work.path().join("out/root");
-    fs::create_dir(work.path().join("out")).unwrap();
-    let report = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap();
+    let dest = w.path().join("out/root");
+    fs::create_dir(w.path().join("out")).unwrap();
+    let report = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap();
 
     let (a, b) = (describe(&src), describe(&dest));
     assert_eq!(a.len(), b.len());
@@ -295,24 +284,19 @@ fn dir_copy_preserves_everything() {
     assert_eq!(report.sticky_dirs, vec![PathBuf::from("/tmp")]);
     assert!(report.other_filesystems.is_empty());
     // Only the finished tree is left next to the destination.
-    let names: Vec<_> = fs::read_dir(work.path().join("out"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec![OsStr::new("root").to_owned()]);
+    assert_eq!(
+        names(&w.path().join("out")),
+        vec![OsStr::new("root").to_owned()]
+    );
 }
 
 #[test]
 fn dest_inside_source_is_refused() {
-    if !is_root() {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir_all(src.join("a")).unwrap();
     fs::write(src.join("a/f"), b"f").unwrap();
     let dest = src.join("a/copy");
-    let e = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap_err();
+    let e = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap_err();
     assert!(
         matches!(e, RootfsError::DestinationInsideSource { .. }),
         "{e}"
@@ -321,11 +305,7 @@ fn dest_inside_source_is_refused() {
         e.to_string().contains("is inside the source directory"),
         "{e}"
     );
-    let left: Vec<_> = fs::read_dir(src.join("a"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left, vec![OsStr::new("f").to_owned()]);
+    assert_eq!(names(&src.join("a")), vec![OsStr::new("f").to_owned()]);
 }
 
 #[test]
@@ -358,11 +338,7 @@ impl Drop for Mount {
 
 #[test]
 fn other_filesystems_are_not_entered() {
-    if !is_root() {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src");
+    let Some((w, src)) = root_work() else { return };
     fs::create_dir_all(src.join("proc")).unwrap();
     fs::write(src.join("keep"), b"k").unwrap();
     let ok = Command::new("mount")
@@ -377,8 +353,8 @@ fn other_filesystems_are_not_entered() {
     }
     let _guard = Mount(src.join("proc"));
     fs::write(src.join("proc/inside-mount"), b"x").unwrap();
-    let dest = work.path().join("root");
-    let report = materialize(&RootSource::Dir(src.clone()), work.path(), &dest).unwrap();
+    let dest = w.path().join("root");
+    let report = materialize(&RootSource::Dir(src.clone()), w.path(), &dest).unwrap();
     assert!(dest.join("proc").is_dir());
     assert!(!dest.join("proc/inside-mount").exists());
     assert_eq!(fs::read(dest.join("keep")).unwrap(), b"k");

@@ -44,6 +44,16 @@ fn boot_ok(name: &str, mode: &str) -> Result<()> {
     Ok(())
 }
 
+/// Timeouts of a boot that fails: links 20 s, boot 60 s, DHCP and NFS as given.
+fn fail_timeouts(dhcp: &str, nfs: &str) -> Timeouts {
+    Timeouts {
+        links: "20s".into(),
+        dhcp: dhcp.into(),
+        nfs: nfs.into(),
+        boot: "60s".into(),
+    }
+}
+
 /// A boot with no NFS server that must fail in `phase` (see [`bed::failing_boot_test`]).
 fn boot_fails(
     name: &str,
@@ -77,16 +87,10 @@ fn boots_with_a_balance_alb_bond() -> Result<()> {
 
 #[test]
 fn absent_nfs_server_fails_in_phase_nfs_and_reboots() -> Result<()> {
-    let timeouts = Timeouts {
-        links: "20s".into(),
-        dhcp: "20s".into(),
-        nfs: "8s".into(),
-        boot: "60s".into(),
-    };
     boot_fails(
         "absent_nfs_server_fails_in_phase_nfs_and_reboots",
         Uplink::User,
-        timeouts,
+        fail_timeouts("20s", "8s"),
         "nfs",
         &["10.0.2.2:/export: not mounted after 8s", "ECONNREFUSED"],
     )
@@ -94,16 +98,10 @@ fn absent_nfs_server_fails_in_phase_nfs_and_reboots() -> Result<()> {
 
 #[test]
 fn no_dhcp_answer_fails_in_phase_dhcp_and_reboots() -> Result<()> {
-    let timeouts = Timeouts {
-        links: "20s".into(),
-        dhcp: "8s".into(),
-        nfs: "20s".into(),
-        boot: "60s".into(),
-    };
     boot_fails(
         "no_dhcp_answer_fails_in_phase_dhcp_and_reboots",
         Uplink::Isolated,
-        timeouts,
+        fail_timeouts("8s", "20s"),
         "dhcp",
         &["no lease after", "0 OFFER"],
     )

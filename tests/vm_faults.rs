@@ -33,8 +33,8 @@ use anyhow::{bail, ensure, Context, Result};
 
 use netroot::qemu::args::{mac_text, DEFAULT_MACS};
 use netroot::qemu::runner::{TimedLine, Watch};
-use vm::bed::{self, BedSpec, BootOpts, Guest, Server};
-use vm::env::{kernel_or_skip, vm_tools_or_skip};
+use vm::bed::{self, vm_test, BedSpec, BootOpts, Guest, Server};
+use vm::env::kernel_or_skip;
 use vm::ioloop::{self, IoLine, IoLoop};
 use vm::project::{self, ProfileExtra, TestProfile, Timeouts};
 use vm::report::Report;
@@ -115,47 +115,43 @@ fn links_down_at_boot(name: &str, down: &[usize], in_quick: bool) -> Result<()> 
     if !selected(name, in_quick)? {
         return Ok(());
     }
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let mode = "active-backup";
-    let spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts(LINKS_TIMEOUT));
-    let bed = bed::prepare(&tools, &spec)?;
-    let opts = BootOpts {
-        links_down: down.iter().map(|&i| nic(i)).collect(),
-        ..BootOpts::default()
-    };
-    let run = bed.boot(&tools, &opts, &mut |_| Watch::Continue)?;
-    report.vm_wall = Some(run.wall);
-    let up = (DEFAULT_MACS.len() - down.len()) as u32;
-    let init = bed::assert_init_ok(&run, mode, up)?;
-    report.kernel_to_ok = Some(init.ok.t);
-    report.qemu_to_ok = run.seen_at(vm::console::OK_PREFIX);
-    let names = port_names(&init.links.text)?;
-    ensure!(
-        init.links.text.starts_with("found=4/4 "),
-        "links line {:?}: every port must be found (a link down is not a missing port)",
-        init.links
-    );
-    let list = |pick: &dyn Fn(usize) -> bool| -> String {
-        (0..names.len())
-            .filter(|&i| pick(i))
-            .map(|i| names[i].clone())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let want_up = format!(" up={} ", list(&|i| !down.contains(&i)));
-    let want_down = format!(" down={}", list(&|i| down.contains(&i)));
-    ensure!(
-        init.bond.text.contains(&want_up) && init.bond.text.ends_with(&want_down),
-        "bond line {:?}, expected{want_up}and{want_down} (ports {names:?})",
-        init.bond.text
-    );
-    bed::assert_guest_checks(&run, &bed)?;
-    report.note = format!("down={} bond={up}/4", list(&|i| down.contains(&i)));
-    report.pass();
-    Ok(())
+    vm_test(name, |name, tools, report| {
+        let mode = "active-backup";
+        let spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts(LINKS_TIMEOUT));
+        let bed = bed::prepare(tools, &spec)?;
+        let opts = BootOpts {
+            links_down: down.iter().map(|&i| nic(i)).collect(),
+            ..BootOpts::default()
+        };
+        let run = bed.boot(tools, &opts, &mut |_| Watch::Continue)?;
+        report.vm_wall = Some(run.wall);
+        let up = (DEFAULT_MACS.len() - down.len()) as u32;
+        let init = bed::assert_init_ok(&run, mode, up)?;
+        report.kernel_to_ok = Some(init.ok.t);
+        report.qemu_to_ok = run.seen_at(vm::console::OK_PREFIX);
+        let names = port_names(&init.links.text)?;
+        ensure!(
+            init.links.text.starts_with("found=4/4 "),
+            "links line {:?}: every port must be found (a link down is not a missing port)",
+            init.links
+        );
+        let list = |pick: &dyn Fn(usize) -> bool| -> String {
+            (0..names.len())
+                .filter(|&i| pick(i))
+                .map(|i| names[i].clone())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let want_up = format!(" up={} ", list(&|i| !down.contains(&i)));
+        let want_down = format!(" down={}", list(&|i| down.contains(&i)));
+        ensure!(
+            init.bond.text.contains(&want_up) && init.bond.text.ends_with(&want_down),
+            "bond line {:?}, expected{want_up}and{want_down} (ports {names:?})",
+            init.bond.text
+        );
+        bed::assert_guest_checks(&run, &bed)?;
+        Ok(format!("down={} bond={up}/4", list(&|i| down.contains(&i))))
+    })
 }
 
 /// Declares one case-2 test per subset: `name: [nics down], in the quick subset`.
@@ -225,91 +221,88 @@ fn link_loss_during_io(name: &str, mode: &str, in_quick: bool) -> Result<()> {
     if !selected(name, in_quick)? {
         return Ok(());
     }
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let mut spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts("20s"));
-    spec.guest = Guest::IoLoop(IO_LOOP);
-    let bed = bed::prepare(&tools, &spec)?;
-    let opts = BootOpts {
-        timeout: IO_QEMU_TIMEOUT,
-        ..BootOpts::default()
-    };
-    let mut pull = Pull::default();
-    let run = bed.boot(&tools, &opts, &mut |l| pull.observe(l))?;
-    report.vm_wall = Some(run.wall);
-    let t = run.transcript();
-    let init = bed::assert_init_ok(&run, mode, 4)?;
-    report.kernel_to_ok = Some(init.ok.t);
-    report.qemu_to_ok = run.seen_at(vm::console::OK_PREFIX);
-    let lines: Vec<IoLine> = run
-        .console()
-        .parsed(ioloop::parse_line)
-        .map_err(anyhow::Error::msg)?;
-    let (Some(nic), Some(port), Some(pulled_ms)) = (pull.nic, pull.port.clone(), pull.at_ms) else {
-        bail!("the active port was never identified or pulled ({pull:?}):\n{t}");
-    };
-    ensure!(
-        lines.first().is_some_and(
-            |l| matches!(l, IoLine::Start { bytes, .. } if *bytes == IO_LOOP.file_bytes as u64)
-        ),
-        "no start line with bytes={} first:\n{t}",
-        IO_LOOP.file_bytes
-    );
-    let after: Vec<(u64, &str)> = lines
-        .iter()
-        .filter_map(|l| match l {
-            IoLine::Progress {
-                at_ms,
-                reads,
-                active,
-                ..
-            } if *at_ms > pulled_ms => Some((*reads, active.as_str())),
-            _ => None,
-        })
-        .collect();
-    let reads_at_pull = lines
-        .iter()
-        .filter_map(|l| match l {
-            IoLine::Progress { at_ms, reads, .. } if *at_ms <= pulled_ms => Some(*reads),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    let reads_after = after
-        .last()
-        .map_or(0, |(r, _)| r.saturating_sub(reads_at_pull));
-    ensure!(
+    vm_test(name, |name, tools, report| {
+        let mut spec = BedSpec::new(name, mode, Server::Now, bed::ok_timeouts("20s"));
+        spec.guest = Guest::IoLoop(IO_LOOP);
+        let bed = bed::prepare(tools, &spec)?;
+        let opts = BootOpts {
+            timeout: IO_QEMU_TIMEOUT,
+            ..BootOpts::default()
+        };
+        let mut pull = Pull::default();
+        let run = bed.boot(tools, &opts, &mut |l| pull.observe(l))?;
+        report.vm_wall = Some(run.wall);
+        let t = run.transcript();
+        let init = bed::assert_init_ok(&run, mode, 4)?;
+        report.kernel_to_ok = Some(init.ok.t);
+        report.qemu_to_ok = run.seen_at(vm::console::OK_PREFIX);
+        let lines: Vec<IoLine> = run
+            .console()
+            .parsed(ioloop::parse_line)
+            .map_err(anyhow::Error::msg)?;
+        let (Some(nic), Some(port), Some(pulled_ms)) = (pull.nic, pull.port.clone(), pull.at_ms)
+        else {
+            bail!("the active port was never identified or pulled ({pull:?}):\n{t}");
+        };
+        ensure!(
+            lines.first().is_some_and(
+                |l| matches!(l, IoLine::Start { bytes, .. } if *bytes == IO_LOOP.file_bytes as u64)
+            ),
+            "no start line with bytes={} first:\n{t}",
+            IO_LOOP.file_bytes
+        );
+        let after: Vec<(u64, &str)> = lines
+            .iter()
+            .filter_map(|l| match l {
+                IoLine::Progress {
+                    at_ms,
+                    reads,
+                    active,
+                    ..
+                } if *at_ms > pulled_ms => Some((*reads, active.as_str())),
+                _ => None,
+            })
+            .collect();
+        let reads_at_pull = lines
+            .iter()
+            .filter_map(|l| match l {
+                IoLine::Progress { at_ms, reads, .. } if *at_ms <= pulled_ms => Some(*reads),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let reads_after = after
+            .last()
+            .map_or(0, |(r, _)| r.saturating_sub(reads_at_pull));
+        ensure!(
         reads_after >= MIN_READS_AFTER_PULL,
         "{reads_after} reads completed after the pull of nic{nic} ({port}) at {pulled_ms} ms, expected >= {MIN_READS_AFTER_PULL}:\n{t}"
     );
-    let now_active = after.last().map(|(_, a)| *a).unwrap_or("none");
-    ensure!(
-        now_active != port && now_active != "none",
-        "traffic still on {now_active} after pulling {port}:\n{t}"
-    );
-    let Some(IoLine::Summary {
-        reads,
-        errors,
-        longest_stall_ms,
-        mean_ms,
-    }) = lines.last().cloned()
-    else {
-        bail!("no summary line last:\n{t}");
-    };
-    ensure!(errors == 0, "{errors} read errors:\n{t}");
-    ensure!(
-        after.last().is_some_and(|(r, _)| *r == reads),
-        "summary reads={reads} differs from the last progress line:\n{t}"
-    );
-    bed::assert_powered_off(&run)?;
-    let pulled_at = pull.at.map_or(0.0, |d| d.as_secs_f64());
-    report.note = format!(
-        "{mode}: pulled nic{nic} ({port}) at {pulled_at:.1}s, then {now_active}; reads={reads} ({reads_after} after) errors=0 longest_stall={longest_stall_ms}ms mean={mean_ms}ms"
-    );
-    report.pass();
-    Ok(())
+        let now_active = after.last().map(|(_, a)| *a).unwrap_or("none");
+        ensure!(
+            now_active != port && now_active != "none",
+            "traffic still on {now_active} after pulling {port}:\n{t}"
+        );
+        let Some(IoLine::Summary {
+            reads,
+            errors,
+            longest_stall_ms,
+            mean_ms,
+        }) = lines.last().cloned()
+        else {
+            bail!("no summary line last:\n{t}");
+        };
+        ensure!(errors == 0, "{errors} read errors:\n{t}");
+        ensure!(
+            after.last().is_some_and(|(r, _)| *r == reads),
+            "summary reads={reads} differs from the last progress line:\n{t}"
+        );
+        bed::assert_powered_off(&run)?;
+        let pulled_at = pull.at.map_or(0.0, |d| d.as_secs_f64());
+        Ok(format!(
+            "{mode}: pulled nic{nic} ({port}) at {pulled_at:.1}s, then {now_active}; reads={reads} ({reads_after} after) errors=0 longest_stall={longest_stall_ms}ms mean={mean_ms}ms"
+        ))
+    })
 }
 
 #[test]
@@ -331,84 +324,84 @@ fn link_loss_during_io_balance_alb() -> Result<()> {
 /// init's first failed round), on the port the image mounts.
 #[test]
 fn nfs_server_late_boots_after_retries() -> Result<()> {
-    let name = "nfs_server_late_boots_after_retries";
-    let Some(tools) = vm_tools_or_skip(name) else {
-        return Ok(());
-    };
-    let mut report = Report::start(name);
-    let mode = "active-backup";
-    let timeouts = Timeouts {
-        links: "20s".into(),
-        dhcp: "20s".into(),
-        nfs: "60s".into(),
-        boot: "90s".into(),
-    };
-    let bed = bed::prepare(&tools, &BedSpec::new(name, mode, Server::Later, timeouts))?;
-    let opts = BootOpts {
-        timeout: LATE_QEMU_TIMEOUT,
-        ..BootOpts::default()
-    };
-    let (failed_tx, failed_rx) = mpsc::channel::<Instant>();
-    let start = Instant::now();
-    let (bed, tools) = (&bed, &tools);
-    let (run, server) = std::thread::scope(|s| {
-        let server = s.spawn(move || -> Result<_> {
-            std::thread::sleep(SERVER_DELAY);
-            // Disconnected: the run ended (the watcher and its sender are gone) without a retry.
-            let failed = failed_rx
-                .recv_timeout(LATE_QEMU_TIMEOUT)
-                .context("the init never reported a failed NFS round")?;
-            std::thread::sleep(
-                (failed + LATE_AFTER_RETRY).saturating_duration_since(Instant::now()),
+    vm_test(
+        "nfs_server_late_boots_after_retries",
+        |name, tools, report| {
+            let mode = "active-backup";
+            let timeouts = Timeouts {
+                links: "20s".into(),
+                dhcp: "20s".into(),
+                nfs: "60s".into(),
+                boot: "90s".into(),
+            };
+            let bed = bed::prepare(tools, &BedSpec::new(name, mode, Server::Later, timeouts))?;
+            let opts = BootOpts {
+                timeout: LATE_QEMU_TIMEOUT,
+                ..BootOpts::default()
+            };
+            let (failed_tx, failed_rx) = mpsc::channel::<Instant>();
+            let start = Instant::now();
+            let (bed, tools) = (&bed, tools);
+            let (run, server) = std::thread::scope(|s| {
+                let server = s.spawn(move || -> Result<_> {
+                    std::thread::sleep(SERVER_DELAY);
+                    // Disconnected: the run ended (the watcher and its sender are gone) without a retry.
+                    let failed = failed_rx
+                        .recv_timeout(LATE_QEMU_TIMEOUT)
+                        .context("the init never reported a failed NFS round")?;
+                    std::thread::sleep(
+                        (failed + LATE_AFTER_RETRY).saturating_duration_since(Instant::now()),
+                    );
+                    let g = bed.start_server(tools)?;
+                    Ok((g, start.elapsed()))
+                });
+                let mut sender = Some(failed_tx);
+                let run = bed.boot(tools, &opts, &mut |l| {
+                    if l.text.contains(NFS_RETRY) {
+                        if let Some(tx) = sender.take() {
+                            // A closed channel means the server thread already gave up; the run shows why.
+                            let _ = tx.send(Instant::now());
+                        }
+                    }
+                    Watch::Continue
+                });
+                (run, server.join())
+            });
+            let run = run?;
+            let (_ganesha, server_up) =
+                server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
+            report.vm_wall = Some(run.wall);
+            let t = run.transcript();
+            let init = bed::assert_init_ok(&run, mode, 4)?;
+            report.kernel_to_ok = Some(init.ok.t);
+            let ok_at = run
+                .seen_at(vm::console::OK_PREFIX)
+                .context("OK line without a time")?;
+            report.qemu_to_ok = Some(ok_at);
+            let console = run.console();
+            let retries =
+                console.count(|l| l.contains("] phase=nfs round ") && l.contains(" failed ("));
+            ensure!(
+                retries >= 1,
+                "no failed NFS round before the server came up:\n{t}"
             );
-            let g = bed.start_server(tools)?;
-            Ok((g, start.elapsed()))
-        });
-        let mut sender = Some(failed_tx);
-        let run = bed.boot(tools, &opts, &mut |l| {
-            if l.text.contains(NFS_RETRY) {
-                if let Some(tx) = sender.take() {
-                    // A closed channel means the server thread already gave up; the run shows why.
-                    let _ = tx.send(Instant::now());
-                }
-            }
-            Watch::Continue
-        });
-        (run, server.join())
-    });
-    let run = run?;
-    let (_ganesha, server_up) = server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
-    report.vm_wall = Some(run.wall);
-    let t = run.transcript();
-    let init = bed::assert_init_ok(&run, mode, 4)?;
-    report.kernel_to_ok = Some(init.ok.t);
-    let ok_at = run
-        .seen_at(vm::console::OK_PREFIX)
-        .context("OK line without a time")?;
-    report.qemu_to_ok = Some(ok_at);
-    let console = run.console();
-    let retries = console.count(|l| l.contains("] phase=nfs round ") && l.contains(" failed ("));
-    ensure!(
-        retries >= 1,
-        "no failed NFS round before the server came up:\n{t}"
-    );
-    ensure!(
-        ok_at > server_up,
-        "OK at {ok_at:?}, before the server came up at {server_up:?}:\n{t}"
-    );
-    let delay = ok_at - server_up;
-    ensure!(
-        delay <= LATE_SERVER_BOUND,
-        "OK {delay:?} after the server came up, expected <= {LATE_SERVER_BOUND:?}:\n{t}"
-    );
-    bed::assert_guest_checks(&run, bed)?;
-    report.note = format!(
-        "server up at {:.1}s after {retries} failed rounds; OK {:.1}s later",
-        server_up.as_secs_f64(),
-        delay.as_secs_f64()
-    );
-    report.pass();
-    Ok(())
+            ensure!(
+                ok_at > server_up,
+                "OK at {ok_at:?}, before the server came up at {server_up:?}:\n{t}"
+            );
+            let delay = ok_at - server_up;
+            ensure!(
+                delay <= LATE_SERVER_BOUND,
+                "OK {delay:?} after the server came up, expected <= {LATE_SERVER_BOUND:?}:\n{t}"
+            );
+            bed::assert_guest_checks(&run, bed)?;
+            Ok(format!(
+                "server up at {:.1}s after {retries} failed rounds; OK {:.1}s later",
+                server_up.as_secs_f64(),
+                delay.as_secs_f64()
+            ))
+        },
+    )
 }
 
 /// Short phase timeouts: the failing phase gives up quickly.

@@ -2,7 +2,10 @@
 //! `netroot` binary.
 #![allow(dead_code)]
 
+pub mod tree;
+
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,6 +46,50 @@ pub fn root_or_skip(why: &str) -> bool {
     false
 }
 
+/// Writes `data` to `root/rel` (creating its parent directories) and sets its permission bits
+/// to `mode`.
+pub fn write_mode(root: &Path, rel: &str, data: impl AsRef<[u8]>, mode: u32) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, data).unwrap();
+    set_mode(&p, mode);
+}
+
+/// Sets the permission bits of `p` (following a symlink) to `mode`.
+pub fn set_mode(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A root tree at `PROJECT/tree` (a profile's `root.path = "tree"`) holding `files` (path,
+/// content), their directories created; its path.
+pub fn root_tree(project: &Path, files: &[(&str, &str)]) -> PathBuf {
+    let tree = project.join("tree");
+    for (rel, data) in files {
+        let p = tree.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, data).unwrap();
+    }
+    tree
+}
+
+/// A node inventory parsed as `nodes.toml`; its error as text.
+pub fn parse_inventory(text: &str) -> Result<netroot::nodes::Inventory, String> {
+    netroot::nodes::Inventory::parse(Path::new("nodes.toml"), text).map_err(|e| e.to_string())
+}
+
+/// Two temporary directories named with the prefixes `a` and `b` (two checkouts at paths of
+/// different lengths), and the path `deeper` below the second, where its project goes.
+pub fn two_checkouts(
+    a: &str,
+    b: &str,
+    deeper: &str,
+) -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let tmp = |prefix: &str| tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let (a, b) = (tmp(a), tmp(b));
+    let b_proj = b.path().join(deeper);
+    (a, b, b_proj)
+}
+
 /// A temporary project: a copy of the repository's profiles (as a clean checkout has them).
 pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -80,6 +127,24 @@ pub fn run(c: &mut Command) -> Output {
     out
 }
 
+/// Runs `c` to its end and asserts that it succeeded, with its stderr as the failure message.
+#[track_caller]
+pub fn output_ok(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Asserts that `text` contains `part`, with the whole text as the failure message.
+#[track_caller]
+pub fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "{text}");
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -88,14 +153,36 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Builds `profile` with `--json` and returns the parsed report.
-pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> serde_json::Value {
-    let o = run(netroot(project, &["build", profile, "--json", "--out"])
+/// `netroot -C project build profile --out OUT --kernel KERNEL` (ARGS before `--out`), run.
+pub fn build(project: &Path, profile: &str, args: &[&str], out: &Path, kernel: &Path) -> Output {
+    let mut c = netroot(project, &["build", profile]);
+    c.args(args)
+        .arg("--out")
         .arg(out)
         .arg("--kernel")
-        .arg(kernel));
+        .arg(kernel);
+    run(&mut c)
+}
+
+/// Builds `profile` with `--json` and returns the parsed report.
+pub fn build_json(project: &Path, profile: &str, kernel: &Path, out: &Path) -> serde_json::Value {
+    let o = build(project, profile, &["--json"], out, kernel);
     assert!(o.status.success(), "build failed: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A fresh project with one profile built into its `out` directory: the test kernel, the
+/// project, `PROJECT/out` and the build's `--json` report.
+pub type Built = (PathBuf, tempfile::TempDir, PathBuf, serde_json::Value);
+
+/// Builds `profile` in a fresh [`project`] into its `out` directory; `None` (skipped) without
+/// the test kernel.
+pub fn built(profile: &str) -> Option<Built> {
+    let kernel = kernel_dir()?;
+    let project = project();
+    let out = project.path().join("out");
+    let report = build_json(project.path(), profile, &kernel, &out);
+    Some((kernel, project, out, report))
 }
 
 /// Replaces `from` by `to` in a project's profile file (the text must be present).

@@ -6,7 +6,10 @@
 
 use std::path::PathBuf;
 
-use netroot_boot::bootconfig::{split_cmdline, BootConfig};
+use std::net::Ipv4Addr;
+
+use netroot::menus::ProfileBoot;
+use netroot_boot::bootconfig::{split_cmdline, BootConfig, IpConfig, StaticIp};
 
 /// Set to 1 to rewrite the golden files from the current output.
 const UPDATE_ENV: &str = "NETROOT_UPDATE_GOLDEN";
@@ -19,6 +22,59 @@ pub fn boot(profile: &str, export: &str) -> BootConfig {
     b.modules.clear();
     b.bond.ports.truncate(2);
     b
+}
+
+/// The gpu profile's boot config: `boot("gpu", "/export/gpu")` with a static 10.0.9.9/16
+/// (gateway 10.0.0.1, DNS 10.0.0.53).
+pub fn gpu_static_boot() -> BootConfig {
+    let mut b = boot("gpu", "/export/gpu");
+    b.ip = IpConfig::Static(StaticIp {
+        address: Ipv4Addr::new(10, 0, 9, 9),
+        prefix_len: 16,
+        gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        dns: vec![Ipv4Addr::new(10, 0, 0, 53)],
+        hostname: None,
+    });
+    b
+}
+
+/// A profile's menu input: id, title, boot config, kernel and initramfs paths.
+pub fn profile_boot<'a>(
+    id: &'a str,
+    title: &'a str,
+    boot: &'a BootConfig,
+    kernel: &'a str,
+    initrd: &'a str,
+) -> ProfileBoot<'a> {
+    ProfileBoot {
+        id,
+        title,
+        boot,
+        kernel,
+        initrd,
+    }
+}
+
+/// The compute profile ("Compute nodes"), generation 7.
+pub fn compute_profile(boot: &BootConfig) -> ProfileBoot<'_> {
+    profile_boot(
+        "compute",
+        "Compute nodes",
+        boot,
+        "netroot/compute/7/vmlinuz",
+        "netroot/compute/7/initramfs.img",
+    )
+}
+
+/// The gpu profile with `title`, generation 3.
+pub fn gpu_profile<'a>(title: &'a str, boot: &'a BootConfig) -> ProfileBoot<'a> {
+    profile_boot(
+        "gpu",
+        title,
+        boot,
+        "netroot/gpu/3/vmlinuz",
+        "netroot/gpu/3/initramfs.img",
+    )
 }
 
 fn golden_path(name: &str) -> PathBuf {

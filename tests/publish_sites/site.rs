@@ -29,6 +29,16 @@ impl Site {
     }
 
     /// Same, the TFTP and NFS directories under `targets`.
+    /// `new(profiles)` with the inventory `nodes`, each profile published once, in order.
+    pub fn published(profiles: &[&str], nodes: &str) -> Option<Site> {
+        let s = Self::new(profiles)?;
+        s.nodes(nodes);
+        for p in profiles {
+            s.publish_ok(p);
+        }
+        Some(s)
+    }
+
     pub fn with_targets(profiles: &[&str], targets: &Path) -> Option<Site> {
         Self::build(common::project(), profiles, targets)
     }

@@ -1,16 +1,22 @@
 //! Shared helpers of the publish tests: a fixture root tree with every file type and metadata kind,
 //! boot artifacts, a menu renderer, and an independent tree comparison (std + rustix only, not the
-//! engine's own scanner).
+//! engine's own scanner). Crates including it include `tests/common` too.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use netroot::publish::{Artifacts, GenerationPaths, MenuFiles, PublishOptions, Targets};
+use crate::common::tree;
+
+use rustix::fs::FileType;
+
+use netroot::publish::{
+    Artifacts, GenerationPaths, MenuFiles, PublishOptions, PublishReport, Targets,
+};
 
 /// Directory on a tmpfs (fsync and syncfs are free there) for tests that publish hundreds of
 /// times; falls back to the temp dir. Crash tests kill processes, which keeps the page cache, so
@@ -83,6 +89,27 @@ impl World {
             manifest: self.src.join("boot/manifest.json"),
             root_tree: Some(self.root()),
         }
+    }
+    /// Publishes the world's artifacts with [`menus`] and [`World::opts`] (panics on failure).
+    pub fn publish(&self) -> PublishReport {
+        netroot::publish::publish(&self.artifacts(), menus, &self.targets, &self.opts()).unwrap()
+    }
+    /// [`World::publish`]: the name of the generation published.
+    pub fn publish_gen(&self) -> String {
+        self.publish().generation
+    }
+    /// Publishes `n` generations, the i-th with `etc/version` = `i`; their names, oldest first.
+    pub fn publish_versions(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                fs::write(self.root().join("etc/version"), format!("{i}\n")).unwrap();
+                self.publish_gen()
+            })
+            .collect()
+    }
+    /// [`snapshot`]s of the TFTP and NFS targets.
+    pub fn snapshots(&self) -> (Snapshot, Snapshot) {
+        (snapshot(&self.targets.tftp), snapshot(&self.targets.nfs))
     }
     pub fn opts(&self) -> PublishOptions {
         PublishOptions {
@@ -211,14 +238,7 @@ pub fn make_tree(root: &Path) {
     std::os::unix::fs::symlink("/run", root.join("var-run")).unwrap();
     std::os::unix::fs::symlink("../etc/hostname", root.join("usr/hostname-rel")).unwrap();
     std::os::unix::fs::symlink("does/not/exist", root.join("dangling")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("dev/initctl"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_bits_retain(0o600),
-        0,
-    )
-    .unwrap();
+    tree::mknod(&root.join("dev/initctl"), FileType::Fifo, 0o600, 0, 0);
     try_xattr(
         &root.join("usr/bin/tool"),
         "user.netroot.test",
@@ -227,22 +247,14 @@ pub fn make_tree(root: &Path) {
     if !is_root() {
         eprintln!("skipped (not root): device nodes, foreign owners and trusted.* xattrs");
     } else {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            root.join("dev/null"),
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::from_bits_retain(0o666),
-            rustix::fs::makedev(1, 3),
-        )
-        .unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            root.join("dev/sda"),
-            rustix::fs::FileType::BlockDevice,
-            rustix::fs::Mode::from_bits_retain(0o660),
-            rustix::fs::makedev(8, 0),
-        )
-        .unwrap();
+        tree::mknod(
+            &root.join("dev/null"),
+            FileType::CharacterDevice,
+            0o666,
+            1,
+            3,
+        );
+        tree::mknod(&root.join("dev/sda"), FileType::BlockDevice, 0o660, 8, 0);
         std::os::unix::fs::lchown(root.join("srv/shared"), Some(1000), Some(1001)).unwrap();
         std::os::unix::fs::lchown(root.join("etc/shadow"), Some(0), Some(42)).unwrap();
         std::os::unix::fs::lchown(root.join("usr/hostname-rel"), Some(7), Some(8)).unwrap();
@@ -308,21 +320,7 @@ pub fn xattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
 pub fn meta(p: &Path) -> Meta {
     let md = fs::symlink_metadata(p).unwrap();
     let ft = md.file_type();
-    let kind = if ft.is_dir() {
-        "dir"
-    } else if ft.is_file() {
-        "file"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_char_device() {
-        "char"
-    } else if ft.is_block_device() {
-        "block"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else {
-        "other"
-    };
+    let kind = tree::kind_name(ft);
     Meta {
         kind,
         mode: md.mode() & 0o7777,
@@ -366,8 +364,11 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     );
 }
 
+/// What [`snapshot`] records of a directory.
+pub type Snapshot = Vec<(PathBuf, u64, i64, i64, u64, Vec<u8>)>;
+
 /// (path, size, mtime, inode) of everything under `dir`: a change detector.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, i64, i64, u64, Vec<u8>)> {
+pub fn snapshot(dir: &Path) -> Snapshot {
     let mut all = Vec::new();
     if dir.exists() {
         walk(dir, &mut all);

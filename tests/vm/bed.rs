@@ -38,6 +38,53 @@ pub const REBOOT_NOTICE: &str = "netroot-init: rebooting in 1s";
 /// CLOCK_BOOTTIME); allow this much skew when ordering them.
 const CLOCK_SKEW: Duration = Duration::from_millis(200);
 
+/// The one line of `lines` (the console's `what` lines); an error naming how many there are
+/// otherwise, with the console text `t`.
+fn exactly_one<T: Clone>(
+    lines: std::result::Result<Vec<T>, String>,
+    what: &str,
+    t: &str,
+) -> Result<T> {
+    let lines = lines.map_err(anyhow::Error::msg)?;
+    ensure!(
+        lines.len() == 1,
+        "{} {what} lines, expected exactly one:\n{t}",
+        lines.len()
+    );
+    Ok(lines[0].clone())
+}
+
+/// QEMU exited by itself (else "qemu did not `how` by itself") for the shutdown `reason`,
+/// which `why` causes; `t` is the console transcript for the error.
+fn assert_exited(run: &VmRun, how: &str, reason: &str, why: &str, t: &str) -> Result<()> {
+    ensure!(
+        matches!(run.exit, Exit::Exited(s) if s.success()),
+        "qemu did not {how} by itself:\n{t}"
+    );
+    ensure!(
+        run.shutdown.as_deref() == Some(reason),
+        "shutdown reason {:?}, expected {reason} ({why}):\n{t}",
+        run.shutdown
+    );
+    Ok(())
+}
+
+/// Runs the VM test `name` unless [`vm_tools_or_skip`] skips it: `body` gets the name, the
+/// tools and the test's [`Report`] and returns the report's note; the report passes when `body`
+/// returns `Ok` (an error or a panic leaves it FAIL).
+pub fn vm_test(
+    name: &str,
+    body: impl FnOnce(&str, &VmTools, &mut Report) -> Result<String>,
+) -> Result<()> {
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    report.note = body(name, &tools, &mut report)?;
+    report.pass();
+    Ok(())
+}
+
 /// Timeouts of a boot that should succeed: generous for TCG, within the test's 90 s.
 pub fn ok_timeouts(links: &str) -> Timeouts {
     Timeouts {
@@ -302,13 +349,7 @@ pub fn assert_init_ok(run: &VmRun, mode: &str, up: u32) -> Result<InitOk> {
             .is_empty(),
         "boot failed:\n{t}"
     );
-    let oks = console.ok_lines().map_err(anyhow::Error::msg)?;
-    ensure!(
-        oks.len() == 1,
-        "{} OK lines, expected exactly one:\n{t}",
-        oks.len()
-    );
-    let ok = oks[0].clone();
+    let ok = exactly_one(console.ok_lines(), "OK", &t)?;
     let total = DEFAULT_MACS.len() as u32;
     ensure!(
         ok.root == format!("{NFS_SERVER}:{PSEUDO}") && ok.ports_up == up && ok.ports_total == total,
@@ -366,16 +407,7 @@ pub fn assert_guest_checks(run: &VmRun, bed: &Bed) -> Result<()> {
 /// QEMU exited by itself after the guest's `poweroff -f`.
 pub fn assert_powered_off(run: &VmRun) -> Result<()> {
     let t = run.transcript();
-    ensure!(
-        matches!(run.exit, Exit::Exited(s) if s.success()),
-        "qemu did not power off by itself:\n{t}"
-    );
-    ensure!(
-        run.shutdown.as_deref() == Some("guest-shutdown"),
-        "shutdown reason {:?}, expected guest-shutdown (poweroff -f):\n{t}",
-        run.shutdown
-    );
-    Ok(())
+    assert_exited(run, "power off", "guest-shutdown", "poweroff -f", &t)
 }
 
 /// The boot failed in `phase`: exactly one FAILED line whose reason contains every `needle`,
@@ -392,13 +424,7 @@ pub fn assert_boot_failed(
         console.ok_lines().map_err(anyhow::Error::msg)?.is_empty(),
         "unexpected OK:\n{t}"
     );
-    let failed = console.failed_lines().map_err(anyhow::Error::msg)?;
-    ensure!(
-        failed.len() == 1,
-        "{} FAILED lines, expected exactly one:\n{t}",
-        failed.len()
-    );
-    let line = failed[0].clone();
+    let line = exactly_one(console.failed_lines(), "FAILED", &t)?;
     ensure!(
         line.phase == phase,
         "failed in phase {}, expected {phase}:\n{t}",
@@ -436,15 +462,7 @@ pub fn assert_boot_failed(
         console.count(|l| l.starts_with(rootfs::PREFIX) || l.starts_with(ioloop::PREFIX)) == 0,
         "the real init ran:\n{t}"
     );
-    ensure!(
-        matches!(run.exit, Exit::Exited(s) if s.success()),
-        "qemu did not exit by itself:\n{t}"
-    );
-    ensure!(
-        run.shutdown.as_deref() == Some("guest-reset"),
-        "shutdown reason {:?}, expected guest-reset (a reboot under -no-reboot):\n{t}",
-        run.shutdown
-    );
+    assert_exited(run, "exit", "guest-reset", "a reboot under -no-reboot", &t)?;
     Ok((line, restart))
 }
 

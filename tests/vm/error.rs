@@ -1,8 +1,8 @@
 //! The one error type of the VM test support code: each variant names the path or program
 //! involved so a failed setup says what to look at; the library's VM errors pass through.
 
-use std::path::PathBuf;
-use std::process::ExitStatus;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -28,6 +28,20 @@ pub enum VmError {
     MissingArtifact { profile: String, path: PathBuf },
     #[error(transparent)]
     Qemu(#[from] netroot::qemu::QemuError),
+}
+
+/// Runs `cmd` (the program `exe`) to its end: its output when it succeeded, else
+/// [`VmError::Command`] naming it `program`, with its stderr.
+pub fn output_ok(cmd: &mut Command, exe: &Path, program: String) -> Result<Output, VmError> {
+    let out = cmd.output().map_err(VmError::io("run", exe))?;
+    if !out.status.success() {
+        return Err(VmError::Command {
+            program,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(out)
 }
 
 impl VmError {

@@ -167,22 +167,17 @@ pub fn build(
     kernel: &Path,
     out: &Path,
 ) -> Result<Image, VmError> {
-    let output = Command::new(netroot)
-        .arg("-C")
-        .arg(project)
-        .args(["build", profile, "--kernel"])
-        .arg(kernel)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .map_err(VmError::io("run", netroot))?;
-    if !output.status.success() {
-        return Err(VmError::Command {
-            program: format!("{} build {profile}", netroot.display()),
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
+    super::error::output_ok(
+        Command::new(netroot)
+            .arg("-C")
+            .arg(project)
+            .args(["build", profile, "--kernel"])
+            .arg(kernel)
+            .arg("--out")
+            .arg(out),
+        netroot,
+        format!("{} build {profile}", netroot.display()),
+    )?;
     let dir = out.join(profile);
     let image = Image {
         vmlinuz: dir.join("vmlinuz"),

@@ -241,17 +241,11 @@ pub fn check_static(path: &Path) -> Result<(), VmError> {
 
 /// The applet names a busybox binary provides (`busybox --list`).
 pub fn applets(busybox: &Path) -> Result<Vec<String>, VmError> {
-    let out = Command::new(busybox)
-        .arg("--list")
-        .output()
-        .map_err(VmError::io("run", busybox))?;
-    if !out.status.success() {
-        return Err(VmError::Command {
-            program: format!("{} --list", busybox.display()),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
+    let out = super::error::output_ok(
+        Command::new(busybox).arg("--list"),
+        busybox,
+        format!("{} --list", busybox.display()),
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::trim)
