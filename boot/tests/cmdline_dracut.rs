@@ -9,6 +9,10 @@
 //! or fails when `NETROOT_REQUIRE_VM=1` or `NETROOT_REQUIRE_KERNEL=1` is set.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
+use common::Rng;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -89,20 +93,6 @@ fn run_dracut(lib: &str, roots: &[String]) -> Vec<[String; 4]> {
             [f[0], f[1], f[2], f[3]].map(str::to_string)
         })
         .collect()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 /// A value built from the grammar's parts, then sometimes mutated by inserting a separator.

@@ -11,6 +11,10 @@
 //! `NETROOT_REQUIRE_VM=1` or `NETROOT_REQUIRE_KERNEL=1` is set.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
+use common::Rng;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -57,20 +61,6 @@ fn networkd(root: &Path, v: &str) -> Option<BTreeMap<String, Vec<String>>> {
         }
     }
     found.then_some(keys)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 fn generate(rng: &mut Rng) -> String {

@@ -9,6 +9,10 @@
 //!   failed apply leaves the config unchanged.
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
+mod common;
+
+use common::Rng;
+
 use std::net::Ipv4Addr;
 
 use netroot_boot::bootconfig::{BootConfig, CmdlineError, IpConfig, NfsVersion, PortId, StaticIp};
@@ -17,34 +21,6 @@ const FIXTURE: &str = include_str!("fixtures/boot.conf");
 
 fn fixture() -> BootConfig {
     BootConfig::parse(FIXTURE).unwrap()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn coin(&mut self) -> bool {
-        self.next() % 2 == 0
-    }
-    fn host_ip(&mut self) -> Ipv4Addr {
-        Ipv4Addr::new(
-            10,
-            self.below(256) as u8,
-            self.below(256) as u8,
-            1 + self.below(254) as u8,
-        )
-    }
 }
 
 fn random_config(rng: &mut Rng) -> BootConfig {
@@ -275,7 +251,7 @@ fn fuzz_random_and_mutated_bytes_never_panic() {
             for _ in 0..1 + rng.below(4) {
                 let at = rng.below(bytes.len() + 1);
                 match rng.below(4) {
-                    0 => bytes.insert(at, *rng.pick(b" :,/=\"%.0123456789\xa0\xff")),
+                    0 => bytes.insert(at, rng.pick(b" :,/=\"%.0123456789\xa0\xff")),
                     1 if at < bytes.len() => {
                         bytes.remove(at);
                     }
