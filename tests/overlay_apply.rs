@@ -27,6 +27,7 @@ fn sample(t: &Path, overrides: &BTreeMap<String, Ownership>) -> Plan {
     let spec = OverlaySpec {
         name: "base".into(),
         dir: t.join("ov/base"),
+        owner: None,
     };
     let vars: Vars = [("name".to_string(), toml::Value::from("c001"))].into();
     let plan = overlay::plan(&[spec], overrides, &vars, &[]).unwrap();

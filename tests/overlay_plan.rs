@@ -15,6 +15,7 @@ fn spec(root: &Path, name: &str) -> OverlaySpec {
     OverlaySpec {
         name: name.into(),
         dir: root.join(name),
+        owner: None,
     }
 }
 
@@ -368,4 +369,41 @@ fn file_owners_are_kept_when_running_as_root() {
     .unwrap();
     let e = plan.get("home/u/file").unwrap();
     assert_eq!((e.uid, e.gid), (1234, 5678));
+}
+
+#[test]
+fn an_overlay_owner_replaces_the_files_owners_and_per_path_overrides_still_apply() {
+    if !common::root_or_skip("needs root to chown overlay files") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "base/etc/motd", "x", 0o644);
+    write(t.path(), "base/etc/shadow", "x", 0o600);
+    for f in ["base/etc", "base/etc/motd", "base/etc/shadow"] {
+        rustix::fs::chown(
+            t.path().join(f),
+            Some(rustix::fs::Uid::from_raw(1234)),
+            Some(rustix::fs::Gid::from_raw(5678)),
+        )
+        .unwrap();
+    }
+    let mut owned = spec(t.path(), "base");
+    owned.owner = Some((0, 0));
+    let overrides: BTreeMap<String, Ownership> = [(
+        "etc/shadow".to_string(),
+        Ownership {
+            mode: None,
+            uid: None,
+            gid: Some(42),
+        },
+    )]
+    .into();
+    let plan = overlay::plan(&[owned], &overrides, &Vars::new(), &[]).unwrap();
+    let owner = |p: &str| {
+        let e = plan.get(p).unwrap();
+        (e.uid, e.gid)
+    };
+    assert_eq!(owner("etc"), (0, 0));
+    assert_eq!(owner("etc/motd"), (0, 0));
+    assert_eq!(owner("etc/shadow"), (0, 42));
 }

@@ -242,6 +242,7 @@ mod tests {
         let spec = OverlaySpec {
             name: "base".into(),
             dir: t.path().join("base"),
+            owner: None,
         };
         let mut ov = BTreeMap::new();
         ov.insert(

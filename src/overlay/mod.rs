@@ -42,6 +42,9 @@ pub use template::TEMPLATE_SUFFIX;
 pub struct OverlaySpec {
     pub name: String,
     pub dir: PathBuf,
+    /// Owner (uid, gid) of every entry of this overlay before per-path overrides (a profile's
+    /// `overlays.owner`); `None`: the files' own owners when building as root, else root.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Ownership and mode set for one image path, overriding what the overlay's file says.

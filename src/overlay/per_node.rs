@@ -231,6 +231,7 @@ mod tests {
         OverlaySpec {
             name: "base".into(),
             dir: root.join("base"),
+            owner: None,
         }
     }
 

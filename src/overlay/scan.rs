@@ -129,11 +129,16 @@ fn one(spec: &OverlaySpec, item: &Item<'_>, keep_owners: bool) -> Result<Found, 
         }
     };
     let st = &item.st;
+    let (uid, gid) = match spec.owner {
+        Some(owner) => owner,
+        None if keep_owners => (st.st_uid, st.st_gid),
+        None => (0, 0),
+    };
     Ok(Found {
         rel,
         kind,
         mode: st.st_mode & PERM_MASK,
-        uid: if keep_owners { st.st_uid } else { 0 },
-        gid: if keep_owners { st.st_gid } else { 0 },
+        uid,
+        gid,
     })
 }

@@ -44,6 +44,7 @@ pub fn plan_overlays_for_nodes(
         .map(|n| OverlaySpec {
             name: n.clone(),
             dir: project.join(OVERLAYS_DIR).join(n),
+            owner: profile.overlays.owner,
         })
         .collect();
     Ok(overlay::plan_with_nodes(

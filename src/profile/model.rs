@@ -74,6 +74,8 @@ pub struct OverlaysSpec {
     pub root: Vec<String>,
     pub initramfs: Vec<String>,
     pub allow_override: Vec<String>,
+    /// Owner (uid, gid) of every overlay entry before `owners` (`overlays.owner`).
+    pub owner: Option<(u32, u32)>,
     pub owners: BTreeMap<String, Ownership>,
 }
 

@@ -209,6 +209,8 @@ pub struct RawOverlays {
     pub initramfs: Option<Val<Vec<Val<String>>>>,
     /// Paths a later overlay may override without a conflict error.
     pub allow_override: Option<Val<Vec<Val<String>>>>,
+    /// Owner of every overlay entry, `"UID:GID"` (numbers or `root`), before `owners`.
+    pub owner: Option<Val<String>>,
     /// Per-path mode/owner overrides (`[overlays.owners."etc/shadow"] mode = "0640"`).
     pub owners: Option<BTreeMap<String, Val<RawOwner>>>,
 }
@@ -266,6 +268,9 @@ impl RawOverlays {
         }
         if other.allow_override.is_some() {
             self.allow_override = other.allow_override;
+        }
+        if other.owner.is_some() {
+            self.owner = other.owner;
         }
         if let Some(o) = other.owners {
             self.owners.get_or_insert_with(BTreeMap::new).extend(o);

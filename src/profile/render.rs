@@ -200,15 +200,16 @@ pub fn to_toml(p: &Profile) -> String {
             (path.clone(), Value::Table(e))
         })
         .collect();
-    t.insert(
-        "overlays".into(),
-        table(vec![
-            ("root", list(o.root.iter().map(s))),
-            ("initramfs", list(o.initramfs.iter().map(s))),
-            ("allow_override", list(o.allow_override.iter().map(s))),
-            ("owners", Value::Table(owners)),
-        ]),
-    );
+    let mut overlays = vec![
+        ("root", list(o.root.iter().map(s))),
+        ("initramfs", list(o.initramfs.iter().map(s))),
+        ("allow_override", list(o.allow_override.iter().map(s))),
+    ];
+    if let Some((uid, gid)) = o.owner {
+        overlays.push(("owner", s(format!("{uid}:{gid}"))));
+    }
+    overlays.push(("owners", Value::Table(owners)));
+    t.insert("overlays".into(), table(overlays));
     t.insert(
         "vars".into(),
         Value::Table(p.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),

@@ -185,12 +185,36 @@ pub(super) fn overlays(
             },
         );
     }
+    let owner = match &o.owner {
+        Some(v) => Some(owner_ids(&v.value).ok_or_else(|| {
+            cx.invalid(
+                &v.span,
+                format!(
+                    "overlays.owner: expected \"UID:GID\" (numbers, or root), got \"{}\" \
+                     (names other than root depend on the root tree's /etc/passwd)",
+                    v.value
+                ),
+            )
+        })?),
+        None => None,
+    };
     Ok(OverlaysSpec {
         root: strings(&o.root),
         initramfs: strings(&o.initramfs),
         allow_override: strings(&o.allow_override),
+        owner,
         owners,
     })
+}
+
+/// `"UID:GID"` with numbers or `root` (0 on every system) → (uid, gid); -1 is not an owner.
+fn owner_ids(s: &str) -> Option<(u32, u32)> {
+    let id = |part: &str| match part {
+        "root" => Some(0),
+        n => n.parse::<u32>().ok().filter(|n| *n != u32::MAX),
+    };
+    let (u, g) = s.split_once(':')?;
+    Some((id(u)?, id(g)?))
 }
 
 /// `[publish]` → [`PublishSpec`].

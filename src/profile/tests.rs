@@ -447,3 +447,21 @@ fn root_and_its_allow_list_merge_key_by_key_and_a_new_source_drops_the_old_ones_
         Some(KernelSpec::Host)
     );
 }
+
+#[test]
+fn overlays_owner_takes_numbers_or_root_and_names_a_bad_value() {
+    let owner = |v: &str| {
+        let (_d, p) = project(&[("p", &format!("{VALID}\n[overlays]\nowner = \"{v}\"\n"))]);
+        p.load_profile("p").map(|p| p.overlays.owner)
+    };
+    assert_eq!(owner("root:root").unwrap(), Some((0, 0)));
+    assert_eq!(owner("1000:100").unwrap(), Some((1000, 100)));
+    assert_eq!(owner("0:root").unwrap(), Some((0, 0)));
+    for bad in ["bob:root", "0", "0:", "4294967295:0", "1:2:3"] {
+        let e = owner(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("overlays.owner: expected \"UID:GID\"") && e.contains(bad),
+            "{bad}: {e}"
+        );
+    }
+}
