@@ -288,3 +288,47 @@ fn clean_refuses_a_tree_with_a_mount_below_it_and_removes_nothing() {
     assert!(stderr(&o).contains("roots/x/proc"), "{}", stderr(&o));
     assert!(mnt.is_dir(), "nothing removed");
 }
+
+#[test]
+fn json_everywhere_and_a_failure_under_json_is_json_on_stdout() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = run(&mut netroot(repo, &["profiles", "--json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let base = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "base")
+        .unwrap();
+    assert_eq!(base["kind"], "abstract");
+    let o = run(&mut netroot(repo, &["profiles", "show", "qemu", "--json"]));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(shown["overlays"]["owner"], "0:0");
+    // A usage error (unknown profile) and a runtime error, each one JSON document on stdout.
+    let p = project();
+    for (args, exit) in [
+        (&["build", "nope", "--json"][..], 2),
+        (&["inspect", "/nonexistent.img", "--json"][..], 1),
+        (
+            &[
+                "generations",
+                "../x",
+                "--json",
+                "--tftp",
+                "/t",
+                "--nfs",
+                "/n",
+            ][..],
+            1,
+        ),
+    ] {
+        let o = run(&mut netroot(p.path(), args));
+        assert_eq!(o.status.code(), Some(exit), "{args:?}: {}", stderr(&o));
+        let err: serde_json::Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stdout(&o)));
+        assert_eq!(err["exit"], exit, "{args:?}");
+        assert!(!err["error"].as_str().unwrap().is_empty(), "{args:?}");
+        assert!(stderr(&o).contains("netroot: error: "), "{args:?}");
+    }
+}

@@ -131,6 +131,20 @@ fn publish_rollback_verify_gc() {
         .unwrap()
         .contains(&g2));
 
+    // --json: the publish (here a re-publish of identical content) and verify reports.
+    let o = publish(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["generation"], g2.as_str());
+    assert_eq!(report["state"]["published"]["active"], true);
+    let o = run(netroot(p.path(), &["verify", "site", "--json", "--tftp"])
+        .arg(&tftp)
+        .arg("--nfs")
+        .arg(&nfs));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["profile"], "site");
+    assert_eq!(report["generations"].as_array().unwrap().len(), 2);
+
     // The generations, from the published history and records.
     let listed = |json: bool| {
         let mut c = netroot(p.path(), &["generations", "site", "--tftp"]);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output::emit;
 use super::publish::TargetArgs;
 use super::Cli;
 use crate::deploy;
@@ -22,6 +23,9 @@ pub struct GcArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub targets: TargetArgs,
+    /// Print the report as JSON (a failure as {"error": …, "exit": N}).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -32,11 +36,11 @@ pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<Exit
     };
     if args.dry_run {
         let report = deploy::gc_dry_run(&args.profile, &targets, keep)?;
-        write!(out, "{report}")?;
+        emit(out, args.json, &report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
     let report = deploy::gc(&args.profile, &targets, keep, &opts)?;
-    write!(out, "{report}")?;
+    emit(out, args.json, &report)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod clean;
 mod gc;
 mod generations;
 pub mod inspect;
+mod output;
 mod profiles;
 mod progress;
 mod publish;
@@ -71,6 +72,24 @@ pub enum Command {
     Verify(verify::VerifyArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (its failure is then printed as JSON too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Build(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Profiles(a) => a.json,
+            Command::Publish(a) => a.json,
+            Command::Rollback(a) => a.json,
+            Command::Clean(a) => a.json,
+            Command::Gc(a) => a.json,
+            Command::Generations(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Qemu(_) => false,
+        }
+    }
+}
+
 /// An error that is the user's invocation, not the build: exits with [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -114,12 +133,25 @@ pub fn main() -> ExitCode {
         Command::Generations(a) => generations::run(&cli, a, &mut out),
         Command::Verify(a) => verify::run(&cli, a, &mut out),
     };
-    let _ = out.flush();
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            let _ = out.flush();
+            code
+        }
         Err(e) => {
-            eprintln!("netroot: error: {}", error_text(&e));
-            ExitCode::from(exit_code_of(&e))
+            let (text, code) = (error_text(&e), exit_code_of(&e));
+            eprintln!("netroot: error: {text}");
+            if cli.command.json() {
+                let _ = output::emit_json(
+                    &mut out,
+                    &output::JsonError {
+                        error: &text,
+                        exit: code,
+                    },
+                );
+            }
+            let _ = out.flush();
+            ExitCode::from(code)
         }
     }
 }

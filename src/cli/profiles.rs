@@ -13,6 +13,22 @@ use crate::profile::{to_toml, Listing, Project};
 pub struct ProfilesArgs {
     #[command(subcommand)]
     pub action: Option<ProfilesAction>,
+    /// Print JSON: the listing as [{name, kind, description | error}], `show` as the merged
+    /// profile's table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// One profile of the `--json` listing.
+#[derive(Debug, serde::Serialize)]
+struct Listed {
+    name: String,
+    /// `concrete`, `abstract` or `invalid`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +42,38 @@ pub fn run(cli: &Cli, args: &ProfilesArgs, out: &mut dyn Write) -> anyhow::Resul
     match &args.action {
         None => {
             let list = project.list_profiles().context("cannot list profiles")?;
+            if args.json {
+                let listed: Vec<Listed> = list
+                    .into_iter()
+                    .map(|(name, l)| match l {
+                        Listing::Concrete(d) => Listed {
+                            name,
+                            kind: "concrete",
+                            description: Some(d),
+                            error: None,
+                        },
+                        Listing::Abstract(d) => Listed {
+                            name,
+                            kind: "abstract",
+                            description: Some(d),
+                            error: None,
+                        },
+                        Listing::Invalid(e) => Listed {
+                            name,
+                            kind: "invalid",
+                            description: None,
+                            error: Some(e.to_string()),
+                        },
+                    })
+                    .collect();
+                let broken = listed.iter().any(|l| l.kind == "invalid");
+                super::output::emit_json(out, &listed)?;
+                return Ok(if broken {
+                    ExitCode::from(super::EXIT_FAILURE)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
             let mut broken = false;
             for (name, listing) in list {
                 match listing {
@@ -45,7 +93,15 @@ pub fn run(cli: &Cli, args: &ProfilesArgs, out: &mut dyn Write) -> anyhow::Resul
         }
         Some(ProfilesAction::Show { name }) => {
             let p = project.load_profile(name)?;
-            write!(out, "{}", to_toml(&p))?;
+            let text = to_toml(&p);
+            if args.json {
+                // The same table `show` prints, as JSON.
+                let table: toml::Table =
+                    toml::from_str(&text).context("cannot re-read the shown profile")?;
+                super::output::emit_json(out, &table)?;
+            } else {
+                write!(out, "{text}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::build::build_options;
+use super::output::emit;
 use super::progress::CliProgress;
 use super::Cli;
 use crate::deploy::{self, SiteSource};
@@ -59,6 +60,9 @@ pub struct PublishArgs {
     /// Print what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the report as JSON (a failure as {"error": …, "exit": N}).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -73,11 +77,11 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
         args.kernel.as_deref(),
         &args.targets.out,
     )?;
-    let progress = CliProgress::new(&args.profile, false);
+    let progress = CliProgress::new(&args.profile, args.json);
     let built = deploy::build_first(&bopts, &progress);
     progress.finish();
     let built = built.with_context(|| format!("build of profile \"{}\" failed", args.profile))?;
-    if !built.up_to_date {
+    if !built.up_to_date && !args.json {
         writeln!(out, "{}: built {}", built.profile, built.out_dir.display())?;
     }
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
@@ -89,11 +93,11 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     let menus = |g: &crate::publish::GenerationPaths| deploy::render(&source, &targets, g);
     if args.dry_run {
         let plan = deploy::dry_run(&artifacts, menus, &targets, &opts)?;
-        write!(out, "{plan}")?;
+        emit(out, args.json, &plan)?;
         return Ok(ExitCode::SUCCESS);
     }
     let report = deploy::publish_artifacts(&artifacts, menus, &targets, &opts)?;
-    write!(out, "{report}")?;
+    emit(out, args.json, &report)?;
     Ok(if report.success() {
         ExitCode::SUCCESS
     } else {

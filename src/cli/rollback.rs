@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output::emit;
 use super::publish::TargetArgs;
 use super::Cli;
 use crate::deploy;
@@ -17,6 +18,9 @@ pub struct RollbackArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub targets: TargetArgs,
+    /// Print the report as JSON (a failure as {"error": …, "exit": N}).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -28,7 +32,7 @@ pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Resul
         deploy::render(&deploy::SiteSource::Published, &targets, g)
     };
     let report = deploy::rollback(&args.profile, args.to.as_deref(), menus, &targets, &opts)?;
-    write!(out, "{report}")?;
+    emit(out, args.json, &report)?;
     Ok(if report.success() {
         ExitCode::SUCCESS
     } else {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output::emit;
 use super::publish::TargetArgs;
 use super::Cli;
 use crate::deploy;
@@ -20,17 +21,20 @@ pub struct VerifyArgs {
     /// Restore damaged files from intact copies (other generations, the build output).
     #[arg(long)]
     pub repair: bool,
+    /// Print the report as JSON (a failure as {"error": …, "exit": N}).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let targets = args.targets.targets(cli, &args.profile)?;
     let clean = if args.repair {
         let report = crate::publish::repair(&args.profile, &targets, &sources(args))?;
-        write!(out, "{report}")?;
+        emit(out, args.json, &report)?;
         report.is_clean()
     } else {
         let report = deploy::verify(&args.profile, &targets)?;
-        write!(out, "{report}")?;
+        emit(out, args.json, &report)?;
         report.is_clean()
     };
     Ok(if clean {
