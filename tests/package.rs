@@ -263,4 +263,15 @@ fn ci_package_builds_an_installable_deb() {
     )
     .unwrap();
     assert!(completion.contains("complete -F _netroot"), "{completion}");
+    // bash loads it and then completes netroot with it.
+    let o = run(Command::new("bash")
+        .arg("-c")
+        .arg("source \"$1\" && complete -p netroot")
+        .arg("bash")
+        .arg(
+            root.path()
+                .join("usr/share/bash-completion/completions/netroot"),
+        ));
+    assert!(o.status.success());
+    assert!(text(&o).contains("_netroot"), "{}", text(&o));
 }
