@@ -137,6 +137,9 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         man.render(&mut bytes)
             .with_context(|| format!("cannot render {name}(1)"))?;
         let mut roff = roff::Roff::new();
+        if i == 0 {
+            main_page_sections(&mut roff);
+        }
         roff.control("SH", ["SEE ALSO"]);
         roff.text([roff::roman(see_also.join(", "))]);
         bytes.extend_from_slice(roff.to_roff().as_bytes());
@@ -147,6 +150,43 @@ pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         super::profile_page::render().context("cannot render netroot-profile(5)")?,
     ));
     Ok(pages)
+}
+
+/// netroot(1)'s sections beyond the clap definition: exit status and environment.
+fn main_page_sections(roff: &mut roff::Roff) {
+    use roff::{bold, roman};
+    roff.control("SH", ["EXIT STATUS"]);
+    for (code, what) in [
+        ("0", "success (inspect --diff: the images are the same)"),
+        (
+            "1",
+            "a build or runtime error, or a difference (inspect --diff, verify)",
+        ),
+        (
+            "2",
+            "a usage error: bad arguments, an unknown profile, a -C directory that cannot be entered",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(code)]);
+        roff.text([roman(what)]);
+    }
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (name, what) in [
+        ("NETROOT_PROJECT", "the project directory, as -C"),
+        (
+            crate::pipeline::CACHE_ENV,
+            "the build cache directory (default OUT/.cache)",
+        ),
+        (
+            crate::pipeline::SOURCE_DATE_EPOCH_ENV,
+            "the mtime of image entries and of the files netroot writes into a root tree (default 0)",
+        ),
+    ] {
+        roff.control("TP", []);
+        roff.text([bold(name)]);
+        roff.text([roman(what)]);
+    }
 }
 
 /// `cmd` and its visible subcommands, depth first.
@@ -191,6 +231,8 @@ mod tests {
         assert!(main.contains("\n.TH netroot 1 "), "{main}");
         assert!(main.contains("netroot\\-build(1)"), "{main}");
         assert!(main.contains("netroot\\-profile(5)"), "{main}");
+        assert!(main.contains(".SH \"EXIT STATUS\""), "{main}");
+        assert!(main.contains("NETROOT_CACHE"), "{main}");
         // --generate is hidden: it is in no page.
         assert!(!main.contains("generate"), "{main}");
     }
