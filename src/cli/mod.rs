@@ -4,15 +4,18 @@
 mod build;
 mod clean;
 mod gc;
+pub mod generate;
 mod generations;
 pub mod inspect;
 mod output;
+pub mod profile_page;
 mod profiles;
 mod progress;
 mod publish;
 mod qemu;
 mod rollback;
 mod verify;
+pub mod version;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +31,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// netroot builds initramfs and netboot images for diskless cluster nodes.
 #[derive(Debug, Parser)]
-#[command(name = "netroot", version, about, long_about = None)]
+#[command(name = "netroot", version = version::VERSION, about, long_about = None)]
 pub struct Cli {
     /// Change to DIR first, like make -C: the project (profiles/, overlays/) is DIR, and every
     /// relative path (the default --out build/, --kernel, --tftp, --nfs) is relative to DIR.
@@ -108,6 +111,10 @@ fn enter_project(cli: &mut Cli) -> anyhow::Result<()> {
 
 /// Entry point of the `netroot` binary.
 pub fn main() -> ExitCode {
+    // The hidden `--generate KIND [DIR]` (man pages, completions) needs no subcommand.
+    if let Some(code) = generate::main() {
+        return code;
+    }
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
