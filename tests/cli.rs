@@ -334,3 +334,38 @@ fn json_everywhere_and_a_failure_under_json_is_json_on_stdout() {
         assert!(stderr(&o).contains("netroot: error: "), "{args:?}");
     }
 }
+
+#[test]
+fn a_held_publish_lock_is_waited_for_naming_its_holder() {
+    let d = tempfile::tempdir().unwrap();
+    let (tftp, nfs) = (d.path().join("tftp"), d.path().join("nfs"));
+    fs::create_dir_all(tftp.join("netroot")).unwrap();
+    fs::create_dir_all(&nfs).unwrap();
+    let lock = tftp.join("netroot/.lock");
+    // util-linux flock(1) holds the lock for two seconds.
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let o = run(netroot(d.path(), &["gc", "site", "--keep", "1", "--tftp"])
+        .arg(&tftp)
+        .arg("--nfs")
+        .arg(&nfs));
+    holder.wait().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = format!(
+        "netroot: waiting for the publish lock {} (held by pid {};",
+        lock.display(),
+        holder.id()
+    );
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("waiting for the publish lock").count(),
+        1
+    );
+}

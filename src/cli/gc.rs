@@ -39,7 +39,9 @@ pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<Exit
         emit(out, args.json, &report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    let mut opts =
+        deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    opts.on_lock_wait = Some(super::progress::lock_wait);
     let report = deploy::gc(&args.profile, &targets, keep, &opts)?;
     emit(out, args.json, &report)?;
     Ok(ExitCode::SUCCESS)

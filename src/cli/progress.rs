@@ -64,3 +64,13 @@ impl Progress for CliProgress {
         }
     }
 }
+
+/// Says on stderr that a publish, rollback or gc waits for another one's lock, and whose.
+pub fn lock_wait(path: &std::path::Path, holder: Option<u32>) {
+    let who = holder.map_or_else(|| "another process".to_string(), |pid| format!("pid {pid}"));
+    eprintln!(
+        "netroot: waiting for the publish lock {} (held by {who}; up to {} min)",
+        path.display(),
+        crate::publish::LOCK_TIMEOUT.as_secs() / 60
+    );
+}

@@ -86,7 +86,8 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     }
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
     let boot = deploy::build_record(&args.targets.out, &args.profile)?;
-    let opts = deploy::options(&profile, &cache_dir_for(&bopts), boot);
+    let mut opts = deploy::options(&profile, &cache_dir_for(&bopts), boot);
+    opts.on_lock_wait = Some(super::progress::lock_wait);
     // Every shared file is rendered from published records before the engine writes anything;
     // a failure leaves the targets as they were.
     let source = SiteSource::Project(site);

@@ -25,7 +25,9 @@ pub struct RollbackArgs {
 
 pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let targets = args.targets.targets(cli, &args.profile)?;
-    let opts = deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    let mut opts =
+        deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
+    opts.on_lock_wait = Some(super::progress::lock_wait);
     // Rendered from the target generation's record and the published site settings before
     // anything is written: a failure changes nothing, and no project file is read.
     let menus = |g: &crate::publish::GenerationPaths| {

@@ -154,6 +154,7 @@ pub fn options(profile: &Profile, cache: &Path, boot: BootRecord) -> PublishOpti
         boot: Some(boot),
         loaders: grub_loaders(),
         keep: Some(profile.publish.keep as usize),
+        on_lock_wait: None,
     }
 }
 

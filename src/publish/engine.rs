@@ -65,7 +65,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     if std::fs::symlink_metadata(layout.tftp_base()).is_err() {
         prepare(a, &menus, t, opts, &mut memo)?;
     }
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    let _lock = Lock::acquire(&fs_, &layout.lock_path(), opts.on_lock_wait)?;
     phases.done("lock");
     let mut prep = prepare(a, &menus, t, opts, &mut memo)?;
     phases.done("scan");
@@ -359,7 +359,7 @@ pub fn try_rollback<E: Into<super::MenuRenderError>>(
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(profile, t)?;
     super::staging::check_targets_writable(t)?;
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    let _lock = Lock::acquire(&fs_, &layout.lock_path(), opts.on_lock_wait)?;
     let mut history = History::load(&layout.history(), profile)?;
     let active = history
         .active

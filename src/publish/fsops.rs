@@ -402,8 +402,13 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Takes the lock at `path` (created if missing), waiting up to [`LOCK_TIMEOUT`].
-    pub fn acquire(fs_: &Fs, path: &Path) -> Result<Lock, PublishError> {
+    /// Takes the lock at `path` (created if missing), waiting up to [`LOCK_TIMEOUT`]; before
+    /// waiting, `on_wait` is told who holds it.
+    pub fn acquire(
+        fs_: &Fs,
+        path: &Path,
+        on_wait: Option<super::LockWaitFn>,
+    ) -> Result<Lock, PublishError> {
         fs_.create_dir_all(parent_of(path))?;
         let file = fs::OpenOptions::new()
             .read(true)
@@ -417,10 +422,15 @@ impl Lock {
         // different umasks leave identical TFTP trees (tests/e2e_repro.rs).
         set_fd_mode(&file, path, FILE_MODE)?;
         let start = Instant::now();
+        let mut told = false;
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(Lock { _file: file }),
                 Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < LOCK_TIMEOUT => {
+                    if let (Some(tell), false) = (on_wait, told) {
+                        tell(path, lock_holder(&file));
+                        told = true;
+                    }
                     std::thread::sleep(LOCK_POLL)
                 }
                 Err(rustix::io::Errno::WOULDBLOCK) => {
@@ -435,9 +445,62 @@ impl Lock {
     }
 }
 
+/// The kernel's table of file locks: one line per lock with its holder's pid and the locked
+/// file's `MAJOR:MINOR:INODE`.
+const PROC_LOCKS: &str = "/proc/locks";
+
+/// The pid holding a lock on `file`, from [`PROC_LOCKS`]; `None` when it cannot be told.
+fn lock_holder(file: &File) -> Option<u32> {
+    let st = rustix::fs::fstat(file).ok()?;
+    let text = fs::read_to_string(PROC_LOCKS).ok()?;
+    let dev = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    holder_in(&text, dev, st.st_ino)
+}
+
+/// The pid of the first granted lock (not a `->` waiter) on device `dev`, inode `ino` in a
+/// `/proc/locks` text (`1: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF`; major and minor in
+/// hex, the inode in decimal).
+fn holder_in(text: &str, dev: (u32, u32), ino: u64) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&"->") {
+            return None;
+        }
+        let (pid, file) = (fields.get(4)?, fields.get(5)?);
+        let mut parts = file.split(':');
+        let major = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let inode: u64 = parts.next()?.parse().ok()?;
+        ((major, minor) == dev && inode == ino).then(|| pid.parse().ok())?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lock_holder_is_read_from_proc_locks_skipping_waiters() {
+        let text = "1: FLOCK  ADVISORY  WRITE 4242 00:2a:77 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 5151 00:2a:77 0 EOF\n\
+                    2: POSIX  ADVISORY  WRITE 999 fd:01:77 0 EOF\n";
+        assert_eq!(holder_in(text, (0, 0x2a), 77), Some(4242));
+        assert_eq!(holder_in(text, (0xfd, 1), 77), Some(999));
+        assert_eq!(holder_in(text, (0, 0x2a), 78), None);
+        assert_eq!(holder_in("garbage\n1: FLOCK\n", (0, 0x2a), 77), None);
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder_to_the_waiter() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".lock");
+        let f = Fs::new(None);
+        let held = Lock::acquire(&f, &path, None).unwrap();
+        let file = fs::File::open(&path).unwrap();
+        // The holder is this process (flock locks are per open file, not per process).
+        assert_eq!(lock_holder(&file), Some(std::process::id()));
+        drop(held);
+    }
 
     #[test]
     fn write_atomic_and_symlink_flip_leave_no_temporaries() {

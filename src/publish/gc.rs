@@ -41,7 +41,7 @@ pub fn gc(
 ) -> Result<GcReport, PublishError> {
     let fs_ = Fs::new(opts.crash_after_ops);
     let layout = Layout::new(profile, t)?;
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    let _lock = Lock::acquire(&fs_, &layout.lock_path(), opts.on_lock_wait)?;
     collect(&fs_, &layout, keep)
 }
 

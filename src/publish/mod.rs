@@ -53,6 +53,7 @@ pub use activate::{ConsumerChange, ConsumerPlan};
 pub use active::{active_generations, ActiveGeneration};
 pub use engine::{publish, rollback, try_publish, try_rollback};
 pub use error::PublishError;
+pub use fsops::LOCK_TIMEOUT;
 pub use gc::{gc, gc_dry_run};
 pub use generation::{generation_id, ArtifactDigests, FileDigest, GenerationRecord};
 pub use hook::HookReport;
@@ -168,7 +169,13 @@ pub struct PublishOptions {
     pub loaders: Option<Loaders>,
     /// Generations to keep after a successful publish (`publish.keep`); `None`: no collection.
     pub keep: Option<usize>,
+    /// Called once when the publish lock is held by another process, before waiting for it:
+    /// the lock file and the holder's pid (from `/proc/locks`; `None` when it cannot be told).
+    pub on_lock_wait: Option<LockWaitFn>,
 }
+
+/// What [`PublishOptions::on_lock_wait`] is told: the lock file and the holder's pid.
+pub type LockWaitFn = fn(&std::path::Path, Option<u32>);
 
 /// An installer of boot loader images: `install` fills an empty staging directory laid out like
 /// the TFTP root; every entry it makes that the TFTP root lacks is moved in at activation.

@@ -117,7 +117,7 @@ pub fn repair(
         report.after = verify_in(&layout, &unlocked, &mut memo)?;
         return Ok(report);
     }
-    let _lock = Lock::acquire(&fs_, &layout.lock_path())?;
+    let _lock = Lock::acquire(&fs_, &layout.lock_path(), None)?;
     let history = History::load(&layout.history(), profile)?;
     let records: Vec<(String, bool, Result<GenerationRecord, String>)> = history
         .generations
