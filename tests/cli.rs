@@ -369,3 +369,57 @@ fn a_held_publish_lock_is_waited_for_naming_its_holder() {
         1
     );
 }
+
+#[test]
+fn a_pinned_kernel_package_builds_and_any_other_content_is_refused() {
+    let Some(deb) = kernel_deb() else { return };
+    let p = project();
+    let out = p.path().join("out");
+    // A package with other content (the real one with one byte more) at another path.
+    let other = p.path().join("other.deb");
+    let mut bytes = fs::read(&deb).unwrap();
+    bytes.push(0);
+    fs::write(&other, &bytes).unwrap();
+    let pinned = |path: &Path, sha: &str| {
+        format!(
+            "inherits = [\"qemu-base\"]\n[kernel]\ndeb = \"{}\"\nsha256 = \"{sha}\"\n",
+            path.display()
+        )
+    };
+    // The pin profiles/base.toml ships (ci/setup fetches exactly that package).
+    let shipped = netroot::profile::Project::new(env!("CARGO_MANIFEST_DIR"))
+        .load_profile("compute")
+        .unwrap()
+        .kernel;
+    let Some(netroot::profile::KernelSpec::Deb {
+        sha256: Some(real), ..
+    }) = shipped
+    else {
+        panic!("profiles/base.toml pins no kernel package: {shipped:?}")
+    };
+    let real = real.as_str();
+    fs::write(p.path().join("profiles/pinned.toml"), pinned(&deb, real)).unwrap();
+    let o = run(netroot(p.path(), &["build", "pinned", "--out"]).arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The same pin on other content: refused, naming the package and both digests.
+    fs::write(p.path().join("profiles/pinned.toml"), pinned(&other, real)).unwrap();
+    let o = run(netroot(p.path(), &["build", "pinned", "--out"]).arg(&out));
+    assert_eq!(o.status.code(), Some(1));
+    let actual = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert_has(
+        &stderr(&o),
+        &format!(
+            "kernel package {} has sha256 {actual}, but the profile pins kernel.sha256 = {real}",
+            other.display()
+        ),
+    );
+    // A pin is checked even when the package's extraction is already cached.
+    let wrong = "0".repeat(64);
+    fs::write(p.path().join("profiles/pinned.toml"), pinned(&deb, &wrong)).unwrap();
+    let o = run(netroot(p.path(), &["build", "pinned", "--out"]).arg(&out));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_has(&stderr(&o), &format!("pins kernel.sha256 = {wrong}"));
+}

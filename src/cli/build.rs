@@ -41,7 +41,10 @@ pub fn kernel_spec(arg: &str) -> Result<KernelSpec, UsageError> {
     if p.is_dir() {
         Ok(KernelSpec::Dir(p.to_path_buf()))
     } else if p.is_file() {
-        Ok(KernelSpec::Deb(p.to_path_buf()))
+        Ok(KernelSpec::Deb {
+            path: p.to_path_buf(),
+            sha256: None,
+        })
     } else {
         Err(UsageError(format!(
             "--kernel {arg}: no such file or directory"

@@ -71,6 +71,7 @@ pub const TABLES: &[Table] = &[
         keys: &[
             key("path", "string (directory)", "none", "A directory with vmlinuz* or boot/vmlinuz* and lib/modules/KVER/."),
             key("deb", "string (file)", "none", "A Debian linux-image-*.deb, read in-process."),
+            key("sha256", "string (64 hex digits)", "none", "With deb: the package's sha256; any other package is refused (the kernel pin: updating it is a commit)."),
             key("host", "boolean", "false", "The running host's kernel."),
         ],
         free_form: None,

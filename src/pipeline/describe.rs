@@ -40,7 +40,7 @@ fn kernel_source(spec: &crate::profile::KernelSpec, project: &Path) -> String {
     use crate::profile::KernelSpec;
     match spec {
         KernelSpec::Dir(d) => format!("dir:{}", manifest::display_path(d, project)),
-        KernelSpec::Deb(d) => format!("deb:{}", manifest::display_path(d, project)),
+        KernelSpec::Deb { path, .. } => format!("deb:{}", manifest::display_path(path, project)),
         KernelSpec::Host => "host".to_string(),
     }
 }

@@ -111,6 +111,14 @@ pub enum BuildError {
     NoKernel(String),
     #[error("kernel package {0} not found")]
     DebNotFound(PathBuf),
+    #[error(
+        "kernel package {deb} has sha256 {actual}, but the profile pins kernel.sha256 = {expected}"
+    )]
+    KernelPin {
+        deb: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error(transparent)]
     Kernel(#[from] crate::kernel::KernelError),
     #[error(transparent)]

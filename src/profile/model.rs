@@ -13,8 +13,12 @@ use crate::compress::Compression;
 pub enum KernelSpec {
     /// A directory holding `vmlinuz*` (or `boot/vmlinuz*`) and `lib/modules/KVER/`.
     Dir(PathBuf),
-    /// A Debian kernel package file, read in-process.
-    Deb(PathBuf),
+    /// A Debian kernel package file, read in-process; with `sha256`, the package must have
+    /// exactly that digest (the pin: updating the kernel is a commit).
+    Deb {
+        path: PathBuf,
+        sha256: Option<String>,
+    },
     /// The running host's `/boot` and `/lib/modules`.
     Host,
 }

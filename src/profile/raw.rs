@@ -75,6 +75,8 @@ pub struct RawModules {
 pub struct RawKernel {
     pub path: Option<Val<String>>,
     pub deb: Option<Val<String>>,
+    /// The package's sha256 (with `deb`): the build refuses any other content.
+    pub sha256: Option<Val<String>>,
     pub host: Option<Val<bool>>,
 }
 
@@ -280,9 +282,12 @@ impl RawOverlays {
 
 impl RawKernel {
     /// `path`, `deb` and `host` are alternatives of one choice: the later one replaces them all.
+    /// A new choice drops the inherited one's pin; a pin alone pins the inherited package.
     pub fn merge(&mut self, other: Self) {
         if other.path.is_some() || other.deb.is_some() || other.host.is_some() {
             *self = other;
+        } else if other.sha256.is_some() {
+            self.sha256 = other.sha256;
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn to_toml(p: &Profile) -> String {
     if let Some(k) = &p.kernel {
         let (key, v) = match k {
             KernelSpec::Dir(d) => ("path", s(d.display())),
-            KernelSpec::Deb(d) => ("deb", s(d.display())),
+            KernelSpec::Deb { path, .. } => ("deb", s(path.display())),
             KernelSpec::Host => ("host", Value::Boolean(true)),
         };
         t.insert("kernel".into(), table(vec![(key, v)]));

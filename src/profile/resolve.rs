@@ -170,14 +170,47 @@ pub fn resolve(
     })
 }
 
+/// Hex digits of a sha256 digest.
+const SHA256_HEX_LEN: usize = 64;
+
 fn kernel(cx: &Ctx<'_>, k: Option<&RawKernel>) -> Result<Option<KernelSpec>, ProfileError> {
     let Some(k) = k else { return Ok(None) };
     let mut chosen = Vec::new();
     if let Some(p) = &k.path {
         chosen.push((p.span.clone(), KernelSpec::Dir(cx.path(&p.value))));
     }
+    let sha256 = match &k.sha256 {
+        Some(v) if k.deb.is_none() => {
+            return Err(cx.invalid(
+                &v.span,
+                "kernel.sha256 pins a package: set it with kernel.deb",
+            ))
+        }
+        Some(v)
+            if v.value.len() == SHA256_HEX_LEN
+                && v.value.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Some(v.value.to_ascii_lowercase())
+        }
+        Some(v) => {
+            return Err(cx.invalid(
+                &v.span,
+                format!(
+                    "kernel.sha256: expected {SHA256_HEX_LEN} hex digits, got \"{}\"",
+                    v.value
+                ),
+            ))
+        }
+        None => None,
+    };
     if let Some(d) = &k.deb {
-        chosen.push((d.span.clone(), KernelSpec::Deb(cx.path(&d.value))));
+        chosen.push((
+            d.span.clone(),
+            KernelSpec::Deb {
+                path: cx.path(&d.value),
+                sha256,
+            },
+        ));
     }
     if let Some(h) = &k.host {
         if h.value {

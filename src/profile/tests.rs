@@ -465,3 +465,51 @@ fn overlays_owner_takes_numbers_or_root_and_names_a_bad_value() {
         );
     }
 }
+
+#[test]
+fn a_kernel_pin_needs_a_package_and_64_hex_digits_and_follows_its_choice() {
+    let sha = "ab".repeat(32);
+    let kernel = |text: &str| {
+        let (_d, p) = project(&[
+            (
+                "base",
+                &format!(
+                    "abstract = true\n{VALID}\n[kernel]\ndeb = \"/k.deb\"\nsha256 = \"{sha}\"\n"
+                ),
+            ),
+            ("p", &format!("inherits = [\"base\"]\n{text}")),
+        ]);
+        p.load_profile("p").map(|p| p.kernel)
+    };
+    let deb = |path: &str, pin: Option<&str>| {
+        Some(KernelSpec::Deb {
+            path: path.into(),
+            sha256: pin.map(str::to_string),
+        })
+    };
+    assert_eq!(kernel("").unwrap(), deb("/k.deb", Some(&sha)));
+    // Another package drops the inherited pin; a pin alone pins the inherited package.
+    assert_eq!(
+        kernel("[kernel]\ndeb = \"/new.deb\"\n").unwrap(),
+        deb("/new.deb", None)
+    );
+    let upper = "CD".repeat(32);
+    assert_eq!(
+        kernel(&format!("[kernel]\nsha256 = \"{upper}\"\n")).unwrap(),
+        deb("/k.deb", Some(&"cd".repeat(32)))
+    );
+    let e = kernel("[kernel]\nsha256 = \"abc\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kernel.sha256: expected 64 hex digits, got \"abc\""),
+        "{e}"
+    );
+    let e = kernel("[kernel]\nhost = true\nsha256 = \"abc\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kernel.sha256 pins a package: set it with kernel.deb"),
+        "{e}"
+    );
+}
