@@ -43,8 +43,8 @@ pub struct InspectArgs {
 /// key-by-key diff; the file `--cat` prints).
 fn load(path: &Path, keep: &str) -> anyhow::Result<Image> {
     let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let want = keep.trim_start_matches("./").trim_start_matches('/');
-    let keep = |p: &str| p.trim_start_matches("./").trim_start_matches('/') == want;
+    let want = image::path::normalize(keep);
+    let keep = |p: &str| image::path::normalize(p) == want;
     image::read_image_keeping(&data, &keep)
         .with_context(|| format!("{} is not a valid initramfs", path.display()))
 }

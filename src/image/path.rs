@@ -9,6 +9,17 @@ use super::ImageError;
 /// `init/initramfs.c`, which skips longer names).
 pub const PATH_MAX: usize = 4096;
 
+/// An archive name as the kernel unpacks it: without a leading `./` or `/` (archives made by
+/// `find . | cpio` spell names `./x`); the archive root is `.`.
+pub fn normalize(name: &str) -> &str {
+    let p = name.trim_start_matches("./").trim_start_matches('/');
+    if p.is_empty() {
+        "."
+    } else {
+        p
+    }
+}
+
 /// Checks that `path` is a clean relative image path.
 pub fn validate(path: &str) -> Result<(), ImageError> {
     let reason = if path.is_empty() {

@@ -56,14 +56,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The path without a leading `./` or `/`; the archive root is `.`.
+    /// The path without a leading `./` or `/`; the archive root is `.` ([`super::path::normalize`]).
     pub fn normalized_path(&self) -> &str {
-        let p = self.path.trim_start_matches("./").trim_start_matches('/');
-        if p.is_empty() {
-            "."
-        } else {
-            p
-        }
+        super::path::normalize(&self.path)
     }
 
     /// Whether this is a regular file.
@@ -105,7 +100,7 @@ impl Image {
     /// The content of the regular file `path` as the kernel leaves it unpacked (the last entry
     /// of that name wins), for an image read keeping that path ([`read_image_keeping`]).
     pub fn file(&self, path: &str) -> Result<&[u8], LookupError> {
-        let want = path.trim_start_matches("./").trim_start_matches('/');
+        let want = super::path::normalize(path);
         let entry = self
             .entries()
             .filter(|e| e.normalized_path() == want)
