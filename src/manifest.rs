@@ -111,6 +111,14 @@ pub struct InputInfo {
     pub blake3: String,
 }
 
+/// Hex digits of a sha256 digest.
+pub const SHA256_HEX_LEN: usize = 64;
+
+/// Whether `s` is a sha256 digest in hex (any case).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == SHA256_HEX_LEN && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// sha256 of a byte slice, hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

@@ -9,9 +9,6 @@ use crate::kernel::{self, Kernel};
 use crate::profile::KernelSpec;
 use sha2::{Digest, Sha256};
 
-/// Hex digits of a sha256 digest.
-const SHA256_HEX_LEN: usize = 64;
-
 /// Directory of extracted kernel packages inside the cache, one per package content hash.
 const KERNELS_DIR: &str = "kernels";
 
@@ -72,7 +69,7 @@ fn extracted(
 /// computed once per content).
 fn sha256_of(deb: &Path, memo: &Path) -> Result<String, BuildError> {
     if let Ok(known) = std::fs::read_to_string(memo) {
-        if known.len() == SHA256_HEX_LEN {
+        if crate::manifest::is_sha256_hex(&known) {
             return Ok(known);
         }
     }

@@ -170,9 +170,6 @@ pub fn resolve(
     })
 }
 
-/// Hex digits of a sha256 digest.
-const SHA256_HEX_LEN: usize = 64;
-
 fn kernel(cx: &Ctx<'_>, k: Option<&RawKernel>) -> Result<Option<KernelSpec>, ProfileError> {
     let Some(k) = k else { return Ok(None) };
     let mut chosen = Vec::new();
@@ -186,17 +183,13 @@ fn kernel(cx: &Ctx<'_>, k: Option<&RawKernel>) -> Result<Option<KernelSpec>, Pro
                 "kernel.sha256 pins a package: set it with kernel.deb",
             ))
         }
-        Some(v)
-            if v.value.len() == SHA256_HEX_LEN
-                && v.value.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            Some(v.value.to_ascii_lowercase())
-        }
+        Some(v) if crate::manifest::is_sha256_hex(&v.value) => Some(v.value.to_ascii_lowercase()),
         Some(v) => {
             return Err(cx.invalid(
                 &v.span,
                 format!(
-                    "kernel.sha256: expected {SHA256_HEX_LEN} hex digits, got \"{}\"",
+                    "kernel.sha256: expected {} hex digits, got \"{}\"",
+                    crate::manifest::SHA256_HEX_LEN,
                     v.value
                 ),
             ))
