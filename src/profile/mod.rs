@@ -72,10 +72,13 @@ impl Project {
         Ok(names
             .into_iter()
             .map(|n| {
-                let listing = match self.load_profile(&n) {
-                    Ok(p) => Listing::Concrete(p.description),
-                    Err(ProfileError::Abstract(_)) => match self.abstract_description(&n) {
-                        Ok(d) => Listing::Abstract(d),
+                let listing = match self.merged(&n) {
+                    // An abstract profile may leave required keys to its children: not validated.
+                    Ok(m) if m.is_abstract() => {
+                        Listing::Abstract(m.raw.description.map(|d| d.value).unwrap_or_default())
+                    }
+                    Ok(m) => match m.resolve(&n, &self.root) {
+                        Ok(p) => Listing::Concrete(p.description),
                         Err(e) => Listing::Invalid(e),
                     },
                     Err(e) => Listing::Invalid(e),
@@ -87,25 +90,41 @@ impl Project {
 
     /// Loads, merges and validates the profile `name` (an abstract one is refused).
     pub fn load_profile(&self, name: &str) -> Result<Profile, ProfileError> {
-        let mut sm = source::SourceMap::default();
-        let layers =
-            load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
-        let chain: Vec<String> = layers.iter().map(|(n, _)| n.clone()).collect();
-        let merged = load::merge_layers(layers);
-        if merged.is_abstract.as_ref().is_some_and(|a| a.value) {
+        let m = self.merged(name)?;
+        if m.is_abstract() {
             return Err(ProfileError::Abstract(name.to_string()));
         }
-        resolve::resolve(name, merged, &sm, &chain, &self.root)
+        m.resolve(name, &self.root)
     }
 
-    /// The merged description of the abstract profile `name` (its chain parsed and merged, not
-    /// validated: an abstract profile is allowed to leave required keys to its children).
-    fn abstract_description(&self, name: &str) -> Result<String, ProfileError> {
+    /// The profile `name`'s inheritance chain, parsed and merged.
+    fn merged(&self, name: &str) -> Result<Merged, ProfileError> {
         let mut sm = source::SourceMap::default();
         let layers =
             load::load_chain(&self.profiles_dir(), Path::new(PROFILES_DIR), name, &mut sm)?;
-        let merged = load::merge_layers(layers);
-        Ok(merged.description.map(|d| d.value).unwrap_or_default())
+        let chain = layers.iter().map(|(n, _)| n.clone()).collect();
+        Ok(Merged {
+            raw: load::merge_layers(layers),
+            sm,
+            chain,
+        })
+    }
+}
+
+/// A merged, not yet validated profile with the sources its positions refer to.
+struct Merged {
+    raw: raw::RawProfile,
+    sm: source::SourceMap,
+    chain: Vec<String>,
+}
+
+impl Merged {
+    fn is_abstract(&self) -> bool {
+        self.raw.is_abstract.as_ref().is_some_and(|a| a.value)
+    }
+
+    fn resolve(self, name: &str, project: &Path) -> Result<Profile, ProfileError> {
+        resolve::resolve(name, self.raw, &self.sm, &self.chain, project)
     }
 }
 
