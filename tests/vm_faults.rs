@@ -47,6 +47,7 @@ const LINKS_TIMEOUT: &str = "4s";
 const IO_LOOP: IoLoop = IoLoop {
     loop_ms: 14_000,
     file_bytes: 2 * 1024 * 1024,
+    report_bond: false,
 };
 /// When the cable is pulled, in loop time: the loop has settled by then.
 const PULL_AFTER_MS: u64 = 4_000;

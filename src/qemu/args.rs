@@ -65,6 +65,31 @@ pub enum Uplink {
     /// QEMU user networking around the profile's NFS server address, forwarded to a local
     /// nfs-ganesha, everything else unreachable ([`ServedNet`]): for booting published files.
     Served(ServedNet),
+    /// No hub: NIC `i` is wired to `links[i]` (a NIC without a link is alone on the hub). The
+    /// LACP bed's cables between the node and its partner VM, and the partner's tap uplink.
+    Links(Vec<Link>),
+}
+
+/// One NIC's own wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// A point-to-point cable over UDP on 127.0.0.1: this end receives on `local` and sends to
+    /// `remote` (the other VM's NIC has them swapped).
+    Socket { local: u16, remote: u16 },
+    /// A tap device of the namespace QEMU runs in.
+    Tap(String),
+}
+
+impl Link {
+    /// The `-netdev` value with id `id`.
+    fn netdev(&self, id: &str) -> String {
+        match self {
+            Link::Socket { local, remote } => {
+                format!("socket,id={id},udp=127.0.0.1:{remote},localaddr=127.0.0.1:{local}")
+            }
+            Link::Tap(name) => format!("tap,id={id},ifname={name},script=no,downscript=no"),
+        }
+    }
 }
 
 /// How the VM boots.
@@ -103,6 +128,8 @@ pub struct VmSpec {
     /// NIC ids (`nic0`..) whose link is down when the guest starts (QMP `set_link`).
     pub links_down: Vec<String>,
     pub console: ConsoleMode,
+    /// The network namespace (`ip netns` name) QEMU runs in, for [`Uplink::Links`] beds.
+    pub netns: Option<String>,
 }
 
 impl VmSpec {
@@ -117,6 +144,7 @@ impl VmSpec {
             timeout: None,
             links_down: Vec::new(),
             console: ConsoleMode::Capture,
+            netns: None,
         }
     }
 }
@@ -194,22 +222,36 @@ pub fn qemu_args(spec: &VmSpec, serial: &Path, qmp: &Path) -> Vec<String> {
     let user = match &spec.uplink {
         Uplink::User => Some(format!("user,id=u0,net={USER_NET}{pxe_files}")),
         Uplink::Served(net) => Some(net.netdev("u0", &pxe_files)),
-        Uplink::Isolated => None,
+        Uplink::Isolated | Uplink::Links(_) => None,
     };
     if let Some(user) = user {
         push(&["-netdev", &user]);
         push(&["-netdev", "hubport,id=hp0,hubid=0,netdev=u0"]);
     }
     let pxe = matches!(spec.boot, Boot::Pxe { .. });
+    let links = match &spec.uplink {
+        Uplink::Links(links) => links.as_slice(),
+        _ => &[],
+    };
     for (i, mac) in spec.macs.iter().enumerate() {
         let port = i + 1;
-        push(&["-netdev", &format!("hubport,id=hp{port},hubid=0")]);
+        let netdev = match links.get(i) {
+            Some(link) => {
+                let id = format!("l{i}");
+                push(&["-netdev", &link.netdev(&id)]);
+                id
+            }
+            None => {
+                push(&["-netdev", &format!("hubport,id=hp{port},hubid=0")]);
+                format!("hp{port}")
+            }
+        };
         // Only nic0 carries the iPXE ROM when booting from the network; none otherwise.
         let rom = if pxe && i == 0 { "" } else { ",romfile=" };
         push(&[
             "-device",
             &format!(
-                "virtio-net-pci,netdev=hp{port},id=nic{i},mac={},speed=10000,duplex=full{rom}",
+                "virtio-net-pci,netdev={netdev},id=nic{i},mac={},speed=10000,duplex=full{rom}",
                 mac_text(mac)
             ),
         ]);
@@ -313,6 +355,33 @@ mod tests {
         assert!(joined.contains(
             "-netdev user,id=u0,net=10.0.2.0/24,host=10.0.2.254,dns=10.0.2.3,dhcpstart=10.0.2.15,restrict=on,guestfwd=tcp:10.0.2.2:2049-cmd:busybox nc 127.0.0.1 40001,tftp=/tftp,bootfile=netroot.ipxe -netdev hubport,id=hp0,hubid=0,netdev=u0"
         ), "{joined}");
+    }
+
+    #[test]
+    fn wired_nics_have_their_own_links_and_no_hub() {
+        let mut spec = direct(Uplink::Links(vec![
+            Link::Socket {
+                local: 3000,
+                remote: 3100,
+            },
+            Link::Tap("up0".into()),
+        ]));
+        spec.macs.truncate(3);
+        let joined = qemu_args(&spec, Path::new("/s"), Path::new("/q")).join(" ");
+        assert!(joined.contains(
+            "-netdev socket,id=l0,udp=127.0.0.1:3100,localaddr=127.0.0.1:3000 -device virtio-net-pci,netdev=l0,id=nic0,mac=52:54:00:00:00:01,"
+        ), "{joined}");
+        assert!(joined.contains(
+            "-netdev tap,id=l1,ifname=up0,script=no,downscript=no -device virtio-net-pci,netdev=l1,id=nic1,"
+        ), "{joined}");
+        // A NIC beyond the links is alone on the hub; no user networking.
+        assert!(
+            joined.contains(
+                "-netdev hubport,id=hp3,hubid=0 -device virtio-net-pci,netdev=hp3,id=nic2,"
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("user,"), "{joined}");
     }
 
     #[test]

@@ -7,12 +7,13 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use super::netns::Netns;
 use super::QemuError;
 
 /// Default pseudo path of the export (what profiles/qemu.toml mounts).
@@ -64,7 +65,12 @@ pub struct Export<'a> {
 }
 
 /// The ganesha configuration (the verified recipe of the shared notes).
-pub fn render_config(port: u16, export: &Export<'_>, recovery: &Path) -> Result<String, QemuError> {
+pub fn render_config(
+    listen: SocketAddrV4,
+    export: &Export<'_>,
+    recovery: &Path,
+) -> Result<String, QemuError> {
+    let (bind, port) = (listen.ip(), listen.port());
     if !export.pseudo.starts_with('/') || export.pseudo == "/" {
         return Err(QemuError::BadSetting {
             what: "nfs export path",
@@ -79,7 +85,7 @@ pub fn render_config(port: u16, export: &Export<'_>, recovery: &Path) -> Result<
         r#"NFS_CORE_PARAM {{
     Protocols = 4;
     NFS_Port = {port};
-    Bind_addr = 127.0.0.1;
+    Bind_addr = {bind};
     Enable_NLM = false;
     Enable_RQUOTA = false;
     Enable_UDP = false;
@@ -120,7 +126,8 @@ impl Ganesha {
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let dir = workdir.join(format!("ganesha-{attempt}"));
-            match Self::start_once(binary, export, &dir, free_port()?)? {
+            let listen = SocketAddrV4::new(Ipv4Addr::LOCALHOST, free_port()?);
+            match Self::start_once(binary, export, &dir, listen, None)? {
                 Ok(ganesha) => return Ok(ganesha),
                 Err(why) => last = why,
             }
@@ -148,25 +155,63 @@ impl Ganesha {
             });
         }
         let dir = workdir.join(format!("ganesha-port-{port}"));
-        Self::start_once(binary, export, &dir, port)?
+        Self::start_once(
+            binary,
+            export,
+            &dir,
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
+            None,
+        )?
+        .map_err(|last| QemuError::GaneshaStart { attempts: 1, last })
+    }
+
+    /// Starts ganesha inside `netns`, listening on `listen` (an address of the namespace): the
+    /// server of a network-namespace bed, which the node reaches at the profile's own address.
+    pub fn start_in(
+        binary: &Path,
+        export: &Export<'_>,
+        workdir: &Path,
+        netns: &Netns,
+        listen: SocketAddrV4,
+    ) -> Result<Self, QemuError> {
+        let dir = workdir.join(format!("ganesha-{}", netns.name()));
+        Self::start_once(binary, export, &dir, listen, Some(netns))?
             .map_err(|last| QemuError::GaneshaStart { attempts: 1, last })
     }
 
     /// `Ok(Err(why))` when this attempt did not come up (retryable), `Err` on setup errors.
+    /// With `netns`, the server runs and is probed inside it.
     fn start_once(
         binary: &Path,
         export: &Export<'_>,
         dir: &Path,
-        port: u16,
+        listen: SocketAddrV4,
+        netns: Option<&Netns>,
     ) -> Result<Result<Self, String>, QemuError> {
+        match netns {
+            Some(ns) => ns.run_in(|| Self::spawn_and_probe(binary, export, dir, listen))?,
+            None => Self::spawn_and_probe(binary, export, dir, listen),
+        }
+    }
+
+    fn spawn_and_probe(
+        binary: &Path,
+        export: &Export<'_>,
+        dir: &Path,
+        listen: SocketAddrV4,
+    ) -> Result<Result<Self, String>, QemuError> {
+        let port = listen.port();
         let recovery = dir.join("recovery");
         if dir.exists() {
             fs::remove_dir_all(dir).map_err(QemuError::io("remove", dir))?;
         }
         fs::create_dir_all(&recovery).map_err(QemuError::io("create", &recovery))?;
         let conf = dir.join("ganesha.conf");
-        crate::fsx::atomic::write_atomic(&conf, render_config(port, export, &recovery)?.as_bytes())
-            .map_err(QemuError::io("write", &conf))?;
+        crate::fsx::atomic::write_atomic(
+            &conf,
+            render_config(listen, export, &recovery)?.as_bytes(),
+        )
+        .map_err(QemuError::io("write", &conf))?;
         let log = dir.join("ganesha.log");
         let stdout = dir.join("ganesha.out");
         let out = super::runner::log_file(&stdout)?;
@@ -192,7 +237,7 @@ impl Ganesha {
                 _ => QemuError::io("run", binary)(e),
             })?;
         let mut ganesha = Ganesha { child, port, log };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = SocketAddr::from(listen);
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = ganesha.child.try_wait() {
@@ -252,6 +297,10 @@ impl Drop for Ganesha {
 mod tests {
     use super::*;
 
+    fn local(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+    }
+
     fn export(path: &str) -> Export<'_> {
         Export {
             path: Path::new(path),
@@ -261,7 +310,8 @@ mod tests {
 
     #[test]
     fn config_is_v4_only_numeric_graceless_on_the_given_port() {
-        let c = render_config(20490, &export("/tmp/root"), Path::new("/tmp/rec")).expect("ok");
+        let c =
+            render_config(local(20490), &export("/tmp/root"), Path::new("/tmp/rec")).expect("ok");
         for needle in [
             "Protocols = 4;",
             "NFS_Port = 20490;",
@@ -281,25 +331,27 @@ mod tests {
             path: Path::new("/r"),
             pseudo: "/srv/netroot/compute",
         };
-        let c = render_config(1, &deep, Path::new("/rec")).expect("deep pseudo");
+        let c = render_config(local(1), &deep, Path::new("/rec")).expect("deep pseudo");
         assert!(c.contains("Pseudo = \"/srv/netroot/compute\";"), "{c}");
     }
 
     #[test]
     fn unquotable_paths_and_bad_pseudo_paths_are_refused() {
-        let e = render_config(1, &export("/tmp/a\"b"), Path::new("/tmp/rec")).expect_err("quote");
+        let e = render_config(local(1), &export("/tmp/a\"b"), Path::new("/tmp/rec"))
+            .expect_err("quote");
         assert_eq!(
             e.to_string(),
             "export path /tmp/a\"b cannot be written into a ganesha config (contains '\"')"
         );
-        let e = render_config(1, &export("/tmp/root"), Path::new("/tmp/x;y")).expect_err(";");
+        let e =
+            render_config(local(1), &export("/tmp/root"), Path::new("/tmp/x;y")).expect_err(";");
         assert!(e.to_string().starts_with("recovery path /tmp/x;y"), "{e}");
         for pseudo in ["/", "export", ""] {
             let bad = Export {
                 path: Path::new("/r"),
                 pseudo,
             };
-            let e = render_config(1, &bad, Path::new("/rec")).expect_err(pseudo);
+            let e = render_config(local(1), &bad, Path::new("/rec")).expect_err(pseudo);
             assert_eq!(
                 e.to_string(),
                 format!("invalid nfs export path {pseudo:?}: ganesha needs an absolute pseudo path below /")

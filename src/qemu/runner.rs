@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -206,6 +207,31 @@ pub fn run_watching_prompts(
     workdir: &Path,
     interrupt: Option<&AtomicBool>,
     watch: &mut dyn FnMut(&TimedLine) -> Watch,
+    prompt: Option<&mut dyn FnMut(&TimedLine) -> Watch>,
+) -> Result<VmRun, QemuError> {
+    run_inner(qemu, spec, workdir, interrupt, None, watch, prompt)
+}
+
+/// [`run`], and every poll also carries out the [`Watch`] actions sent on `commands` (another
+/// thread's link changes: the LACP partner's cables are pulled while its console is quiet).
+pub fn run_with_commands(
+    qemu: &Path,
+    spec: &VmSpec,
+    workdir: &Path,
+    interrupt: Option<&AtomicBool>,
+    commands: &Receiver<Watch>,
+    watch: &mut dyn FnMut(&TimedLine) -> Watch,
+) -> Result<VmRun, QemuError> {
+    run_inner(qemu, spec, workdir, interrupt, Some(commands), watch, None)
+}
+
+fn run_inner(
+    qemu: &Path,
+    spec: &VmSpec,
+    workdir: &Path,
+    interrupt: Option<&AtomicBool>,
+    commands: Option<&Receiver<Watch>>,
+    watch: &mut dyn FnMut(&TimedLine) -> Watch,
     mut prompt: Option<&mut dyn FnMut(&TimedLine) -> Watch>,
 ) -> Result<VmRun, QemuError> {
     let serial = workdir.join("console.log");
@@ -227,9 +253,11 @@ pub fn run_watching_prompts(
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
     }
     let start = Instant::now();
-    let child = cmd
-        .spawn()
-        .map_err(spawn_error(qemu, "install qemu-system-x86 and ipxe-qemu"))?;
+    let spawned = match &spec.netns {
+        Some(ns) => super::netns::run_in_named(ns, || cmd.spawn())?,
+        None => cmd.spawn(),
+    };
+    let child = spawned.map_err(spawn_error(qemu, "install qemu-system-x86 and ipxe-qemu"))?;
     let mut guard = ChildGuard::new(child);
     let read_stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let mut monitor = match Qmp::connect(&qmp_path, QMP_SOCKET_WAIT) {
@@ -272,7 +300,14 @@ pub fn run_watching_prompts(
         let prompted = partial
             .into_iter()
             .filter_map(|line| prompt.as_mut().map(|p| p(&line)));
-        for action in lines.iter().skip(seen).map(&mut *watch).chain(prompted) {
+        let sent = commands.into_iter().flat_map(|rx| rx.try_iter());
+        for action in lines
+            .iter()
+            .skip(seen)
+            .map(&mut *watch)
+            .chain(prompted)
+            .chain(sent)
+        {
             match action {
                 Watch::Continue => {}
                 Watch::Stop => {

@@ -159,6 +159,8 @@ pub struct BootOpts {
     /// Appended to the kernel command line.
     pub cmdline_extra: String,
     pub timeout: Duration,
+    /// The network namespace QEMU runs in (the LACP bed's).
+    pub netns: Option<String>,
 }
 
 impl Default for BootOpts {
@@ -168,6 +170,7 @@ impl Default for BootOpts {
             links_down: Vec::new(),
             cmdline_extra: String::new(),
             timeout: QEMU_TIMEOUT,
+            netns: None,
         }
     }
 }
@@ -279,6 +282,7 @@ impl Bed {
         );
         spec.timeout = Some(opts.timeout);
         spec.links_down = opts.links_down.clone();
+        spec.netns = opts.netns.clone();
         let vmdir = self.tmp.path().join("vm");
         std::fs::create_dir_all(&vmdir).context("vm dir")?;
         Ok(runner::run(&tools.qemu, &spec, &vmdir, None, watch)?)

@@ -27,7 +27,13 @@ pub struct IoLoop {
     pub loop_ms: u32,
     /// Size of the file read per pass.
     pub file_bytes: usize,
+    /// Print the bond's `/proc/net/bonding` report (framed as [`BOND_PREFIX`] lines) before the
+    /// first read and after the last.
+    pub report_bond: bool,
 }
+
+/// Prefix of the node's framed bond reports (`netroot::qemu::lacp::ReportCollector`).
+pub const BOND_PREFIX: &str = "vmbond:";
 
 /// The guest's `/sbin/init` for `io`.
 pub fn init_script(expect: &GuestExpect, io: &IoLoop) -> String {
@@ -59,8 +65,8 @@ active_now() {{
   fi
   echo "${{a:-none}}"
 }}
-A=$(active_now)
-echo "{PREFIX} start bytes=$(wc -c < "$DATA") active=$A mac=$(cat /sys/class/net/$A/bonding_slave/perm_hwaddr 2>/dev/null || echo none)"
+{report_fn}A=$(active_now)
+{report_start}echo "{PREFIX} start bytes=$(wc -c < "$DATA") active=$A mac=$(cat /sys/class/net/$A/bonding_slave/perm_hwaddr 2>/dev/null || echo none)"
 START=$(now_ms); NOW=$START; READS=0; ERRORS=0; LONGEST=0
 while [ $((NOW - START)) -lt $LOOP_MS ]; do
   T0=$(now_ms)
@@ -73,13 +79,20 @@ while [ $((NOW - START)) -lt $LOOP_MS ]; do
   [ $TOOK -gt $LONGEST ] && LONGEST=$TOOK
   echo "{PREFIX} at=$((NOW - START)) reads=$READS errors=$ERRORS took=$TOOK active=$(active_now)"
 done
-echo "{PREFIX} reads=$READS errors=$ERRORS longest_stall_ms=$LONGEST mean_ms=$(( (NOW - START) / (READS + ERRORS) ))"
+{report_end}echo "{PREFIX} reads=$READS errors=$ERRORS longest_stall_ms=$LONGEST mean_ms=$(( (NOW - START) / (READS + ERRORS) ))"
 sync
 # poweroff -f does not wait for the serial port to drain (see rootfs.rs).
 sleep 1
 poweroff -f
 "#,
         loop_ms = io.loop_ms,
+        report_fn = if io.report_bond {
+            netroot::qemu::lacp::report_shell(BOND_PREFIX, "$BOND")
+        } else {
+            String::new()
+        },
+        report_start = if io.report_bond { "bond_report\n" } else { "" },
+        report_end = if io.report_bond { "bond_report\n" } else { "" },
     ));
     s
 }
@@ -231,6 +244,7 @@ mod tests {
             &IoLoop {
                 loop_ms: 9000,
                 file_bytes: 1,
+                report_bond: false,
             },
         );
         assert!(s.starts_with("#!/bin/sh\n"));

@@ -48,6 +48,8 @@ pub struct ProfileExtra {
     pub modules_add: Vec<String>,
     /// `modules.remove`: names dropped from the inherited module list.
     pub modules_remove: Vec<String>,
+    /// More `[bond]` keys beside `mode` (`lacp_rate`, `xmit_hash_policy`).
+    pub bond: Vec<(String, String)>,
 }
 
 /// The profile's TOML text.
@@ -77,7 +79,9 @@ pub fn render_profile_with(
         }
         t.into()
     };
-    root.insert("bond".into(), section(&[("mode", &p.bond_mode)]));
+    let mut bond = vec![("mode", p.bond_mode.as_str())];
+    bond.extend(extra.bond.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    root.insert("bond".into(), section(&bond));
     let mut nfs = Vec::new();
     if let Some(options) = &p.nfs_options {
         nfs.push(("options", options.as_str()));
@@ -242,10 +246,12 @@ mod tests {
             nfs_export: Some("/nosuch".into()),
             modules_add: vec!["e1000e".into()],
             modules_remove: vec!["virtio_net".into()],
+            bond: vec![("lacp_rate".into(), "fast".into())],
         };
         let text = render_profile_with(&profile(), &extra).expect("render");
         let parsed: toml::Table = toml::from_str(&text).expect("parse");
         assert_eq!(parsed["nfs"]["export"].as_str(), Some("/nosuch"));
+        assert_eq!(parsed["bond"]["lacp_rate"].as_str(), Some("fast"));
         assert_eq!(parsed["nfs"]["options"].as_str(), Some("port=20490"));
         let list = |key: &str| -> Vec<String> {
             parsed["modules"][key]

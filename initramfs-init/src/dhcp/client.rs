@@ -15,7 +15,7 @@ use super::packet::{self, AckInfo, Offer, PacketError, Reply};
 use crate::backoff::Backoff;
 use crate::failure::{self, Phase};
 use crate::phases::Ctx;
-use crate::sys::SysError;
+use crate::sys::{Errno, SysError};
 
 /// First retransmission delay (RFC 2131 suggests 4 s; see module docs).
 pub const DHCP_FIRST_RETRANSMIT: Duration = Duration::from_secs(2);
@@ -29,6 +29,14 @@ pub const DHCP_REQUEST_ATTEMPTS: u32 = 4;
 pub const DHCP_NAK_PAUSE: Duration = Duration::from_secs(1);
 /// Receive buffer: an Ethernet frame of the largest MTU we accept, with room to spare.
 const RECV_BUFFER: usize = 2048;
+/// Send errors that mean "this frame was dropped, a later one may pass": ENOBUFS is the
+/// kernel's NET_XMIT_DROP, which an 802.3ad bond returns for every frame until LACP has selected
+/// an aggregator (1-3 s after the bond comes up against a real partner, seen in the LACP VM
+/// test) and a full queue returns; ENETDOWN is a port still coming up. Neither is fatal.
+const TRANSIENT_SEND: [Errno; 2] = [Errno::NOBUFS, Errno::NETDOWN];
+/// After a dropped frame, resend this soon instead of waiting a retransmission delay: the
+/// aggregator is usually selected within a second, and boot time matters.
+pub const DHCP_DROP_RETRY: Duration = Duration::from_millis(250);
 
 /// Why no lease was obtained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +61,8 @@ pub struct Stats {
     pub requests: u32,
     pub naks: u32,
     pub ignored: u32,
+    /// Frames the kernel dropped on send ([`TRANSIENT_SEND`]), resent after [`DHCP_DROP_RETRY`].
+    pub dropped: u32,
     /// The most telling problem seen (last NAK or ignored packet).
     pub last_problem: Option<String>,
 }
@@ -64,6 +74,9 @@ impl std::fmt::Display for Stats {
             "{} DISCOVER, {} OFFER, {} REQUEST, {} NAK, {} ignored",
             self.discovers, self.offers, self.requests, self.naks, self.ignored
         )?;
+        if self.dropped > 0 {
+            write!(f, ", {} dropped on send", self.dropped)?;
+        }
         if let Some(p) = &self.last_problem {
             write!(f, "; last: {p}")?;
         }
@@ -108,9 +121,12 @@ fn exchange(
             }
             let secs = secs_since(ctx, start);
             ctx.debug(Phase::Dhcp, &format!("DISCOVER xid={xid:#010x}"));
-            send(ctx, &packet::discover(xid, mac, secs)?, mac)?;
-            stats.discovers += 1;
-            let wait = wait_end(ctx, &mut backoff, until);
+            let wait = if send(ctx, &packet::discover(xid, mac, secs)?, mac, stats)? {
+                stats.discovers += 1;
+                wait_end(ctx, &mut backoff, until)
+            } else {
+                drop_retry(ctx, until)
+            };
             if let Some(Reply::Offer(o)) =
                 await_reply(ctx, xid, mac, wait, stats, |r| matches!(r, Reply::Offer(_)))?
             {
@@ -134,9 +150,12 @@ fn exchange(
                 Phase::Dhcp,
                 &format!("REQUEST {} xid={xid:#010x}", offer.address),
             );
-            send(ctx, &packet::request(xid, mac, secs, &offer)?, mac)?;
-            stats.requests += 1;
-            let wait = wait_end(ctx, &mut backoff, until);
+            let wait = if send(ctx, &packet::request(xid, mac, secs, &offer)?, mac, stats)? {
+                stats.requests += 1;
+                wait_end(ctx, &mut backoff, until)
+            } else {
+                drop_retry(ctx, until)
+            };
             let from_chosen = |r: &Reply| from_server(r, &offer);
             match await_reply(ctx, xid, mac, wait, stats, from_chosen)? {
                 Some(Reply::Ack(ack)) => return Ok(ack),
@@ -191,10 +210,30 @@ fn wait_end(ctx: &mut Ctx, backoff: &mut Backoff, until: Duration) -> Duration {
     ctx.now().saturating_add(delay).min(until)
 }
 
-fn send(ctx: &mut Ctx, msg: &super::message::Message, mac: [u8; 6]) -> Result<(), DhcpError> {
+/// When to resend after a dropped frame.
+fn drop_retry(ctx: &mut Ctx, until: Duration) -> Duration {
+    ctx.now().saturating_add(DHCP_DROP_RETRY).min(until)
+}
+
+/// Sends `msg`; `Ok(false)` when the kernel dropped the frame for a [`TRANSIENT_SEND`] reason
+/// (counted, and the last problem when the exchange times out), any other error is fatal.
+fn send(
+    ctx: &mut Ctx,
+    msg: &super::message::Message,
+    mac: [u8; 6],
+    stats: &mut Stats,
+) -> Result<bool, DhcpError> {
     let frame = packet::to_frame(msg, mac)?;
-    ctx.sys.packet_send(&frame)?;
-    Ok(())
+    match ctx.sys.packet_send(&frame) {
+        Ok(()) => Ok(true),
+        Err(e) if TRANSIENT_SEND.contains(&e.errno) => {
+            stats.dropped += 1;
+            ctx.debug(Phase::Dhcp, &format!("frame dropped, resending: {e}"));
+            stats.last_problem = Some(format!("frame dropped on send: {e}"));
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Receives until a reply that `accept` takes, or `wait_until`. Invalid and unwanted packets are
@@ -241,7 +280,7 @@ mod tests {
     use super::*;
     use crate::dhcp::fake_server::{FakeDhcpServer, ServerBehaviour};
     use crate::paths::Paths;
-    use crate::sys::{Call, FakeSys};
+    use crate::sys::{Call, FakeSys, ScriptedError};
     use std::net::Ipv4Addr;
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0, 0, 1];
@@ -338,6 +377,42 @@ mod tests {
         let (_, stats) = run(&mut sys, 60, false).expect("third REQUEST answered");
         assert_eq!(stats.requests, 3);
         assert_eq!(server.borrow().discovers, 1);
+    }
+
+    #[test]
+    fn frames_dropped_by_the_kernel_are_resent_soon_and_counted() {
+        // An 802.3ad bond drops every frame (ENOBUFS) until LACP selects an aggregator.
+        let (mut sys, server) = machine(ServerBehaviour::Normal);
+        sys.errors
+            .push(ScriptedError::times("packet send", "", Errno::NOBUFS, 3));
+        let (_, stats) = run(&mut sys, 60, false).expect("lease once frames pass");
+        assert_eq!((stats.dropped, stats.discovers, stats.requests), (3, 1, 1));
+        assert_eq!(server.borrow().discovers, 1);
+        // Three resends 250 ms apart, not a retransmission delay of seconds each.
+        assert!(sys.clock < Duration::from_secs(2), "{:?}", sys.clock);
+    }
+
+    #[test]
+    fn a_link_that_keeps_dropping_times_out_saying_so() {
+        let (mut sys, _) = machine(ServerBehaviour::Normal);
+        sys.errors
+            .push(ScriptedError::always("packet send", "", Errno::NETDOWN));
+        let e = run(&mut sys, 5, false).expect_err("nothing passes");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no lease after 4s (timeout reached): 0 DISCOVER"),
+            "{text}"
+        );
+        assert!(text.contains(" dropped on send; last: frame dropped on send: packet send (packet socket): ENETDOWN"), "{text}");
+    }
+
+    #[test]
+    fn other_send_errors_stay_fatal() {
+        let (mut sys, _) = machine(ServerBehaviour::Normal);
+        sys.errors
+            .push(ScriptedError::always("packet send", "", Errno::NXIO));
+        let e = run(&mut sys, 5, false).expect_err("fatal");
+        assert!(matches!(e, DhcpError::Io(_)), "{e:?}");
     }
 
     #[test]

@@ -35,6 +35,7 @@ const NAMES: &[(Errno, &str)] = &[
     (Errno::OPNOTSUPP, "EOPNOTSUPP"),
     (Errno::ADDRNOTAVAIL, "EADDRNOTAVAIL"),
     (Errno::NETDOWN, "ENETDOWN"),
+    (Errno::NOBUFS, "ENOBUFS"),
     (Errno::NETUNREACH, "ENETUNREACH"),
     (Errno::CONNRESET, "ECONNRESET"),
     (Errno::TIMEDOUT, "ETIMEDOUT"),
