@@ -553,6 +553,76 @@ fn ipxe_boot_with_an_802_3ad_bond() -> Result<()> {
     check_boot_mode("ipxe_boot_with_an_802_3ad_bond", "ipxe", "802.3ad")
 }
 
+/// `--network lacp`: PXE and the whole boot through the LACP partner VM, with dnsmasq (not
+/// QEMU's DHCP) and ganesha in the bed's namespace; the verdict carries the partner's view.
+#[test]
+fn ipxe_boot_through_lacp_partner() -> Result<()> {
+    let name = "ipxe_boot_through_lacp_partner";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let mut report = Report::start(name);
+    let bed = bed_with_mode(&tools, name, "20s", "802.3ad")?;
+    let accel = tools.accel.as_str();
+    let marker = all_passed_line();
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &[
+            "--loader",
+            "ipxe",
+            "--accel",
+            accel,
+            "--network",
+            "lacp",
+            "--check",
+            "--marker",
+            &marker,
+            "--timeout",
+            QEMU_TIMEOUT_SECS,
+        ],
+    )?;
+    let line = assert_pass(&tools, &bed, &run, "ipxe", accel)?;
+    assert_served(&tools, &bed, &run, "ipxe")?;
+    let want = format!(
+        "; partner lacp=4/4 partner={} aggregator=",
+        netroot::qemu::args::mac_text(&DEFAULT_MACS[0])
+    );
+    ensure!(line.contains(&want), "no {want:?} in {line}");
+    ensure!(
+        run.stderr_text()
+            .contains("lacp partner vm ready (802.3ad)"),
+        "{}",
+        run.stderr_text()
+    );
+    fill_report(&mut report, &line);
+    // Not a hub boot: kept out of ci/vm-summary's per-loader timeline medians.
+    report.note = format!("lacp: {}", report.note);
+    report.pass();
+    Ok(())
+}
+
+/// A bond mode a switch LAG cannot carry is refused before anything is built.
+#[test]
+fn network_lacp_refuses_an_active_backup_bond() -> Result<()> {
+    let name = "network_lacp_refuses_an_active_backup_bond";
+    let Some(tools) = vm_tools_or_skip(name) else {
+        return Ok(());
+    };
+    let bed = bed(&tools, name, "20s")?;
+    let run = netroot_qemu(&tools, &bed, &["--network", "lacp", "--check"])?;
+    ensure!(run.status.code() == Some(1), "exit {:?}", run.status);
+    let err = run.stderr_text();
+    ensure!(
+        err.contains(
+            "invalid bond.mode \"active-backup\": --network lacp cables the node to a switch LAG"
+        ),
+        "{err}"
+    );
+    ensure!(!bed.out.join(PROFILE).exists(), "built anyway");
+    Ok(())
+}
+
 #[test]
 fn ipxe_boot_with_a_balance_alb_bond() -> Result<()> {
     check_boot_mode("ipxe_boot_with_a_balance_alb_bond", "ipxe", "balance-alb")

@@ -1,5 +1,6 @@
 //! `netroot qemu PROFILE [--kernel K] [--out DIR] [--loader grub|ipxe|pxelinux|direct]
-//! [--accel auto|kvm|tcg] [--check [--marker TEXT]] [--timeout SECS] [--append PARAM]...`.
+//! [--accel auto|kvm|tcg] [--network hub|lacp] [--check [--marker TEXT]] [--timeout SECS]
+//! [--append PARAM]...`.
 //!
 //! Interactive: the serial console on the terminal (Ctrl-A x quits QEMU). `--check`: the
 //! console goes to a log; exits 0 on PASS, 1 on FAIL, with one verdict line on stdout. SIGINT,
@@ -70,6 +71,20 @@ pub struct QemuArgs {
     /// --append netroot.debug.
     #[arg(long, value_name = "PARAM", allow_hyphen_values = true)]
     pub append: Vec<String>,
+    /// The node's network: hub (one QEMU hub, QEMU's DHCP and TFTP) or lacp (the four NICs
+    /// cabled to a partner VM bonding them in 802.3ad or balance-xor as the profile's bond,
+    /// with dnsmasq and nfs-ganesha behind it in a private network namespace; --check adds the
+    /// partner's view, e.g. lacp=4/4).
+    #[arg(long, default_value = "hub", value_parser = parse_network)]
+    pub network: qemu::Network,
+}
+
+fn parse_network(s: &str) -> Result<qemu::Network, String> {
+    match s {
+        "hub" => Ok(qemu::Network::Hub),
+        "lacp" => Ok(qemu::Network::Lacp),
+        other => Err(format!("unknown network {other:?} (expected hub or lacp)")),
+    }
 }
 
 fn parse_loader(s: &str) -> Result<Loader, String> {
@@ -122,6 +137,7 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
         check: args.check.then(|| args.marker.clone()),
         timeout,
         append: args.append.clone(),
+        network: args.network,
         tools: Tools::default(),
     };
     let interrupt = Arc::new(AtomicBool::new(false));

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use clean::{clean, CleanReport, CleanWhat, Cleaned};
-pub use run::{build, cache_dir_for};
+pub use run::{build, cache_dir_for, kernel_tree};
 pub use write::{INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
 
 use crate::profile::KernelSpec;

@@ -15,6 +15,7 @@ use super::write::{write_outputs, Outputs, INITRAMFS, MANIFEST, SHA256SUMS, VMLI
 use super::{secs, stages, BuildError, BuildOptions, BuildReport, Progress, CACHE_ENV};
 use crate::fsx::memo::hash_bytes;
 use crate::init_binary::INIT_BINARY;
+use crate::kernel::Kernel;
 use crate::profile::{KernelSpec, Profile, Project};
 
 /// Cache subdirectory of compressed segments, keyed by content + compression.
@@ -50,6 +51,25 @@ pub fn cache_dir_for(opts: &BuildOptions) -> PathBuf {
         .unwrap_or_else(|| opts.out_dir.join(".cache"))
 }
 
+/// The kernel a build of `opts` uses: `--kernel`, else the profile's.
+fn kernel_spec(opts: &BuildOptions, profile: &Profile) -> Result<KernelSpec, BuildError> {
+    opts.kernel
+        .clone()
+        .or_else(|| profile.kernel.clone())
+        .ok_or_else(|| BuildError::NoKernel(profile.name.clone()))
+}
+
+/// The kernel tree a build of `opts` uses, opened as its kernel stage opens it (a package is
+/// extracted into the cache once): for a tool that needs more of the kernel than the image
+/// holds, like the LACP partner VM of `netroot qemu --network lacp`.
+pub fn kernel_tree(opts: &BuildOptions) -> Result<Kernel, BuildError> {
+    let profile = Project::new(&opts.project).load_profile(&opts.profile)?;
+    let spec = kernel_spec(opts, &profile)?;
+    let cache = cache_dir_for(opts);
+    let mut hc = HashCache::load(&cache.join(HASHES_FILE));
+    Ok(acquire(&spec, &cache, &mut hc)?.out)
+}
+
 /// Where one build keeps what it remembers between runs.
 struct Paths {
     cache: PathBuf,
@@ -62,11 +82,7 @@ struct Paths {
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let t0 = Instant::now();
     let profile = Project::new(&opts.project).load_profile(&opts.profile)?;
-    let spec = opts
-        .kernel
-        .clone()
-        .or_else(|| profile.kernel.clone())
-        .ok_or_else(|| BuildError::NoKernel(profile.name.clone()))?;
+    let spec = kernel_spec(opts, &profile)?;
     let cache = cache_dir_for(opts);
     let paths = Paths {
         out: opts.out_dir.join(&profile.name),

@@ -103,7 +103,8 @@ impl LacpBed {
             &spec.dir.join("partner.cpio"),
         )?;
         let vm = partner::vm_spec(&spec.kernel.image, &initrd, TAP, netns.name(), spec.accel);
-        let partner = Partner::start(spec.qemu, vm, &spec.dir.join("partner"))?;
+        // Short: the QMP socket inside it must fit a unix socket path (108 bytes).
+        let partner = Partner::start(spec.qemu, vm, &spec.dir.join("p"))?;
         Ok(LacpBed {
             partner,
             dnsmasq,

@@ -40,5 +40,5 @@ pub use check::{Verdict, DEFAULT_MARKER};
 pub use error::QemuError;
 pub use loader::Loader;
 pub use runner::{Exit, TimedLine, VmRun, Watch};
-pub use session::{run, Events, Outcome, QemuOptions, Silent, Tools};
+pub use session::{run, Events, Network, Outcome, QemuOptions, Silent, Tools};
 pub use timeline::{Stage, Timeline};

@@ -20,18 +20,21 @@ use std::time::Duration;
 use rustix::fs::{flock, FlockOperation};
 
 use super::accel::{self, AccelChoice, KvmProbe};
-use super::args::{Accel, ConsoleMode, Uplink, VmSpec, QEMU};
+use super::args::{Accel, Boot, ConsoleMode, Uplink, VmSpec, QEMU};
 use super::check::{CheckWatch, Verdict};
 use super::ganesha::{Export, Ganesha, GANESHA};
 use super::guest;
+use super::lacpbed::{LacpBed, LacpBedSpec};
 use super::loader::{self, Loader, LoaderTools};
+use super::partner::{Aggregation, PartnerSpec};
 use super::runner::{self, Exit, Watch};
 use super::serve;
 use super::servednet::{self, ServedNet};
 use super::timeline::{Timeline, TimelineBuilder};
 use super::QemuError;
 use crate::pipeline::{self, BuildOptions, Quiet};
-use crate::profile::Project;
+use crate::profile::{Profile, Project};
+use netroot_boot::bootconfig::BondMode;
 
 /// Directory of run state below `OUT`.
 pub const RUN_SUBDIR: &str = ".qemu";
@@ -42,7 +45,12 @@ pub struct Tools {
     pub qemu: PathBuf,
     pub ganesha: PathBuf,
     pub loaders: LoaderTools,
+    /// A static busybox: the LACP partner VM's userland.
+    pub busybox: PathBuf,
 }
+
+/// Where Debian's busybox-static installs its binary.
+pub const BUSYBOX: &str = "/bin/busybox";
 
 impl Default for Tools {
     fn default() -> Self {
@@ -50,6 +58,27 @@ impl Default for Tools {
             qemu: PathBuf::from(QEMU),
             ganesha: PathBuf::from(GANESHA),
             loaders: LoaderTools::default(),
+            busybox: PathBuf::from(BUSYBOX),
+        }
+    }
+}
+
+/// The network the node's four NICs are on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// One QEMU hub with user networking ([`ServedNet`]): no switch, any bond mode.
+    #[default]
+    Hub,
+    /// Four cables to an LACP partner VM, with dnsmasq and nfs-ganesha behind it in a private
+    /// network namespace ([`LacpBed`]): the profile's bond must be 802.3ad or balance-xor.
+    Lacp,
+}
+
+impl Network {
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Hub => "hub",
+            Network::Lacp => "lacp",
         }
     }
 }
@@ -68,6 +97,7 @@ pub struct QemuOptions {
     pub timeout: Option<Duration>,
     /// Extra kernel parameters, after everything else.
     pub append: Vec<String>,
+    pub network: Network,
     pub tools: Tools,
 }
 
@@ -203,6 +233,9 @@ pub fn run(
         });
     }
     guest::require_v4(&profile.name, &profile.boot)?;
+    if opts.network == Network::Lacp {
+        opts_partner_mode(&profile)?;
+    }
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
     let report = pipeline::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
         profile: name.clone(),
@@ -257,21 +290,6 @@ pub fn run(
         path: &served.targets.nfs,
         pseudo: &profile.boot.nfs.export,
     };
-    let ganesha = Ganesha::start(&opts.tools.ganesha, &export, &run_dir)?;
-    let net = ServedNet::plan(
-        profile.boot.nfs.server,
-        servednet::nfs_port(&profile.boot.nfs.options)?,
-        ganesha.port(),
-    )?;
-    events.note(&format!(
-        "nfs-ganesha (pid {}) serves {} as {} on 127.0.0.1:{}, reached by the guest as {}:{}",
-        ganesha.pid(),
-        served.targets.nfs.display(),
-        export.pseudo,
-        ganesha.port(),
-        net.server,
-        net.server_port
-    ));
     let published = loader::Published {
         kernel: &served.generation.vmlinuz,
         initrd: &served.generation.initramfs,
@@ -283,7 +301,41 @@ pub fn run(
         &served.targets.tftp,
         &published,
     )?;
-    let mut spec = VmSpec::new(boot_spec, Uplink::Served(net), accel);
+    let (mut spec, servers) = match opts.network {
+        Network::Hub => {
+            let ganesha = Ganesha::start(&opts.tools.ganesha, &export, &run_dir)?;
+            let net = ServedNet::plan(
+                profile.boot.nfs.server,
+                servednet::nfs_port(&profile.boot.nfs.options)?,
+                ganesha.port(),
+            )?;
+            events.note(&format!(
+                "nfs-ganesha (pid {}) serves {} as {} on 127.0.0.1:{}, reached by the guest as {}:{}",
+                ganesha.pid(),
+                served.targets.nfs.display(),
+                export.pseudo,
+                ganesha.port(),
+                net.server,
+                net.server_port
+            ));
+            let spec = VmSpec::new(boot_spec, Uplink::Served(net), accel);
+            (spec, Servers::Hub(ganesha))
+        }
+        Network::Lacp => {
+            let bed = start_lacp_bed(opts, &profile, &export, &boot_spec, accel, &run_dir)?;
+            events.note(&format!(
+                "lacp partner vm ready ({}); dnsmasq and nfs-ganesha (pid {}) on {} in network namespace {}",
+                opts_partner_mode(&profile)?.mode(),
+                bed.ganesha.pid(),
+                profile.boot.nfs.server,
+                bed.netns.name()
+            ));
+            let (uplink, ns) = bed.node_uplink();
+            let mut spec = VmSpec::new(boot_spec, uplink, accel);
+            spec.netns = Some(ns);
+            (spec, Servers::Lacp(Box::new(bed)))
+        }
+    };
     spec.macs = guest::nic_macs(&profile.boot.bond);
     spec.timeout = opts.timeout;
     spec.console = match opts.check {
@@ -331,7 +383,18 @@ pub fn run(
             (vm, None, tb.timeline().clone())
         }
     };
-    drop(ganesha);
+    let verdict = verdict.map(|mut v| {
+        if let Servers::Lacp(bed) = &servers {
+            // The partner's last report: how the switch saw the node's ports.
+            let view = bed
+                .partner
+                .latest()
+                .map_or("lacp=no partner report".to_string(), |(_, v)| v.to_string());
+            v.reason = format!("{}; partner {view}", v.reason);
+        }
+        v
+    });
+    drop(servers);
     Ok(Outcome {
         profile: profile.name,
         loader: opts.loader,
@@ -343,6 +406,65 @@ pub fn run(
         verdict,
         timeline,
     })
+}
+
+/// The servers of a run, stopped when dropped (after the VM).
+enum Servers {
+    // Held for its drop: the guard stops ganesha.
+    Hub(#[allow(dead_code)] Ganesha),
+    Lacp(Box<LacpBed>),
+}
+
+/// How the partner aggregates for the profile's bond mode; other modes need no switch support
+/// and would misdeliver on a LAG.
+fn opts_partner_mode(profile: &Profile) -> Result<Aggregation, QemuError> {
+    match profile.boot.bond.mode {
+        BondMode::Ieee8023ad => Ok(Aggregation::Lacp),
+        BondMode::BalanceXor => Ok(Aggregation::Xor),
+        other => Err(QemuError::BadSetting {
+            what: "bond.mode",
+            value: other.as_str().to_string(),
+            reason: "--network lacp cables the node to a switch LAG: use 802.3ad (LACP) or balance-xor (static), or --network hub".into(),
+        }),
+    }
+}
+
+/// The LACP bed for `profile`: the partner runs the build's own kernel tree.
+fn start_lacp_bed(
+    opts: &QemuOptions,
+    profile: &Profile,
+    export: &Export<'_>,
+    boot: &Boot,
+    accel: Accel,
+    run_dir: &Path,
+) -> Result<LacpBed, QemuError> {
+    let aggregation = opts_partner_mode(profile)?;
+    let kernel = pipeline::kernel_tree(&opts.build).map_err(|e| QemuError::Build {
+        profile: profile.name.clone(),
+        source: Box::new(e),
+    })?;
+    let tftp = match boot {
+        Boot::Pxe { tftp_dir, bootfile } => Some((tftp_dir.clone(), bootfile.clone())),
+        Boot::Direct { .. } => None,
+    };
+    let spec = LacpBedSpec {
+        server: profile.boot.nfs.server,
+        nfs_port: servednet::nfs_port(&profile.boot.nfs.options)?,
+        export: export.clone(),
+        partner: PartnerSpec {
+            aggregation,
+            hash: profile.boot.bond.xmit_hash_policy.as_str().to_string(),
+            vlan: None,
+        },
+        kernel: &kernel,
+        busybox: &opts.tools.busybox,
+        ganesha: &opts.tools.ganesha,
+        qemu: &opts.tools.qemu,
+        accel,
+        tftp,
+        dir: &run_dir.join("lacp"),
+    };
+    LacpBed::start(&spec)
 }
 
 #[cfg(test)]
