@@ -51,9 +51,11 @@ pub struct RootTarget {
 /// Parses a DHCP root-path (option 17), or the `server:/export` of a mounted root, with the boot
 /// crate's grammar (`bootconfig::parse_root_path`: dracut's `root=` forms). Only the server and
 /// the export are taken: options in a root-path are ignored, as a DHCP server must not pick
-/// versions or mount options; a root-path without a server is refused (no DNS, and the lease's
-/// server is not trusted to name the root implicitly). `%s` in a root-path is replaced by the
-/// lease's host name, else its address (dracut's rule), when `lease` is given.
+/// versions or mount options. A root-path without a server names a path on the DHCP server
+/// (the lease's server identifier), as the kernel's `root_server_addr` and dracut's
+/// `nfsroot_from_dhcp` default it; without a lease (a mounted root's source) the server is
+/// required. `%s` in a root-path is replaced by the lease's host name, else its address
+/// (dracut's rule), when `lease` is given.
 pub fn parse_root_path(text: &str) -> Result<RootTarget, String> {
     root_path_target(text, None)
 }
@@ -62,6 +64,7 @@ fn root_path_target(text: &str, lease: Option<&Lease>) -> Result<RootTarget, Str
     let spec = bootconfig::parse_root_path(text).map_err(|e| e.to_string())?;
     let server = spec
         .server
+        .or(lease.and_then(|l| l.server_id))
         .ok_or_else(|| format!("no server in {:?}", text.trim()))?;
     let export = match (spec.node, lease) {
         (None, _) => spec.path,
@@ -334,7 +337,7 @@ mod tests {
             "nfs://10.0.0.1",
             "invalid root-path \"nfs://10.0.0.1\": nfs:// URL without a path",
         );
-        // The server is required (`root=nfs:/path` would take the configured one).
+        // Without a lease the server is required (`root=nfs:/path` would take the configured one).
         err("/srv/root", "no server in \"/srv/root\"");
         err("nfs:/srv/root", "no server in \"nfs:/srv/root\"");
         err("nfs:/srv/root:ro", "no server in \"nfs:/srv/root:ro\"");
@@ -354,6 +357,31 @@ mod tests {
         l.hostname = None;
         let t = root_path_target("10.0.0.1:/srv/%s", Some(&l)).expect("substituted");
         assert_eq!(t.export, format!("/srv/{}", l.address));
+    }
+
+    #[test]
+    fn a_root_path_without_a_server_is_on_the_dhcp_server() {
+        let mut l = lease(None);
+        l.server_id = Some(Ipv4Addr::new(10, 0, 5, 1));
+        for rp in ["/srv/root", "nfs:/srv/root:vers=3", "nfs4:/srv/root"] {
+            assert_eq!(
+                root_path_target(rp, Some(&l)),
+                Ok(RootTarget {
+                    server: Ipv4Addr::new(10, 0, 5, 1),
+                    export: "/srv/root".into()
+                }),
+                "{rp}"
+            );
+        }
+        // A server in the root-path wins over the lease's.
+        let t = root_path_target("10.0.0.9:/srv/root", Some(&l)).expect("server given");
+        assert_eq!(t.server, Ipv4Addr::new(10, 0, 0, 9));
+        // Without a server identifier (a static address's lease) the server is required.
+        l.server_id = None;
+        assert_eq!(
+            root_path_target("/srv/root", Some(&l)),
+            Err("no server in \"/srv/root\"".to_string())
+        );
     }
 
     #[test]
