@@ -9,7 +9,10 @@ use std::path::Path;
 
 use common::parse_inventory as parse;
 use netroot::menus::node_boot_config;
-use netroot::nodes::{dhcpd_hosts, dnsmasq_hosts, Inventory, NodeAddress, NodeNetwork};
+use netroot::nodes::{
+    dhcpd_hosts, dhcpd_pxe, dnsmasq_hosts, dnsmasq_pxe, Inventory, NodeAddress, NodeNetwork,
+    PxeWiring,
+};
 use netroot::overlay::Vars;
 use netroot::profile::Project;
 use netroot_boot::bootconfig::BootConfig;
@@ -280,6 +283,44 @@ fn dnsmasq_snippet_passes_dnsmasq_test_when_installed() {
             ]
         },
     ) else {
+        return;
+    };
+    assert!(stderr.contains("syntax check OK"), "{stderr}");
+}
+
+/// The published files' shape: the PXE wiring, then the reservations.
+fn wiring() -> PxeWiring<'static> {
+    PxeWiring {
+        tftp_root: Path::new("/srv/tftp"),
+        next_server: Some(Ipv4Addr::new(10, 0, 2, 2)),
+        ipxe_script: "netroot.ipxe",
+    }
+}
+
+#[test]
+fn dhcpd_pxe_wiring_passes_dhcpd_syntax_check_when_installed() {
+    let inv = parse(GOOD).unwrap();
+    // A subnet declaration, as a real dhcpd.conf has, with the snippet included at top level.
+    let conf = format!(
+        "{}\n{}\nsubnet 10.0.2.0 netmask 255.255.255.0 {{ range 10.0.2.100 10.0.2.199; }}\n",
+        dhcpd_pxe(&wiring()),
+        dhcpd_hosts(&inv.nodes)
+    );
+    tool_accepts("dhcpd", "isc-dhcp-server", "dhcpd.conf", &conf, |conf| {
+        vec!["-t".into(), "-4".into(), "-cf".into(), conf.into()]
+    });
+}
+
+#[test]
+fn dnsmasq_pxe_wiring_passes_dnsmasq_test_when_installed() {
+    let inv = parse(GOOD).unwrap();
+    let conf = format!("{}\n{}", dnsmasq_pxe(&wiring()), dnsmasq_hosts(&inv.nodes));
+    let Some(stderr) = tool_accepts("dnsmasq", "dnsmasq", "netroot.conf", &conf, |conf| {
+        vec![
+            "--test".into(),
+            format!("--conf-file={}", conf.display()).into(),
+        ]
+    }) else {
         return;
     };
     assert!(stderr.contains("syntax check OK"), "{stderr}");

@@ -105,6 +105,13 @@ fn publish_rollback_verify_gc() {
 
     let dnsmasq = fs::read_to_string(nfs.join("netroot.dnsmasq.conf")).unwrap();
     assert_has(&dnsmasq, "dhcp-host=52:54:00:00:10:01,c001");
+    // The PXE wiring: dnsmasq serves this TFTP target and gives iPXE the published menu.
+    assert_has(&dnsmasq, &format!("\ntftp-root={}\n", tftp.display()));
+    assert_has(&dnsmasq, "\ndhcp-boot=tag:ipxe,netroot.ipxe\n");
+    let dhcpd = fs::read_to_string(nfs.join("netroot.dhcpd.conf")).unwrap();
+    // next-server: the default profile's NFS server, from its published record.
+    assert_has(&dhcpd, "\nnext-server 10.0.2.2;\n");
+    assert_has(&dhcpd, "  filename \"netroot.ipxe\";");
     if std::process::Command::new("grub-mknetdir")
         .arg("--version")
         .output()

@@ -563,6 +563,14 @@ fn ipxe_boot_through_lacp_partner() -> Result<()> {
     };
     let mut report = Report::start(name);
     let bed = bed_with_mode(&tools, name, "20s", "802.3ad")?;
+    // A reservation in nodes.toml: only a DHCP server reading the published wiring knows it.
+    std::fs::write(
+        bed.project.join("nodes.toml"),
+        format!(
+            "[[node]]\nname = \"lacp1\"\nmac = \"52:54:00:00:00:01\"\nprofile = \"{PROFILE}\"\n"
+        ),
+    )
+    .context("write nodes.toml")?;
     let accel = tools.accel.as_str();
     let marker = all_passed_line();
     let run = netroot_qemu(
@@ -589,6 +597,27 @@ fn ipxe_boot_through_lacp_partner() -> Result<()> {
         netroot::qemu::args::mac_text(&DEFAULT_MACS[0])
     );
     ensure!(line.contains(&want), "no {want:?} in {line}");
+    // The real dnsmasq served the published netroot.dnsmasq.conf: iPXE got the menu script by
+    // its user class, and the node's leases carry its reserved name.
+    let dnsmasq_log = bed
+        .out
+        .join(".qemu")
+        .join(PROFILE)
+        .join("lacp/dnsmasq/dnsmasq.log");
+    let log = std::fs::read_to_string(&dnsmasq_log).with_context(|| format!("{dnsmasq_log:?}"))?;
+    ensure!(
+        log.contains("option: 67 bootfile-name  netroot.ipxe")
+            && log.contains(" tags: known, ipxe,"),
+        "iPXE was not given netroot.ipxe by its user class:\n{log}"
+    );
+    let acks = log
+        .lines()
+        .filter(|l| l.contains("DHCPACK(") && l.contains(" 52:54:00:00:00:01 lacp1"))
+        .count();
+    ensure!(
+        acks >= 2,
+        "{acks} DHCPACKs naming lacp1 (iPXE's and the init's), expected 2:\n{log}"
+    );
     ensure!(
         run.stderr_text()
             .contains("lacp partner vm ready (802.3ad)"),

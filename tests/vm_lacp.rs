@@ -100,6 +100,7 @@ fn start_bed(
         qemu: &tools.qemu,
         accel: tools.accel,
         tftp: None,
+        dhcp_conf: None,
         dir: &node.tmp.path().join("lacp"),
     };
     Ok(LacpBed::start(&spec)?)

@@ -18,8 +18,7 @@ use crate::publish::{self, Artifacts, Loaders, PublishOptions, Targets};
 use crate::record::BootRecord;
 
 pub use render::{
-    render, SiteSource, DHCPD_HOSTS_FILE, DNSMASQ_HOSTS_FILE, GANESHA_EXPORTS_FILE,
-    KERNEL_EXPORTS_FILE,
+    render, SiteSource, DHCPD_FILE, DNSMASQ_FILE, GANESHA_EXPORTS_FILE, KERNEL_EXPORTS_FILE,
 };
 
 /// GRUB's network images, installed once into the TFTP root by `grub-mknetdir` when available.
@@ -49,6 +48,8 @@ pub enum DeployError {
          published by an older netroot); publish {0} again"
     )]
     NoBootRecord(String, String),
+    #[error("the published record of profile {profile:?} does not hold together: {reason}")]
+    BadRecord { profile: String, reason: String },
     #[error(transparent)]
     Build(#[from] pipeline::BuildError),
     #[error(transparent)]

@@ -8,8 +8,11 @@
 use std::path::Path;
 
 use super::DeployError;
+use crate::menus::IPXE_SCRIPT;
 use crate::menus::{render_published, PublishedProfile};
-use crate::nodes::{dhcpd_hosts, dnsmasq_hosts};
+use crate::nodes::{
+    check_config_path, dhcpd_hosts, dhcpd_pxe, dnsmasq_hosts, dnsmasq_pxe, PxeWiring,
+};
 use crate::publish::exports::{self, ExportSpec, ExportsConfig};
 use crate::publish::layout::TFTP_SUBDIR;
 use crate::publish::{active_generations, GenerationPaths, MenuFiles, Targets};
@@ -18,9 +21,11 @@ use crate::site::{PublishedSite, SiteSettings, PUBLISHED_SITE_FILE};
 /// Export snippets written at the top of the NFS target, for the admin or the hook to install.
 pub const KERNEL_EXPORTS_FILE: &str = "netroot.exports";
 pub const GANESHA_EXPORTS_FILE: &str = "netroot.ganesha.conf";
-/// DHCP host reservations of the nodes the active generations list, for dnsmasq and ISC dhcpd.
-pub const DNSMASQ_HOSTS_FILE: &str = "netroot.dnsmasq.conf";
-pub const DHCPD_HOSTS_FILE: &str = "netroot.dhcpd.conf";
+/// DHCP configuration for dnsmasq and ISC dhcpd: the PXE wiring (TFTP root, the iPXE menu
+/// script, the iPXE chain for other PXE ROMs) and the host reservations of the nodes the active
+/// generations list.
+pub const DNSMASQ_FILE: &str = "netroot.dnsmasq.conf";
+pub const DHCPD_FILE: &str = "netroot.dhcpd.conf";
 
 /// Where the shared menus' settings come from.
 #[derive(Debug, Clone)]
@@ -76,6 +81,7 @@ pub fn render(
     let mut warnings = published.warnings;
     warnings.extend(default_warning);
     let exports = export_config(&t.nfs, &profiles);
+    let (dnsmasq, dhcpd) = dhcp_files(t, &site.default, &profiles, &published.nodes)?;
     Ok(MenuFiles {
         files: published
             .files
@@ -91,19 +97,53 @@ pub fn render(
                 GANESHA_EXPORTS_FILE.into(),
                 exports::ganesha_config(&exports)?.into_bytes(),
             ),
-            (
-                DNSMASQ_HOSTS_FILE.into(),
-                dnsmasq_hosts(&published.nodes).into_bytes(),
-            ),
-            (
-                DHCPD_HOSTS_FILE.into(),
-                dhcpd_hosts(&published.nodes).into_bytes(),
-            ),
+            (DNSMASQ_FILE.into(), dnsmasq.into_bytes()),
+            (DHCPD_FILE.into(), dhcpd.into_bytes()),
         ],
         site_files: vec![(PUBLISHED_SITE_FILE.into(), site.to_bytes()?)],
         cmdline: published.cmdlines.get(&candidate.profile).cloned(),
         warnings,
     })
+}
+
+/// The dnsmasq and dhcpd files: the PXE wiring, then the reservations. dhcpd's `next-server` is
+/// the default profile's NFS server (on a master pair, the service address that also serves
+/// TFTP), from its published record.
+fn dhcp_files(
+    t: &Targets,
+    default: &str,
+    profiles: &[PublishedProfile<'_>],
+    nodes: &[crate::nodes::Node],
+) -> Result<(String, String), DeployError> {
+    check_config_path(&t.tftp).map_err(|bad| DeployError::TargetPath {
+        what: "tftp",
+        path: t.tftp.clone(),
+        source: std::io::Error::other(format!(
+            "{bad:?} cannot be written into a dnsmasq or dhcpd configuration"
+        )),
+    })?;
+    let next_server = match profiles.iter().find(|p| p.profile == default) {
+        Some(p) => Some(
+            p.boot
+                .boot_config()
+                .map_err(|reason| DeployError::BadRecord {
+                    profile: p.profile.to_string(),
+                    reason,
+                })?
+                .nfs
+                .server,
+        ),
+        None => None,
+    };
+    let wiring = PxeWiring {
+        tftp_root: &t.tftp,
+        next_server,
+        ipxe_script: IPXE_SCRIPT,
+    };
+    Ok((
+        format!("{}\n{}", dnsmasq_pxe(&wiring), dnsmasq_hosts(nodes)),
+        format!("{}\n{}", dhcpd_pxe(&wiring), dhcpd_hosts(nodes)),
+    ))
 }
 
 /// One export per published profile with a root tree, to the clients its record names.

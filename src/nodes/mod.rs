@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 
 use netroot_boot::bootconfig::{format_mac, PortId};
 
-pub use dhcp::{dhcpd_hosts, dnsmasq_hosts};
+pub use dhcp::{
+    check_config_path, dhcpd_hosts, dhcpd_pxe, dnsmasq_hosts, dnsmasq_pxe, PxeWiring, BIOS_CHAIN,
+};
 pub use network::NodeNetwork;
 
 use crate::overlay::Vars;

@@ -37,6 +37,9 @@ pub struct DhcpSpec {
     pub netmask: Ipv4Addr,
     /// For PXE: the TFTP root and the boot file (relative to it).
     pub tftp: Option<(PathBuf, String)>,
+    /// A configuration file read after the options above: the DHCP wiring `netroot publish`
+    /// writes (`netroot.dnsmasq.conf`: TFTP root, boot files by client, host reservations).
+    pub conf_file: Option<PathBuf>,
 }
 
 /// dnsmasq's arguments for `spec`, logging to `log` and keeping leases in `leases`.
@@ -58,6 +61,9 @@ pub fn args(spec: &DhcpSpec, log: &Path, leases: &Path) -> Vec<String> {
         "--log-dhcp".into(),
         format!("--log-facility={}", log.display()),
     ];
+    if let Some(conf) = &spec.conf_file {
+        a.push(format!("--conf-file={}", conf.display()));
+    }
     if let Some((root, boot)) = &spec.tftp {
         a.push("--enable-tftp".into());
         a.push(format!("--tftp-root={}", root.display()));
@@ -142,6 +148,7 @@ mod tests {
             ),
             netmask: "255.255.255.0".parse().expect("ip"),
             tftp: None,
+            conf_file: None,
         };
         let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
         assert!(a.contains("--interface=up0 --bind-interfaces"), "{a}");
@@ -155,6 +162,13 @@ mod tests {
             "no host configuration: {a}"
         );
         assert!(!a.contains("tftp"), "{a}");
+        spec.conf_file = Some("/srv/nfs/netroot.dnsmasq.conf".into());
+        let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
+        assert!(
+            a.ends_with("--conf-file=/srv/nfs/netroot.dnsmasq.conf"),
+            "{a}"
+        );
+        spec.conf_file = None;
         spec.tftp = Some(("/srv/tftp".into(), "netroot.ipxe".into()));
         let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
         assert!(

@@ -48,6 +48,8 @@ pub struct LacpBedSpec<'a> {
     pub accel: Accel,
     /// For PXE: dnsmasq's TFTP root and boot file.
     pub tftp: Option<(PathBuf, String)>,
+    /// A dnsmasq configuration file to serve (the published DHCP wiring).
+    pub dhcp_conf: Option<PathBuf>,
     /// Logs, the partner's initramfs and consoles go here.
     pub dir: &'a Path,
 }
@@ -92,6 +94,7 @@ impl LacpBed {
             range: dhcp_range(spec.server),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             tftp: spec.tftp.clone(),
+            conf_file: spec.dhcp_conf.clone(),
         };
         let dnsmasq = Dnsmasq::start(&netns, &dhcp, &spec.dir.join("dnsmasq"))?;
         let listen = SocketAddrV4::new(spec.server, spec.nfs_port);

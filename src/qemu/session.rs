@@ -20,7 +20,7 @@ use std::time::Duration;
 use rustix::fs::{flock, FlockOperation};
 
 use super::accel::{self, AccelChoice, KvmProbe};
-use super::args::{Accel, Boot, ConsoleMode, Uplink, VmSpec, QEMU};
+use super::args::{Accel, ConsoleMode, Uplink, VmSpec, QEMU};
 use super::check::{CheckWatch, Verdict};
 use super::ganesha::{Export, Ganesha, GANESHA};
 use super::guest;
@@ -235,6 +235,13 @@ pub fn run(
     guest::require_v4(&profile.name, &profile.boot)?;
     if opts.network == Network::Lacp {
         opts_partner_mode(&profile)?;
+        if !matches!(opts.loader, Loader::Ipxe | Loader::Direct) {
+            return Err(QemuError::BadSetting {
+                what: "--loader",
+                value: opts.loader.name().to_string(),
+                reason: "--network lacp serves the published DHCP wiring (netroot.dnsmasq.conf), which gives iPXE the netroot.ipxe menu: use --loader ipxe or direct".into(),
+            });
+        }
     }
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
     let report = pipeline::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
@@ -322,7 +329,8 @@ pub fn run(
             (spec, Servers::Hub(ganesha))
         }
         Network::Lacp => {
-            let bed = start_lacp_bed(opts, &profile, &export, &boot_spec, accel, &run_dir)?;
+            let nfs = &served.targets.nfs;
+            let bed = start_lacp_bed(opts, &profile, &export, nfs, accel, &run_dir)?;
             events.note(&format!(
                 "lacp partner vm ready ({}); dnsmasq and nfs-ganesha (pid {}) on {} in network namespace {}",
                 opts_partner_mode(&profile)?.mode(),
@@ -434,7 +442,7 @@ fn start_lacp_bed(
     opts: &QemuOptions,
     profile: &Profile,
     export: &Export<'_>,
-    boot: &Boot,
+    served_nfs: &Path,
     accel: Accel,
     run_dir: &Path,
 ) -> Result<LacpBed, QemuError> {
@@ -443,10 +451,6 @@ fn start_lacp_bed(
         profile: profile.name.clone(),
         source: Box::new(e),
     })?;
-    let tftp = match boot {
-        Boot::Pxe { tftp_dir, bootfile } => Some((tftp_dir.clone(), bootfile.clone())),
-        Boot::Direct { .. } => None,
-    };
     let spec = LacpBedSpec {
         server: profile.boot.nfs.server,
         nfs_port: servednet::nfs_port(&profile.boot.nfs.options)?,
@@ -461,7 +465,10 @@ fn start_lacp_bed(
         ganesha: &opts.tools.ganesha,
         qemu: &opts.tools.qemu,
         accel,
-        tftp,
+        // The published wiring itself: TFTP of the scratch TFTP root, netroot.ipxe for iPXE,
+        // the reservations of nodes.toml.
+        tftp: None,
+        dhcp_conf: Some(served_nfs.join(crate::deploy::DNSMASQ_FILE)),
         dir: &run_dir.join("lacp"),
     };
     LacpBed::start(&spec)
