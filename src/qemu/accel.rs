@@ -75,7 +75,7 @@ impl std::fmt::Display for KvmProbe {
             KvmProbe::Failed(why) => write!(f, "qemu failed: {why}"),
             KvmProbe::Hung => write!(
                 f,
-                "the kernel did not boot within {}s (killed)",
+                "kvm is unusable here: {KVM_DEVICE} works, but a test boot of the kernel under kvm hung for {}s (killed)",
                 KVM_PROBE_TIMEOUT.as_secs()
             ),
         }
@@ -234,7 +234,10 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
-        assert_eq!(p.to_string(), "the kernel did not boot within 5s (killed)");
+        assert_eq!(
+            p.to_string(),
+            "kvm is unusable here: /dev/kvm works, but a test boot of the kernel under kvm hung for 5s (killed)"
+        );
     }
 
     #[test]
