@@ -124,3 +124,71 @@ fn root_tree_is_built_checked_linked_and_cached() {
     let r = build_json(p.path(), "withroot", &kernel, &out);
     assert_eq!(stage(&r, "root"), true, "{r}");
 }
+
+/// Issue 14: root variants of one source share its files. A changed overlay file builds a new
+/// variant whose unchanged files are links to the same inodes as the first variant's (through
+/// the cached base), whose overlay file is its own, and the first variant is left as it was.
+#[test]
+fn root_variants_share_the_unchanged_files_of_their_source() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    write_root(&p.path().join("tree"));
+    let big = vec![7u8; 1 << 20];
+    fs::write(p.path().join("tree/usr/bin/big"), &big).unwrap();
+    fs::create_dir_all(p.path().join("overlays/site/etc")).unwrap();
+    fs::write(p.path().join("overlays/site/etc/motd"), "one\n").unwrap();
+    fs::write(p.path().join("overlays/site/etc/rack.j2"), "{{ rack }}\n").unwrap();
+    profile(p.path(), true);
+    let out = p.path().join("out");
+    build_json(p.path(), "withroot", &kernel, &out);
+    let first = fs::canonicalize(out.join("withroot/rootfs")).unwrap();
+
+    fs::write(p.path().join("overlays/site/etc/motd"), "two\n").unwrap();
+    let r = build_json(p.path(), "withroot", &kernel, &out);
+    assert_eq!(r["up_to_date"], false, "{r}");
+    let second = fs::canonicalize(out.join("withroot/rootfs")).unwrap();
+    assert_ne!(first, second, "a new variant");
+
+    let ino = |root: &Path, rel: &str| {
+        let m = fs::symlink_metadata(root.join(rel)).unwrap();
+        (m.dev(), m.ino())
+    };
+    let base = first.parent().unwrap().read_dir().unwrap().find_map(|e| {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("base-").then(|| e.path())
+    });
+    let base = base.expect("a base tree in the cache");
+    for rel in ["usr/bin/big", "usr/bin/su", "etc/os-release"] {
+        assert_eq!(ino(&first, rel), ino(&second, rel), "{rel} shared");
+        assert_eq!(ino(&base, rel), ino(&second, rel), "{rel} is the base's");
+    }
+    assert_eq!(
+        fs::symlink_metadata(second.join("usr/bin/big"))
+            .unwrap()
+            .nlink(),
+        3
+    );
+    // Each variant's overlay file is its own; the first variant kept its content.
+    assert_ne!(ino(&first, "etc/motd"), ino(&second, "etc/motd"));
+    assert_eq!(fs::read_to_string(first.join("etc/motd")).unwrap(), "one\n");
+    assert_eq!(
+        fs::read_to_string(second.join("etc/motd")).unwrap(),
+        "two\n"
+    );
+    assert!(
+        !base.join("etc/motd").exists(),
+        "overlays never reach the base"
+    );
+    // Directories are the variant's own (an overlay's directory mtime must not leak).
+    assert_ne!(ino(&first, "etc"), ino(&second, "etc"));
+    // Metadata survives the link: the setuid bit is the inode's.
+    assert_eq!(
+        fs::symlink_metadata(second.join("usr/bin/su"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+}

@@ -1,6 +1,9 @@
 //! The read-only root tree of a profile: materialized once per content key into the cache
 //! (`cache/roots/KEY/`), with the profile's root overlays applied, scanned, and checked against
-//! the profile's allow-list. `OUT/PROFILE/rootfs` points at it. When `nodes.toml` lists nodes of
+//! the profile's allow-list. `OUT/PROFILE/rootfs` points at it. The source itself is
+//! materialized once per source key (`cache/roots/base-SOURCEKEY/`) and every variant's
+//! unchanged files are links to it, so a one-line overlay change costs that file, not a copy
+//! of the tree. When `nodes.toml` lists nodes of
 //! the profile, the overlays' templates are also rendered per node into `.netroot/nodes/NAME/`
 //! (see [`crate::overlay::plan_with_nodes`]).
 //!
@@ -32,6 +35,10 @@ use crate::rootfs::{self, RootReport, RootSource};
 
 /// Cache subdirectory of finished root trees.
 const ROOTS_DIR: &str = "roots";
+/// Prefix of a materialized source in [`ROOTS_DIR`] (`base-SOURCEKEY`): never served itself,
+/// the tree whose files every variant of that source links to. A variant's overlay files are
+/// new inodes (written beside and renamed over), so the base stays as materialized.
+pub const BASE_PREFIX: &str = "base-";
 
 /// A finished root tree.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,7 +231,13 @@ fn build_root(
         fs::remove_dir_all(&staging)
             .map_err(BuildError::io("cannot remove stale staging tree", &staging))?;
     }
-    rootfs::materialize(spec, cache, &staging)?;
+    // Variants of one source (overlays, per-node layers, allow-lists differ) share its files:
+    // the source is materialized once as a base and each variant links its unchanged files.
+    let base = roots.join(format!("{BASE_PREFIX}{source_key}"));
+    if !base.is_dir() {
+        rootfs::materialize(spec, cache, &base)?;
+    }
+    rootfs::link_variant(&base, &staging)?;
     let result = (|| {
         crate::overlay::apply_stamped(&plan, &staging, source_date_epoch)?;
         let report = rootfs::scan(&staging)?;

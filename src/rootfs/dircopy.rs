@@ -21,8 +21,23 @@ use crate::fsx::inode::{Meta, Time, MODE_BITS};
 use crate::fsx::inroot;
 use crate::fsx::walk::{self, Item};
 
+/// How regular files get into the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// Their bytes are copied.
+    Copied,
+    /// Each becomes another link to the source's inode (same filesystem): directories, symlinks
+    /// and special files are still made anew, so the copy's directories are its own.
+    Linked,
+}
+
 /// Copies the tree at `src` into `tree` (rooted at `staging`; not finished).
-pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), RootfsError> {
+pub(crate) fn copy(
+    src: &Path,
+    staging: &Path,
+    tree: &mut Tree,
+    files: Files,
+) -> Result<(), RootfsError> {
     let staging_st = rfs::stat(staging).map_err(|e| RootfsError::Io {
         op: "stat",
         path: staging.to_path_buf(),
@@ -63,6 +78,13 @@ pub(crate) fn copy(src: &Path, staging: &Path, tree: &mut Tree) -> Result<(), Ro
         };
         match item.file_type() {
             FileType::Directory => put(tree, Kind::Dir),
+            FileType::RegularFile if files == Files::Linked => {
+                // Joined from the raw components: a name need not be UTF-8.
+                let from: std::path::PathBuf = std::iter::once(src.as_os_str())
+                    .chain(item.path.iter().map(OsString::as_os_str))
+                    .collect();
+                put(tree, Kind::LinkFrom(&from))
+            }
             FileType::RegularFile => {
                 if st.st_nlink > 1 {
                     let key = (st.st_dev, st.st_ino);

@@ -86,7 +86,7 @@ pub fn materialize_with(
     let mut tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
     match src {
         RootSource::Dir(dir) => {
-            dircopy::copy(dir, root, &mut tree)?;
+            dircopy::copy(dir, root, &mut tree, dircopy::Files::Copied)?;
             tree.finish().map_err(|(path, reason)| RootfsError::Copy {
                 source_dir: dir.clone(),
                 path,
@@ -99,6 +99,26 @@ pub fn materialize_with(
             extract(&archive, tree)?;
         }
     }
+    let report = scan(root)?;
+    staging.publish()?;
+    Ok(report)
+}
+
+/// Makes `dest` (which must not exist) a variant of the finished tree `base` on the same
+/// filesystem: its own directories, symlinks and special files with the base's metadata, and
+/// every regular file another link to the base's inode. Whoever writes into the variant must
+/// replace a file (new inode, as overlays do), never write through it. On error nothing is at
+/// `dest`.
+pub fn link_variant(base: &Path, dest: &Path) -> Result<RootReport, RootfsError> {
+    let staging = Staging::new(dest)?;
+    let root = staging.dir.path();
+    let mut tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
+    dircopy::copy(base, root, &mut tree, dircopy::Files::Linked)?;
+    tree.finish().map_err(|(path, reason)| RootfsError::Copy {
+        source_dir: base.to_path_buf(),
+        path,
+        reason,
+    })?;
     let report = scan(root)?;
     staging.publish()?;
     Ok(report)

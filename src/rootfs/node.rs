@@ -27,6 +27,9 @@ pub(crate) enum Kind<'a> {
     Symlink(&'a [u8]),
     /// A hardlink to this image path (made relative, resolved inside the image).
     Hardlink(&'a [u8]),
+    /// Another link to the file at this path outside the tree (same filesystem): a root variant
+    /// sharing the unchanged files of its base. The inode keeps its own metadata.
+    LinkFrom(&'a std::path::Path),
     Char {
         major: u32,
         minor: u32,
@@ -46,6 +49,7 @@ impl Kind<'_> {
             Kind::Dir => "directory",
             Kind::Symlink(_) => "symlink",
             Kind::Hardlink(_) => "hardlink",
+            Kind::LinkFrom(_) => "link to the base tree",
             Kind::Char { .. } => "character device",
             Kind::Block { .. } => "block device",
             Kind::Fifo => "fifo",
@@ -71,6 +75,10 @@ pub(crate) fn create(
         Kind::Block { major, minor } => Node::Block(rfs::makedev(major, minor)),
         Kind::Fifo => Node::Fifo,
         Kind::Socket => Node::Socket,
+        Kind::LinkFrom(from) => {
+            return rfs::linkat(rfs::CWD, from, dir, name, rfs::AtFlags::empty())
+                .map_err(EntryError::io("link"));
+        }
         Kind::Dir | Kind::Hardlink(_) => {
             return Err(EntryError::Unsupported {
                 kind: kind.name().into(),
