@@ -331,3 +331,63 @@ fn real_mmdebstrap_minbase() {
     assert_eq!(report2, report);
     eprintln!("cache hit + extraction took {:?}", t0.elapsed());
 }
+
+/// `netroot build --refresh-root` runs the recipe again although nothing it knows of changed,
+/// and the new tarball's content makes a new root; without it the cached one is used.
+#[test]
+fn refresh_root_reruns_the_recipe_and_rebuilds_the_root() {
+    if !is_root() {
+        return;
+    }
+    let Some(kernel) = common::kernel_dir() else {
+        return;
+    };
+    let p = common::project();
+    let (fake, log) = fake_mmdebstrap(p.path());
+    let bin = p.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&fake, bin.join("mmdebstrap")).unwrap();
+    // What the mirror serves changes between runs: the hook stamps each run's nanoseconds.
+    fs::create_dir_all(p.path().join("hooks")).unwrap();
+    fs::write(
+        p.path().join("hooks/stamp.sh"),
+        "date +%s%N > \"$1/etc/stamp\"\n",
+    )
+    .unwrap();
+    fs::write(
+        p.path().join("profiles/mm.toml"),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"mmdebstrap\"\nsuite = \"bookworm\"\nhooks = [\"hooks/stamp.sh\"]\n[root.allow]\nsetuid = [\"/usr/bin/su\"]\nsticky_dirs = [\"/tmp\"]\n",
+    )
+    .unwrap();
+    let out = p.path().join("out");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let build = |extra: &[&str]| {
+        let mut c = common::netroot(p.path(), &["build", "mm", "--json"]);
+        c.args(extra)
+            .arg("--out")
+            .arg(&out)
+            .arg("--kernel")
+            .arg(&kernel)
+            .env("PATH", &path);
+        let o = common::output_ok(&mut c);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let stamp = || fs::read_to_string(out.join("mm/rootfs/etc/stamp")).unwrap();
+    build(&[]);
+    let first = stamp();
+    assert_eq!(runs(&log), 1);
+    assert_eq!(build(&[])["up_to_date"], true);
+    assert_eq!(runs(&log), 1, "the cached tarball is used");
+    let r = build(&["--refresh-root"]);
+    assert_eq!(runs(&log), 2, "the recipe ran again");
+    assert_eq!(r["up_to_date"], false, "{r}");
+    assert_eq!(r["reason"], "--refresh-root", "{r}");
+    assert_ne!(stamp(), first, "the root is the new tarball's");
+    // And it stays: the next plain build is up to date with the refreshed root.
+    assert_eq!(build(&[])["up_to_date"], true);
+    assert_eq!(runs(&log), 2);
+}

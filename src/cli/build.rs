@@ -1,4 +1,4 @@
-//! `netroot build [PROFILE] [--kernel DIR|DEB] [--out DIR] [--json]`.
+//! `netroot build [PROFILE] [--kernel DIR|DEB] [--out DIR] [--refresh-root] [--json]`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,10 @@ pub struct BuildArgs {
     /// Output directory; artifacts go to OUT/PROFILE/, the cache to OUT/.cache unless NETROOT_CACHE is set.
     #[arg(long, value_name = "DIR", default_value = "build")]
     pub out: PathBuf,
+    /// Run the profile's mmdebstrap recipe again (the mirror's current packages, security
+    /// updates included) instead of reusing the cached root tarball.
+    #[arg(long)]
+    pub refresh_root: bool,
     /// Print a machine-readable summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -73,6 +77,7 @@ pub fn options_for(cli: &Cli, profile: &str, out: &std::path::Path) -> BuildOpti
         out_dir: out.to_path_buf(),
         cache_dir: None,
         source_date_epoch: 0,
+        refresh_root: false,
     }
 }
 
@@ -91,11 +96,13 @@ pub fn build_options(
         out_dir: out.to_path_buf(),
         cache_dir: None,
         source_date_epoch: source_date_epoch()?,
+        refresh_root: false,
     })
 }
 
 pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let opts = build_options(cli, &args.profile, args.kernel.as_deref(), &args.out)?;
+    let mut opts = build_options(cli, &args.profile, args.kernel.as_deref(), &args.out)?;
+    opts.refresh_root = args.refresh_root;
     let progress = CliProgress::new(&args.profile, args.json);
     let result = build(&opts, &progress);
     progress.finish();

@@ -47,6 +47,8 @@ pub struct BuildOptions {
     pub cache_dir: Option<PathBuf>,
     /// mtime of every image entry.
     pub source_date_epoch: u64,
+    /// Run the profile's mmdebstrap recipe again instead of reusing its cached tarball.
+    pub refresh_root: bool,
 }
 
 /// One step of a build, for progress display and the report.

@@ -31,7 +31,7 @@ use crate::fsx::memo::hash_bytes;
 use crate::nodes::{Inventory, NODES_FILE};
 use crate::overlay::{EntryContent, NodeVars, Plan};
 use crate::profile::Profile;
-use crate::rootfs::{self, RootReport, RootSource};
+use crate::rootfs::{self, Refresh, RootReport, RootSource};
 
 /// Cache subdirectory of finished root trees.
 const ROOTS_DIR: &str = "roots";
@@ -70,10 +70,12 @@ fn plan_digest(plan: &Plan) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// What identifies the root source: a directory's tree digest, a tarball's hash, or the
-/// mmdebstrap recipe with its hook files.
+/// What identifies the root source: a directory's tree digest, a tarball's hash, or the hash of
+/// the mmdebstrap tarball the recipe made (made here when missing or refreshed).
 fn source_key(
     spec: &RootSource,
+    cache: &Path,
+    refresh: Refresh,
     hc: &mut HashCache,
     inputs: &mut Vec<Input>,
 ) -> Result<String, BuildError> {
@@ -91,13 +93,18 @@ fn source_key(
                 .ok_or_else(|| not_found("cannot read root tarball", t))?
         }
         RootSource::Mmdebstrap(recipe) => {
-            let mut contents = Vec::new();
+            // The tarball's content, not the recipe: the same recipe run again later
+            // (--refresh-root) gives other packages, hence another root.
             for h in &recipe.hooks {
                 inputs.push(Input::Path(h.clone()));
-                contents
-                    .push(fs::read(h).map_err(BuildError::io("cannot read mmdebstrap hook", h))?);
             }
-            rootfs::cache_key(recipe, &contents, rootfs::source_date_epoch()?)
+            let tarball = rootfs::mmdebstrap_tarball(recipe, cache, refresh)?;
+            inputs.push(Input::Path(tarball.clone()));
+            let hash = hc
+                .hash(&tarball)
+                .map_err(BuildError::io("cannot read mmdebstrap tarball", &tarball))?
+                .ok_or_else(|| not_found("cannot read mmdebstrap tarball", &tarball))?;
+            format!("mmdebstrap-{hash}")
         }
     })
 }
@@ -114,25 +121,26 @@ pub struct RootStage {
     pub root: Option<BuiltRoot>,
 }
 
+/// Where and how the root stage builds.
+#[derive(Debug, Clone, Copy)]
+pub struct RootCtx<'a> {
+    pub project: &'a Path,
+    pub cache: &'a Path,
+    /// mtime of everything the overlays write.
+    pub source_date_epoch: u64,
+    /// Whether an mmdebstrap recipe runs again (`--refresh-root`).
+    pub refresh: Refresh,
+}
+
 /// The root stage: the node inventory, then the profile's root tree (or none).
 pub fn root_stage(
-    project: &Path,
+    ctx: &RootCtx<'_>,
     profile: &Profile,
-    cache: &Path,
-    source_date_epoch: u64,
     hc: &mut HashCache,
 ) -> Result<Staged<RootStage>, BuildError> {
     let mut inputs = Vec::new();
-    let inventory = load_inventory(project, &mut inputs)?;
-    let root = build_root(
-        project,
-        profile,
-        cache,
-        source_date_epoch,
-        inventory.as_ref(),
-        hc,
-        &mut inputs,
-    )?;
+    let inventory = load_inventory(ctx.project, &mut inputs)?;
+    let root = build_root(ctx, profile, inventory.as_ref(), hc, &mut inputs)?;
     Ok(Staged {
         cached: root.as_ref().is_none_or(|r| r.cached),
         out: RootStage { inventory, root },
@@ -180,10 +188,8 @@ fn inventory_nodes(
 /// Builds (or reuses) the profile's root tree; `None` when the profile has no `[root]`. What the
 /// overlays write gets the mtime `source_date_epoch`.
 fn build_root(
-    project: &Path,
+    ctx: &RootCtx<'_>,
     profile: &Profile,
-    cache: &Path,
-    source_date_epoch: u64,
     inventory: Option<&Inventory>,
     hc: &mut HashCache,
     inputs: &mut Vec<Input>,
@@ -191,7 +197,13 @@ fn build_root(
     let Some(spec) = &profile.root else {
         return Ok(None);
     };
-    let source_key = source_key(spec, hc, inputs)?;
+    let RootCtx {
+        project,
+        cache,
+        source_date_epoch,
+        refresh,
+    } = *ctx;
+    let source_key = source_key(spec, cache, refresh, hc, inputs)?;
     inputs.extend(super::overlays::overlay_inputs(
         project,
         &profile.overlays.root,

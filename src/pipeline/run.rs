@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::acquire::acquire;
-use super::root::root_stage;
+use super::root::{root_stage, RootCtx};
 use super::stage::{Input, Recorder};
 use super::state::{BuildState, HashCache};
 use super::write::{write_outputs, Outputs, INITRAMFS, MANIFEST, SHA256SUMS, VMLINUZ};
@@ -17,6 +17,7 @@ use crate::fsx::memo::hash_bytes;
 use crate::init_binary::INIT_BINARY;
 use crate::kernel::Kernel;
 use crate::profile::{KernelSpec, Profile, Project};
+use crate::rootfs::Refresh;
 
 /// Cache subdirectory of compressed segments, keyed by content + compression.
 const SEGMENTS_DIR: &str = "segments";
@@ -93,6 +94,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let mut hc = HashCache::load(&paths.hashes);
     let key = config_key(&profile, &spec, opts.source_date_epoch)?;
     let reason = match check_saved(&paths, &key, &mut hc)? {
+        // A refresh re-runs the recipe even when nothing it knows of changed.
+        Check::UpToDate(_) if opts.refresh_root => Some("--refresh-root".to_string()),
         Check::UpToDate(summary) => return Ok(up_to_date(profile.name, &paths, summary, t0)),
         Check::Rebuild(reason) => reason,
     };
@@ -151,9 +154,17 @@ fn run_stages(
     let compressed = rec.run("compress", |_| {
         stages::compress_all(&segments, &profile.compression, epoch, &seg_dir)
     })?;
-    let rooted = rec.run("root", |hc| {
-        root_stage(&opts.project, profile, cache, epoch, hc)
-    })?;
+    let ctx = RootCtx {
+        project: &opts.project,
+        cache,
+        source_date_epoch: epoch,
+        refresh: if opts.refresh_root {
+            Refresh::Always
+        } else {
+            Refresh::IfMissing
+        },
+    };
+    let rooted = rec.run("root", |hc| root_stage(&ctx, profile, hc))?;
     let started = Instant::now();
     rec.progress.stage("write");
     let man = write_outputs(

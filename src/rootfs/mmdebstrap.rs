@@ -108,11 +108,23 @@ pub fn command_args(recipe: &Recipe, hooks: &[PathBuf], out: &Path) -> Vec<OsStr
     args
 }
 
-/// The cached tarball for `recipe`, running `program` (mmdebstrap) only on a cache miss.
+/// Whether a cached tarball is used as it is or made again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Run mmdebstrap only on a cache miss.
+    IfMissing,
+    /// Run it again and replace the cached tarball (`netroot build --refresh-root`: the
+    /// mirror's current packages, security updates included, for the same recipe).
+    Always,
+}
+
+/// The cached tarball for `recipe`, running `program` (mmdebstrap) on a cache miss or when
+/// `refresh` says so (the old tarball stays until the new one is complete).
 pub(crate) fn cached_tarball(
     recipe: &Recipe,
     cache: &Path,
     program: &Path,
+    refresh: Refresh,
 ) -> Result<PathBuf, RootfsError> {
     validate(recipe)?;
     let mut hooks = Vec::with_capacity(recipe.hooks.len());
@@ -125,7 +137,7 @@ pub(crate) fn cached_tarball(
     let epoch = source_date_epoch()?;
     let dir = cache.join(CACHE_SUBDIR);
     let out = dir.join(format!("{}.tar", cache_key(recipe, &hooks, epoch)));
-    if out.is_file() {
+    if out.is_file() && refresh == Refresh::IfMissing {
         return Ok(out);
     }
     fs::create_dir_all(&dir).map_err(RootfsError::io("creating", &dir))?;

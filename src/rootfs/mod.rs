@@ -33,6 +33,7 @@ use rustix::io::Errno;
 pub use crate::fsx::inroot::ResolveError;
 pub use allow::{check_allowed, AllowList, Category, Offender};
 pub use error::{EntryError, RootfsError};
+pub use mmdebstrap::Refresh;
 pub use mmdebstrap::{
     cache_key, command_args, source_date_epoch, validate as validate_recipe, Recipe, CACHE_SUBDIR,
     DEFAULT_SOURCE_DATE_EPOCH, MMDEBSTRAP,
@@ -95,13 +96,28 @@ pub fn materialize_with(
         }
         RootSource::Tarball(archive) => extract(archive, tree)?,
         RootSource::Mmdebstrap(recipe) => {
-            let archive = mmdebstrap::cached_tarball(recipe, cache, &tools.mmdebstrap)?;
+            let archive = mmdebstrap::cached_tarball(
+                recipe,
+                cache,
+                &tools.mmdebstrap,
+                mmdebstrap::Refresh::IfMissing,
+            )?;
             extract(&archive, tree)?;
         }
     }
     let report = scan(root)?;
     staging.publish()?;
     Ok(report)
+}
+
+/// The cached mmdebstrap tarball of `recipe` (mmdebstrap from `PATH`), made when missing or,
+/// with [`Refresh::Always`], made again.
+pub fn mmdebstrap_tarball(
+    recipe: &Recipe,
+    cache: &Path,
+    refresh: Refresh,
+) -> Result<PathBuf, RootfsError> {
+    mmdebstrap::cached_tarball(recipe, cache, &Tools::default().mmdebstrap, refresh)
 }
 
 /// Makes `dest` (which must not exist) a variant of the finished tree `base` on the same
