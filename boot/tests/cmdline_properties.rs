@@ -19,8 +19,11 @@ use netroot_boot::bootconfig::{BootConfig, CmdlineError, IpConfig, NfsVersion, P
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
 
+/// The fixture without its VLAN (`random_config` adds one at random).
 fn fixture() -> BootConfig {
-    BootConfig::parse(FIXTURE).unwrap()
+    let mut cfg = BootConfig::parse(FIXTURE).unwrap();
+    cfg.vlan = None;
+    cfg
 }
 
 fn random_config(rng: &mut Rng) -> BootConfig {

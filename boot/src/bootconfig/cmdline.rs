@@ -15,6 +15,7 @@ use super::keys::{check_consistency, find_key, KeyDef, KEYS};
 use super::model::{BootConfig, FailureAction, IpConfig};
 use super::tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
 use super::values::{invalid, ValueError, DEFAULT_REBOOT_DELAY};
+use super::vlan::render_vlan_arg;
 
 /// Prefix of the keys netroot owns; an unknown key with it is an error, not a kernel parameter.
 const NETROOT_PREFIX: &str = "netroot.";
@@ -29,7 +30,7 @@ const ALIASES: [(&str, &str); 4] = [
 
 /// The dracut and kernel keys netroot owns besides [`ALIASES`] (a value of one that is not
 /// UTF-8 is an error; any other key is ignored).
-const DRACUT_KEYS: [&str; 11] = [
+const DRACUT_KEYS: [&str; 12] = [
     "init",
     "rd.debug",
     "rd.overlay",
@@ -41,6 +42,7 @@ const DRACUT_KEYS: [&str; 11] = [
     "bond",
     "root",
     "nfsroot",
+    "vlan",
 ];
 
 /// A kernel command line that cannot be applied; every message names the key and value.
@@ -177,6 +179,7 @@ impl BootConfig {
             }
         }
         let ifaces = dracut.ifaces();
+        let vlans = dracut.vlan_parents();
         let pending = dracut.finish(&mut cfg).map_err(key_error)?;
         for def in KEYS {
             let values: Vec<&str> = netroot
@@ -190,7 +193,7 @@ impl BootConfig {
             apply_values(&mut cfg, def, def.name, &values)?;
             applied.push(def.name.to_string());
         }
-        Dracut::check_ifaces(&ifaces, &cfg.bond.name).map_err(key_error)?;
+        Dracut::check_ifaces(&ifaces, &vlans, &cfg).map_err(key_error)?;
         if let Some(pending) = pending {
             pending.substitute(&mut cfg).map_err(key_error)?;
         }
@@ -200,7 +203,7 @@ impl BootConfig {
         Ok(applied)
     }
 
-    /// Renders the boot-relevant subset (root, bond, addressing, node) as kernel command-line
+    /// Renders the boot-relevant subset (root, bond, VLAN, addressing, node) as kernel command-line
     /// parameters; applying the result to this same config changes nothing. Meaningful for a
     /// config that passes [`BootConfig::validate`].
     pub fn to_cmdline(&self) -> String {
@@ -219,7 +222,10 @@ impl BootConfig {
         out.push(param("bond", &render_bond(&self.bond)));
         out.extend(table_param(self, "netroot.bond.mac"));
         out.extend(table_param(self, "netroot.bond.min_ports"));
-        out.push(param("ip", &render_ip(&self.ip, &self.bond.name)));
+        if let Some(vlan) = &self.vlan {
+            out.push(param("vlan", &render_vlan_arg(vlan, &self.bond.name)));
+        }
+        out.push(param("ip", &render_ip(&self.ip, &self.address_iface())));
         if matches!(&self.ip, IpConfig::Static(s) if s.dns.len() > IP_ARG_MAX_DNS) {
             out.extend(table_param(self, "netroot.ip.dns"));
         }

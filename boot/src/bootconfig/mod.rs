@@ -18,6 +18,7 @@ mod text;
 mod tokenize;
 mod units;
 mod values;
+mod vlan;
 
 pub use cmdline::{split_cmdline, split_params, CmdlineError};
 #[cfg(feature = "testing")]
