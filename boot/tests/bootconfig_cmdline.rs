@@ -344,10 +344,7 @@ fn ip_interface_is_checked_against_the_final_bond_name() {
 }
 
 fn vlan(id: u64, naming: VlanNaming) -> VlanConfig {
-    VlanConfig {
-        id: VlanId::new(id).unwrap(),
-        naming,
-    }
+    VlanConfig::with_naming(VlanId::new(id).unwrap(), naming)
 }
 
 #[test]

@@ -48,10 +48,10 @@ fn full_config() -> BootConfig {
             ],
             min_ports: 2,
         },
-        vlan: Some(VlanConfig {
-            id: VlanId::new(42).expect("802.1Q id"),
-            naming: VlanNaming::VlanPlusVid,
-        }),
+        vlan: Some(VlanConfig::with_naming(
+            VlanId::new(42).expect("802.1Q id"),
+            VlanNaming::VlanPlusVid,
+        )),
         ip: IpConfig::Static(StaticIp {
             address: Ipv4Addr::new(10, 0, 2, 15),
             prefix_len: 24,

@@ -286,7 +286,7 @@ fn vlan_grammar_agrees_with_systemd_network_generator() {
                     Some(&vec!["vlan".to_string()]),
                     "vlan={v}"
                 );
-                let id = c.vlan.map(|x| x.id.get());
+                let id = c.vlan.map(|x| x.id().get());
                 let theirs = netdev.get("Id").and_then(|i| i.first()).map(String::as_str);
                 assert_eq!(theirs, systemd_id(&name).ok().as_deref(), "vlan={v}");
                 assert_eq!(

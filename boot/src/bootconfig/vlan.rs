@@ -73,19 +73,40 @@ pub enum VlanNaming {
 }
 
 /// The VLAN on the bond: the address, DHCP and the NFS root use its interface.
+///
+/// The fields are private so that one interface name is one value: an id of four digits names
+/// the same interface padded or not, and is kept as unpadded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VlanConfig {
-    pub id: VlanId,
-    pub naming: VlanNaming,
+    id: VlanId,
+    naming: VlanNaming,
 }
+
+/// Ids from here on have four digits: padding them changes nothing.
+const FOUR_DIGIT_ID: u16 = 1000;
 
 impl VlanConfig {
     /// A VLAN with netroot's default name `<bond>.<id>`.
     pub fn new(id: VlanId) -> VlanConfig {
-        VlanConfig {
-            id,
-            naming: VlanNaming::DevPlusVidNoPad,
-        }
+        VlanConfig::with_naming(id, VlanNaming::DevPlusVidNoPad)
+    }
+
+    /// A VLAN named by `naming`.
+    pub fn with_naming(id: VlanId, naming: VlanNaming) -> VlanConfig {
+        let naming = match naming {
+            VlanNaming::VlanPlusVid if id.get() >= FOUR_DIGIT_ID => VlanNaming::VlanPlusVidNoPad,
+            VlanNaming::DevPlusVid if id.get() >= FOUR_DIGIT_ID => VlanNaming::DevPlusVidNoPad,
+            other => other,
+        };
+        VlanConfig { id, naming }
+    }
+
+    pub fn id(&self) -> VlanId {
+        self.id
+    }
+
+    pub fn naming(&self) -> VlanNaming {
+        self.naming
     }
 
     /// The interface name on the bond `bond`: the one place it is derived.
@@ -130,7 +151,7 @@ impl VlanConfig {
             } else {
                 break;
             };
-            return Ok(VlanConfig { id, naming });
+            return Ok(VlanConfig::with_naming(id, naming));
         }
         Err(invalid(
             "vlan interface name",
@@ -192,10 +213,7 @@ mod tests {
     use super::*;
 
     fn vlan(id: u16, naming: VlanNaming) -> VlanConfig {
-        VlanConfig {
-            id: VlanId(id),
-            naming,
-        }
+        VlanConfig::with_naming(VlanId(id), naming)
     }
 
     #[test]
