@@ -343,7 +343,7 @@ fn ip_interface_is_checked_against_the_final_bond_name() {
     );
 }
 
-fn vlan(id: u64, naming: VlanNaming) -> VlanConfig {
+fn vlan(id: i64, naming: VlanNaming) -> VlanConfig {
     VlanConfig::with_naming(VlanId::new(id).unwrap(), naming)
 }
 

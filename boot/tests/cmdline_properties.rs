@@ -55,7 +55,7 @@ fn random_config(rng: &mut Rng) -> BootConfig {
     c.bond.min_ports = 1 + rng.below(2) as u32;
     c.vlan = rng.coin().then(|| {
         VlanConfig::with_naming(
-            VlanId::new(1 + rng.below(4094) as u64).unwrap(),
+            VlanId::new(1 + rng.below(4094) as i64).unwrap(),
             rng.pick(&[
                 VlanNaming::VlanPlusVid,
                 VlanNaming::VlanPlusVidNoPad,

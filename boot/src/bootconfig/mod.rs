@@ -36,3 +36,4 @@ pub use text::{decode_value, encode_value, ConfigError, FORMAT_KEY};
 pub use tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
 pub use units::{format_byte_size, format_duration, parse_byte_size, parse_duration};
 pub use values::{format_nfs_versions, parse_nfs_versions, ValueError, DEFAULT_REBOOT_DELAY};
+pub use vlan::VLAN_MODULE;

@@ -17,6 +17,9 @@ const VLAN_ID_MIN: u16 = 1;
 const VLAN_ID_MAX: u16 = 4094;
 /// Digits of the padded names (`vlan0005`, `bond0.0005`): the kernel's `%.4i`.
 const PADDED_DIGITS: usize = 4;
+/// The kernel module that registers the `vlan` link kind (net/8021q): an image with a VLAN
+/// must load it (the init cannot create the link without it, and has no modprobe).
+pub const VLAN_MODULE: &str = "8021q";
 /// Prefix of the `VLAN_PLUS_VID` names.
 const VLAN_PREFIX: &str = "vlan";
 
@@ -26,7 +29,7 @@ pub struct VlanId(u16);
 
 impl VlanId {
     /// Checks the 802.1Q range; the error names the value and why.
-    pub fn new(id: u64) -> Result<VlanId, ValueError> {
+    pub fn new(id: i64) -> Result<VlanId, ValueError> {
         match u16::try_from(id) {
             Ok(id) if (VLAN_ID_MIN..=VLAN_ID_MAX).contains(&id) => Ok(VlanId(id)),
             _ => Err(invalid(
@@ -220,7 +223,7 @@ mod tests {
     fn ids_outside_802_1q_are_refused_with_the_value() {
         assert_eq!(VlanId::new(1).map(VlanId::get), Ok(1));
         assert_eq!(VlanId::new(4094).map(VlanId::get), Ok(4094));
-        for bad in [0, 4095, 65536 + 5] {
+        for bad in [0, 4095, 65536 + 5, -5] {
             let e = VlanId::new(bad).expect_err("out of range").to_string();
             assert!(
                 e.contains(&format!("\"{bad}\"")) && e.contains("1-4094"),

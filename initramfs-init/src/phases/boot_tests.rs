@@ -174,10 +174,10 @@ fn the_boot_deadline_bounds_all_phases() {
 }
 
 /// The example config whose image loads 8021q (after bonding), with `vlan` on the bond.
-fn vlan_image(vlan: Option<u64>) -> BootConfig {
+fn vlan_image(vlan: Option<i64>) -> BootConfig {
     let mut cfg = sample_config();
     cfg.modules.push(ModuleLoad {
-        name: "8021q".into(),
+        name: crate::bootconfig::VLAN_MODULE.into(),
         path: "lib/modules/6.1.0-56-amd64/kernel/net/8021q/8021q.ko".into(),
         params: String::new(),
     });

@@ -5,7 +5,7 @@
 use rustix::io::Errno;
 
 use super::Ctx;
-use crate::bootconfig::BootConfig;
+use crate::bootconfig::{BootConfig, VLAN_MODULE};
 use crate::failure::{Fatal, Phase};
 use crate::phases::bond::BondReport;
 
@@ -19,7 +19,9 @@ pub struct Uplink {
 
 /// Why the kernel answers EOPNOTSUPP to a new `vlan` link: no driver registered the kind, and
 /// an initramfs has no modprobe for the kernel to load one with.
-const NO_8021Q: &str = "the 8021q module is missing (not loaded), so the kernel has no vlan link type; the image must load 8021q";
+fn no_vlan_module() -> String {
+    format!("the {VLAN_MODULE} module is missing (not loaded), so the kernel has no vlan link type; the image must load {VLAN_MODULE}")
+}
 
 pub fn run(ctx: &mut Ctx, cfg: &BootConfig, bond: &BondReport) -> Result<Uplink, Fatal> {
     let Some(vlan) = cfg.vlan else {
@@ -33,7 +35,7 @@ pub fn run(ctx: &mut Ctx, cfg: &BootConfig, bond: &BondReport) -> Result<Uplink,
     let id = vlan.id().get();
     ctx.sys.add_vlan(&bond.name, &name, id).map_err(|e| {
         if e.errno == Errno::OPNOTSUPP {
-            Fatal::new(Phase::Vlan, format!("{e}: {NO_8021Q}"))
+            Fatal::new(Phase::Vlan, format!("{e}: {}", no_vlan_module()))
         } else {
             Fatal::new(Phase::Vlan, e)
         }

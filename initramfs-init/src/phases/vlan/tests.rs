@@ -31,7 +31,7 @@ fn machine(with_8021q: bool) -> FakeSys {
     sys
 }
 
-fn with_vlan(id: u64, naming: VlanNaming) -> BootConfig {
+fn with_vlan(id: i64, naming: VlanNaming) -> BootConfig {
     let mut cfg = sample_config();
     cfg.vlan = Some(VlanConfig::with_naming(
         VlanId::new(id).expect("id"),

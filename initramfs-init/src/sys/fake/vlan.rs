@@ -4,12 +4,10 @@
 use rustix::io::Errno;
 
 use super::FakeSys;
-use crate::bootconfig::{format_mac, IFNAME_MAX_LEN};
+use crate::bootconfig::{format_mac, IFNAME_MAX_LEN, VLAN_MODULE};
 
 /// Where a loaded module shows (`/sys/module/<name>`); the fake's `finit_module` creates it.
 pub const SYS_MODULE_DIR: &str = "/sys/module";
-/// The module that registers the `vlan` link kind.
-const VLAN_MODULE: &str = "8021q";
 /// `VLAN_VID_MASK`: ids from here on are refused (`vlan_validate`).
 const VLAN_VID_MASK: u16 = 0xfff;
 
