@@ -735,12 +735,30 @@ fn dracut_switches() {
         from("rd.timeout=120").timeouts.boot_deadline,
         Duration::from_secs(120)
     );
+    // dracut.cmdline(7): rd.net.timeout.carrier (wait for carrier) and rd.net.timeout.dhcp
+    // (the DHCP client's timeout) in seconds; the netroot.* spelling wins.
+    let t = from("rd.net.timeout.carrier=7 rd.net.timeout.dhcp=90").timeouts;
+    assert_eq!(
+        (t.links, t.dhcp),
+        (Duration::from_secs(7), Duration::from_secs(90))
+    );
+    assert_eq!(
+        from("netroot.timeout.dhcp=5s rd.net.timeout.dhcp=90")
+            .timeouts
+            .dhcp,
+        Duration::from_secs(5)
+    );
 
     let errors = [
         ("rd.shell=maybe", "kernel command line: rd.shell=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
         ("rd.debug=true", "kernel command line: rd.debug=\"true\": unknown boolean \"true\" (expected one of: 1, 0, yes, no, on, off)"),
         ("rd.timeout=0", "kernel command line: rd.timeout=\"0\": invalid rd.timeout \"0\": 0 means wait forever in dracut; netroot bounds every boot: give seconds"),
         ("rd.timeout=0s", "kernel command line: rd.timeout=\"0s\": invalid timeout \"0s\": must be greater than zero"),
+        ("rd.net.timeout.carrier=0", "kernel command line: rd.net.timeout.carrier=\"0\": invalid rd.net.timeout.carrier \"0\": 0 means do not wait for carrier in dracut; netroot needs carrier on the bond's ports: give seconds"),
+        ("rd.net.timeout.dhcp=00", "kernel command line: rd.net.timeout.dhcp=\"00\": invalid rd.net.timeout.dhcp \"00\": 0 leaves the wait to dracut's DHCP client (NetworkManager: its default); netroot bounds every wait: give seconds"),
+        ("rd.net.timeout.dhcp=infinity", "kernel command line: rd.net.timeout.dhcp=\"infinity\": invalid rd.net.timeout.dhcp \"infinity\": expected whole seconds"),
+        ("rd.net.timeout.carrier=5s", "kernel command line: rd.net.timeout.carrier=\"5s\": invalid rd.net.timeout.carrier \"5s\": expected whole seconds"),
+        ("rd.net.timeout.dhcp", "kernel command line: rd.net.timeout.dhcp: missing value (expected rd.net.timeout.dhcp=<value>)"),
         ("rd.neednet=maybe", "kernel command line: rd.neednet=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
         ("init=sbin/init", "kernel command line: init=\"sbin/init\": invalid init path \"sbin/init\": must be an absolute path"),
         ("init", "kernel command line: init: missing value (expected init=<value>)"),

@@ -226,6 +226,8 @@ fn owned_values_that_are_not_utf8_fail_naming_the_key() {
         "bond",
         "vlan",
         "rd.timeout",
+        "rd.net.timeout.carrier",
+        "rd.net.timeout.dhcp",
         "netroot.node",
         "init",
     ] {

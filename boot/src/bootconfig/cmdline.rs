@@ -13,28 +13,31 @@ use super::dracut::{apply_bond, render_bond, render_ip, render_root, Dracut, Key
 use super::ipconf::IP_ARG_MAX_DNS;
 use super::keys::{check_consistency, find_key, KeyDef, KEYS};
 use super::model::{BootConfig, FailureAction, IpConfig};
+use super::rd_timeouts::rd_timeout;
 use super::tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
-use super::values::{invalid, ValueError, DEFAULT_REBOOT_DELAY};
+use super::values::{ValueError, DEFAULT_REBOOT_DELAY};
 use super::vlan::render_vlan_arg;
 
 /// Prefix of the keys netroot owns; an unknown key with it is an error, not a kernel parameter.
 const NETROOT_PREFIX: &str = "netroot.";
 
-/// dracut keys that are another spelling of a table key (same parser, same flag handling).
-const ALIASES: [(&str, &str); 4] = [
+/// dracut keys that are another spelling of a table key (same parser, same flag handling);
+/// the timeout keys are in `rd_timeouts.rs`.
+const ALIASES: [(&str, &str); 3] = [
     ("init", "netroot.init"),
     ("rd.debug", "netroot.debug"),
     ("rd.overlay", "netroot.overlay.enabled"),
-    ("rd.timeout", "netroot.timeout.boot"),
 ];
 
 /// The dracut and kernel keys netroot owns besides [`ALIASES`] (a value of one that is not
 /// UTF-8 is an error; any other key is ignored).
-const DRACUT_KEYS: [&str; 12] = [
+const DRACUT_KEYS: [&str; 14] = [
     "init",
     "rd.debug",
     "rd.overlay",
     "rd.timeout",
+    "rd.net.timeout.carrier",
+    "rd.net.timeout.dhcp",
     "rd.shell",
     "rd.neednet",
     "ip",
@@ -257,6 +260,14 @@ fn apply_dracut(
     value: Option<&str>,
     dracut: &mut Dracut,
 ) -> Result<(), CmdlineError> {
+    if let Some(t) = rd_timeout(key) {
+        let def = find_key(t.table_key).ok_or_else(|| CmdlineError::UnknownKey {
+            key: t.table_key.to_string(),
+        })?;
+        let v = table_value(def, key, value)?;
+        t.check(v).map_err(value_error(key, v))?;
+        return apply_values(cfg, def, key, &[v]);
+    }
     if let Some(def) = ALIASES
         .iter()
         .find(|(alias, _)| *alias == key)
@@ -268,10 +279,6 @@ fn apply_dracut(
         } else {
             v
         };
-        if key == "rd.timeout" && !v.is_empty() && v.bytes().all(|b| b == b'0') {
-            let why = "0 means wait forever in dracut; netroot bounds every boot: give seconds";
-            return Err(value_error(key, v)(invalid("rd.timeout", v, why)));
-        }
         return apply_values(cfg, def, key, &[v]);
     }
     if key == "rd.shell" || key == "rd.neednet" {

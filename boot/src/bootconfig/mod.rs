@@ -1,8 +1,8 @@
 //! The boot configuration shared by builder and init: the data model (`model`), the one table
 //! that renders and parses every `netroot.*` key (`keys`, `fields`), the value spellings
 //! (`values`, `net`, `units`), the boot-config file (`text`) and the kernel command line
-//! (`tokenize`: the kernel's tokenizer on bytes; `cmdline`; `dracut`, `ipconf`, `nfsroot`: the
-//! dracut and kernel grammars).
+//! (`tokenize`: the kernel's tokenizer on bytes; `cmdline`; `dracut`, `ipconf`, `nfsroot`,
+//! `vlan`, `rd_timeouts`: the dracut and kernel grammars; `vlan` also owns the VLAN on the bond).
 
 mod cmdline;
 mod dracut;
@@ -14,6 +14,7 @@ mod keys;
 mod model;
 mod net;
 mod nfsroot;
+mod rd_timeouts;
 mod text;
 mod tokenize;
 mod units;
