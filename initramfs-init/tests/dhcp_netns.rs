@@ -2,8 +2,9 @@
 //! two network namespaces created here, dnsmasq serving 10.213.7.0/24 in one, our client
 //! (`RealSys`, AF_PACKET) in the other; then the lease is applied with our netlink requests and
 //! checked with `ip`; and a VLAN link requested with our encoder (created and checked when the
-//! kernel has 8021q, else its EOPNOTSUPP answer checked). Skips (with a message) when not root or `ip`/dnsmasq are missing. Nothing
-//! leaves the namespaces created here; they are deleted on every path (Drop).
+//! kernel has 8021q, else its EOPNOTSUPP answer checked). Skips (with a message) when not root
+//! or `ip`/dnsmasq are missing. Nothing leaves the namespaces created here; they are deleted on
+//! every path (Drop).
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::fs::File;
