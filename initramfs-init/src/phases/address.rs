@@ -1,6 +1,7 @@
-//! Phase `dhcp`: give the bond (or its VLAN, see `vlan.rs`) its IPv4 address, by DHCP or from the static config (both log and
-//! fail as phase `dhcp`), set address, prefix and default route over netlink, bring up `lo`, and
-//! write the handover files `/run/netroot/net.json` and `/run/netroot/resolv.conf`.
+//! Phase `dhcp`: give the bond (or its VLAN, see `vlan.rs`) its IPv4 address, by DHCP or from
+//! the static config (both log and fail as phase `dhcp`), set address, prefix and default route
+//! over netlink on that interface, bring up `lo`, and write the handover files
+//! `/run/netroot/net.json` (naming the interface) and `/run/netroot/resolv.conf`.
 
 use super::early::ensure_dir_all;
 use super::Ctx;
