@@ -216,7 +216,7 @@ pub static KEYS: &[KeyDef] = &[
     ),
     single(
         "netroot.vlan",
-        "802.1Q VLAN on the bond that gets the address: <id> (interface <bond>.<id>) or a dracut vlan name (vlan0005, vlan5, <bond>.0005, <bond>.5); empty: none",
+        "802.1Q VLAN on the bond that gets the address instead of it: <id> (interface <bond>.<id>) or a dracut vlan name (vlan0005, vlan5, <bond>.0005, <bond>.5); empty: none",
         Presence::Optional,
         |c, v| {
             let bond = c.bond.name.clone();
@@ -226,7 +226,7 @@ pub static KEYS: &[KeyDef] = &[
     ),
     single(
         "netroot.ip",
-        "IPv4 addressing of the bond (or its VLAN): dhcp or <address>/<prefix>",
+        "IPv4 addressing of the bond: dhcp or <address>/<prefix>",
         Presence::Required,
         set_ip,
         |c| Some(render_ip(&c.ip)),
