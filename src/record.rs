@@ -40,6 +40,9 @@ pub struct NodeRecord {
     /// Per-node bond ports (MACs or interface names); empty: the profile's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
+    /// Per-node 802.1Q VLAN id; `None`: the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
     /// `nodes.toml` line of the node's table, for messages.
     pub line: usize,
 }

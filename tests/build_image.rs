@@ -296,3 +296,32 @@ fn initramfs_overlays_render_templates_and_are_inputs() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad.j2"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_profile_vlan_is_in_the_boot_config_with_8021q_and_its_closure() {
+    let Some(kernel) = kernel_dir() else { return };
+    let p = project();
+    edit_profile(
+        p.path(),
+        "compute",
+        "[bond]\n",
+        "[vlan]\nid = 5\n\n[bond]\n",
+    );
+    let o = build(p.path(), "compute", &[], &p.path().join("out"), &kernel);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = fs::read(p.path().join("out/compute/initramfs.img")).unwrap();
+    let conf = String::from_utf8(read_entry(&img, "etc/netroot/boot.conf")).unwrap();
+    let boot = BootConfig::parse(&conf).unwrap();
+    assert_eq!(boot.vlan_ifname().as_deref(), Some("bond0.5"));
+    let names: Vec<&str> = boot.modules.iter().map(|m| m.name.as_str()).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|m| *m == n)
+            .unwrap_or_else(|| panic!("{n}: {names:?}"))
+    };
+    assert!(at("llc") < at("stp") && at("stp") < at("garp") && at("garp") < at("8021q"));
+    assert!(at("mrp") < at("8021q"));
+    let m = boot.modules.iter().find(|m| m.name == "8021q").unwrap();
+    assert_eq!(read_entry(&img, &m.path)[..4], *b"\x7fELF");
+}

@@ -519,3 +519,22 @@ fn every_shipped_module_resolves() {
         }
     }
 }
+
+/// What a profile with `[vlan]` adds (the resolver appends `8021q`): 802.1Q and its GARP/MRP
+/// registration protocols over STP and LLC (`modinfo -F depends`: 8021q mrp,garp; garp stp,llc;
+/// stp llc).
+#[test]
+fn vlan_8021q_closure_and_load_order() {
+    let Some(dir) = modules_dir() else { return };
+    let c = run(&dir, &[netroot_boot::bootconfig::VLAN_MODULE]).unwrap();
+    closure_is(
+        &c,
+        &["8021q", "garp", "mrp", "stp", "llc"],
+        &[
+            ("llc", "stp"),
+            ("stp", "garp"),
+            ("garp", "8021q"),
+            ("mrp", "8021q"),
+        ],
+    );
+}

@@ -97,7 +97,7 @@ fn errors_carry_file_line_and_column() {
     let cases = [
         (
             "[[node]]\nname = \"c1\"\nmac = \"52:54:00:00:10:01\"\nprofile = \"p\"\nrack = 1\n",
-            "nodes.toml:5:1: unknown field `rack`, expected one of `name`, `mac`, `profile`, `address`, `ports`, `vars`",
+            "nodes.toml:5:1: unknown field `rack`, expected one of `name`, `mac`, `profile`, `address`, `ports`, `vlan`, `vars`",
         ),
         (
             "[[node]]\nname = \"c1\"\nprofile = \"p\"\n",

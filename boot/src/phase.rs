@@ -12,6 +12,8 @@ pub enum Phase {
     Modules,
     Links,
     Bond,
+    /// The VLAN on the bond (a line saying `none` without one).
+    Vlan,
     /// Addressing: DHCP or the static configuration.
     Dhcp,
     Nfs,
@@ -23,12 +25,13 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in boot order (`Panic` last: it is not a step of a boot).
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 11] = [
         Phase::Early,
         Phase::Config,
         Phase::Modules,
         Phase::Links,
         Phase::Bond,
+        Phase::Vlan,
         Phase::Dhcp,
         Phase::Nfs,
         Phase::Overlay,
@@ -44,6 +47,7 @@ impl Phase {
             Phase::Modules => "modules",
             Phase::Links => "links",
             Phase::Bond => "bond",
+            Phase::Vlan => "vlan",
             Phase::Dhcp => "dhcp",
             Phase::Nfs => "nfs",
             Phase::Overlay => "overlay",

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use netroot_boot::bootconfig::{
     split_cmdline, BondMode, BootConfig, FailureAction, IpConfig, LacpRate, NfsVersion, PortId,
-    StaticIp, TmpfsSize, XmitHashPolicy,
+    StaticIp, TmpfsSize, VlanConfig, VlanId, VlanNaming, XmitHashPolicy,
 };
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
 
+/// The fixture without its VLAN: the `ip=` forms here name the bond (`vlan_forms` has the VLAN).
 fn fixture() -> BootConfig {
-    BootConfig::parse(FIXTURE).unwrap()
+    let mut cfg = BootConfig::parse(FIXTURE).unwrap();
+    cfg.vlan = None;
+    cfg
 }
 
 fn applied(cmdline: &str) -> BootConfig {
@@ -82,7 +85,7 @@ fn splitting_follows_the_kernel_rules() {
 fn unknown_kernel_parameters_are_ignored() {
     let mut cfg = fixture();
     let applied = cfg
-        .apply_cmdline("BOOT_IMAGE=/vmlinuz quiet console=ttyS0,115200 ifname=e:52:54:00:00:00:01 vlan=v:e rdinit=/init")
+        .apply_cmdline("BOOT_IMAGE=/vmlinuz quiet console=ttyS0,115200 ifname=e:52:54:00:00:00:01 rdinit=/init")
         .unwrap();
     assert!(applied.is_empty());
     assert_eq!(cfg, fixture());
@@ -338,6 +341,82 @@ fn ip_interface_is_checked_against_the_final_bond_name() {
         apply_err("ip=bond0:dhcp bond=bond1"),
         "kernel command line: ip=\"bond0:dhcp\": invalid interface \"bond0\": netroot configures addresses only on the bond \"bond1\""
     );
+}
+
+fn vlan(id: i64, naming: VlanNaming) -> VlanConfig {
+    VlanConfig::with_naming(VlanId::new(id).unwrap(), naming)
+}
+
+#[test]
+fn vlan_forms() {
+    // dracut.cmdline(7): vlan=<vlanname>:<phydevice>, the four names; the id is the name's.
+    for (arg, id, naming, ifname) in [
+        ("vlan0005:bond0", 5, VlanNaming::VlanPlusVid, "vlan0005"),
+        ("vlan5:bond0", 5, VlanNaming::VlanPlusVidNoPad, "vlan5"),
+        ("bond0.0005:bond0", 5, VlanNaming::DevPlusVid, "bond0.0005"),
+        ("bond0.5:bond0", 5, VlanNaming::DevPlusVidNoPad, "bond0.5"),
+        (
+            "vlan4094:bond0",
+            4094,
+            VlanNaming::VlanPlusVidNoPad,
+            "vlan4094",
+        ),
+    ] {
+        let cfg = applied(&format!("vlan={arg} ip={ifname}:dhcp"));
+        assert_eq!(cfg.vlan, Some(vlan(id, naming)), "{arg}");
+        assert_eq!(cfg.address_iface(), ifname);
+        assert_eq!(cfg.ip, IpConfig::Dhcp);
+    }
+    // The ten-field ip= names the VLAN as its <device>; ip= without a device takes it too.
+    let cfg = applied("ip=10.1.0.5::10.1.0.1:255.255.0.0::vlan7:none vlan=vlan7:bond0");
+    assert_eq!(cfg.address_iface(), "vlan7");
+    assert_eq!(
+        applied("vlan=bond0.7:bond0 ip=dhcp")
+            .vlan_ifname()
+            .as_deref(),
+        Some("bond0.7")
+    );
+    // The bond renamed by bond=: the device must be the final name.
+    assert_eq!(
+        applied("vlan=bond1.9:bond1 bond=bond1 ip=bond1.9:dhcp").address_iface(),
+        "bond1.9"
+    );
+    // netroot.vlan wins over vlan=, and an empty one drops the VLAN.
+    assert_eq!(
+        applied("vlan=vlan5:bond0 netroot.vlan=6").vlan,
+        Some(vlan(6, VlanNaming::DevPlusVidNoPad))
+    );
+    assert_eq!(
+        applied("vlan=vlan5:bond0 netroot.vlan= ip=bond0:dhcp").vlan,
+        None
+    );
+    assert_eq!(
+        applied("netroot.vlan=vlan0300").vlan_ifname().as_deref(),
+        Some("vlan0300")
+    );
+}
+
+#[test]
+fn malformed_vlan_values() {
+    let cases = [
+        ("vlan=vlan5", "kernel command line: vlan=\"vlan5\": invalid vlan \"vlan5\": expected <vlanname>:<phydevice>"),
+        ("vlan=vlan5:bond0:x", "kernel command line: vlan=\"vlan5:bond0:x\": invalid vlan \"vlan5:bond0:x\": expected <vlanname>:<phydevice>"),
+        ("vlan=vlan0:bond0", "kernel command line: vlan=\"vlan0:bond0\": invalid vlan id \"0\": 802.1Q ids are 1-4094 (0 marks priority-tagged frames of no VLAN, 4095 is reserved)"),
+        ("vlan=bond0.4095:bond0", "kernel command line: vlan=\"bond0.4095:bond0\": invalid vlan id \"4095\": 802.1Q ids are 1-4094 (0 marks priority-tagged frames of no VLAN, 4095 is reserved)"),
+        ("vlan=vlan005:bond0", "kernel command line: vlan=\"vlan005:bond0\": invalid vlan interface name \"vlan005\": expected vlan<id> or bond0.<id>, the id without leading zeros or in four digits (vlan0005, vlan5, bond0.0005, bond0.5)"),
+        ("vlan=eth0.5:eth0", "kernel command line: vlan=\"eth0.5:eth0\": invalid vlan device \"eth0\": netroot puts the VLAN on its one bond \"bond0\""),
+        ("vlan=bond0.5:bond0 bond=bond1", "kernel command line: vlan=\"bond0.5:bond0\": invalid vlan device \"bond0\": netroot puts the VLAN on its one bond \"bond1\""),
+        ("vlan=vlan5:bond0 vlan=vlan6:bond0", "kernel command line: vlan=\"vlan6:bond0\": invalid vlan \"vlan6:bond0\": netroot brings up one VLAN on the bond and vlan=vlan5:bond0 is given already"),
+        ("vlan=vlan5:bond0 ip=bond0:dhcp", "kernel command line: ip=\"bond0:dhcp\": invalid interface \"bond0\": with a VLAN the address goes on its interface \"vlan5\", not on the bond \"bond0\""),
+        ("vlan=vlan5:bond0 ip=vlan6:dhcp", "kernel command line: ip=\"vlan6:dhcp\": invalid interface \"vlan6\": with a VLAN the address goes on its interface \"vlan5\", not on the bond \"bond0\""),
+        ("ip=vlan5:dhcp", "kernel command line: ip=\"vlan5:dhcp\": invalid interface \"vlan5\": netroot configures addresses only on the bond \"bond0\""),
+        ("netroot.vlan=4095", "kernel command line: netroot.vlan=\"4095\": invalid vlan id \"4095\": 802.1Q ids are 1-4094 (0 marks priority-tagged frames of no VLAN, 4095 is reserved)"),
+        ("netroot.vlan=bond1.5", "kernel command line: netroot.vlan=\"bond1.5\": invalid vlan interface name \"bond1.5\": expected vlan<id> or bond0.<id>, the id without leading zeros or in four digits (vlan0005, vlan5, bond0.0005, bond0.5)"),
+        ("netroot.bond.name=bond012345678 netroot.vlan=4000", "kernel command line: netroot.vlan: invalid interface name \"bond012345678.4000\": longer than 15 bytes"),
+    ];
+    for (line, want) in cases {
+        assert_eq!(apply_err(line), want, "{line}");
+    }
 }
 
 #[test]
@@ -656,12 +735,30 @@ fn dracut_switches() {
         from("rd.timeout=120").timeouts.boot_deadline,
         Duration::from_secs(120)
     );
+    // dracut.cmdline(7): rd.net.timeout.carrier (wait for carrier) and rd.net.timeout.dhcp
+    // (the DHCP client's timeout) in seconds; the netroot.* spelling wins.
+    let t = from("rd.net.timeout.carrier=7 rd.net.timeout.dhcp=90").timeouts;
+    assert_eq!(
+        (t.links, t.dhcp),
+        (Duration::from_secs(7), Duration::from_secs(90))
+    );
+    assert_eq!(
+        from("netroot.timeout.dhcp=5s rd.net.timeout.dhcp=90")
+            .timeouts
+            .dhcp,
+        Duration::from_secs(5)
+    );
 
     let errors = [
         ("rd.shell=maybe", "kernel command line: rd.shell=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
         ("rd.debug=true", "kernel command line: rd.debug=\"true\": unknown boolean \"true\" (expected one of: 1, 0, yes, no, on, off)"),
         ("rd.timeout=0", "kernel command line: rd.timeout=\"0\": invalid rd.timeout \"0\": 0 means wait forever in dracut; netroot bounds every boot: give seconds"),
         ("rd.timeout=0s", "kernel command line: rd.timeout=\"0s\": invalid timeout \"0s\": must be greater than zero"),
+        ("rd.net.timeout.carrier=0", "kernel command line: rd.net.timeout.carrier=\"0\": invalid rd.net.timeout.carrier \"0\": 0 means do not wait for carrier in dracut; netroot needs carrier on the bond's ports: give seconds"),
+        ("rd.net.timeout.dhcp=00", "kernel command line: rd.net.timeout.dhcp=\"00\": invalid rd.net.timeout.dhcp \"00\": 0 leaves the wait to dracut's DHCP client (NetworkManager: its default); netroot bounds every wait: give seconds"),
+        ("rd.net.timeout.dhcp=infinity", "kernel command line: rd.net.timeout.dhcp=\"infinity\": invalid rd.net.timeout.dhcp \"infinity\": expected whole seconds"),
+        ("rd.net.timeout.carrier=5s", "kernel command line: rd.net.timeout.carrier=\"5s\": invalid rd.net.timeout.carrier \"5s\": expected whole seconds"),
+        ("rd.net.timeout.dhcp", "kernel command line: rd.net.timeout.dhcp: missing value (expected rd.net.timeout.dhcp=<value>)"),
         ("rd.neednet=maybe", "kernel command line: rd.neednet=\"maybe\": unknown boolean \"maybe\" (expected one of: 1, 0, yes, no, on, off)"),
         ("init=sbin/init", "kernel command line: init=\"sbin/init\": invalid init path \"sbin/init\": must be an absolute path"),
         ("init", "kernel command line: init: missing value (expected init=<value>)"),
@@ -771,6 +868,13 @@ fn cmdline_variants() -> Vec<BootConfig> {
         &[[1, 1, 1, 1]],
         Some("x"),
     );
+    out.push(c.clone());
+    c.vlan = Some(vlan(5, VlanNaming::DevPlusVidNoPad));
+    out.push(c.clone());
+    c.ip = IpConfig::Dhcp;
+    c.vlan = Some(vlan(4094, VlanNaming::VlanPlusVidNoPad));
+    out.push(c.clone());
+    c.vlan = Some(vlan(12, VlanNaming::DevPlusVid));
     out.push(c);
     out
 }
@@ -792,8 +896,11 @@ fn to_cmdline_carries_root_bond_and_ip_to_another_config() {
     let variants = cmdline_variants();
     for (i, c) in variants.iter().enumerate() {
         let mut other = variants[(i + 1) % variants.len()].clone();
+        // Unset optional values are not rendered, so they do not clear the other's.
         other.bond.mac = None;
+        other.vlan = None;
         other.apply_cmdline(&c.to_cmdline()).unwrap();
+        assert_eq!(other.vlan, c.vlan, "{}", c.to_cmdline());
         assert_eq!(other.nfs, c.nfs, "{}", c.to_cmdline());
         assert_eq!(other.bond, c.bond, "{}", c.to_cmdline());
         assert_eq!(other.ip, c.ip, "{}", c.to_cmdline());

@@ -73,6 +73,16 @@ const ROWS: &[Row] = &[
     ),
     ("netroot.bond.min_ports", &[("1", Some("1"))], &[("0", "invalid minimum port count \"0\": expected a whole number greater than zero")]),
     (
+        "netroot.vlan",
+        &[("5", Some("5")), ("bond0.5", Some("5")), ("vlan0042", Some("vlan0042")), ("bond0.0100", Some("bond0.0100")), ("vlan4094", Some("vlan4094")), ("", None)],
+        &[
+            ("0", "invalid vlan id \"0\": 802.1Q ids are 1-4094 (0 marks priority-tagged frames of no VLAN, 4095 is reserved)"),
+            ("4095", "invalid vlan id \"4095\": 802.1Q ids are 1-4094 (0 marks priority-tagged frames of no VLAN, 4095 is reserved)"),
+            ("99999999999999999999", "invalid vlan id \"99999999999999999999\": expected a decimal number 1-4094"),
+            ("eth0.5", "invalid vlan interface name \"eth0.5\": expected vlan<id> or bond0.<id>, the id without leading zeros or in four digits (vlan0005, vlan5, bond0.0005, bond0.5)"),
+        ],
+    ),
+    (
         "netroot.ip",
         &[("10.0.2.99/16", Some("10.0.2.99/16")), ("10.0.2.99/255.255.255.0", Some("10.0.2.99/24"))],
         &[

@@ -8,7 +8,7 @@ use std::time::Duration;
 use netroot_boot::bootconfig::{
     decode_value, encode_value, BondConfig, BondMode, BootConfig, BootSpec, ConfigError,
     FailureAction, IpConfig, LacpRate, ModuleLoad, NfsConfig, NfsVersion, OverlayConfig, PortId,
-    StaticIp, Timeouts, TmpfsSize, XmitHashPolicy, KEYS,
+    StaticIp, Timeouts, TmpfsSize, VlanConfig, VlanId, VlanNaming, XmitHashPolicy, KEYS,
 };
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
@@ -48,6 +48,10 @@ fn full_config() -> BootConfig {
             ],
             min_ports: 2,
         },
+        vlan: Some(VlanConfig::with_naming(
+            VlanId::new(42).expect("802.1Q id"),
+            VlanNaming::VlanPlusVid,
+        )),
         ip: IpConfig::Static(StaticIp {
             address: Ipv4Addr::new(10, 0, 2, 15),
             prefix_len: 24,
@@ -320,7 +324,7 @@ fn format_line_is_checked() {
     );
     assert_eq!(
         parse_err(&format!("{FIXTURE}netroot.format=1\n")),
-        "line 64: netroot.format: set again (first set on line 1)"
+        "line 66: netroot.format: set again (first set on line 1)"
     );
 }
 
@@ -330,19 +334,19 @@ fn structural_errors_name_the_line_and_key() {
     let cases = [
         (
             format!("{FIXTURE}just text\n"),
-            "line 64: expected key=value, found \"just text\"".to_string(),
+            "line 66: expected key=value, found \"just text\"".to_string(),
         ),
         (
             format!("{FIXTURE}netroot.bond.speed=10G\n"),
-            "line 64: unknown key \"netroot.bond.speed\"".to_string(),
+            "line 66: unknown key \"netroot.bond.speed\"".to_string(),
         ),
         (
             format!("{FIXTURE}ip=dhcp\n"),
-            "line 64: unknown key \"ip\"".to_string(),
+            "line 66: unknown key \"ip\"".to_string(),
         ),
         (
             format!("{FIXTURE}netroot.debug=0\n"),
-            format!("line 64: netroot.debug: set again (first set on line {debug})"),
+            format!("line 66: netroot.debug: set again (first set on line {debug})"),
         ),
         (
             fixture_with("netroot.nfs.server=", ""),
@@ -424,6 +428,7 @@ fn spec_of(c: &BootConfig) -> BootSpec {
     BootSpec {
         profile: c.profile.clone(),
         bond: c.bond.clone(),
+        vlan: c.vlan,
         ip: c.ip.clone(),
         nfs: c.nfs.clone(),
         overlay: c.overlay.clone(),

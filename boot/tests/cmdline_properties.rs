@@ -15,12 +15,18 @@ use common::Rng;
 
 use std::net::Ipv4Addr;
 
-use netroot_boot::bootconfig::{BootConfig, CmdlineError, IpConfig, NfsVersion, PortId, StaticIp};
+use netroot_boot::bootconfig::{
+    BootConfig, CmdlineError, IpConfig, NfsVersion, PortId, StaticIp, VlanConfig, VlanId,
+    VlanNaming,
+};
 
 const FIXTURE: &str = include_str!("fixtures/boot.conf");
 
+/// The fixture without its VLAN (`random_config` adds one at random).
 fn fixture() -> BootConfig {
-    BootConfig::parse(FIXTURE).unwrap()
+    let mut cfg = BootConfig::parse(FIXTURE).unwrap();
+    cfg.vlan = None;
+    cfg
 }
 
 fn random_config(rng: &mut Rng) -> BootConfig {
@@ -47,6 +53,17 @@ fn random_config(rng: &mut Rng) -> BootConfig {
         PortId::Mac([0x52, 0x54, 0, 0, 0, 9]),
     ];
     c.bond.min_ports = 1 + rng.below(2) as u32;
+    c.vlan = rng.coin().then(|| {
+        VlanConfig::with_naming(
+            VlanId::new(1 + rng.below(4094) as i64).unwrap(),
+            rng.pick(&[
+                VlanNaming::VlanPlusVid,
+                VlanNaming::VlanPlusVidNoPad,
+                VlanNaming::DevPlusVid,
+                VlanNaming::DevPlusVidNoPad,
+            ]),
+        )
+    });
     c.ip = if rng.coin() {
         IpConfig::Dhcp
     } else {
@@ -164,7 +181,7 @@ fn applied(line: &str) -> BootConfig {
 }
 
 /// Keys the kernel or other programs own, which netroot must ignore whatever their value.
-const FOREIGN_KEYS: [&str; 6] = ["quiet", "console", "BOOT_IMAGE", "rd.lvm", "x", "vlan"];
+const FOREIGN_KEYS: [&str; 6] = ["quiet", "console", "BOOT_IMAGE", "rd.lvm", "x", "vlanx"];
 
 fn random_bytes(rng: &mut Rng, max: usize) -> Vec<u8> {
     (0..rng.below(max)).map(|_| rng.below(256) as u8).collect()
@@ -207,7 +224,10 @@ fn owned_values_that_are_not_utf8_fail_naming_the_key() {
         "nfsroot",
         "ip",
         "bond",
+        "vlan",
         "rd.timeout",
+        "rd.net.timeout.carrier",
+        "rd.net.timeout.dhcp",
         "netroot.node",
         "init",
     ] {

@@ -1,5 +1,5 @@
-//! A tiny NETLINK_ROUTE encoder and acknowledgement parser: just the four requests the init sends
-//! (link up/down, link MAC, IPv4 address, default route). Pure byte functions; the socket I/O is in
+//! A tiny NETLINK_ROUTE encoder and acknowledgement parser: just the five requests the init sends
+//! (link up/down, link MAC, new VLAN link, IPv4 address, default route). Pure byte functions; the socket I/O is in
 //! `sys::real`. Layouts from <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>,
 //! <linux/if_addr.h>.
 
@@ -16,11 +16,23 @@ const RTM_NEWROUTE: u16 = 24;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;
 const IFF_UP: u32 = 0x1;
 const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_LINK: u16 = 5;
+const IFLA_LINKINFO: u16 = 18;
+/// `NLA_F_NESTED`: the attribute holds attributes (the kernel accepts nests without it, but
+/// `iproute2` sets it and strict validation wants it).
+const NLA_F_NESTED: u16 = 0x8000;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_VLAN_ID: u16 = 1;
+/// `IFLA_INFO_KIND` of an 802.1Q VLAN (drivers/net/8021q: `vlan_link_ops.kind`).
+const VLAN_KIND: &[u8] = b"vlan\0";
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
@@ -57,12 +69,7 @@ impl Request {
 
     /// Appends one `rtattr` padded to 4 bytes.
     fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Self {
-        let len = 4 + data.len();
-        // Attributes here are at most 6 bytes of payload: the length always fits.
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self.buf.resize(self.buf.len() + align4(len) - len, 0);
+        self.buf.extend(rtattr(kind, data));
         self
     }
 
@@ -71,6 +78,19 @@ impl Request {
         self.buf[..4].copy_from_slice(&len);
         std::mem::take(&mut self.buf)
     }
+}
+
+/// One `rtattr` padded to 4 bytes; nests are built from these.
+fn rtattr(kind: u16, data: &[u8]) -> Vec<u8> {
+    let len = 4 + data.len();
+    // Attributes here are an interface name (at most 16 bytes) or a nest of a few small ones:
+    // the length always fits.
+    let mut out = Vec::with_capacity(align4(len));
+    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(data);
+    out.resize(align4(len), 0);
+    out
 }
 
 fn align4(len: usize) -> usize {
@@ -100,6 +120,22 @@ pub fn set_link_mac(seq: u32, index: u32, mac: [u8; 6]) -> Vec<u8> {
     Request::new(RTM_NEWLINK, 0, seq)
         .bytes(&ifinfomsg(index, 0, 0))
         .attr(IFLA_ADDRESS, &mac)
+        .finish()
+}
+
+/// RTM_NEWLINK creating the 802.1Q VLAN `name` with `id` on interface `parent`
+/// (`ip link add link PARENT name NAME type vlan id ID`); fails with EEXIST when `name` exists.
+pub fn add_vlan(seq: u32, parent: u32, name: &str, id: u16) -> Vec<u8> {
+    let mut ifname = name.as_bytes().to_vec();
+    ifname.push(0);
+    let data = rtattr(IFLA_VLAN_ID, &id.to_ne_bytes());
+    let mut info = rtattr(IFLA_INFO_KIND, VLAN_KIND);
+    info.extend(rtattr(IFLA_INFO_DATA | NLA_F_NESTED, &data));
+    Request::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, seq)
+        .bytes(&ifinfomsg(0, 0, 0))
+        .attr(IFLA_IFNAME, &ifname)
+        .attr(IFLA_LINK, &parent.to_ne_bytes())
+        .attr(IFLA_LINKINFO | NLA_F_NESTED, &info)
         .finish()
 }
 
@@ -224,6 +260,33 @@ mod tests {
         assert_eq!(&msg[32..36], &[10, 0, 1, 0]);
         assert_eq!(&msg[36..42], &[0x52, 0x54, 0, 0, 0, 9]);
         assert_eq!(&msg[42..44], &[0, 0]);
+    }
+
+    #[test]
+    fn vlan_link_carries_name_parent_and_nested_kind_and_id() {
+        let msg = add_vlan(4, 7, "bond0.5", 5);
+        let (len, kind, flags, seq) = header(&msg);
+        assert_eq!((len as usize, kind, seq), (msg.len(), RTM_NEWLINK, 4));
+        assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+        assert_eq!(u32_at(&msg, 20), 0, "a new link has no index yet");
+        // IFLA_IFNAME "bond0.5\0": 4 + 8 bytes.
+        assert_eq!(&msg[32..36], &[12, 0, IFLA_IFNAME as u8, 0]);
+        assert_eq!(&msg[36..44], b"bond0.5\0");
+        // IFLA_LINK = the parent's index.
+        assert_eq!(&msg[44..48], &[8, 0, IFLA_LINK as u8, 0]);
+        assert_eq!(u32_at(&msg, 48), 7);
+        // IFLA_LINKINFO { IFLA_INFO_KIND "vlan\0" (4+5 → 12), IFLA_INFO_DATA { IFLA_VLAN_ID } }.
+        let nest = |kind: u16| (kind | NLA_F_NESTED).to_ne_bytes();
+        assert_eq!(&msg[52..54], &(4u16 + 12 + 12).to_ne_bytes());
+        assert_eq!(&msg[54..56], &nest(IFLA_LINKINFO));
+        assert_eq!(&msg[56..60], &[9, 0, IFLA_INFO_KIND as u8, 0]);
+        assert_eq!(&msg[60..68], b"vlan\0\0\0\0");
+        assert_eq!(&msg[68..70], &12u16.to_ne_bytes());
+        assert_eq!(&msg[70..72], &nest(IFLA_INFO_DATA));
+        assert_eq!(&msg[72..76], &[6, 0, IFLA_VLAN_ID as u8, 0]);
+        assert_eq!(&msg[76..78], &5u16.to_ne_bytes());
+        assert_eq!(&msg[78..80], &[0, 0], "padding");
+        assert_eq!(msg.len(), 80);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Root-only integration test of the real DHCP client and netlink encoder: a veth pair between
 //! two network namespaces created here, dnsmasq serving 10.213.7.0/24 in one, our client
 //! (`RealSys`, AF_PACKET) in the other; then the lease is applied with our netlink requests and
-//! checked with `ip`. Skips (with a message) when not root or `ip`/dnsmasq are missing. Nothing
-//! leaves the namespaces created here; they are deleted on every path (Drop).
+//! checked with `ip`; and a VLAN link requested with our encoder (created and checked when the
+//! kernel has 8021q, else its EOPNOTSUPP answer checked). Skips (with a message) when not root
+//! or `ip`/dnsmasq are missing. Nothing leaves the namespaces created here; they are deleted on
+//! every path (Drop).
 #![allow(clippy::disallowed_methods)] // tests write their fixtures directly
 
 use std::fs::File;
@@ -272,4 +274,65 @@ fn link_flags_and_mac_over_netlink() {
     let link = sh(&["ip", "-n", &ns, "link", "show", "d0"]);
     assert!(link.contains("link/ether 02:00:00:00:00:42"), "{link}");
     assert!(link.contains(",UP"), "{link}");
+}
+
+/// Whether this kernel can create VLAN links (8021q built in or loaded), probed with `ip`.
+fn kernel_has_vlan(ns: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", ns, "link", "add", "link", "d1", "name", "probe.9"])
+        .args(["type", "vlan", "id", "9"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn vlan_link_over_netlink() {
+    if !rustix::process::geteuid().is_root() || !have("ip") {
+        println!("skipped: vlan_link_over_netlink needs root and ip");
+        return;
+    }
+    let ns = format!("nrt-vlan-{}", std::process::id());
+    sh(&["ip", "netns", "add", &ns]);
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _guard = Del(ns.clone());
+    sh(&[
+        "ip", "-n", &ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+    ]);
+    let has_vlan = kernel_has_vlan(&ns);
+    let results = in_netns(&ns, || {
+        let mut sys = RealSys::new();
+        let text = |r: Result<(), netroot_init::sys::SysError>| r.map_err(|e| e.to_string());
+        (
+            text(sys.add_vlan("d0", "d0.5", 5)),
+            text(sys.add_vlan("nope0", "nope0.5", 5)),
+            text(sys.add_vlan("d0", "d0.5", 5)),
+        )
+    });
+    assert_eq!(
+        results.1,
+        Err("add vlan nope0.5: ENODEV (No such device, errno 19)".to_string())
+    );
+    if !has_vlan {
+        // No 8021q here: the kernel's answer the init turns into "the 8021q module is missing".
+        println!("this kernel has no vlan links: checking the EOPNOTSUPP answer only");
+        assert_eq!(
+            results.0,
+            Err("add vlan d0.5: EOPNOTSUPP (Operation not supported, errno 95)".to_string())
+        );
+        return;
+    }
+    results.0.expect("vlan created");
+    assert_eq!(
+        results.2,
+        Err("add vlan d0.5: EEXIST (File exists, errno 17)".to_string())
+    );
+    let link = sh(&["ip", "-n", &ns, "-d", "link", "show", "d0.5"]);
+    assert!(link.contains("d0.5@d0"), "{link}");
+    assert!(link.contains("vlan protocol 802.1Q id 5"), "{link}");
 }

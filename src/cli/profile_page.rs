@@ -132,8 +132,14 @@ pub const TABLES: &[Table] = &[
         free_form: None,
     },
     Table {
+        name: "vlan",
+        about: "An IEEE 802.1Q VLAN on the bond: the init creates it (interface BOND.ID, e.g. bond0.5) and the address, DHCP and the NFS root use it instead of the bond; the image then loads 8021q. Without the table the bond carries the address untagged.",
+        keys: &[key("id", "integer", "required in [vlan]", "VLAN id, 1-4094 (0 means no VLAN in 802.1Q, 4095 is reserved). A child profile may change it, not drop the table.")],
+        free_form: None,
+    },
+    Table {
         name: "ip",
-        about: "The node's address on the bond.",
+        about: "The node's address on the bond, or on its VLAN with [vlan].",
         keys: &[
             key("method", "string", "\"dhcp\"", "\"dhcp\" or \"static\"; the other keys are only valid with \"static\"."),
             key("address", "string", "required with static", "\"A.B.C.D/N\"."),

@@ -1,10 +1,11 @@
 //! Building menus from profiles and nodes: an entry's command line is the profile's
 //! [`BootConfig::to_cmdline`], with a node's static address (`ip=`) for nodes that have one, its
-//! bond ports (`bond=`) for nodes that list their own, its layer (`netroot.node=`) for nodes whose
+//! bond ports (`bond=`) for nodes that list their own, its VLAN (`vlan=`, the image must load
+//! 8021q) for nodes that set one, its layer (`netroot.node=`) for nodes whose
 //! generation has one, the serial console (`console=`) and the profile's extra words; per-node
 //! menus and the file names the loaders look for.
 
-use netroot_boot::bootconfig::{BootConfig, IpConfig, StaticIp};
+use netroot_boot::bootconfig::{BootConfig, IpConfig, StaticIp, VlanConfig, VLAN_MODULE};
 
 use super::{grub_cfg, ipxe_script_with_nodes, pxelinux_cfg, MenuEntry, MenuError, MenuModel};
 use crate::nodes::Node;
@@ -72,7 +73,8 @@ pub fn profile_entry(p: &ProfileBoot<'_>, serial: Option<(u8, u32)>, extra: &str
 
 /// The profile's boot config as `node` boots it: a node with an address gets static
 /// addressing (keeping the profile's gateway and DNS when the profile is static itself) and its
-/// name as host name; a node with `ports` bonds those instead of the profile's. The result is
+/// name as host name; a node with `ports` bonds those instead of the profile's; a node with
+/// `vlan` uses that VLAN (refused when the image does not load 8021q). The result is
 /// validated, so ports the bond cannot take (fewer than `min_ports`) fail naming the node.
 pub fn node_boot_config(boot: &BootConfig, node: &Node) -> Result<BootConfig, MenuError> {
     boot_config_of(boot, node, false)
@@ -86,6 +88,20 @@ fn boot_config_of(boot: &BootConfig, node: &Node, layer: bool) -> Result<BootCon
     }
     if !node.ports.is_empty() {
         b.bond.ports = node.ports.clone();
+    }
+    if let Some(id) = node.vlan {
+        // The image's own load list (the build record's boot.conf): without 8021q the init
+        // could not create the VLAN and the node would fail its boot.
+        if !boot.modules.iter().any(|m| m.name == VLAN_MODULE) {
+            return Err(MenuError::Node {
+                node: node.name.clone(),
+                reason: format!(
+                    "vlan = {id} needs the {VLAN_MODULE} module, which the image of profile {:?} does not load (give the profile a [vlan] table, or add {VLAN_MODULE:?} to its [modules])",
+                    boot.profile
+                ),
+            });
+        }
+        b.vlan = Some(VlanConfig::new(id));
     }
     if let Some(a) = node.address {
         let (gateway, dns) = match &boot.ip {

@@ -8,6 +8,7 @@
 //! profile = "compute"
 //! address = "10.0.1.1/16"   # optional: static addressing instead of DHCP
 //! ports = ["52:54:00:00:10:01", "52:54:00:00:10:02"]   # optional: instead of the profile's
+//! vlan = 5                  # optional: 802.1Q VLAN id instead of the profile's [vlan]
 //! [node.vars]
 //! rack = "r1"
 //! ```
@@ -22,7 +23,8 @@
 //! node's layer `.netroot/nodes/NAME/` of the root tree (`vars.rack` shadows a profile's `rack`
 //! there; the shared tree keeps the profile's value), and the node's per-MAC menus boot with
 //! `netroot.node=NAME` so the init mounts that layer. A node's `ports` replace its profile's
-//! `bond.ports` in its per-MAC entry (`bond=`). `docs/nodes.md` documents every field and rule.
+//! `bond.ports` in its per-MAC entry (`bond=`), its `vlan` the profile's VLAN (`vlan=`; the
+//! image must load 8021q). `docs/nodes.md` documents every field and rule.
 
 mod dhcp;
 mod network;
@@ -32,7 +34,7 @@ mod record;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use netroot_boot::bootconfig::{format_mac, PortId};
+use netroot_boot::bootconfig::{format_mac, PortId, VlanId};
 
 pub use dhcp::{
     check_config_path, dhcpd_hosts, dhcpd_pxe, dnsmasq_hosts, dnsmasq_pxe, PxeWiring, BIOS_CHAIN,
@@ -74,6 +76,8 @@ pub struct Node {
     pub address: Option<NodeAddress>,
     /// Bond ports of this node, in order; empty: the profile's `bond.ports`.
     pub ports: Vec<PortId>,
+    /// 802.1Q VLAN of this node on its bond; `None`: the profile's (`[vlan]`, or none).
+    pub vlan: Option<VlanId>,
     /// `[node.vars]`, on top of the profile's variables when rendering for this node.
     pub vars: Vars,
     /// Where the node's `[[node]]` table starts.

@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use netroot_boot::bootconfig::{format_mac, parse_host_ipv4, parse_mac, parse_netmask, PortId};
+use netroot_boot::bootconfig::{
+    format_mac, parse_host_ipv4, parse_mac, parse_netmask, PortId, VlanId,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -30,6 +32,7 @@ struct RawNode {
     profile: Spanned<String>,
     address: Option<Spanned<String>>,
     ports: Option<Spanned<Vec<Spanned<String>>>>,
+    vlan: Option<Spanned<i64>>,
     vars: Option<Spanned<toml::Table>>,
 }
 
@@ -157,6 +160,12 @@ fn check_node(
         None => (Vec::new(), Vec::new()),
         Some(list) => check_ports(loc, list, &invalid)?.into_iter().unzip(),
     };
+    let vlan = match &raw.vlan {
+        None => None,
+        Some(v) => {
+            Some(VlanId::new(*v.get_ref()).map_err(|e| invalid(&v.span(), format!("vlan: {e}")))?)
+        }
+    };
     let vars = match raw.vars {
         None => Vars::new(),
         Some(v) => check_vars(v, &invalid)?,
@@ -167,6 +176,7 @@ fn check_node(
         profile: profile.clone(),
         address,
         ports,
+        vlan,
         vars,
         at: loc.at(span),
     };

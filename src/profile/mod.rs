@@ -130,3 +130,5 @@ impl Merged {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_vlan;

@@ -44,6 +44,7 @@ pub struct RawProfile {
     pub initramfs: Option<RawInitramfs>,
     pub extra: Option<RawExtra>,
     pub bond: Option<RawBond>,
+    pub vlan: Option<RawVlan>,
     pub ip: Option<RawIp>,
     pub nfs: Option<RawNfs>,
     pub overlay: Option<RawOverlay>,
@@ -100,6 +101,14 @@ raw_section! {
     /// `[extra]`: binaries copied into the initramfs with their libraries and ELF interpreter.
     pub struct RawExtra {
         binaries: Vec<Val<String>>,
+    }
+}
+
+raw_section! {
+    /// `[vlan]`: an 802.1Q VLAN on the bond, which then gets the address (interface
+    /// `<bond>.<id>`). A child profile may change the id, not drop the VLAN.
+    pub struct RawVlan {
+        id: i64,
     }
 }
 
@@ -368,6 +377,7 @@ impl RawProfile {
         merge_opt!(self.initramfs, other.initramfs);
         merge_opt!(self.extra, other.extra);
         merge_opt!(self.bond, other.bond);
+        merge_opt!(self.vlan, other.vlan);
         merge_opt!(self.ip, other.ip);
         merge_opt!(self.nfs, other.nfs);
         merge_opt!(self.overlay, other.overlay);

@@ -80,6 +80,10 @@ pub fn to_toml(p: &Profile) -> String {
         bond.push(("mac", s(format_mac(m))));
     }
     t.insert("bond".into(), table(bond));
+    if let Some(v) = &b.vlan {
+        let id = Value::Integer(v.id().get().into());
+        t.insert("vlan".into(), table(vec![("id", id)]));
+    }
     let ip = match &b.ip {
         IpConfig::Dhcp => table(vec![("method", s("dhcp"))]),
         IpConfig::Static(st) => {

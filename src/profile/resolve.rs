@@ -120,7 +120,12 @@ pub fn resolve(
     let boot = boot_spec(&cx, &raw)?;
     super::resolve_boot::check(&cx, &raw, &boot)?;
     let kernel = kernel(&cx, raw.kernel.as_ref())?;
-    let (modules, module_params) = modules(&cx, raw.modules.unwrap_or_default())?;
+    let (mut modules, module_params) = modules(&cx, raw.modules.unwrap_or_default())?;
+    // The init creates the VLAN through the `vlan` link kind, which only 8021q registers; the
+    // build's module closure then adds what 8021q depends on (garp, mrp, stp, llc).
+    if boot.vlan.is_some() && !modules.iter().any(|m| m == bc::VLAN_MODULE) {
+        modules.push(bc::VLAN_MODULE.to_string());
+    }
     let fw = raw.firmware.unwrap_or_default();
     let firmware = FirmwareSpec {
         dirs: match fw.dirs {
@@ -279,6 +284,7 @@ pub(super) fn ipv4(cx: &Ctx<'_>, v: &Val<String>, what: &str) -> Result<Ipv4Addr
 /// default filled in; [`super::resolve_boot::check`] then applies the build's validation to it.
 fn boot_spec(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootSpec, ProfileError> {
     let bond = super::resolve_net::bond(cx, raw.bond.clone().unwrap_or_default())?;
+    let vlan = super::resolve_net::vlan(cx, raw.vlan.as_ref())?;
     let ip = super::resolve_net::ip(cx, raw.ip.clone().unwrap_or_default())?;
     let nfs = nfs_config(cx, raw.nfs.clone().unwrap_or_default())?;
     let o = raw.overlay.clone().unwrap_or_default();
@@ -331,6 +337,7 @@ fn boot_spec(cx: &Ctx<'_>, raw: &RawProfile) -> Result<BootSpec, ProfileError> {
     Ok(BootSpec {
         profile: cx.profile.to_string(),
         bond,
+        vlan,
         ip,
         nfs,
         overlay,

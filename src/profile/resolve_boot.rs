@@ -77,6 +77,10 @@ fn source_of(raw: &RawProfile, netroot_key: &str) -> Option<(&'static str, Optio
             "bond.min_ports",
             span(bond.and_then(|b| b.min_ports.as_ref())),
         ),
+        "netroot.vlan" => (
+            "vlan.id",
+            span(raw.vlan.as_ref().and_then(|v| v.id.as_ref())),
+        ),
         "netroot.ip" => (
             "ip.address",
             span(ip.and_then(|i| i.address.as_ref().or(i.method.as_ref()))),

@@ -1,9 +1,9 @@
-//! Validation of the `[bond]` and `[ip]` sections.
+//! Validation of the `[bond]`, `[vlan]` and `[ip]` sections.
 
 use netroot_boot::bootconfig::{self as bc};
 
 use super::error::ProfileError;
-use super::raw::{RawBond, RawIp};
+use super::raw::{RawBond, RawIp, RawVlan};
 use super::resolve::{defaults, ipv4, Ctx};
 use super::source::Val;
 
@@ -26,6 +26,22 @@ pub(crate) fn bond_port(s: &str) -> Result<bc::PortId, String> {
             .map(|()| bc::PortId::Name(s.to_string()))
             .map_err(|e| e.to_string()),
     }
+}
+
+/// `[vlan]` → the VLAN on the bond (`None` without the table); the table must set `id`, an
+/// 802.1Q id 1-4094. The interface name it makes with the bond's is checked with every other
+/// boot-config value (`resolve_boot::check`).
+pub(super) fn vlan(
+    cx: &Ctx<'_>,
+    v: Option<&RawVlan>,
+) -> Result<Option<bc::VlanConfig>, ProfileError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let id = v.id.as_ref().ok_or_else(|| cx.missing("vlan.id"))?;
+    let id =
+        bc::VlanId::new(id.value).map_err(|e| cx.invalid(&id.span, format!("vlan.id: {e}")))?;
+    Ok(Some(bc::VlanConfig::new(id)))
 }
 
 /// `[bond]` → [`bc::BondConfig`]; ports are MAC addresses or interface names.

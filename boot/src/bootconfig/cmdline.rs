@@ -13,27 +13,31 @@ use super::dracut::{apply_bond, render_bond, render_ip, render_root, Dracut, Key
 use super::ipconf::IP_ARG_MAX_DNS;
 use super::keys::{check_consistency, find_key, KeyDef, KEYS};
 use super::model::{BootConfig, FailureAction, IpConfig};
+use super::rd_timeouts::rd_timeout;
 use super::tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
-use super::values::{invalid, ValueError, DEFAULT_REBOOT_DELAY};
+use super::values::{ValueError, DEFAULT_REBOOT_DELAY};
+use super::vlan::render_vlan_arg;
 
 /// Prefix of the keys netroot owns; an unknown key with it is an error, not a kernel parameter.
 const NETROOT_PREFIX: &str = "netroot.";
 
-/// dracut keys that are another spelling of a table key (same parser, same flag handling).
-const ALIASES: [(&str, &str); 4] = [
+/// dracut keys that are another spelling of a table key (same parser, same flag handling);
+/// the timeout keys are in `rd_timeouts.rs`.
+const ALIASES: [(&str, &str); 3] = [
     ("init", "netroot.init"),
     ("rd.debug", "netroot.debug"),
     ("rd.overlay", "netroot.overlay.enabled"),
-    ("rd.timeout", "netroot.timeout.boot"),
 ];
 
 /// The dracut and kernel keys netroot owns besides [`ALIASES`] (a value of one that is not
 /// UTF-8 is an error; any other key is ignored).
-const DRACUT_KEYS: [&str; 11] = [
+const DRACUT_KEYS: [&str; 14] = [
     "init",
     "rd.debug",
     "rd.overlay",
     "rd.timeout",
+    "rd.net.timeout.carrier",
+    "rd.net.timeout.dhcp",
     "rd.shell",
     "rd.neednet",
     "ip",
@@ -41,6 +45,7 @@ const DRACUT_KEYS: [&str; 11] = [
     "bond",
     "root",
     "nfsroot",
+    "vlan",
 ];
 
 /// A kernel command line that cannot be applied; every message names the key and value.
@@ -177,6 +182,7 @@ impl BootConfig {
             }
         }
         let ifaces = dracut.ifaces();
+        let vlans = dracut.vlan_parents();
         let pending = dracut.finish(&mut cfg).map_err(key_error)?;
         for def in KEYS {
             let values: Vec<&str> = netroot
@@ -190,7 +196,7 @@ impl BootConfig {
             apply_values(&mut cfg, def, def.name, &values)?;
             applied.push(def.name.to_string());
         }
-        Dracut::check_ifaces(&ifaces, &cfg.bond.name).map_err(key_error)?;
+        Dracut::check_ifaces(&ifaces, &vlans, &cfg).map_err(key_error)?;
         if let Some(pending) = pending {
             pending.substitute(&mut cfg).map_err(key_error)?;
         }
@@ -200,7 +206,7 @@ impl BootConfig {
         Ok(applied)
     }
 
-    /// Renders the boot-relevant subset (root, bond, addressing, node) as kernel command-line
+    /// Renders the boot-relevant subset (root, bond, VLAN, addressing, node) as kernel command-line
     /// parameters; applying the result to this same config changes nothing. Meaningful for a
     /// config that passes [`BootConfig::validate`].
     pub fn to_cmdline(&self) -> String {
@@ -219,7 +225,10 @@ impl BootConfig {
         out.push(param("bond", &render_bond(&self.bond)));
         out.extend(table_param(self, "netroot.bond.mac"));
         out.extend(table_param(self, "netroot.bond.min_ports"));
-        out.push(param("ip", &render_ip(&self.ip, &self.bond.name)));
+        if let Some(vlan) = &self.vlan {
+            out.push(param("vlan", &render_vlan_arg(vlan, &self.bond.name)));
+        }
+        out.push(param("ip", &render_ip(&self.ip, &self.address_iface())));
         if matches!(&self.ip, IpConfig::Static(s) if s.dns.len() > IP_ARG_MAX_DNS) {
             out.extend(table_param(self, "netroot.ip.dns"));
         }
@@ -251,6 +260,14 @@ fn apply_dracut(
     value: Option<&str>,
     dracut: &mut Dracut,
 ) -> Result<(), CmdlineError> {
+    if let Some(t) = rd_timeout(key) {
+        let def = find_key(t.table_key).ok_or_else(|| CmdlineError::UnknownKey {
+            key: t.table_key.to_string(),
+        })?;
+        let v = table_value(def, key, value)?;
+        t.check(v).map_err(value_error(key, v))?;
+        return apply_values(cfg, def, key, &[v]);
+    }
     if let Some(def) = ALIASES
         .iter()
         .find(|(alias, _)| *alias == key)
@@ -262,10 +279,6 @@ fn apply_dracut(
         } else {
             v
         };
-        if key == "rd.timeout" && !v.is_empty() && v.bytes().all(|b| b == b'0') {
-            let why = "0 means wait forever in dracut; netroot bounds every boot: give seconds";
-            return Err(value_error(key, v)(invalid("rd.timeout", v, why)));
-        }
         return apply_values(cfg, def, key, &[v]);
     }
     if key == "rd.shell" || key == "rd.neednet" {

@@ -4,8 +4,10 @@
 //!
 //! `ip=` and the root are collected while the command line is read and applied together after
 //! it ([`Dracut::finish`]): the root's server defaults to `ip=`'s `<server-ip>` as in the kernel,
-//! and `%s` needs the final address. Deviations, because netroot runs one bond and mounts an NFS
-//! root: the `ip=` interface must be the bond; `bond=` options not given keep the image's values
+//! and `%s` needs the final address. `vlan=` (grammar in `vlan.rs`) is recorded the same way.
+//! Deviations, because netroot runs one bond and mounts an NFS root: the `ip=` interface must be
+//! the bond, or its VLAN when one is configured; `vlan=` must name the bond as its device and
+//! may be given once; `bond=` options not given keep the image's values
 //! (dracut would use kernel defaults) and an empty port field keeps the image's ports;
 //! `vers=`/`nfsvers=`/`v4.1`... in NFS options select the versions netroot tries (`vers=4`
 //! means any 4.x, as for mount).
@@ -20,6 +22,7 @@ use super::nfsroot::{
     any_v4, node_name, parse_nfsroot, parse_root, substitute_node, version_option, NfsSpec, RootArg,
 };
 use super::values::{format_nfs_versions, invalid, ValueError};
+use super::vlan::{parse_vlan_arg, VlanConfig};
 
 /// A bad value of one key: the key, its value and why.
 pub(crate) type KeyError = (&'static str, String, ValueError);
@@ -33,6 +36,8 @@ pub(crate) struct Dracut {
     ips: Vec<(&'static str, String, IpArg)>,
     root: Option<(String, RootArg)>,
     nfsroot: Option<(String, NfsSpec)>,
+    /// Each `vlan=`: its value, the VLAN and the device it names.
+    vlans: Vec<(String, VlanConfig, String)>,
 }
 
 /// Where the applied root came from, for the `%s` substitution after every key is applied.
@@ -44,10 +49,21 @@ pub(crate) struct PendingNode {
 }
 
 impl Dracut {
-    /// Records `ip=`/`nfsaddrs=`, `root=` or `nfsroot=` (already known to be one of them).
+    /// Records `ip=`/`nfsaddrs=`, `root=`, `nfsroot=` or `vlan=` (already known to be one of
+    /// them). netroot runs one address phase on one VLAN, so a second `vlan=` is refused.
     pub(crate) fn record(&mut self, key: &'static str, v: &str) -> Result<(), KeyError> {
         let bad = |e| (key, v.to_string(), e);
         match key {
+            "vlan" => {
+                let (vlan, parent) = parse_vlan_arg(v).map_err(bad)?;
+                if let Some((first, _, _)) = self.vlans.first() {
+                    let why = format!(
+                        "netroot brings up one VLAN on the bond and vlan={first} is given already"
+                    );
+                    return Err(bad(invalid("vlan", v, why)));
+                }
+                self.vlans.push((v.to_string(), vlan, parent));
+            }
             "root" => self.root = Some((v.to_string(), parse_root(v).map_err(bad)?)),
             "nfsroot" => self.nfsroot = Some((v.to_string(), parse_nfsroot(v).map_err(bad)?)),
             _ => self
@@ -59,6 +75,9 @@ impl Dracut {
 
     /// Applies what was recorded; returns the root whose `%s` is still to be replaced.
     pub(crate) fn finish(self, cfg: &mut BootConfig) -> Result<Option<PendingNode>, KeyError> {
+        if let Some((_, vlan, _)) = self.vlans.first() {
+            cfg.vlan = Some(*vlan);
+        }
         let mut server = None;
         // Several ip= may be given (dracut configures each interface): the last one for the bond
         // wins, as the kernel's last ip= does; `iface_check` runs once the bond name is final.
@@ -97,15 +116,40 @@ impl Dracut {
         Ok(spec.node.map(|_| PendingNode { key, value, spec }))
     }
 
-    /// Checks every `ip=` interface against the final bond name.
-    pub(crate) fn check_ifaces(ips: &[IfaceUse], bond: &str) -> Result<(), KeyError> {
+    /// Checks every `ip=` interface against the final config: it must be the interface that
+    /// gets the address, the VLAN when there is one (the bare bond then carries no address),
+    /// else the bond; and the device of `vlan=` must be the bond.
+    pub(crate) fn check_ifaces(
+        ips: &[IfaceUse],
+        vlans: &[IfaceUse],
+        cfg: &BootConfig,
+    ) -> Result<(), KeyError> {
+        let bond = &cfg.bond.name;
+        for (key, value, parent) in vlans {
+            if parent != bond {
+                let reason = format!("netroot puts the VLAN on its one bond {bond:?}");
+                return Err((key, value.clone(), invalid("vlan device", parent, reason)));
+            }
+        }
+        let want = cfg.address_iface();
         for (key, value, iface) in ips {
-            if iface != bond {
-                let reason = format!("netroot configures addresses only on the bond {bond:?}");
+            if *iface != want {
+                let reason = match cfg.vlan_ifname() {
+                    Some(vlan) => format!("with a VLAN the address goes on its interface {vlan:?}, not on the bond {bond:?}"),
+                    None => format!("netroot configures addresses only on the bond {bond:?}"),
+                };
                 return Err((key, value.clone(), invalid("interface", iface, reason)));
             }
         }
         Ok(())
+    }
+
+    /// The key, value and device of each `vlan=`.
+    pub(crate) fn vlan_parents(&self) -> Vec<IfaceUse> {
+        self.vlans
+            .iter()
+            .map(|(v, _, p)| ("vlan", v.clone(), p.clone()))
+            .collect()
     }
 
     /// The key, value and interface of each `ip=`/`nfsaddrs=` that names one.
@@ -188,16 +232,16 @@ fn apply_spec(
     Ok(())
 }
 
-/// Renders `ip=` for the bond; a static config with more than [`IP_ARG_MAX_DNS`] DNS servers
+/// Renders `ip=` for the interface `iface` (the bond, or its VLAN); a static config with more than [`IP_ARG_MAX_DNS`] DNS servers
 /// renders none here (the caller adds `netroot.ip.dns`).
-pub(crate) fn render_ip(ip: &IpConfig, bond: &str) -> String {
+pub(crate) fn render_ip(ip: &IpConfig, iface: &str) -> String {
     match ip {
-        IpConfig::Dhcp => format!("{bond}:dhcp"),
+        IpConfig::Dhcp => format!("{iface}:dhcp"),
         IpConfig::Static(s) => {
             let gw = s.gateway.map(|g| g.to_string()).unwrap_or_default();
             let host = s.hostname.as_deref().unwrap_or("");
             let mut out = format!(
-                "{}::{gw}:{}:{host}:{bond}:none",
+                "{}::{gw}:{}:{host}:{iface}:none",
                 s.address,
                 prefix_to_netmask(s.prefix_len)
             );

@@ -43,6 +43,7 @@ impl BootConfig {
                 ports: (0..4).map(|i| PortId::Mac(example_port_mac(i))).collect(),
                 min_ports: 1,
             },
+            vlan: None,
             ip: IpConfig::Dhcp,
             nfs: NfsConfig {
                 server: Ipv4Addr::new(10, 0, 2, 2),

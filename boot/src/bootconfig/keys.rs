@@ -9,7 +9,7 @@ use super::fields::{
     positive, push, render_bool, render_dns, render_ip, render_module, set, set_ip, set_static,
     static_ip, text, timeout, word,
 };
-use super::model::BootConfig;
+use super::model::{BootConfig, VlanConfig};
 use super::net::{
     format_mac, format_ports, parse_host_ipv4, parse_ports, validate_hostname, validate_ifname,
     validate_node_name,
@@ -215,6 +215,16 @@ pub static KEYS: &[KeyDef] = &[
         |c| Some(c.bond.min_ports.to_string()),
     ),
     single(
+        "netroot.vlan",
+        "802.1Q VLAN on the bond that gets the address instead of it: <id> (interface <bond>.<id>) or a dracut vlan name (vlan0005, vlan5, <bond>.0005, <bond>.5); empty: none",
+        Presence::Optional,
+        |c, v| {
+            let bond = c.bond.name.clone();
+            set(&mut c.vlan, opt(v, |v| VlanConfig::parse(v, &bond)))
+        },
+        |c| c.vlan.map(|v| v.render(&c.bond.name)),
+    ),
+    single(
         "netroot.ip",
         "IPv4 addressing of the bond: dhcp or <address>/<prefix>",
         Presence::Required,
@@ -382,6 +392,9 @@ pub(crate) fn check_consistency(cfg: &BootConfig) -> Result<(), (&'static str, V
                 format!("exceeds the number of ports ({ports})"),
             ),
         ));
+    }
+    if let Some(name) = cfg.vlan_ifname() {
+        validate_ifname(&name).map_err(|e| ("netroot.vlan", e))?;
     }
     Ok(())
 }

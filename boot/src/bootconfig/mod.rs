@@ -1,8 +1,8 @@
 //! The boot configuration shared by builder and init: the data model (`model`), the one table
 //! that renders and parses every `netroot.*` key (`keys`, `fields`), the value spellings
 //! (`values`, `net`, `units`), the boot-config file (`text`) and the kernel command line
-//! (`tokenize`: the kernel's tokenizer on bytes; `cmdline`; `dracut`, `ipconf`, `nfsroot`: the
-//! dracut and kernel grammars).
+//! (`tokenize`: the kernel's tokenizer on bytes; `cmdline`; `dracut`, `ipconf`, `nfsroot`,
+//! `vlan`, `rd_timeouts`: the dracut and kernel grammars; `vlan` also owns the VLAN on the bond).
 
 mod cmdline;
 mod dracut;
@@ -14,10 +14,12 @@ mod keys;
 mod model;
 mod net;
 mod nfsroot;
+mod rd_timeouts;
 mod text;
 mod tokenize;
 mod units;
 mod values;
+mod vlan;
 
 pub use cmdline::{split_cmdline, split_params, CmdlineError};
 #[cfg(feature = "testing")]
@@ -35,3 +37,4 @@ pub use text::{decode_value, encode_value, ConfigError, FORMAT_KEY};
 pub use tokenize::{is_kernel_space, kernel_cmdline, kernel_params, Param};
 pub use units::{format_byte_size, format_duration, parse_byte_size, parse_duration};
 pub use values::{format_nfs_versions, parse_nfs_versions, ValueError, DEFAULT_REBOOT_DELAY};
+pub use vlan::VLAN_MODULE;

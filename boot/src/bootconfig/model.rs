@@ -7,6 +7,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+pub use super::vlan::{VlanConfig, VlanId, VlanNaming};
+
 /// Path inside the initramfs where the builder stores the rendered boot config.
 pub use crate::layout::BOOT_CONFIG_PATH;
 
@@ -28,7 +30,9 @@ pub struct BootConfig {
     pub modules: Vec<ModuleLoad>,
     /// Bond over the node's Ethernet ports.
     pub bond: BondConfig,
-    /// How the bond gets its IPv4 address.
+    /// An 802.1Q VLAN on the bond; with one, the address goes on the VLAN's interface.
+    pub vlan: Option<VlanConfig>,
+    /// How the bond (or its VLAN) gets its IPv4 address.
     pub ip: IpConfig,
     /// The read-only NFS root.
     pub nfs: NfsConfig,
@@ -56,6 +60,7 @@ pub struct BootSpec {
     /// Name of the profile the image is built from.
     pub profile: String,
     pub bond: BondConfig,
+    pub vlan: Option<VlanConfig>,
     pub ip: IpConfig,
     pub nfs: NfsConfig,
     pub overlay: OverlayConfig,
@@ -78,6 +83,7 @@ impl BootConfig {
         let BootSpec {
             profile,
             bond,
+            vlan,
             ip,
             nfs,
             overlay,
@@ -92,6 +98,7 @@ impl BootConfig {
             kernel_version,
             modules,
             bond,
+            vlan,
             ip,
             nfs,
             overlay,

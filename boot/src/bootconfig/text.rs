@@ -218,6 +218,7 @@ fn placeholder() -> BootConfig {
             ports: Vec::new(),
             min_ports: 0,
         },
+        vlan: None,
         ip: IpConfig::Dhcp,
         nfs: NfsConfig {
             server: std::net::Ipv4Addr::UNSPECIFIED,

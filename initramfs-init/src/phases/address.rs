@@ -1,6 +1,7 @@
-//! Phase `dhcp`: give the bond its IPv4 address, by DHCP or from the static config (both log and
-//! fail as phase `dhcp`), set address, prefix and default route over netlink, bring up `lo`, and
-//! write the handover files `/run/netroot/net.json` and `/run/netroot/resolv.conf`.
+//! Phase `dhcp`: give the bond (or its VLAN, see `vlan.rs`) its IPv4 address, by DHCP or from
+//! the static config (both log and fail as phase `dhcp`), set address, prefix and default route
+//! over netlink on that interface, bring up `lo`, and write the handover files
+//! `/run/netroot/net.json` (naming the interface) and `/run/netroot/resolv.conf`.
 
 use super::early::ensure_dir_all;
 use super::Ctx;
@@ -8,18 +9,18 @@ use crate::bootconfig::{BootConfig, IpConfig};
 use crate::dhcp::client;
 use crate::dhcp::lease::{Lease, LeaseSource};
 use crate::failure::{Fatal, Phase};
-use crate::phases::bond::BondReport;
+use crate::phases::vlan::Uplink;
 
 /// Name of the lease handover file in the state directory.
 pub const NET_JSON: &str = "net.json";
 /// Name of the resolver file in the state directory.
 pub const RESOLV_CONF: &str = "resolv.conf";
 
-fn obtain(ctx: &mut Ctx, cfg: &BootConfig, bond: &BondReport) -> Result<Lease, Fatal> {
+fn obtain(ctx: &mut Ctx, cfg: &BootConfig, link: &Uplink) -> Result<Lease, Fatal> {
     let base = |ctx: &mut Ctx, source| Lease {
         source,
-        interface: bond.name.clone(),
-        mac: bond.mac,
+        interface: link.name.clone(),
+        mac: link.mac,
         address: std::net::Ipv4Addr::UNSPECIFIED,
         prefix_len: 0,
         gateway: None,
@@ -35,7 +36,7 @@ fn obtain(ctx: &mut Ctx, cfg: &BootConfig, bond: &BondReport) -> Result<Lease, F
     match &cfg.ip {
         IpConfig::Dhcp => {
             let until = ctx.until(cfg.timeouts.dhcp);
-            let (ack, stats) = client::acquire(ctx, &bond.name, bond.mac, until)
+            let (ack, stats) = client::acquire(ctx, &link.name, link.mac, until)
                 .map_err(|e| Fatal::new(Phase::Dhcp, e))?;
             ctx.debug(Phase::Dhcp, &format!("exchange: {stats}"));
             Ok(Lease {
@@ -85,17 +86,17 @@ fn write_handover(ctx: &mut Ctx, lease: &Lease) {
     }
 }
 
-pub fn run(ctx: &mut Ctx, cfg: &BootConfig, bond: &BondReport) -> Result<Lease, Fatal> {
-    let lease = obtain(ctx, cfg, bond)?;
+pub fn run(ctx: &mut Ctx, cfg: &BootConfig, link: &Uplink) -> Result<Lease, Fatal> {
+    let lease = obtain(ctx, cfg, link)?;
     if let Err(e) = ctx.sys.set_link_up("lo", true) {
         ctx.warn(Phase::Dhcp, &format!("loopback not up: {e}"));
     }
     let fatal = |e| Fatal::new(Phase::Dhcp, e);
     ctx.sys
-        .add_address(&bond.name, lease.address, lease.prefix_len)
+        .add_address(&link.name, lease.address, lease.prefix_len)
         .map_err(fatal)?;
     if let Some(gw) = lease.gateway {
-        ctx.sys.add_default_route(&bond.name, gw).map_err(fatal)?;
+        ctx.sys.add_default_route(&link.name, gw).map_err(fatal)?;
     }
     write_handover(ctx, &lease);
     let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_string());
@@ -139,13 +140,10 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::time::Duration;
 
-    fn bond() -> BondReport {
-        BondReport {
+    fn bond() -> Uplink {
+        Uplink {
             name: "bond0".into(),
             mac: [0x52, 0x54, 0, 0, 0, 1],
-            enslaved: vec!["eth0".into()],
-            up: vec!["eth0".into()],
-            total: 1,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::{boot, Ctx, Handoff};
+use crate::bootconfig::{BootConfig, ModuleLoad, VlanConfig, VlanId};
 use crate::dhcp::fake_server::{FakeDhcpServer, ServerBehaviour};
 use crate::failure::Phase;
 use crate::paths::Paths;
@@ -14,11 +15,15 @@ use crate::testutil::{fake_machine, sample_config};
 /// with /sbin/init (the fake does not hide files under mount points, so the root's files are
 /// simply present at /sysroot) and a DHCP server.
 fn node(cmdline: &str) -> FakeSys {
+    node_with(&sample_config(), cmdline)
+}
+
+/// [`node`] booting the image config `cfg`.
+fn node_with(cfg: &BootConfig, cmdline: &str) -> FakeSys {
     let mut sys = fake_machine(4);
     for i in 0..4 {
         sys.add_file(&format!("/sys/class/net/eth{i}/carrier"), "1\n");
     }
-    let cfg = sample_config();
     for m in &cfg.modules {
         sys.add_file(&format!("/{}", m.path), "ELF");
     }
@@ -58,6 +63,7 @@ fn boots_through_every_phase_and_prints_one_ok_line() {
             "modules",
             "links",
             "bond",
+            "vlan",
             "dhcp",
             "nfs",
             "overlay",
@@ -165,4 +171,132 @@ fn the_boot_deadline_bounds_all_phases() {
         fatal.reason
     );
     assert_eq!(sys.clock, Duration::from_secs(20));
+}
+
+/// The example config whose image loads 8021q (after bonding), with `vlan` on the bond.
+fn vlan_image(vlan: Option<i64>) -> BootConfig {
+    let mut cfg = sample_config();
+    cfg.modules.push(ModuleLoad {
+        name: crate::bootconfig::VLAN_MODULE.into(),
+        path: "lib/modules/6.1.0-56-amd64/kernel/net/8021q/8021q.ko".into(),
+        params: String::new(),
+    });
+    cfg.vlan = vlan.map(|id| VlanConfig::new(VlanId::new(id).expect("id")));
+    cfg
+}
+
+/// The calls that name an interface from the bond's last configuration step on.
+fn link_calls(sys: &FakeSys) -> Vec<String> {
+    let calls: Vec<String> = sys
+        .calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::LinkUp { ifname, up: true } if ifname.starts_with("bond") => {
+                Some(format!("up {ifname}"))
+            }
+            Call::AddVlan { parent, name, id } => Some(format!("vlan {name} on {parent} id {id}")),
+            Call::PacketOpen(i) => Some(format!("dhcp on {i}")),
+            Call::AddAddress { ifname, addr, .. } => Some(format!("address {addr} on {ifname}")),
+            Call::AddRoute { ifname, .. } => Some(format!("route via {ifname}")),
+            Call::Write { path, .. } if path.ends_with("/slaves") => Some("enslave".into()),
+            _ => None,
+        })
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for c in calls {
+        if out.last() != Some(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_vlan_in_the_image_gets_the_address_dhcp_and_the_lease_record() {
+    let mut sys = node_with(&vlan_image(Some(5)), "console=ttyS0\n");
+    let mut ctx = Ctx::new(&mut sys, Paths::standard());
+    boot(&mut ctx, &[]).expect("boots");
+    assert!(sys.module_loaded("8021q"));
+    assert_eq!(
+        link_calls(&sys),
+        [
+            "up bond0",
+            "enslave",
+            "vlan bond0.5 on bond0 id 5",
+            "up bond0.5",
+            "dhcp on bond0.5",
+            "address 10.0.2.15 on bond0.5",
+            "route via bond0.5",
+        ]
+    );
+    assert!(sys
+        .logs
+        .iter()
+        .any(|l| l.ends_with(" phase=vlan name=bond0.5 id=5 on=bond0")));
+    let json = sys.file("/run/netroot/net.json").expect("net.json");
+    assert!(json.contains("\"interface\": \"bond0.5\""), "{json}");
+}
+
+#[test]
+fn a_dracut_vlan_on_the_command_line_names_the_interface() {
+    let mut sys = node_with(&vlan_image(None), "vlan=vlan0042:bond0 ip=vlan0042:dhcp\n");
+    let mut ctx = Ctx::new(&mut sys, Paths::standard());
+    boot(&mut ctx, &[]).expect("boots");
+    let calls = link_calls(&sys);
+    assert!(
+        calls.contains(&"vlan vlan0042 on bond0 id 42".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"address 10.0.2.15 on vlan0042".to_string()),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_vlan_without_8021q_in_the_image_fails_in_phase_vlan() {
+    // The image config has the VLAN but not the module (as a hand-edited config could).
+    let mut cfg = sample_config();
+    cfg.vlan = Some(VlanConfig::new(VlanId::new(5).expect("id")));
+    let mut sys = node_with(&cfg, "\n");
+    let mut ctx = Ctx::new(&mut sys, Paths::standard());
+    let fatal = boot(&mut ctx, &[]).expect_err("no 8021q");
+    assert_eq!(fatal.phase, Phase::Vlan);
+    assert!(
+        fatal.reason.contains("the 8021q module is missing"),
+        "{}",
+        fatal.reason
+    );
+    // A module that failed to load is quoted as the likely cause.
+    let mut sys = node_with(&vlan_image(Some(5)), "\n");
+    sys.errors.push(ScriptedError::always(
+        "finit_module",
+        "8021q",
+        Errno::NOEXEC,
+    ));
+    let mut ctx = Ctx::new(&mut sys, Paths::standard());
+    let fatal = boot(&mut ctx, &[]).expect_err("8021q fails");
+    assert_eq!(fatal.phase, Phase::Vlan);
+    assert!(
+        fatal
+            .reason
+            .ends_with("(modules that failed to load: 8021q ENOEXEC)"),
+        "{}",
+        fatal.reason
+    );
+}
+
+#[test]
+fn an_ip_naming_the_bare_bond_under_a_vlan_fails_in_phase_config() {
+    let mut sys = node_with(&vlan_image(Some(5)), "ip=bond0:dhcp\n");
+    let mut ctx = Ctx::new(&mut sys, Paths::standard());
+    let fatal = boot(&mut ctx, &[]).expect_err("bond named");
+    assert_eq!(fatal.phase, Phase::Config);
+    assert!(
+        fatal
+            .reason
+            .contains("with a VLAN the address goes on its interface \"bond0.5\""),
+        "{}",
+        fatal.reason
+    );
 }

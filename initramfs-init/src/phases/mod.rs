@@ -1,4 +1,4 @@
-//! The boot phases, run in order by [`boot`]: early mounts, config, modules, links, bond,
+//! The boot phases, run in order by [`boot`]: early mounts, config, modules, links, bond, VLAN,
 //! addressing (DHCP or static), NFS root, overlay, switch_root. Each phase is a function over a
 //! [`Ctx`] (the [`Sys`] seam, paths, clock and deadline) and logs one stable line.
 
@@ -11,6 +11,7 @@ pub mod modules;
 pub mod nfs;
 pub mod overlay;
 pub mod switch_root;
+pub mod vlan;
 
 use std::time::Duration;
 
@@ -151,7 +152,8 @@ fn boot_configured(
         ctx.jitter.mix(&first.mac);
     }
     let bond = bond::run(ctx, &cfg.bond, &ports, cfg.timeouts.links)?;
-    let lease = address::run(ctx, cfg, &bond)?;
+    let uplink = vlan::run(ctx, cfg, &bond)?;
+    let lease = address::run(ctx, cfg, &uplink)?;
     let root = nfs::run(ctx, cfg, &lease)?;
     overlay::run(ctx, cfg, &root, &lease)?;
     switch_root::prepare(ctx, cfg)?;

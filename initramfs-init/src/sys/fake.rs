@@ -5,7 +5,8 @@
 //! time (ports, carrier), per-operation scripted errors, and a scripted DHCP server. It emulates
 //! the kernel rules the phases must respect: bond mode only while the bond is down and has no
 //! ports, `lacp_rate` only in 802.3ad, a port must be down to be enslaved, a mount target must
-//! exist, a mount gives its target a new device number.
+//! exist, a mount gives its target a new device number, a loaded module shows in /sys/module,
+//! and a VLAN link needs 8021q, its parent, a free name and an id below 4095 (`fake/vlan.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -15,6 +16,8 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use super::{FileKind, FileStat, MountSpec, PowerAction, ReapStatus, Sys, SysError};
+
+mod vlan;
 
 /// Device number of the fake rootfs; each mount gets the next one.
 const ROOT_DEV: u64 = 1;
@@ -59,6 +62,11 @@ pub enum Call {
     LinkMac {
         ifname: String,
         mac: [u8; 6],
+    },
+    AddVlan {
+        parent: String,
+        name: String,
+        id: u16,
     },
     AddAddress {
         ifname: String,
@@ -631,6 +639,10 @@ impl Sys for FakeSys {
         if !self.exists(path) {
             return Err(SysError::new("finit_module", path, Errno::NOENT));
         }
+        // The kernel lists a loaded module under /sys/module by its name ('-' read as '_').
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let name = file.strip_suffix(".ko").unwrap_or(file).replace('-', "_");
+        self.add_dir(&format!("{}/{name}", vlan::SYS_MODULE_DIR));
         Ok(())
     }
 
@@ -664,6 +676,17 @@ impl Sys for FakeSys {
         let path = format!("{}/{ifname}/address", self.net_dir);
         self.add_file(&path, mac_text(mac));
         Ok(())
+    }
+
+    fn add_vlan(&mut self, parent: &str, name: &str, id: u16) -> Result<(), SysError> {
+        self.calls.push(Call::AddVlan {
+            parent: parent.to_string(),
+            name: name.to_string(),
+            id,
+        });
+        self.check("add vlan", name)?;
+        self.emulate_add_vlan(parent, name, id)
+            .map_err(|e| SysError::new("add vlan", name, e))
     }
 
     fn add_address(

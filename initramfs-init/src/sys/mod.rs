@@ -132,6 +132,9 @@ pub trait Sys {
     /// Sets or clears IFF_UP (netlink RTM_NEWLINK).
     fn set_link_up(&mut self, ifname: &str, up: bool) -> Result<(), SysError>;
     fn set_link_mac(&mut self, ifname: &str, mac: [u8; 6]) -> Result<(), SysError>;
+    /// Creates the 802.1Q VLAN `name` with `id` on `parent` (netlink RTM_NEWLINK, kind `vlan`);
+    /// errors name `name`.
+    fn add_vlan(&mut self, parent: &str, name: &str, id: u16) -> Result<(), SysError>;
     fn add_address(&mut self, ifname: &str, addr: Ipv4Addr, prefix_len: u8)
         -> Result<(), SysError>;
     fn add_default_route(&mut self, ifname: &str, gateway: Ipv4Addr) -> Result<(), SysError>;

@@ -328,6 +328,13 @@ impl Sys for RealSys {
         })
     }
 
+    fn add_vlan(&mut self, parent: &str, name: &str, id: u16) -> Result<(), SysError> {
+        self.netlink("add vlan", parent, |seq, index| {
+            netlink::add_vlan(seq, index, name, id)
+        })
+        .map_err(|e| SysError::new(e.op, name, e.errno))
+    }
+
     fn add_address(
         &mut self,
         ifname: &str,
