@@ -10,6 +10,9 @@
 //!   regains all four on both sides.
 //! - `balance_xor_layer3_4_boots_against_a_static_lag`: node `balance-xor` with
 //!   `xmit_hash_policy layer3+4` against a static LAG: boots, the guest checks pass.
+//! - `a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner`: the profile's `[vlan] id`,
+//!   the partner bridging only `bond0.ID` to the untagged servers: DHCP, the NFS root and the
+//!   real root's reads all go over `bond0.ID` (nothing answers untagged), 0 read errors.
 //!
 //! Skips like the other VM suites without root, QEMU, ganesha, busybox or the test kernel,
 //! unless `NETROOT_REQUIRE_VM=1`; also needs dnsmasq and iproute2.
@@ -67,12 +70,24 @@ fn kernel_tree(tools: &VmTools, tmp: &Path) -> Result<Kernel> {
 
 /// A node profile in `mode` with the bond keys `extra`, its root served by the bed's ganesha.
 fn node_spec(name: &str, mode: &str, bond: &[(&str, &str)], guest: Guest) -> BedSpec {
+    node_spec_vlan(name, mode, bond, guest, None)
+}
+
+/// [`node_spec`] with the profile's `[vlan] id`.
+fn node_spec_vlan(
+    name: &str,
+    mode: &str,
+    bond: &[(&str, &str)],
+    guest: Guest,
+    vlan: Option<u16>,
+) -> BedSpec {
     let mut spec = BedSpec::new(name, mode, Server::Later, bed::ok_timeouts("20s"));
     spec.extra = ProfileExtra {
         bond: bond
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        vlan,
         ..ProfileExtra::default()
     };
     spec.guest = guest;
@@ -106,10 +121,12 @@ fn start_bed(
     Ok(LacpBed::start(&spec)?)
 }
 
-/// The cable actions of the link-pull run, driven by the loop's progress lines.
-#[derive(Debug, Default)]
+/// The cable pulls of the link-pull run, driven by the loop's progress lines: both ends of each
+/// cable at once, as a real cable pull (the node's ends through its runner's command channel,
+/// so they do not wait for a console line a stall would hold back).
+#[derive(Debug)]
 struct Cables {
-    pending: Vec<Watch>,
+    node: std::sync::mpsc::Sender<Watch>,
     pulled_ms: Option<u64>,
     plugged_ms: Option<u64>,
     pulled_at: Option<Duration>,
@@ -118,6 +135,17 @@ struct Cables {
 }
 
 impl Cables {
+    fn new(node: std::sync::mpsc::Sender<Watch>) -> Self {
+        Cables {
+            node,
+            pulled_ms: None,
+            plugged_ms: None,
+            pulled_at: None,
+            plugged_at: None,
+            errors: Vec::new(),
+        }
+    }
+
     fn observe(&mut self, line: &TimedLine, lacp: &LacpBed) -> Watch {
         if let Some(Ok(IoLine::Progress { at_ms, .. })) = ioloop::parse_line(&line.text) {
             if at_ms >= PULL_AT_MS && self.pulled_ms.is_none() {
@@ -128,16 +156,18 @@ impl Cables {
                 self.change(true, lacp);
             }
         }
-        self.pending.pop().unwrap_or(Watch::Continue)
+        Watch::Continue
     }
 
-    /// Both ends of every pulled cable: the partner's now, the node's over the next lines.
     fn change(&mut self, up: bool, lacp: &LacpBed) {
         for nic in PULLED {
             if let Err(e) = lacp.partner.set_link(nic, up) {
                 self.errors.push(e.to_string());
             }
-            self.pending.push(Watch::SetLink { nic, up });
+            if self.node.send(Watch::SetLink { nic, up }).is_err() {
+                self.errors
+                    .push(format!("node nic{nic}: its runner is gone"));
+            }
         }
     }
 }
@@ -189,8 +219,11 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
             timeout: QEMU_TIMEOUT,
             ..BootOpts::default()
         };
-        let mut cables = Cables::default();
-        let run = node.boot(tools, &opts, &mut |l| cables.observe(l, &lacp))?;
+        let (node_tx, node_rx) = std::sync::mpsc::channel();
+        let mut cables = Cables::new(node_tx);
+        let run = node.boot_with(tools, &opts, Some(&node_rx), &mut |l| {
+            cables.observe(l, &lacp)
+        })?;
         report.vm_wall = Some(run.wall);
         let t = run.transcript();
         ensure!(
@@ -317,6 +350,88 @@ fn balance_xor_layer3_4_boots_against_a_static_lag() -> Result<()> {
         Ok(format!(
             "balance-xor layer3+4 against a static LAG: OK t={:.3}s, partner {view}",
             init.ok.t.as_secs_f64()
+        ))
+    })
+}
+
+/// The management-VLAN case: the partner tags, so only the node's VLAN reaches the servers.
+const VLAN_ID: u16 = 42;
+/// A short read loop: the VLAN carries the root's reads.
+const VLAN_LOOP: IoLoop = IoLoop {
+    loop_ms: 6_000,
+    file_bytes: 1024 * 1024,
+    report_bond: false,
+};
+
+#[test]
+fn a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner() -> Result<()> {
+    let name = "a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner";
+    vm_test(name, |name, tools, report| {
+        let spec = node_spec_vlan(
+            name,
+            "802.3ad",
+            &[("lacp_rate", "fast")],
+            Guest::IoLoop(VLAN_LOOP),
+            Some(VLAN_ID),
+        );
+        let node = bed::prepare(tools, &spec)?;
+        let kernel = kernel_tree(tools, node.tmp.path())?;
+        let partner_spec = PartnerSpec {
+            aggregation: Aggregation::Lacp,
+            hash: "layer3+4".into(),
+            vlan: Some(VLAN_ID),
+        };
+        let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
+        let (uplink, ns) = lacp.node_uplink();
+        let opts = BootOpts {
+            uplink,
+            netns: Some(ns),
+            timeout: QEMU_TIMEOUT,
+            ..BootOpts::default()
+        };
+        let run = node.boot(tools, &opts, &mut |_| Watch::Continue)?;
+        report.vm_wall = Some(run.wall);
+        let t = run.transcript();
+        let init = bed::assert_init_ok(&run, "802.3ad", 4)?;
+        report.kernel_to_ok = Some(init.ok.t);
+        let want = format!("name=bond0.{VLAN_ID} id={VLAN_ID} on=bond0");
+        let vlan_line = run
+            .lines
+            .iter()
+            .find(|l| l.text.contains("] phase=vlan "))
+            .with_context(|| format!("no vlan phase line:\n{t}"))?;
+        ensure!(
+            vlan_line.text.ends_with(&want),
+            "vlan line {:?}, expected ...{want}",
+            vlan_line.text
+        );
+        // The lease came through the tagging partner: dnsmasq only sees the VLAN's frames.
+        let log = lacp.dnsmasq.log_text();
+        ensure!(
+            log.lines()
+                .any(|l| l.contains("DHCPACK(") && l.contains(&mac_text(&DEFAULT_MACS[0]))),
+            "no DHCPACK for the node in dnsmasq's log:\n{log}"
+        );
+        let lines: Vec<IoLine> = run
+            .console()
+            .parsed(ioloop::parse_line)
+            .map_err(anyhow::Error::msg)?;
+        let Some(IoLine::Summary { reads, errors, .. }) = lines.last().cloned() else {
+            bail!("no summary line last:\n{t}");
+        };
+        ensure!(
+            errors == 0 && reads > 0,
+            "reads={reads} errors={errors}:\n{t}"
+        );
+        bed::assert_powered_off(&run)?;
+        let (_, view) = lacp.partner.latest().context("no partner report")?;
+        Ok(format!(
+            "vlan {VLAN_ID} over 802.3ad: {}; reads={reads} errors=0; partner {view}",
+            vlan_line
+                .text
+                .split("phase=vlan ")
+                .nth(1)
+                .unwrap_or_default()
         ))
     })
 }

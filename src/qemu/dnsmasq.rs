@@ -26,6 +26,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_POLL: Duration = Duration::from_millis(20);
 /// Lease time handed out: longer than any test run.
 const LEASE: &str = "1h";
+/// Files of one instance in its directory.
+const LOG: &str = "dnsmasq.log";
+const LEASES: &str = "leases";
+const PID: &str = "dnsmasq.pid";
 
 /// What one instance serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +46,10 @@ pub struct DhcpSpec {
     pub conf_file: Option<PathBuf>,
 }
 
-/// dnsmasq's arguments for `spec`, logging to `log` and keeping leases in `leases`.
-pub fn args(spec: &DhcpSpec, log: &Path, leases: &Path) -> Vec<String> {
+/// dnsmasq's arguments for `spec`, with its log, leases and pid file in `dir` (its own: the
+/// default `/var/run/dnsmasq.pid` would make two beds at once collide).
+pub fn args(spec: &DhcpSpec, dir: &Path) -> Vec<String> {
+    let (log, leases, pid) = (dir.join(LOG), dir.join(LEASES), dir.join(PID));
     let (start, end) = spec.range;
     let mut a = vec![
         "--keep-in-foreground".to_string(),
@@ -57,6 +63,7 @@ pub fn args(spec: &DhcpSpec, log: &Path, leases: &Path) -> Vec<String> {
         "--user=root".into(),
         format!("--dhcp-range={start},{end},{},{LEASE}", spec.netmask),
         format!("--dhcp-leasefile={}", leases.display()),
+        format!("--pid-file={}", pid.display()),
         "--no-ping".into(),
         "--log-dhcp".into(),
         format!("--log-facility={}", log.display()),
@@ -85,13 +92,13 @@ impl Dnsmasq {
     /// until its DHCP socket is bound.
     pub fn start(netns: &Netns, spec: &DhcpSpec, dir: &Path) -> Result<Dnsmasq, QemuError> {
         std::fs::create_dir_all(dir).map_err(QemuError::io("create", dir))?;
-        let log = dir.join("dnsmasq.log");
+        let log = dir.join(LOG);
         let out_path = dir.join("dnsmasq.out");
         log_file(&log)?;
         let out = log_file(&out_path)?;
         let err = out.try_clone().map_err(QemuError::io("dup", &out_path))?;
         let mut cmd = Command::new(DNSMASQ);
-        cmd.args(args(spec, &log, &dir.join("leases")))
+        cmd.args(args(spec, dir))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -150,7 +157,7 @@ mod tests {
             tftp: None,
             conf_file: None,
         };
-        let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
+        let a = args(&spec, Path::new("/w")).join(" ");
         assert!(a.contains("--interface=up0 --bind-interfaces"), "{a}");
         assert!(
             a.contains("--dhcp-range=10.0.2.15,10.0.2.99,255.255.255.0,1h"),
@@ -163,14 +170,14 @@ mod tests {
         );
         assert!(!a.contains("tftp"), "{a}");
         spec.conf_file = Some("/srv/nfs/netroot.dnsmasq.conf".into());
-        let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
+        let a = args(&spec, Path::new("/w")).join(" ");
         assert!(
             a.ends_with("--conf-file=/srv/nfs/netroot.dnsmasq.conf"),
             "{a}"
         );
         spec.conf_file = None;
         spec.tftp = Some(("/srv/tftp".into(), "netroot.ipxe".into()));
-        let a = args(&spec, Path::new("/w/log"), Path::new("/w/leases")).join(" ");
+        let a = args(&spec, Path::new("/w")).join(" ");
         assert!(
             a.ends_with("--enable-tftp --tftp-root=/srv/tftp --dhcp-boot=netroot.ipxe --dhcp-option-force=60,PXEClient"),
             "{a}"

@@ -267,6 +267,18 @@ impl Bed {
         opts: &BootOpts,
         watch: &mut dyn FnMut(&TimedLine) -> Watch,
     ) -> Result<VmRun> {
+        self.boot_with(tools, opts, None, watch)
+    }
+
+    /// [`Bed::boot`], also carrying out the actions sent on `commands` as they arrive (another
+    /// party's link changes, without waiting for a console line).
+    pub fn boot_with(
+        &self,
+        tools: &VmTools,
+        opts: &BootOpts,
+        commands: Option<&std::sync::mpsc::Receiver<Watch>>,
+        watch: &mut dyn FnMut(&TimedLine) -> Watch,
+    ) -> Result<VmRun> {
         let cmdline = match opts.cmdline_extra.as_str() {
             "" => CONSOLE_ARGS.to_string(),
             extra => format!("{CONSOLE_ARGS} {extra}"),
@@ -285,7 +297,10 @@ impl Bed {
         spec.netns = opts.netns.clone();
         let vmdir = self.tmp.path().join("vm");
         std::fs::create_dir_all(&vmdir).context("vm dir")?;
-        Ok(runner::run(&tools.qemu, &spec, &vmdir, None, watch)?)
+        Ok(match commands {
+            Some(rx) => runner::run_with_commands(&tools.qemu, &spec, &vmdir, None, rx, watch)?,
+            None => runner::run(&tools.qemu, &spec, &vmdir, None, watch)?,
+        })
     }
 }
 

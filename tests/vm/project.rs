@@ -50,6 +50,8 @@ pub struct ProfileExtra {
     pub modules_remove: Vec<String>,
     /// More `[bond]` keys beside `mode` (`lacp_rate`, `xmit_hash_policy`).
     pub bond: Vec<(String, String)>,
+    /// `[vlan] id`: the node's traffic goes over `bond0.ID`.
+    pub vlan: Option<u16>,
 }
 
 /// The profile's TOML text.
@@ -82,6 +84,11 @@ pub fn render_profile_with(
     let mut bond = vec![("mode", p.bond_mode.as_str())];
     bond.extend(extra.bond.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     root.insert("bond".into(), section(&bond));
+    if let Some(id) = extra.vlan {
+        let mut t = toml::Table::new();
+        t.insert("id".into(), i64::from(id).into());
+        root.insert("vlan".into(), t.into());
+    }
     let mut nfs = Vec::new();
     if let Some(options) = &p.nfs_options {
         nfs.push(("options", options.as_str()));
@@ -247,11 +254,13 @@ mod tests {
             modules_add: vec!["e1000e".into()],
             modules_remove: vec!["virtio_net".into()],
             bond: vec![("lacp_rate".into(), "fast".into())],
+            vlan: Some(42),
         };
         let text = render_profile_with(&profile(), &extra).expect("render");
         let parsed: toml::Table = toml::from_str(&text).expect("parse");
         assert_eq!(parsed["nfs"]["export"].as_str(), Some("/nosuch"));
         assert_eq!(parsed["bond"]["lacp_rate"].as_str(), Some("fast"));
+        assert_eq!(parsed["vlan"]["id"].as_integer(), Some(42));
         assert_eq!(parsed["nfs"]["options"].as_str(), Some("port=20490"));
         let list = |key: &str| -> Vec<String> {
             parsed["modules"][key]
