@@ -210,6 +210,7 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
             aggregation: Aggregation::Lacp,
             hash: "layer3+4".into(),
             vlan: None,
+            native: false,
         };
         let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
         let (_, ns) = lacp.node_uplink();
@@ -323,6 +324,7 @@ fn balance_xor_layer3_4_boots_against_a_static_lag() -> Result<()> {
             aggregation: Aggregation::Xor,
             hash: "layer3+4".into(),
             vlan: None,
+            native: false,
         };
         let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
         let (uplink, ns) = lacp.node_uplink();
@@ -380,6 +382,7 @@ fn a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner() -> Result<()> {
             aggregation: Aggregation::Lacp,
             hash: "layer3+4".into(),
             vlan: Some(VLAN_ID),
+            native: false,
         };
         let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
         let (uplink, ns) = lacp.node_uplink();

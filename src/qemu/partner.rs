@@ -74,6 +74,9 @@ pub struct PartnerSpec {
     pub hash: String,
     /// Tag the node's traffic: bridge `bond0.ID` instead of `bond0` to the untagged uplink.
     pub vlan: Option<u16>,
+    /// With a VLAN, also bridge untagged frames (a native VLAN, as a switch port for PXE has:
+    /// the firmware and iPXE do not tag); without, only the VLAN reaches the servers.
+    pub native: bool,
 }
 
 /// The node's four cables, NIC order.
@@ -216,6 +219,9 @@ ip link set bond0 address {system}
         s.push_str(&format!(
             "ip link add link bond0 name bond0.{id} type vlan id {id} || fail \"vlan {id}\"\nip link set bond0.{id} up\nLAN=bond0.{id}\n"
         ));
+        if spec.native {
+            s.push_str("NATIVE=1\n");
+        }
     }
     s.push_str(&lacp::report_shell(PREFIX, "bond0"));
     s.push_str(&format!(
@@ -223,6 +229,7 @@ ip link set bond0 address {system}
 brctl addbr br0 || fail "brctl addbr br0"
 [ "$(cat /sys/class/net/br0/bridge/stp_state)" = 0 ] || fail "stp on br0"
 brctl addif br0 $LAN || fail "brctl addif br0 $LAN"
+[ -n "$NATIVE" ] && {{ brctl addif br0 bond0 || fail "brctl addif br0 bond0"; }}
 brctl addif br0 $UP || fail "brctl addif br0 $UP"
 ip link set $UP up; ip link set br0 up
 say "ready mode={mode} lan=$LAN"
@@ -274,6 +281,7 @@ mod tests {
             aggregation: Aggregation::Lacp,
             hash: "layer3+4".into(),
             vlan: None,
+            native: false,
         };
         let s = init_script(&lacp, &modules);
         assert!(
@@ -301,5 +309,11 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("LAN=bond0.42"), "{s}");
+        assert!(!s.contains("NATIVE=1"), "{s}");
+        let native = PartnerSpec {
+            native: true,
+            ..xor.clone()
+        };
+        assert!(init_script(&native, &modules).contains("\nNATIVE=1\n"));
     }
 }

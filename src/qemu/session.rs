@@ -458,7 +458,10 @@ fn start_lacp_bed(
         partner: PartnerSpec {
             aggregation,
             hash: profile.boot.bond.xmit_hash_policy.as_str().to_string(),
-            vlan: None,
+            // A profile's VLAN is tagged by the switch, as on the cluster network.
+            vlan: profile.boot.vlan.as_ref().map(|v| v.id().get()),
+            // PXE (firmware, iPXE) does not tag: the VLAN's port is also native for it.
+            native: opts.loader != Loader::Direct,
         },
         kernel: &kernel,
         busybox: &opts.tools.busybox,
