@@ -7,6 +7,8 @@
 //! - `complete-bash`, `complete-zsh`, `complete-fish`: the completion script, to stdout or into
 //!   DIR under the name the shell's completion directory expects (`netroot`, `_netroot`,
 //!   `netroot.fish`).
+//! - `profile-doc`: the profile and nodes.toml reference in Markdown (`profiles.md`, the
+//!   repository's `docs/profiles.md`), from the same tables as netroot-profile(5).
 //!
 //! It is intercepted before the normal parse (it must be the first argument) because the main
 //! parser requires a subcommand.
@@ -36,6 +38,8 @@ pub enum Kind {
     CompleteZsh,
     /// The fish completion script.
     CompleteFish,
+    /// The profile and nodes.toml reference in Markdown (docs/profiles.md).
+    ProfileDoc,
 }
 
 /// `netroot --generate KIND [DIR]`.
@@ -86,6 +90,10 @@ pub fn run(kind: Kind, dir: Option<&Path>, out: &mut dyn Write) -> anyhow::Resul
         Kind::CompleteBash => vec![completion(Shell::Bash, "netroot")],
         Kind::CompleteZsh => vec![completion(Shell::Zsh, "_netroot")],
         Kind::CompleteFish => vec![completion(Shell::Fish, "netroot.fish")],
+        Kind::ProfileDoc => vec![(
+            "profiles.md".to_string(),
+            super::profile_page::markdown().into_bytes(),
+        )],
     };
     match dir {
         Some(dir) => {

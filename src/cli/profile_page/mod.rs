@@ -1,12 +1,19 @@
-//! netroot-profile(5): the profile file format (`profiles/NAME.toml`) as a man page, rendered with
-//! the `roff` crate from one table of sections and keys written here ([`TABLES`]).
+//! The reference of the project's files, written once here: every table and key of a profile
+//! (`profiles/NAME.toml`, [`TABLES`]) and of `nodes.toml` ([`NODE_TABLE`]), with type, default,
+//! who reads it and what it does. Rendered as netroot-profile(5) ([`render`], roff) and as
+//! `docs/profiles.md` ([`markdown`]).
 //!
-//! The table is checked against `src/profile/raw.rs` by a unit test: every table and key a
-//! profile may contain must be documented here, and nothing else, so the page cannot drift.
+//! Tests check the tables against `src/profile/raw.rs` and `src/nodes/parse.rs` (every key a
+//! file may contain is documented, and nothing else) and `docs/profiles.md` against
+//! [`markdown`], so neither the page nor the document can drift.
 
-use std::io;
+mod markdown;
+mod roff_page;
+#[cfg(test)]
+mod tests;
 
-use roff::{bold, italic, roman, Roff};
+pub use markdown::{markdown, DOC_PATH};
+pub use roff_page::render;
 
 /// The page's name: `man 5 netroot-profile`.
 pub const PAGE_NAME: &str = "netroot-profile";
@@ -31,6 +38,9 @@ pub struct Key {
 pub struct Table {
     /// Dotted name (`root.allow`, `overlays.owners."PATH"`); empty for the top level.
     pub name: &'static str,
+    /// Who reads it: `build` (the image and root tree), `init` (the boot config the PID 1
+    /// applies), `publish` (menus, exports).
+    pub side: &'static str,
     /// What the table is for and how it merges on inheritance.
     pub about: &'static str,
     /// Its fixed keys.
@@ -53,10 +63,45 @@ const fn key(
     }
 }
 
+/// What a profile is (the page's DESCRIPTION, the document's introduction).
+pub(crate) const DESCRIPTION: &str =
+    "A profile describes one kind of diskless node: the kernel and modules of its initramfs, \
+     the boot network (bond, VLAN, address, NFS root, overlay, timeouts), an optional read-only \
+     root tree with its overlays, and how netroot publish serves it. netroot build, publish \
+     and qemu take a profile name; netroot profiles show NAME prints one merged and validated.";
+
+/// How `inherits` merges (after the word itself).
+pub(crate) const INHERITANCE: &str =
+    " merges profiles in order, later ones winning: every table merges key by key \
+     ([root.allow] and [modules.params] too), lists replace, modules.add and \
+     modules.remove extend or trim the inherited modules.load, [kernel]'s path, deb and \
+     host are one choice, and a [root] naming another source drops the inherited \
+     source's keys. Unknown keys are errors; every error names file:line:col and the value. \
+     Settings the shared boot menus own (title, timeout, default entry, http_base) live \
+     in the project's netroot.toml instead.";
+
+/// A table's heading: `[name]`, or `top level`.
+pub(crate) fn heading(table: &Table) -> String {
+    if table.name.is_empty() {
+        "top level".to_string()
+    } else {
+        format!("[{}]", table.name)
+    }
+}
+
+/// A key's default as a sentence: "Default: X.", or "Required."/"Refused." as they are.
+pub(crate) fn default_text(k: &Key) -> String {
+    match k.default.strip_prefix('r') {
+        Some(rest) if rest.starts_with("equired") || rest == "efused" => format!("R{rest}."),
+        _ => format!("Default: {}.", k.default),
+    }
+}
+
 /// Every table and key of a profile file. Keep in step with `src/profile/raw.rs` (a test does).
 pub const TABLES: &[Table] = &[
     Table {
         name: "",
+        side: "build",
         about: "Keys at the top of the file.",
         keys: &[
             key("inherits", "array of strings", "[]", "Profiles merged before this one, in order; later ones win."),
@@ -67,6 +112,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "kernel",
+        side: "build",
         about: "Where the kernel and its modules come from: exactly one of path, deb or host. The three are one choice: a later profile setting any of them replaces the inherited one. Without it, netroot build needs --kernel.",
         keys: &[
             key("path", "string (directory)", "none", "A directory with vmlinuz* or boot/vmlinuz* and lib/modules/KVER/."),
@@ -78,6 +124,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "modules",
+        side: "build",
         about: "Kernel modules in the initramfs, with their dependencies, soft dependencies and firmware.",
         keys: &[
             key("load", "array of strings", "[]", "Module names, aliases or path globs; replaces the inherited list and resets inherited add/remove."),
@@ -88,12 +135,14 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "modules.params",
+        side: "init (finit_module)",
         about: "Module parameters, merged key by key on inheritance (a - in a module name reads as _).",
         keys: &[],
         free_form: Some("MODULE = \"PARAM=VALUE ...\", e.g. bonding = \"max_bonds=0\""),
     },
     Table {
         name: "firmware",
+        side: "build",
         about: "Firmware files the modules declare.",
         keys: &[
             key("dirs", "array of strings", "[\"/lib/firmware\"]", "Directories searched, in order."),
@@ -103,6 +152,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "initramfs",
+        side: "build",
         about: "How the image is compressed.",
         keys: &[
             key("compression", "string", "\"zstd\"", "\"zstd\", \"gzip\", \"xz\" or \"none\"."),
@@ -112,12 +162,14 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "extra",
+        side: "build",
         about: "Extra programs in the initramfs.",
         keys: &[key("binaries", "array of strings", "[]", "Absolute paths, copied with their libraries and ELF interpreter.")],
         free_form: None,
     },
     Table {
         name: "bond",
+        side: "init",
         about: "The boot bond the init creates over the node's Ethernet ports.",
         keys: &[
             key("name", "string", "\"bond0\"", "Interface name; the real root must leave it alone."),
@@ -133,12 +185,14 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "vlan",
+        side: "init",
         about: "An IEEE 802.1Q VLAN on the bond: the init creates it (interface BOND.ID, e.g. bond0.5) and the address, DHCP and the NFS root use it instead of the bond; the image then loads 8021q. Without the table the bond carries the address untagged.",
         keys: &[key("id", "integer", "required in [vlan]", "VLAN id, 1-4094 (0 means no VLAN in 802.1Q, 4095 is reserved). A child profile may change it, not drop the table.")],
         free_form: None,
     },
     Table {
         name: "ip",
+        side: "init",
         about: "The node's address on the bond, or on its VLAN with [vlan].",
         keys: &[
             key("method", "string", "\"dhcp\"", "\"dhcp\" or \"static\"; the other keys are only valid with \"static\"."),
@@ -151,6 +205,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "nfs",
+        side: "init",
         about: "The read-only NFS root.",
         keys: &[
             key("server", "string", "required", "IPv4 address of the NFS server."),
@@ -163,6 +218,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "overlay",
+        side: "init",
         about: "The tmpfs-backed overlayfs laid on the read-only root.",
         keys: &[
             key("enabled", "boolean", "true", "Whether the overlay is mounted."),
@@ -172,6 +228,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "timeouts",
+        side: "init",
         about: "Boot deadlines, as durations (\"30s\", \"500ms\", \"3m\"; units h, m, s, ms, us, ns). None may exceed boot.",
         keys: &[
             key("boot", "string (duration)", "\"300s\"", "The whole boot."),
@@ -183,6 +240,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "boot",
+        side: "init",
         about: "The switch into the real root.",
         keys: &[
             key("init", "string", "\"/sbin/init\"", "The real root's init."),
@@ -193,6 +251,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "root",
+        side: "build",
         about: "The read-only root tree the nodes mount over NFS (optional). Merged key by key, but a later profile naming another source drops the inherited source's keys.",
         keys: &[
             key("source", "string", "required with [root]", "\"dir\", \"tarball\" or \"mmdebstrap\"."),
@@ -208,6 +267,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "root.allow",
+        side: "build",
         about: "Special files the root tree may hold, as path globs per category (merged per category); anything else found fails the build.",
         keys: &[
             key("setuid", "array of strings", "[]", "Setuid files."),
@@ -221,6 +281,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "overlays",
+        side: "build",
         about: "Overlay trees (overlays/NAME/) applied in order; *.j2 files are rendered with [vars]. The lists replace inherited ones; owners merge path by path.",
         keys: &[
             key("root", "array of strings", "[]", "Overlays applied on the root tree."),
@@ -232,6 +293,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "overlays.owners.\"PATH\"",
+        side: "build",
         about: "Mode and owner of one overlay path (relative to the image root).",
         keys: &[
             key("mode", "string (octal)", "the file's", "Permission bits, e.g. \"0640\"."),
@@ -242,12 +304,14 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "vars",
+        side: "build (templates)",
         about: "Template variables for *.j2 overlay files, merged key by key.",
         keys: &[],
         free_form: Some("NAME = any TOML value"),
     },
     Table {
         name: "publish",
+        side: "publish",
         about: "Where netroot publish puts generations and how the masters serve them.",
         keys: &[
             key("tftp", "string (directory)", "--tftp", "TFTP root the generations go under."),
@@ -261,6 +325,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "menu",
+        side: "publish (menus)",
         about: "This profile's boot menu entries.",
         keys: &[
             key("title", "string", "refused", "A setting of the shared menus: set title in netroot.toml's [menu]."),
@@ -273,7 +338,7 @@ pub const TABLES: &[Table] = &[
 ];
 
 /// A short example profile: the shipped `compute`, abridged.
-const EXAMPLE: &str = r#"inherits = ["base"]
+pub(crate) const EXAMPLE: &str = r#"inherits = ["base"]
 description = "compute node: 4-port 802.3ad bond, NFS root"
 
 [modules]
@@ -291,248 +356,22 @@ export = "/srv/netroot/compute"
 [publish]
 client_network = "10.0.0.0/16""#;
 
-/// The page as roff.
-pub fn render() -> io::Result<Vec<u8>> {
-    let mut r = Roff::new();
-    r.control(
-        "TH",
-        [
-            PAGE_NAME,
-            "5",
-            "",
-            &format!("netroot {}", env!("CARGO_PKG_VERSION")),
-            MANUAL,
-        ],
-    );
-    r.control("SH", ["NAME"]);
-    r.text([roman(format!(
-        "{PAGE_NAME} - netroot profile files (profiles/NAME.toml)"
-    ))]);
-    r.control("SH", ["SYNOPSIS"]);
-    r.text([
-        italic("PROJECT"),
-        roman("/profiles/"),
-        italic("NAME"),
-        roman(".toml"),
-    ]);
-    r.control("SH", ["DESCRIPTION"]);
-    r.text([roman(
-        "A profile describes one kind of diskless node: the kernel and modules of its initramfs, \
-         the boot network (bond, address, NFS root, overlay, timeouts), an optional read-only \
-         root tree with its overlays, and how netroot publish serves it. netroot build, publish \
-         and qemu take a profile name; netroot profiles show NAME prints one merged and validated.",
-    )]);
-    r.control("PP", []);
-    r.text([
-        bold("inherits"),
-        roman(
-            " merges profiles in order, later ones winning: every table merges key by key \
-             ([root.allow] and [modules.params] too), lists replace, modules.add and \
-             modules.remove extend or trim the inherited modules.load, [kernel]'s path, deb and \
-             host are one choice, and a [root] naming another source drops the inherited \
-             source's keys. Unknown keys are errors; every error names file:line:col and the value. \
-             Settings the shared boot menus own (title, timeout, default entry, http_base) live \
-             in the project's netroot.toml instead.",
-        ),
-    ]);
-    r.control("SH", ["TABLES"]);
-    for table in TABLES {
-        let heading = if table.name.is_empty() {
-            "top level".to_string()
-        } else {
-            format!("[{}]", table.name)
-        };
-        r.control("SS", [heading.as_str()]);
-        r.text([roman(table.about)]);
-        if let Some(form) = table.free_form {
-            r.control("PP", []);
-            r.text([roman("Keys: "), italic(form)]);
-        }
-        for k in table.keys {
-            r.control("TP", []);
-            r.text([bold(k.name), roman(" = "), italic(k.ty)]);
-            // "required", "required with [root]", "refused": said as they are.
-            let default = match k.default.strip_prefix('r') {
-                Some(rest) if rest.starts_with("equired") || rest == "efused" => {
-                    format!("R{rest}.")
-                }
-                _ => format!("Default: {}.", k.default),
-            };
-            r.text([roman(format!("{} {default}", k.about))]);
-        }
-    }
-    r.control("SH", ["EXAMPLE"]);
-    r.control("nf", []);
-    r.control("RS", ["4"]);
-    for line in EXAMPLE.lines() {
-        r.text([roman(line)]);
-    }
-    r.control("RE", []);
-    r.control("fi", []);
-    r.control("SH", ["SEE ALSO"]);
-    r.text([roman(
-        "netroot(1), netroot-build(1), netroot-profiles(1), netroot-publish(1)",
-    )]);
-    let mut out = Vec::new();
-    r.to_writer(&mut out)?;
-    Ok(out)
-}
+/// `nodes.toml`: one `[[node]]` table per diskless node. Keep in step with `src/nodes/parse.rs`
+/// (a test does).
+pub const NODE_TABLE: Table = Table {
+    name: "[node]",
+    side: "build, publish",
+    about: "One diskless node of the inventory (nodes.toml at the project's top): its per-MAC boot menu entry, its DHCP reservation and its layer of the root tree. Names, MACs (a node's mac and its ports are one namespace) and addresses are unique; errors name file:line:col.",
+    keys: &[
+        key("name", "string", "required", "One host-name label (letters, digits, '-'): the DHCP host name and the node's layer .netroot/nodes/NAME/."),
+        key("mac", "string", "required", "aa:bb:cc:dd:ee:ff: the MAC its firmware boots from (per-MAC menu files, the DHCP reservation)."),
+        key("profile", "string", "required", "The profile it boots."),
+        key("address", "string", "none (DHCP)", "\"A.B.C.D/N\": a static address instead of DHCP (also the DHCP reservation's fixed address); inside the profile's client_network."),
+        key("ports", "array of strings", "the profile's bond.ports", "Its bond ports (MACs or names) instead of the profile's, rendered as bond= in its entry."),
+        key("vlan", "integer", "the profile's [vlan] id", "802.1Q id 1-4094: its VLAN on the bond instead of the profile's, rendered as vlan= in its entry; its image must load 8021q."),
+    ],
+    free_form: None,
+};
 
-#[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-
-    use super::*;
-
-    /// The struct definitions of raw.rs: name → fields as (TOML key, Rust type). Reads both plain
-    /// `pub struct RawX { pub key: T, }` and the `raw_section!` form `key: T,`; honours
-    /// `#[serde(rename = "...")]`.
-    fn raw_structs(src: &str) -> BTreeMap<String, Vec<(String, String)>> {
-        let mut structs = BTreeMap::new();
-        let mut current: Option<(String, Vec<(String, String)>)> = None;
-        let mut rename: Option<String> = None;
-        for line in src.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("pub struct Raw") {
-                if let Some(name) = rest.strip_suffix('{') {
-                    current = Some((format!("Raw{}", name.trim()), Vec::new()));
-                }
-                continue;
-            }
-            let Some((_, fields)) = current.as_mut() else {
-                continue;
-            };
-            if line == "}" {
-                let (name, fields) = current.take().unwrap();
-                structs.insert(name, fields);
-                continue;
-            }
-            if let Some(r) = line.strip_prefix("#[serde(rename = \"") {
-                rename = r.split('"').next().map(str::to_string);
-                continue;
-            }
-            if line.starts_with("//") || line.starts_with('#') {
-                continue;
-            }
-            let field = line.strip_prefix("pub ").unwrap_or(line);
-            let Some((name, ty)) = field.split_once(':') else {
-                continue;
-            };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                continue;
-            }
-            let key = rename.take().unwrap_or_else(|| name.to_string());
-            fields.push((key, ty.trim().trim_end_matches(',').to_string()));
-        }
-        structs
-    }
-
-    /// The `Raw…` struct a type names (`Option<RawKernel>`, `BTreeMap<String, Val<RawOwner>>`).
-    fn raw_type(ty: &str) -> Option<String> {
-        let at = ty.find("Raw")?;
-        let name: String = ty[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        Some(name)
-    }
-
-    /// Tables (name → free-form?) and (table, key) pairs reachable from `RawProfile`.
-    fn walk(
-        structs: &BTreeMap<String, Vec<(String, String)>>,
-        name: &str,
-        table: &str,
-        tables: &mut BTreeMap<String, bool>,
-        keys: &mut BTreeSet<(String, String)>,
-    ) {
-        let fields = structs
-            .get(name)
-            .unwrap_or_else(|| panic!("raw.rs: struct {name} not found"));
-        tables.insert(table.to_string(), false);
-        let join = |k: &str| {
-            if table.is_empty() {
-                k.to_string()
-            } else {
-                format!("{table}.{k}")
-            }
-        };
-        for (key, ty) in fields {
-            match (ty.contains("BTreeMap"), raw_type(ty)) {
-                (true, Some(inner)) => walk(
-                    structs,
-                    &inner,
-                    &format!("{}.\"PATH\"", join(key)),
-                    tables,
-                    keys,
-                ),
-                (true, None) => {
-                    tables.insert(join(key), true);
-                }
-                (false, Some(inner)) => walk(structs, &inner, &join(key), tables, keys),
-                (false, None) => {
-                    keys.insert((table.to_string(), key.clone()));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn every_raw_key_is_documented_and_nothing_else() {
-        let structs = raw_structs(include_str!("../profile/raw.rs"));
-        let mut code_tables = BTreeMap::new();
-        let mut code_keys = BTreeSet::new();
-        walk(&structs, "RawProfile", "", &mut code_tables, &mut code_keys);
-        // The parser found the whole file, not a fragment of it.
-        assert!(code_tables.len() >= 15, "{code_tables:?}");
-        assert!(code_keys.contains(&("".to_string(), "abstract".to_string())));
-
-        let doc_tables: BTreeMap<String, bool> = TABLES
-            .iter()
-            .map(|t| (t.name.to_string(), t.free_form.is_some()))
-            .collect();
-        let doc_keys: BTreeSet<(String, String)> = TABLES
-            .iter()
-            .flat_map(|t| {
-                t.keys
-                    .iter()
-                    .map(|k| (t.name.to_string(), k.name.to_string()))
-            })
-            .collect();
-        let undocumented: Vec<_> = code_keys.difference(&doc_keys).collect();
-        let stale: Vec<_> = doc_keys.difference(&code_keys).collect();
-        assert!(
-            undocumented.is_empty() && stale.is_empty(),
-            "netroot-profile(5) (src/cli/profile_page.rs) and src/profile/raw.rs disagree: \
-             undocumented keys {undocumented:?}, documented keys raw.rs lacks {stale:?}"
-        );
-        assert_eq!(
-            code_tables, doc_tables,
-            "tables (name → free-form) of raw.rs vs netroot-profile(5)"
-        );
-        assert_eq!(
-            TABLES.len(),
-            doc_tables.len(),
-            "a table is documented twice"
-        );
-    }
-
-    #[test]
-    fn the_parser_sees_a_new_key() {
-        let src = include_str!("../profile/raw.rs").replace(
-            "        strict: bool,\n",
-            "        strict: bool,\n        newkey: u32,\n",
-        );
-        let structs = raw_structs(&src);
-        let firmware = &structs["RawFirmware"];
-        assert!(firmware.iter().any(|(k, _)| k == "newkey"), "{firmware:?}");
-    }
-
-    #[test]
-    fn renders_every_table() {
-        let page = String::from_utf8(render().unwrap()).unwrap();
-        assert!(page.contains("\n.TH netroot-profile 5 "), "{page}");
-        for t in TABLES.iter().filter(|t| !t.name.is_empty()) {
-            let heading = format!(".SS [{}]\n", t.name);
-            assert!(page.contains(&heading), "{heading} missing");
-        }
-    }
-}
+/// `[node.vars]`: the node's template variables, above the profile's `[vars]`.
+pub const NODE_VARS: &str = "NAME = VALUE (any TOML value), rendered into the node's layer from the root overlays' *.j2 files.";
