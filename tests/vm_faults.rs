@@ -284,15 +284,8 @@ fn link_loss_during_io(name: &str, mode: &str, in_quick: bool) -> Result<()> {
             now_active != port && now_active != "none",
             "traffic still on {now_active} after pulling {port}:\n{t}"
         );
-        let Some(IoLine::Summary {
-            reads,
-            errors,
-            longest_stall_ms,
-            mean_ms,
-        }) = lines.last().cloned()
-        else {
-            bail!("no summary line last:\n{t}");
-        };
+        let (reads, errors, longest_stall_ms, mean_ms) =
+            ioloop::summary(&lines).map_err(|e| anyhow::anyhow!("{e}:\n{t}"))?;
         ensure!(errors == 0, "{errors} read errors:\n{t}");
         ensure!(
             after.last().is_some_and(|(r, _)| *r == reads),

@@ -23,7 +23,7 @@
 mod vm;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -94,6 +94,33 @@ fn node_spec_vlan(
     spec
 }
 
+/// The bed for `node` behind a partner aggregating as `aggregation` (hash `layer3+4`), tagging
+/// `vlan` only when given, and the node's boot options on it.
+fn partner_bed(
+    tools: &VmTools,
+    node: &bed::Bed,
+    aggregation: Aggregation,
+    vlan: Option<u16>,
+    timeout: Duration,
+) -> Result<(LacpBed, BootOpts)> {
+    let kernel = kernel_tree(tools, node.tmp.path())?;
+    let partner = PartnerSpec {
+        aggregation,
+        hash: "layer3+4".into(),
+        vlan,
+        native: false,
+    };
+    let lacp = start_bed(tools, node, &kernel, partner)?;
+    let (uplink, ns) = lacp.node_uplink();
+    let opts = BootOpts {
+        uplink,
+        netns: Some(ns),
+        timeout,
+        ..BootOpts::default()
+    };
+    Ok((lacp, opts))
+}
+
 /// Starts the bed for `node` with `partner`.
 fn start_bed(
     tools: &VmTools,
@@ -129,8 +156,10 @@ struct Cables {
     node: std::sync::mpsc::Sender<Watch>,
     pulled_ms: Option<u64>,
     plugged_ms: Option<u64>,
-    pulled_at: Option<Duration>,
-    plugged_at: Option<Duration>,
+    /// QEMU time of the triggering line (for the report) and the moment (to order against the
+    /// partner's reports, whose console counts from the partner's own start).
+    pulled_at: Option<(Duration, Instant)>,
+    plugged_at: Option<(Duration, Instant)>,
     errors: Vec<String>,
 }
 
@@ -149,10 +178,10 @@ impl Cables {
     fn observe(&mut self, line: &TimedLine, lacp: &LacpBed) -> Watch {
         if let Some(Ok(IoLine::Progress { at_ms, .. })) = ioloop::parse_line(&line.text) {
             if at_ms >= PULL_AT_MS && self.pulled_ms.is_none() {
-                (self.pulled_ms, self.pulled_at) = (Some(at_ms), Some(line.at));
+                (self.pulled_ms, self.pulled_at) = (Some(at_ms), Some((line.at, Instant::now())));
                 self.change(false, lacp);
             } else if at_ms >= PLUG_AT_MS && self.pulled_ms.is_some() && self.plugged_ms.is_none() {
-                (self.plugged_ms, self.plugged_at) = (Some(at_ms), Some(line.at));
+                (self.plugged_ms, self.plugged_at) = (Some(at_ms), Some((line.at, Instant::now())));
                 self.change(true, lacp);
             }
         }
@@ -205,21 +234,7 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
             Guest::IoLoop(IO_LOOP),
         );
         let node = bed::prepare(tools, &spec)?;
-        let kernel = kernel_tree(tools, node.tmp.path())?;
-        let partner_spec = PartnerSpec {
-            aggregation: Aggregation::Lacp,
-            hash: "layer3+4".into(),
-            vlan: None,
-            native: false,
-        };
-        let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
-        let (_, ns) = lacp.node_uplink();
-        let opts = BootOpts {
-            uplink: netroot::qemu::Uplink::Links(partner::node_links()),
-            netns: Some(ns),
-            timeout: QEMU_TIMEOUT,
-            ..BootOpts::default()
-        };
+        let (lacp, opts) = partner_bed(tools, &node, Aggregation::Lacp, None, QEMU_TIMEOUT)?;
         let (node_tx, node_rx) = std::sync::mpsc::channel();
         let mut cables = Cables::new(node_tx);
         let run = node.boot_with(tools, &opts, Some(&node_rx), &mut |l| {
@@ -244,12 +259,18 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
         let [node_before, node_after] = node_views.as_slice() else {
             bail!("{} node bond reports, expected 2:\n{t}", node_views.len());
         };
-        let (Some(pulled_at), Some(plugged_at), Some(pulled_ms), Some(plugged_ms)) = (
+        let (
+            Some((pulled_t, pulled_at)),
+            Some((plugged_t, plugged_at)),
+            Some(pulled_ms),
+            Some(plugged_ms),
+        ) = (
             cables.pulled_at,
             cables.plugged_at,
             cables.pulled_ms,
             cables.plugged_ms,
-        ) else {
+        )
+        else {
             bail!("the cables were not pulled and plugged: {cables:?}\n{t}");
         };
         // The partner's view before the pull: the one the node's first report was checked against.
@@ -274,15 +295,8 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
             .console()
             .parsed(ioloop::parse_line)
             .map_err(anyhow::Error::msg)?;
-        let Some(IoLine::Summary {
-            reads,
-            errors,
-            longest_stall_ms,
-            mean_ms,
-        }) = lines.last().cloned()
-        else {
-            bail!("no summary line last:\n{t}");
-        };
+        let (reads, errors, longest_stall_ms, mean_ms) =
+            ioloop::summary(&lines).map_err(|e| anyhow::anyhow!("{e}:\n{t}"))?;
         ensure!(errors == 0, "{errors} read errors:\n{t}");
         let reads_at = |ms: u64| {
             lines
@@ -302,8 +316,8 @@ fn lacp_aggregates_four_ports_and_survives_two_pulled_cables() -> Result<()> {
         bed::assert_powered_off(&run)?;
         Ok(format!(
             "802.3ad: node {node_before} / partner {partner_before}; pulled nic0,nic1 at {:.1}s -> partner lacp=2/4, plugged at {:.1}s -> {partner_after}; reads={reads} ({while_out} while out) errors=0 longest_stall={longest_stall_ms}ms mean={mean_ms}ms",
-            pulled_at.as_secs_f64(),
-            plugged_at.as_secs_f64()
+            pulled_t.as_secs_f64(),
+            plugged_t.as_secs_f64()
         ))
     })
 }
@@ -319,20 +333,7 @@ fn balance_xor_layer3_4_boots_against_a_static_lag() -> Result<()> {
             Guest::Checks,
         );
         let node = bed::prepare(tools, &spec)?;
-        let kernel = kernel_tree(tools, node.tmp.path())?;
-        let partner_spec = PartnerSpec {
-            aggregation: Aggregation::Xor,
-            hash: "layer3+4".into(),
-            vlan: None,
-            native: false,
-        };
-        let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
-        let (uplink, ns) = lacp.node_uplink();
-        let opts = BootOpts {
-            uplink,
-            netns: Some(ns),
-            ..BootOpts::default()
-        };
+        let (lacp, opts) = partner_bed(tools, &node, Aggregation::Xor, None, bed::QEMU_TIMEOUT)?;
         let run = node.boot(tools, &opts, &mut |_| Watch::Continue)?;
         report.vm_wall = Some(run.wall);
         let init = bed::assert_init_ok(&run, "balance-xor", 4)?;
@@ -377,21 +378,8 @@ fn a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner() -> Result<()> {
             Some(VLAN_ID),
         );
         let node = bed::prepare(tools, &spec)?;
-        let kernel = kernel_tree(tools, node.tmp.path())?;
-        let partner_spec = PartnerSpec {
-            aggregation: Aggregation::Lacp,
-            hash: "layer3+4".into(),
-            vlan: Some(VLAN_ID),
-            native: false,
-        };
-        let lacp = start_bed(tools, &node, &kernel, partner_spec)?;
-        let (uplink, ns) = lacp.node_uplink();
-        let opts = BootOpts {
-            uplink,
-            netns: Some(ns),
-            timeout: QEMU_TIMEOUT,
-            ..BootOpts::default()
-        };
+        let (lacp, opts) =
+            partner_bed(tools, &node, Aggregation::Lacp, Some(VLAN_ID), QEMU_TIMEOUT)?;
         let run = node.boot(tools, &opts, &mut |_| Watch::Continue)?;
         report.vm_wall = Some(run.wall);
         let t = run.transcript();
@@ -419,9 +407,8 @@ fn a_vlan_on_the_bond_reaches_servers_behind_a_tagging_partner() -> Result<()> {
             .console()
             .parsed(ioloop::parse_line)
             .map_err(anyhow::Error::msg)?;
-        let Some(IoLine::Summary { reads, errors, .. }) = lines.last().cloned() else {
-            bail!("no summary line last:\n{t}");
-        };
+        let (reads, errors, _, _) =
+            ioloop::summary(&lines).map_err(|e| anyhow::anyhow!("{e}:\n{t}"))?;
         ensure!(
             errors == 0 && reads > 0,
             "reads={reads} errors={errors}:\n{t}"

@@ -239,6 +239,27 @@ fn dhcp_lease_from_dnsmasq_and_netlink_apply() {
     assert!(lo_state.contains("UP"), "{lo_state}");
 }
 
+/// A network namespace with a veth pair `d0`/`d1` in it, deleted on drop.
+struct VethNetns(String);
+
+impl VethNetns {
+    fn new(ns: &str) -> VethNetns {
+        sh(&["ip", "netns", "add", ns]);
+        let guard = VethNetns(ns.to_string());
+        sh(&[
+            "ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+        ]);
+        guard
+    }
+}
+
+impl Drop for VethNetns {
+    fn drop(&mut self) {
+        // A namespace left behind only costs a name; the test's result is what matters.
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 #[test]
 fn link_flags_and_mac_over_netlink() {
     if !rustix::process::geteuid().is_root() || !have("ip") {
@@ -246,17 +267,7 @@ fn link_flags_and_mac_over_netlink() {
         return;
     }
     let ns = format!("nrt-link-{}", std::process::id());
-    sh(&["ip", "netns", "add", &ns]);
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _guard = Del(ns.clone());
-    sh(&[
-        "ip", "-n", &ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
-    ]);
+    let _guard = VethNetns::new(&ns);
     let results = in_netns(&ns, || {
         let mut sys = RealSys::new();
         (
@@ -293,17 +304,7 @@ fn vlan_link_over_netlink() {
         return;
     }
     let ns = format!("nrt-vlan-{}", std::process::id());
-    sh(&["ip", "netns", "add", &ns]);
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _guard = Del(ns.clone());
-    sh(&[
-        "ip", "-n", &ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
-    ]);
+    let _guard = VethNetns::new(&ns);
     let has_vlan = kernel_has_vlan(&ns);
     let results = in_netns(&ns, || {
         let mut sys = RealSys::new();

@@ -1,4 +1,4 @@
-//! The LACP bed: the node's four NICs cabled to a partner VM ([`partner`](super::partner))
+//! The LACP bed: the node's four NICs cabled to a partner VM (the [`partner`] module)
 //! that aggregates them (802.3ad or a static LAG, optionally tagging a VLAN) and bridges them to
 //! a tap in the bed's own network namespace, where a real dnsmasq (DHCP, and TFTP for PXE) and
 //! nfs-ganesha listen on the profile's NFS server address. The node boots exactly as on a
@@ -130,7 +130,9 @@ impl LacpBed {
 struct Seen {
     ready: bool,
     failed: Option<String>,
-    views: Vec<(Duration, BondView)>,
+    /// Each report and when this process saw it: an `Instant`, comparable with the other VM's
+    /// events (each VM's console times count from its own start).
+    views: Vec<(Instant, BondView)>,
     bad_report: Option<String>,
 }
 
@@ -209,13 +211,13 @@ impl Partner {
             .map_err(|_| partner_error("the partner VM is not running".into()))
     }
 
-    /// The partner's latest report and when it was printed (from QEMU's start).
-    pub fn latest(&self) -> Option<(Duration, BondView)> {
+    /// The partner's latest report and when it was seen.
+    pub fn latest(&self) -> Option<(Instant, BondView)> {
         self.lock().views.last().cloned()
     }
 
     /// Every report so far.
-    pub fn history(&self) -> Vec<(Duration, BondView)> {
+    pub fn history(&self) -> Vec<(Instant, BondView)> {
         self.lock().views.clone()
     }
 
@@ -291,7 +293,7 @@ fn observe(seen: &Mutex<Seen>, reports: &mut ReportCollector, line: &TimedLine) 
         }
     }
     match reports.feed(text) {
-        Some(Ok(view)) => s.views.push((line.at, view)),
+        Some(Ok(view)) => s.views.push((Instant::now(), view)),
         Some(Err(e)) => s.bad_report = Some(e.to_string()),
         None => {}
     }

@@ -8,8 +8,8 @@
 //!
 //! The cables are QEMU UDP sockets on the bed namespace's loopback ([`node_links`] and
 //! [`partner_links`] are the two ends); a cable pull is `set_link` on both ends
-//! ([`Partner::set_link`] for the partner's). Console lines: `partner: ready mode=M`,
-//! `partner: FAILED <what>`, and the framed reports.
+//! ([`Partner::set_link`](super::lacpbed::Partner::set_link) for the partner's). Console lines:
+//! `partner: ready mode=M`, `partner: FAILED <what>`, and the framed reports.
 
 use std::path::{Path, PathBuf};
 

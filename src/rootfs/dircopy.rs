@@ -31,6 +31,21 @@ pub(crate) enum Files {
     Linked,
 }
 
+/// [`copy`], then the tree's deferred directory metadata: a whole copy.
+pub(crate) fn copy_finished(
+    src: &Path,
+    staging: &Path,
+    mut tree: Tree,
+    files: Files,
+) -> Result<(), RootfsError> {
+    copy(src, staging, &mut tree, files)?;
+    tree.finish().map_err(|(path, reason)| RootfsError::Copy {
+        source_dir: src.to_path_buf(),
+        path,
+        reason,
+    })
+}
+
 /// Copies the tree at `src` into `tree` (rooted at `staging`; not finished).
 pub(crate) fn copy(
     src: &Path,

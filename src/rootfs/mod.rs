@@ -84,15 +84,10 @@ pub fn materialize_with(
 ) -> Result<RootReport, RootfsError> {
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
-    let mut tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
+    let tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
     match src {
         RootSource::Dir(dir) => {
-            dircopy::copy(dir, root, &mut tree, dircopy::Files::Copied)?;
-            tree.finish().map_err(|(path, reason)| RootfsError::Copy {
-                source_dir: dir.clone(),
-                path,
-                reason,
-            })?;
+            dircopy::copy_finished(dir, root, tree, dircopy::Files::Copied)?;
         }
         RootSource::Tarball(archive) => extract(archive, tree)?,
         RootSource::Mmdebstrap(recipe) => {
@@ -128,13 +123,8 @@ pub fn mmdebstrap_tarball(
 pub fn link_variant(base: &Path, dest: &Path) -> Result<RootReport, RootfsError> {
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
-    let mut tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
-    dircopy::copy(base, root, &mut tree, dircopy::Files::Linked)?;
-    tree.finish().map_err(|(path, reason)| RootfsError::Copy {
-        source_dir: base.to_path_buf(),
-        path,
-        reason,
-    })?;
+    let tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
+    dircopy::copy_finished(base, root, tree, dircopy::Files::Linked)?;
     let report = scan(root)?;
     staging.publish()?;
     Ok(report)

@@ -118,6 +118,20 @@ pub fn install(tree: &RootTree, expect: &GuestExpect, io: &IoLoop) -> Result<(),
     fs::write(&path, data).map_err(VmError::io("write", &path))
 }
 
+/// The loop's summary line, which must be its last line: (reads, errors, longest stall in ms,
+/// mean read in ms).
+pub fn summary(lines: &[IoLine]) -> Result<(u64, u64, u64, u64), String> {
+    match lines.last() {
+        Some(IoLine::Summary {
+            reads,
+            errors,
+            longest_stall_ms,
+            mean_ms,
+        }) => Ok((*reads, *errors, *longest_stall_ms, *mean_ms)),
+        other => Err(format!("the last loop line is not the summary: {other:?}")),
+    }
+}
+
 /// One line of the loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IoLine {

@@ -61,7 +61,7 @@ pub struct Stats {
     pub requests: u32,
     pub naks: u32,
     pub ignored: u32,
-    /// Frames the kernel dropped on send ([`TRANSIENT_SEND`]), resent after [`DHCP_DROP_RETRY`].
+    /// Frames the kernel dropped on send (ENOBUFS, ENETDOWN), resent after [`DHCP_DROP_RETRY`].
     pub dropped: u32,
     /// The most telling problem seen (last NAK or ignored packet).
     pub last_problem: Option<String>,
