@@ -1,0 +1,166 @@
+//! The conventions admins expect of the command line (issue 14): `-v`/`-q` and `NETROOT_LOG`
+//! (logs on stderr only, stdout unchanged), and `netroot qemu --check --json`.
+#![allow(clippy::disallowed_methods)] // tests write their fixtures directly
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// `netroot -C PROJECT [FLAGS] build qemu-base --out OUT --kernel KERNEL` sharing one cache.
+fn build_cmd(p: &Path, flags: &[&str], out: &Path, cache: &Path, kernel: &Path) -> Command {
+    let mut c = netroot(p, flags);
+    c.args(["build", "qemu-base", "--out"])
+        .arg(out)
+        .arg("--kernel")
+        .arg(kernel)
+        .env("NETROOT_CACHE", cache)
+        .env_remove("NETROOT_LOG");
+    c
+}
+
+#[test]
+fn quiet_says_nothing_verbose_shows_stages_and_the_cache_size_and_stdout_stays_the_result() {
+    let Some(kernel) = kernel_dir() else {
+        return;
+    };
+    let p = project();
+    let cache = p.path().join("cache");
+    // -q: a cold build prints its summary and nothing on stderr.
+    let o = output_ok(&mut build_cmd(
+        p.path(),
+        &["-q"],
+        &p.path().join("o1"),
+        &cache,
+        &kernel,
+    ));
+    assert_eq!(stderr(&o), "", "-q printed on stderr");
+    assert_has(&stdout(&o), "qemu-base: built ");
+    // Without a flag: the progress lines (stderr is not a terminal here).
+    let o = output_ok(&mut build_cmd(
+        p.path(),
+        &[],
+        &p.path().join("o2"),
+        &cache,
+        &kernel,
+    ));
+    assert_has(&stderr(&o), "netroot: [qemu-base] kernel");
+    assert!(!stderr(&o).contains(" INFO "), "{}", stderr(&o));
+    // -v --json: stage lines and the cache size on stderr, one JSON document on stdout.
+    let o = output_ok(
+        &mut build_cmd(p.path(), &["-v"], &p.path().join("o3"), &cache, &kernel).arg("--json"),
+    );
+    let err = stderr(&o);
+    for part in [
+        "stage done stage=\"kernel\" cached=",
+        "stage done stage=\"compress\"",
+        "cache size cache=",
+        "rebuilding reason=",
+    ] {
+        assert_has(&err, part);
+    }
+    assert!(!err.contains(" DEBUG "), "-v is info: {err}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON under -v ({e}): {}", stdout(&o)));
+    assert_eq!(report["profile"], "qemu-base");
+    // NETROOT_LOG=debug: debug lines, and the up-to-date build logs that it runs no stage.
+    let o = output_ok(
+        build_cmd(p.path(), &[], &p.path().join("o3"), &cache, &kernel).env("NETROOT_LOG", "debug"),
+    );
+    assert_has(&stderr(&o), "up to date: no stage runs");
+    let o = output_ok(
+        build_cmd(p.path(), &[], &p.path().join("o4"), &cache, &kernel)
+            .env("NETROOT_LOG", "netroot::pipeline::stage=debug"),
+    );
+    let err = stderr(&o);
+    assert_has(
+        &err,
+        " DEBUG netroot::pipeline::stage: stage started stage=\"kernel\"",
+    );
+    assert!(
+        !err.contains("netroot::pipeline::run:"),
+        "the directive names one target: {err}"
+    );
+    // A flag overrides NETROOT_LOG.
+    let o = output_ok(
+        build_cmd(p.path(), &["-q"], &p.path().join("o5"), &cache, &kernel)
+            .env("NETROOT_LOG", "trace"),
+    );
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn a_bad_netroot_log_is_a_usage_error_naming_it_and_v_with_q_is_refused() {
+    let p = project();
+    let o = run(netroot(p.path(), &["profiles"]).env("NETROOT_LOG", "netroot=loud"));
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(
+        &stderr(&o),
+        "netroot: error: NETROOT_LOG=\"netroot=loud\": ",
+    );
+    assert_eq!(stdout(&o), "");
+    // Under --json the usage error is the JSON document on stdout.
+    let o = run(netroot(p.path(), &["profiles", "--json"]).env("NETROOT_LOG", "netroot=loud"));
+    assert_eq!(o.status.code(), Some(2));
+    let err: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(err["exit"], 2);
+    assert!(
+        err["error"].as_str().unwrap().contains("NETROOT_LOG"),
+        "{err}"
+    );
+    // A flag decides without reading NETROOT_LOG.
+    let o = run(netroot(p.path(), &["-v", "profiles", "show", "compute"])
+        .env("NETROOT_LOG", "netroot=loud"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&mut netroot(p.path(), &["-v", "-q", "profiles"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(&stderr(&o), "cannot be used with");
+    // -vv is accepted anywhere (global).
+    let o = run(&mut netroot(
+        p.path(),
+        &["profiles", "show", "compute", "-vv"],
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn qemu_check_json_prints_a_failure_before_the_vm_as_the_error_document() {
+    if !root_or_skip("netroot qemu refuses to run unless root") {
+        return;
+    }
+    let p = project();
+    // compute has no [root]: refused before any build or VM.
+    let o = run(&mut netroot(
+        p.path(),
+        &["qemu", "compute", "--check", "--json"],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+    assert_eq!(err["exit"], 1);
+    assert_has(
+        err["error"].as_str().unwrap(),
+        "profile \"compute\" has no [root] section",
+    );
+    assert!(!stdout(&o).contains("netroot qemu: FAIL"), "{}", stdout(&o));
+    assert!(!p.path().join("build").exists(), "nothing was built");
+    // Without --json the verdict line is still the one line on stdout.
+    let o = run(&mut netroot(p.path(), &["qemu", "compute", "--check"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("netroot qemu: FAIL profile=compute: "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn qemu_json_without_check_is_a_usage_error() {
+    let p = project();
+    let o = run(&mut netroot(p.path(), &["qemu", "qemu", "--json"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(&stderr(&o), "--check");
+    assert_eq!(stdout(&o), "");
+}
