@@ -50,7 +50,7 @@ fn quiet_says_nothing_verbose_shows_stages_and_the_cache_size_and_stdout_stays_t
     assert!(!stderr(&o).contains(" INFO "), "{}", stderr(&o));
     // -v --json: stage lines and the cache size on stderr, one JSON document on stdout.
     let o = output_ok(
-        &mut build_cmd(p.path(), &["-v"], &p.path().join("o3"), &cache, &kernel).arg("--json"),
+        build_cmd(p.path(), &["-v"], &p.path().join("o3"), &cache, &kernel).arg("--json"),
     );
     let err = stderr(&o);
     for part in [

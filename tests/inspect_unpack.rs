@@ -117,8 +117,11 @@ fn an_image_round_trips_through_unpack() {
     assert_eq!(fs::read(empty.join("etc/conf")).unwrap(), b"main config");
 }
 
-/// A newc archive of (name, mode, data) entries, written by the `cpio` crate.
-fn raw_archive(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
+/// One raw archive entry: name, mode, data.
+type Raw<'a> = (&'a str, u32, &'a [u8]);
+
+/// A newc archive of [`Raw`] entries, written by the `cpio` crate.
+fn raw_archive(entries: &[Raw<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for (ino, (name, mode, data)) in entries.iter().enumerate() {
         let mut w = cpio::NewcBuilder::new(name)
@@ -149,7 +152,7 @@ fn hostile_archives_are_refused_naming_the_entry_and_leave_nothing() {
     const FILE: u32 = 0o100644;
     const DIR: u32 = 0o040755;
     const LINK: u32 = 0o120777;
-    let cases: [(&[(&str, u32, &[u8])], &str); 4] = [
+    let cases: [(&[Raw<'_>], &str); 4] = [
         (
             &[("ok", FILE, b"x"), ("../x", FILE, b"x")],
             "entry \"../x\": has a .. component",

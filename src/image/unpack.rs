@@ -184,7 +184,7 @@ impl<'r> Unpacker<'r> {
         let mut dirs: Vec<_> = std::mem::take(&mut self.implicit).into_iter().collect();
         dirs.append(&mut self.dirs);
         self.dirs = dirs;
-        self.dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (path, meta) in std::mem::take(&mut self.dirs) {
             let at = inroot::at_path(&path);
             self.writer
