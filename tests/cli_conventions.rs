@@ -164,3 +164,62 @@ fn qemu_json_without_check_is_a_usage_error() {
     assert_has(&stderr(&o), "--check");
     assert_eq!(stdout(&o), "");
 }
+
+#[test]
+fn quiet_moves_a_builds_warnings_into_its_summary() {
+    let Some(deb) = kernel_deb() else {
+        return;
+    };
+    let p = project();
+    // compute's modules want firmware the test host lacks: the build warns.
+    let mut c = netroot(p.path(), &["-q", "build", "compute", "--out"]);
+    c.arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&deb)
+        .env_remove("NETROOT_LOG");
+    let o = output_ok(&mut c);
+    assert_eq!(stderr(&o), "", "-q printed on stderr");
+    let text = stdout(&o);
+    let warning = text
+        .lines()
+        .find(|l| l.starts_with("  warning: firmware "))
+        .unwrap_or_else(|| panic!("no warning in the summary: {text}"));
+    // Once: not on stderr, once on stdout.
+    assert_eq!(text.matches(warning).count(), 1, "{text}");
+}
+
+#[test]
+fn verbose_publish_logs_the_plan_the_lock_and_each_step() {
+    let Some(kernel) = kernel_dir() else {
+        return;
+    };
+    let p = project();
+    root_tree(p.path(), &[("etc/os-release", "ID=one\n")]);
+    std::fs::write(
+        p.path().join("profiles/site.toml"),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n[publish]\nclient_network = \"10.0.2.0/24\"\n",
+    )
+    .unwrap();
+    let mut c = netroot(p.path(), &["-v", "publish", "site", "--json", "--out"]);
+    c.arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&kernel)
+        .arg("--tftp")
+        .arg(p.path().join("tftp"))
+        .arg("--nfs")
+        .arg(p.path().join("nfs"))
+        .env_remove("NETROOT_LOG");
+    let o = output_ok(&mut c);
+    let err = stderr(&o);
+    for part in [
+        "publish plan profile=site generation=",
+        "publish lock acquired lock=",
+        "publish step done step=\"stage tree\"",
+        "publish step done step=\"activate\"",
+    ] {
+        assert_has(&err, part);
+    }
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON under -v ({e}): {}", stdout(&o)));
+    assert!(report.is_object(), "{report}");
+}

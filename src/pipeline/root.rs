@@ -208,6 +208,7 @@ fn build_root(
             .ok()
             .and_then(|b| serde_json::from_slice::<RootReport>(&b).ok())
         {
+            tracing::info!(tree = %dir.display(), cached = true, "root tree");
             return Ok(Some(BuiltRoot {
                 dir,
                 key,
@@ -224,6 +225,7 @@ fn build_root(
         fs::remove_dir_all(&staging)
             .map_err(BuildError::io("cannot remove stale staging tree", &staging))?;
     }
+    tracing::info!(tree = %dir.display(), staging = %staging.display(), cached = false, "root tree");
     rootfs::materialize(spec, cache, &staging)?;
     let result = (|| {
         crate::overlay::apply_stamped(&plan, &staging, source_date_epoch)?;
