@@ -223,3 +223,78 @@ fn verbose_publish_logs_the_plan_the_lock_and_each_step() {
         .unwrap_or_else(|e| panic!("stdout is not JSON under -v ({e}): {}", stdout(&o)));
     assert!(report.is_object(), "{report}");
 }
+
+/// QEMU and nfs-ganesha, which a `netroot qemu` run needs; `false` (skipped) without them.
+fn vm_tools() -> bool {
+    let have = ["/usr/bin/qemu-system-x86_64", "/usr/bin/ganesha.nfsd"]
+        .iter()
+        .all(|p| Path::new(p).exists());
+    if !have {
+        eprintln!("skipped: qemu-system-x86_64 or ganesha.nfsd not installed");
+    }
+    have
+}
+
+#[test]
+fn qemu_check_json_of_a_timed_out_boot_and_its_logs() {
+    if !root_or_skip("netroot qemu runs as root") || !vm_tools() {
+        return;
+    }
+    let Some(kernel) = kernel_dir() else {
+        return;
+    };
+    let p = project();
+    root_tree(p.path(), &[("etc/os-release", "ID=one\n")]);
+    std::fs::write(
+        p.path().join("profiles/site.toml"),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n",
+    )
+    .unwrap();
+    // A two-second timeout ends the boot long before the init: a FAIL verdict in seconds.
+    let qemu = |flag: &str| {
+        let mut c = netroot(p.path(), &[flag, "qemu", "site", "--check", "--json"]);
+        c.args([
+            "--loader",
+            "direct",
+            "--accel",
+            "tcg",
+            "--timeout",
+            "2",
+            "--kernel",
+        ])
+        .arg(&kernel)
+        .env_remove("NETROOT_LOG");
+        run(&mut c)
+    };
+    let o = qemu("-v");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+    assert_eq!(v["profile"], "site");
+    assert_eq!(
+        (v["loader"].as_str(), v["accel"].as_str()),
+        (Some("direct"), Some("tcg"))
+    );
+    assert_eq!(v["network"], "hub");
+    assert_eq!(v["pass"], false);
+    assert_has(v["reason"].as_str().unwrap(), "timed out after 2.0s");
+    assert_eq!(v["qemu"]["how"], "timed-out");
+    assert_eq!(v["exit"], 1);
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 10, "{v}");
+    assert!(Path::new(v["log"].as_str().unwrap()).is_file(), "{v}");
+    assert!(v["wall_seconds"].as_f64().unwrap() >= 2.0, "{v}");
+    let err = stderr(&o);
+    for part in [
+        "qemu run profile=site",
+        "nfs-ganesha started pid=",
+        "qemu started pid=",
+    ] {
+        assert_has(&err, part);
+    }
+    // -q: the notes are gone, the verdict stays.
+    let o = qemu("-q");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "", "-q printed on stderr");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pass"], false);
+}

@@ -208,6 +208,14 @@ pub fn run(
     fs::create_dir_all(&run_dir).map_err(QemuError::io("create", &run_dir))?;
 
     let served_dir = serve::served_dir(&state, &profile.name);
+    tracing::info!(
+        profile = %profile.name,
+        run_dir = %run_dir.display(),
+        served = %served_dir.display(),
+        loader = opts.loader.name(),
+        network = opts.network.as_str(),
+        "qemu run"
+    );
     loader::install(opts.loader, &opts.tools.loaders, &served_dir.join("tftp"))?;
     let served = serve::publish(&profile, &extra, &opts.build.out_dir, &served_dir)?;
     events.note(&format!(
