@@ -20,12 +20,14 @@ fn unpack(image: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
     run(&mut c)
 }
 
-/// An image of two segments: an early one with `etc/conf`, then the main one overriding it.
+/// An image of two segments: an early one with `etc/conf` (hardlinked as `etc/conf.link`), then
+/// the main one overriding `etc/conf`.
 fn two_segment_image(path: &Path) {
     let mut early = ImageBuilder::new();
     early
         .add_file("etc/conf", 0o600, b"early".to_vec())
         .unwrap();
+    early.add_hardlink("etc/conf.link", "etc/conf").unwrap();
     let mut main = ImageBuilder::new();
     main.add_dir("etc", 0o750).unwrap();
     main.add_file("etc/conf", 0o640, b"main config".to_vec())
@@ -50,8 +52,8 @@ fn an_image_round_trips_through_unpack() {
     let o = unpack(&img, &out, &["--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(report["files"], 4, "{report}");
-    assert_eq!(report["hardlinks"], 1, "{report}");
+    assert_eq!(report["files"], 5, "{report}");
+    assert_eq!(report["hardlinks"], 2, "{report}");
     assert_eq!(report["symlinks"], 1, "{report}");
     let mode = |p: &str| {
         fs::symlink_metadata(out.join(p))
@@ -60,9 +62,12 @@ fn an_image_round_trips_through_unpack() {
             .mode()
             & 0o7777
     };
-    // The later segment's entry wins, with its mode.
+    // The later segment's entry wins, with its mode, written into the same inode as the kernel
+    // does (O_TRUNC): the name hardlinked to it in the early segment shows it too.
     assert_eq!(fs::read(out.join("etc/conf")).unwrap(), b"main config");
     assert_eq!(mode("etc/conf"), 0o640);
+    assert_eq!(fs::read(out.join("etc/conf.link")).unwrap(), b"main config");
+    assert_eq!(mode("etc/conf.link"), 0o640);
     assert_eq!(mode("etc"), 0o750);
     assert_eq!(mode("bin/tool"), 0o755);
     assert_eq!(
@@ -99,7 +104,8 @@ fn an_image_round_trips_through_unpack() {
             "bin/tool",
             "bin/tool2",
             "dev/console",
-            "etc/conf"
+            "etc/conf",
+            "etc/conf.link"
         ]
     );
     let o = unpack(&img, &out, &[]);
@@ -113,7 +119,7 @@ fn an_image_round_trips_through_unpack() {
     fs::create_dir(&empty).unwrap();
     let o = unpack(&img, &empty, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_has(&stdout(&o), "files (1 hardlinks, ");
+    assert_has(&stdout(&o), "5 files (2 hardlinks, ");
     assert_eq!(fs::read(empty.join("etc/conf")).unwrap(), b"main config");
 }
 

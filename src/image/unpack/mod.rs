@@ -1,7 +1,8 @@
 //! `netroot inspect IMAGE --unpack DIR`: every entry of a verified image, segment by segment, is
 //! written into DIR as the kernel's unpacker leaves it (a later entry of a name replaces the
-//! earlier one; a directory entry over a directory only changes its metadata; hardlinked newc
-//! names become hardlinks).
+//! earlier one; a regular file over a regular file is rewritten in place, as the kernel opens it
+//! `O_TRUNC`, so names hardlinked to it see the new content; a directory entry over a directory
+//! only changes its metadata; hardlinked newc names become hardlinks).
 //!
 //! A hostile archive is refused, naming the entry, before anything it names is written: an
 //! absolute name, a `..` component or a NUL in the name (checked on the name as
@@ -19,15 +20,20 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
-use serde::Serialize;
+
+mod types;
+
+use types::{checked_name, io_err};
+pub use types::{UnpackError, UnpackReport};
 
 use super::reader::{Entry, Image};
 use crate::fsx::atomic;
-use crate::fsx::inode::{Chown, InodeError, Meta, Node, Time, Writer, MODE_BITS};
+use crate::fsx::inode::{Chown, Meta, Node, Time, Writer, MODE_BITS};
 use crate::fsx::inroot::{self, Links, Missing, ResolveError};
 use crate::rootfs::cursor::{open_dir, FsLookup};
 
@@ -37,68 +43,6 @@ const STAGING_PREFIX: &str = ".netroot-unpack-";
 const IMPLICIT_DIR_MODE: u32 = super::IMPLICIT_DIR_MODE;
 /// Copy buffer for file contents.
 const COPY_BUF: usize = 64 * 1024;
-
-/// What an unpack wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UnpackReport {
-    pub dir: PathBuf,
-    /// Archive entries, every segment's.
-    pub entries: usize,
-    pub files: usize,
-    /// Of `files`, the names linked to an earlier one.
-    pub hardlinks: usize,
-    pub dirs: usize,
-    pub symlinks: usize,
-    /// Character and block devices, fifos and sockets.
-    pub special: usize,
-    /// Bytes of file content written (a hardlinked file once).
-    pub bytes: u64,
-}
-
-impl std::fmt::Display for UnpackReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "unpacked {} entries into {}: {} files ({} hardlinks, {} bytes), {} directories, {} symlinks, {} special files",
-            self.entries,
-            self.dir.display(),
-            self.files,
-            self.hardlinks,
-            self.bytes,
-            self.dirs,
-            self.symlinks,
-            self.special
-        )
-    }
-}
-
-/// Why an unpack was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum UnpackError {
-    #[error("{0} exists and is not an empty directory: refusing to unpack into it")]
-    NotEmpty(PathBuf),
-    #[error("entry {entry:?}: {reason}: refusing to unpack")]
-    Hostile { entry: String, reason: String },
-    #[error("entry {entry:?}: {source}")]
-    Resolve { entry: String, source: ResolveError },
-    #[error("entry {entry:?} is a {kind}: only root can create one")]
-    Device { entry: String, kind: &'static str },
-    #[error("entry {entry:?}: {source}")]
-    Inode { entry: String, source: InodeError },
-    #[error("entry {entry:?}: content not read from the image")]
-    NoContent { entry: String },
-    #[error("cannot {op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-}
-
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> UnpackError {
-    let path = path.to_path_buf();
-    move |source| UnpackError::Io { op, path, source }
-}
 
 /// Unpacks `image` (read keeping every file's content) into `dest`, which must not exist or be
 /// an empty directory.
@@ -138,6 +82,18 @@ pub fn unpack(image: &Image, dest: &Path) -> Result<UnpackReport, UnpackError> {
     }
     report.dir = dest.to_path_buf();
     Ok(report)
+}
+
+/// What is at an entry's name before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Nothing (any earlier node there was removed).
+    Free,
+    /// A directory, and the entry is one: only its metadata changes.
+    Dir,
+    /// A regular file, and the entry is one that is not a link: it is truncated and rewritten in
+    /// place, as the kernel opens it `O_TRUNC` (names hardlinked to it see the new content).
+    File,
 }
 
 /// The walk over the entries, writing below the staging root.
@@ -254,8 +210,9 @@ impl<'r> Unpacker<'r> {
             entry: e.path.clone(),
             source,
         };
-        if !self.clear(&parent, leaf, kind, &e.path)? {
-            // A directory over a directory: only its metadata changes.
+        let link = e.hardlink_to.as_deref().map(super::path::normalize);
+        let slot = self.clear(&parent, leaf, kind, link.is_some(), &e.path)?;
+        if slot == Slot::Dir {
             self.dirs.push((full, meta));
             return Ok(());
         }
@@ -268,7 +225,7 @@ impl<'r> Unpacker<'r> {
             }
             FileType::RegularFile => {
                 self.report.files += 1;
-                if let Some(first) = e.hardlink_to.as_deref().map(super::path::normalize) {
+                if let Some(first) = link {
                     if let Some(target) = self.files.get(first) {
                         let from = inroot::at_path(target);
                         rfs::linkat(self.root.as_fd(), &from, dirfd, leaf, AtFlags::empty())
@@ -281,6 +238,9 @@ impl<'r> Unpacker<'r> {
                 let data = e.data.as_deref().ok_or_else(|| UnpackError::NoContent {
                     entry: e.path.clone(),
                 })?;
+                if slot == Slot::File {
+                    return self.rewrite(&parent, leaf, &meta, e, full, name);
+                }
                 let mut buf = vec![0u8; COPY_BUF];
                 self.writer
                     .create_file(
@@ -340,22 +300,26 @@ impl<'r> Unpacker<'r> {
         })
     }
 
-    /// Makes `name` in `parent` free for an entry of type `kind`, as the kernel's `clean_path`
-    /// does: whatever is there goes unless both are directories (then `false`: keep it).
+    /// Makes `name` in `parent` ready for an entry of type `kind` (`link`: a hardlink), as the
+    /// kernel's `clean_path` does: a node of another type goes, a directory under a directory
+    /// and a regular file under a file that is not a link stay ([`Slot`]).
     fn clear(
         &self,
         parent: &OwnedFd,
         name: &OsStr,
         kind: FileType,
+        link: bool,
         entry: &str,
-    ) -> Result<bool, UnpackError> {
+    ) -> Result<Slot, UnpackError> {
         let found = match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => FileType::from_raw_mode(st.st_mode),
-            Err(rustix::io::Errno::NOENT) => return Ok(true),
+            Err(rustix::io::Errno::NOENT) => return Ok(Slot::Free),
             Err(e) => return Err(io_err("stat", Path::new(entry))(e.into())),
         };
-        if found == FileType::Directory && kind == FileType::Directory {
-            return Ok(false);
+        match (found, kind) {
+            (FileType::Directory, FileType::Directory) => return Ok(Slot::Dir),
+            (FileType::RegularFile, FileType::RegularFile) if !link => return Ok(Slot::File),
+            _ => {}
         }
         let flags = if found == FileType::Directory {
             AtFlags::REMOVEDIR
@@ -364,33 +328,40 @@ impl<'r> Unpacker<'r> {
         };
         rfs::unlinkat(parent, name, flags)
             .map_err(|e| io_err("replace", Path::new(entry))(e.into()))?;
-        Ok(true)
+        Ok(Slot::Free)
     }
-}
 
-/// The entry's name as the kernel unpacks it, refused when absolute, climbing or holding a NUL.
-fn checked_name(e: &Entry) -> Result<&str, UnpackError> {
-    let hostile = |reason: &str| UnpackError::Hostile {
-        entry: e.path.clone(),
-        reason: reason.to_string(),
-    };
-    if e.path.contains('\0') {
-        return Err(hostile("the name contains a NUL byte"));
+    /// Truncates the regular file `leaf` in `parent` and writes the entry's content and `meta`
+    /// into that inode, never through a link.
+    fn rewrite(
+        &mut self,
+        parent: &OwnedFd,
+        leaf: &OsStr,
+        meta: &Meta,
+        e: &Entry,
+        full: Vec<OsString>,
+        name: &str,
+    ) -> Result<(), UnpackError> {
+        let data = e.data.as_deref().ok_or_else(|| UnpackError::NoContent {
+            entry: e.path.clone(),
+        })?;
+        let flags = OFlags::WRONLY | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let path = Path::new(&e.path);
+        let fd = rfs::openat(parent, leaf, flags, Mode::empty())
+            .map_err(|err| io_err("open", path)(err.into()))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data).map_err(io_err("write", path))?;
+        self.writer
+            .apply_fd(file.as_fd(), meta)
+            .map_err(|source| UnpackError::Inode {
+                entry: e.path.clone(),
+                source,
+            })?;
+        self.report.bytes += data.len() as u64;
+        self.files.insert(name.to_string(), full);
+        Ok(())
     }
-    if e.path.starts_with('/') {
-        return Err(hostile("absolute path"));
-    }
-    let name = super::path::normalize(&e.path);
-    if name == "." {
-        return Ok(name);
-    }
-    super::path::validate(name).map_err(|err| match err {
-        super::ImageError::InvalidPath { reason, .. } => hostile(reason),
-        other => hostile(&other.to_string()),
-    })?;
-    Ok(name)
 }
 
 #[cfg(test)]
-#[path = "unpack_tests.rs"]
 mod tests;
