@@ -48,8 +48,8 @@ pub struct Cli {
     /// steps, QEMU processes), -vv debug, -vvv trace. Overrides NETROOT_LOG.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Errors only on stderr: no progress, notes or warnings (a build's warnings go into its
-    /// summary on stdout instead). The result on stdout is unchanged. Overrides NETROOT_LOG.
+    /// Errors only on stderr: no progress, notes or warnings (a build's text summary on stdout
+    /// lists its warnings instead). Overrides NETROOT_LOG.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
@@ -61,7 +61,8 @@ pub enum Command {
     /// Build a profile's kernel, initramfs, root tree (when the profile has one), manifest.json and SHA256SUMS
     /// (make-style).
     Build(build::BuildArgs),
-    /// List an initramfs image's entries, verify it, or diff two images.
+    /// List an initramfs image's entries, verify it, print or unpack its files, or diff two
+    /// images.
     Inspect(inspect::InspectArgs),
     /// List profiles, or show one fully merged and validated.
     Profiles(profiles::ProfilesArgs),
