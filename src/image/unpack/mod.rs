@@ -2,7 +2,9 @@
 //! written into DIR as the kernel's unpacker leaves it (a later entry of a name replaces the
 //! earlier one; a regular file over a regular file is rewritten in place, as the kernel opens it
 //! `O_TRUNC`, so names hardlinked to it see the new content; a directory entry over a directory
-//! only changes its metadata; hardlinked newc names become hardlinks).
+//! only changes its metadata; hardlinked newc names become hardlinks). Unlike the kernel, which
+//! skips an entry whose directory is missing, a directory the archive implies but does not list
+//! is created with [`super::IMPLICIT_DIR_MODE`].
 //!
 //! A hostile archive is refused, naming the entry, before anything it names is written: an
 //! absolute name, a `..` component or a NUL in the name (checked on the name as
