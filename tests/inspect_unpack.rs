@@ -220,3 +220,29 @@ fn a_non_empty_dir_or_a_file_is_refused_and_kept() {
         .args(["--unpack", "x", "--cat", "etc/conf"]));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_directory_the_archive_implies_is_created_0755() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("img");
+    fs::write(&img, raw_archive(&[("./d/e/f", 0o100600, b"x")])).unwrap();
+    let out = d.path().join("out");
+    let o = unpack(&img, &out, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (report["entries"].as_u64(), report["dirs"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(fs::read(out.join("d/e/f")).unwrap(), b"x");
+    for dir in ["d", "d/e"] {
+        let mode = fs::metadata(out.join(dir)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755, "{dir}");
+    }
+    let mode = fs::metadata(out.join("d/e/f"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o600);
+}
