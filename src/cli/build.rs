@@ -103,7 +103,7 @@ pub fn build_options(
 pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut opts = build_options(cli, &args.profile, args.kernel.as_deref(), &args.out)?;
     opts.refresh_root = args.refresh_root;
-    let progress = CliProgress::new(&args.profile, args.json);
+    let progress = CliProgress::new(&args.profile, args.json, cli.chatter());
     let result = build(&opts, &progress);
     progress.finish();
     let report = result.with_context(|| format!("build of profile \"{}\" failed", args.profile))?;
@@ -111,15 +111,22 @@ pub fn run(cli: &Cli, args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<E
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
     } else {
-        print_report(&report, out)?;
+        let warned = cli.chatter() != super::log::Chatter::Quiet;
+        print_report(&report, warned, out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The summary on stdout. A build's warnings were already shown on stderr as they came (the
-/// progress sink); an up-to-date build ran no stage, so its recorded warnings are shown here,
-/// once.
-fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
+/// progress sink) unless `-q` muted them (`warned` false); an up-to-date build ran no stage. In
+/// those cases its warnings are shown here, once.
+fn print_report(r: &BuildReport, warned: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let warnings = |out: &mut dyn Write| -> std::io::Result<()> {
+        for w in &r.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
+        Ok(())
+    };
     if r.up_to_date {
         writeln!(
             out,
@@ -128,10 +135,7 @@ fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
             r.out_dir.display(),
             r.seconds
         )?;
-        for w in &r.warnings {
-            writeln!(out, "  warning: {w}")?;
-        }
-        return Ok(());
+        return warnings(out);
     }
     if let Some(reason) = &r.reason {
         writeln!(out, "{}: rebuilding: {reason}", r.profile)?;
@@ -144,6 +148,9 @@ fn print_report(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
             s.seconds,
             if s.cached { " (cached)" } else { "" }
         )?;
+    }
+    if !warned {
+        warnings(out)?;
     }
     writeln!(
         out,
@@ -180,8 +187,12 @@ mod tests {
     }
 
     fn printed(r: &BuildReport) -> String {
+        printed_warned(r, true)
+    }
+
+    fn printed_warned(r: &BuildReport, warned: bool) -> String {
         let mut out = Vec::new();
-        print_report(r, &mut out).unwrap();
+        print_report(r, warned, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -192,6 +203,13 @@ mod tests {
         // An up-to-date build ran nothing: the summary is where it appears.
         assert_eq!(
             printed(&report(true))
+                .matches("warning: firmware x.bin not found")
+                .count(),
+            1
+        );
+        // -q muted it on stderr: the summary carries it.
+        assert_eq!(
+            printed_warned(&report(false), false)
                 .matches("warning: firmware x.bin not found")
                 .count(),
             1

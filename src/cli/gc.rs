@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, args: &GcArgs, out: &mut dyn Write) -> anyhow::Result<Exit
     }
     let mut opts =
         deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
-    opts.on_lock_wait = Some(super::progress::lock_wait);
+    opts.on_lock_wait = super::progress::lock_note(cli.chatter());
     let report = deploy::gc(&args.profile, &targets, keep, &opts)?;
     emit(out, args.json, &report)?;
     Ok(ExitCode::SUCCESS)

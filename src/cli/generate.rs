@@ -183,6 +183,10 @@ fn main_page_sections(roff: &mut roff::Roff) {
     for (name, what) in [
         ("NETROOT_PROJECT", "the project directory, as -C"),
         (
+            super::log::LOG_ENV,
+            "a tracing env-filter directive for the diagnostics on stderr (e.g. netroot::publish=debug); -v and -q override it",
+        ),
+        (
             crate::pipeline::CACHE_ENV,
             "the build cache directory (default OUT/.cache)",
         ),
@@ -241,6 +245,7 @@ mod tests {
         assert!(main.contains("netroot\\-profile(5)"), "{main}");
         assert!(main.contains(".SH \"EXIT STATUS\""), "{main}");
         assert!(main.contains("NETROOT_CACHE"), "{main}");
+        assert!(main.contains("NETROOT_LOG"), "{main}");
         // --generate is hidden: it is in no page.
         assert!(!main.contains("generate"), "{main}");
     }

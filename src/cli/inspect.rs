@@ -1,4 +1,5 @@
-//! `netroot inspect`: verify and list an initramfs image, or diff two images.
+//! `netroot inspect`: verify and list an initramfs image, print one of its files, unpack it into
+//! a directory, or diff two images.
 
 use std::fs;
 use std::io::Write;
@@ -7,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::image::{self, diff, inspect, Image};
+use super::output;
+use crate::image::{self, diff, inspect, unpack, Image};
 use netroot_boot::bootconfig::BOOT_CONFIG_PATH;
 
 /// `inspect --diff`'s exit status when the images differ (diff(1)'s convention: 0 the same,
@@ -37,20 +39,43 @@ pub struct InspectArgs {
     /// last entry of that name) to stdout, after verifying the image.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["diff", "segments", "json"])]
     pub cat: Option<String>,
+    /// Extract every entry of the verified image (all segments in order, a later entry of a
+    /// name replacing the earlier, as the kernel unpacks it) into DIR, which must not exist or
+    /// be empty; modes and, as root, owners as in the archive; devices only as root. A hostile
+    /// entry (absolute, .., NUL, through a symlink the archive made) is refused, naming it, and
+    /// leaves no DIR. --json prints the counts.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["diff", "segments", "cat"])]
+    pub unpack: Option<PathBuf>,
 }
 
 /// Reads and verifies one image, keeping the content of `keep` (the boot config, for a
 /// key-by-key diff; the file `--cat` prints).
 fn load(path: &Path, keep: &str) -> anyhow::Result<Image> {
-    let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let want = image::path::normalize(keep);
-    let keep = |p: &str| image::path::normalize(p) == want;
-    image::read_image_keeping(&data, &keep)
+    load_keeping(path, &|p: &str| image::path::normalize(p) == want)
+}
+
+/// Reads and verifies one image, keeping the content of the files `keep` accepts.
+fn load_keeping(path: &Path, keep: &dyn Fn(&str) -> bool) -> anyhow::Result<Image> {
+    let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    image::read_image_keeping(&data, keep)
         .with_context(|| format!("{} is not a valid initramfs", path.display()))
 }
 
 /// Runs the subcommand; corruption in either image is an error (non-zero exit).
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.unpack {
+        let a = load_keeping(&args.image, &|_| true)?;
+        let report = unpack::unpack(&a, dir).with_context(|| {
+            format!(
+                "cannot unpack {} into {}",
+                args.image.display(),
+                dir.display()
+            )
+        })?;
+        output::emit(out, args.json, &report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.cat {
         let a = load(&args.image, path)?;
         let data = a

@@ -7,6 +7,7 @@ mod gc;
 pub mod generate;
 mod generations;
 pub mod inspect;
+pub mod log;
 mod output;
 pub mod profile_page;
 mod profiles;
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 
 /// Exit code for a failed build or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -43,6 +44,14 @@ pub struct Cli {
         env = "NETROOT_PROJECT"
     )]
     pub project: PathBuf,
+    /// More diagnostics on stderr: -v info (build stages with timings and cache use, publish
+    /// steps, QEMU processes), -vv debug, -vvv trace. Overrides NETROOT_LOG.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Errors only on stderr: no progress, notes or warnings (a build's text summary on stdout
+    /// lists its warnings instead). Overrides NETROOT_LOG.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,7 +61,8 @@ pub enum Command {
     /// Build a profile's kernel, initramfs, root tree (when the profile has one), manifest.json and SHA256SUMS
     /// (make-style).
     Build(build::BuildArgs),
-    /// List an initramfs image's entries, verify it, or diff two images.
+    /// List an initramfs image's entries, verify it, print or unpack its files, or diff two
+    /// images.
     Inspect(inspect::InspectArgs),
     /// List profiles, or show one fully merged and validated.
     Profiles(profiles::ProfilesArgs),
@@ -88,8 +98,15 @@ impl Command {
             Command::Gc(a) => a.json,
             Command::Generations(a) => a.json,
             Command::Verify(a) => a.json,
-            Command::Qemu(_) => false,
+            Command::Qemu(a) => a.json,
         }
+    }
+}
+
+impl Cli {
+    /// How much the command says on stderr besides errors (`-q`, `-v`).
+    pub fn chatter(&self) -> log::Chatter {
+        log::Chatter::of(self.verbose, self.quiet)
     }
 }
 
@@ -122,12 +139,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    if let Err(e) = enter_project(&mut cli) {
-        eprintln!("netroot: error: {}", error_text(&e));
-        return ExitCode::from(EXIT_USAGE);
-    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let setup = log::init(cli.verbose, cli.quiet)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| enter_project(&mut cli));
+    if let Err(e) = setup {
+        return fail(&cli, &mut out, &e, EXIT_USAGE);
+    }
     let result = match &cli.command {
         Command::Build(a) => build::run(&cli, a, &mut out),
         Command::Inspect(a) => inspect::run(a, &mut out),
@@ -145,22 +164,26 @@ pub fn main() -> ExitCode {
             let _ = out.flush();
             code
         }
-        Err(e) => {
-            let (text, code) = (error_text(&e), exit_code_of(&e));
-            eprintln!("netroot: error: {text}");
-            if cli.command.json() {
-                let _ = output::emit_json(
-                    &mut out,
-                    &output::JsonError {
-                        error: &text,
-                        exit: code,
-                    },
-                );
-            }
-            let _ = out.flush();
-            ExitCode::from(code)
-        }
+        Err(e) => fail(&cli, &mut out, &e, exit_code_of(&e)),
     }
+}
+
+/// Reports a failed command: the message on stderr, and under `--json` also `{"error", "exit"}`
+/// on stdout.
+fn fail(cli: &Cli, out: &mut dyn Write, e: &anyhow::Error, code: u8) -> ExitCode {
+    let text = error_text(e);
+    eprintln!("netroot: error: {text}");
+    if cli.command.json() {
+        let _ = output::emit_json(
+            out,
+            &output::JsonError {
+                error: &text,
+                exit: code,
+            },
+        );
+    }
+    let _ = out.flush();
+    ExitCode::from(code)
 }
 
 /// The error and its causes, each said once: a message that already quotes its cause (the

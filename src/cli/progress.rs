@@ -1,10 +1,12 @@
-//! Build progress: an indicatif spinner on a terminal, plain lines otherwise (CI logs).
+//! Build progress: an indicatif spinner on a terminal, plain lines otherwise (CI logs) or with
+//! `-v` (log lines in between), nothing with `-q`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::log::Chatter;
 use crate::pipeline::Progress;
 
 /// Spinner refresh interval.
@@ -14,16 +16,24 @@ const TICK: Duration = Duration::from_millis(80);
 #[derive(Debug)]
 pub enum CliProgress {
     Spinner(ProgressBar),
-    Lines { profile: String },
+    Lines {
+        profile: String,
+    },
+    /// `--json`: no progress; warnings still on stderr.
     Silent,
+    /// `-q`: no progress and no warnings (the summary carries them).
+    Mute,
 }
 
 impl CliProgress {
-    /// A spinner when stderr is a terminal, else plain lines; nothing with `--json`.
-    pub fn new(profile: &str, json: bool) -> CliProgress {
-        if json {
+    /// A spinner when stderr is a terminal (and no `-v`), else plain lines; nothing with
+    /// `--json` or `-q`.
+    pub fn new(profile: &str, json: bool, chatter: Chatter) -> CliProgress {
+        if chatter == Chatter::Quiet {
+            CliProgress::Mute
+        } else if json {
             CliProgress::Silent
-        } else if std::io::stderr().is_terminal() {
+        } else if chatter == Chatter::Normal && std::io::stderr().is_terminal() {
             let pb = ProgressBar::new_spinner();
             pb.set_style(
                 ProgressStyle::with_template("{spinner} [{prefix}] {msg} ({elapsed})")
@@ -51,7 +61,7 @@ impl Progress for CliProgress {
         match self {
             CliProgress::Spinner(pb) => pb.set_message(name.to_string()),
             CliProgress::Lines { profile } => eprintln!("netroot: [{profile}] {name}"),
-            CliProgress::Silent => {}
+            CliProgress::Silent | CliProgress::Mute => {}
         }
     }
 
@@ -61,12 +71,18 @@ impl Progress for CliProgress {
             CliProgress::Lines { .. } | CliProgress::Silent => {
                 eprintln!("netroot: warning: {message}")
             }
+            CliProgress::Mute => {}
         }
     }
 }
 
+/// The lock-wait note for `chatter`: none with `-q`.
+pub fn lock_note(chatter: Chatter) -> Option<crate::publish::LockWaitFn> {
+    (chatter != Chatter::Quiet).then_some(lock_wait as crate::publish::LockWaitFn)
+}
+
 /// Says on stderr that a publish, rollback or gc waits for another one's lock, and whose.
-pub fn lock_wait(path: &std::path::Path, holder: Option<u32>) {
+fn lock_wait(path: &std::path::Path, holder: Option<u32>) {
     let who = holder.map_or_else(|| "another process".to_string(), |pid| format!("pid {pid}"));
     eprintln!(
         "netroot: waiting for the publish lock {} (held by {who}; up to {} min)",

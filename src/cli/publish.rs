@@ -77,7 +77,7 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
         args.kernel.as_deref(),
         &args.targets.out,
     )?;
-    let progress = CliProgress::new(&args.profile, args.json);
+    let progress = CliProgress::new(&args.profile, args.json, cli.chatter());
     let built = deploy::build_first(&bopts, &progress);
     progress.finish();
     let built = built.with_context(|| format!("build of profile \"{}\" failed", args.profile))?;
@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, args: &PublishArgs, out: &mut dyn Write) -> anyhow::Result
     let artifacts = deploy::artifacts(&args.targets.out, &args.profile)?;
     let boot = deploy::build_record(&args.targets.out, &args.profile)?;
     let mut opts = deploy::options(&profile, &cache_dir_for(&bopts), boot);
-    opts.on_lock_wait = Some(super::progress::lock_wait);
+    opts.on_lock_wait = super::progress::lock_note(cli.chatter());
     // Every shared file is rendered from published records before the engine writes anything;
     // a failure leaves the targets as they were.
     let source = SiteSource::Project(site);

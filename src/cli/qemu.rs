@@ -1,9 +1,10 @@
 //! `netroot qemu PROFILE [--kernel K] [--out DIR] [--loader grub|ipxe|pxelinux|direct]
-//! [--accel auto|kvm|tcg] [--network hub|lacp] [--check [--marker TEXT]] [--timeout SECS]
-//! [--append PARAM]...`.
+//! [--accel auto|kvm|tcg] [--network hub|lacp] [--check [--marker TEXT] [--json]]
+//! [--timeout SECS] [--append PARAM]...`.
 //!
 //! Interactive: the serial console on the terminal (Ctrl-A x quits QEMU). `--check`: the
-//! console goes to a log; exits 0 on PASS, 1 on FAIL, with one verdict line on stdout. SIGINT,
+//! console goes to a log; exits 0 on PASS, 1 on FAIL, with one verdict line on stdout, or with
+//! `--json` the verdict as JSON (a failure before the VM as `{"error", "exit"}`). SIGINT,
 //! SIGTERM and SIGHUP stop the VM and the NFS server before exiting (130); a second signal
 //! exits at once.
 
@@ -19,7 +20,8 @@ use clap::Args;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::build::build_options;
-use super::Cli;
+use super::log::Chatter;
+use super::{output, Cli};
 use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Tools};
 
 /// Exit code after SIGINT/SIGTERM (128 + SIGINT, as shells report a Ctrl-C).
@@ -61,6 +63,11 @@ pub struct QemuArgs {
     /// With --check: the real root's success text, after the OK line.
     #[arg(long, default_value = qemu::DEFAULT_MARKER, requires = "check")]
     pub marker: String,
+    /// With --check: print the verdict as JSON (profile, loader, accel, network, pass, reason,
+    /// each timeline stage's seconds, log, wall time, how QEMU ended, exit); a failure before
+    /// the VM as {"error", "exit"}. Not without --check: the console owns the terminal.
+    #[arg(long, requires = "check")]
+    pub json: bool,
     #[arg(long, value_name = "SECS", help = concat!(
         "Kill QEMU after this many seconds (default with --check: ",
         default_check_timeout!(),
@@ -95,12 +102,16 @@ fn parse_accel(s: &str) -> Result<AccelChoice, String> {
     s.parse()
 }
 
-/// Progress notes on stderr, so stdout holds only the verdict.
-struct StderrEvents;
+/// Progress notes on stderr, so stdout holds only the verdict; none with `-q`.
+struct StderrEvents {
+    quiet: bool,
+}
 
 impl Events for StderrEvents {
     fn note(&self, text: &str) {
-        eprintln!("netroot qemu: {text}");
+        if !self.quiet {
+            eprintln!("netroot qemu: {text}");
+        }
     }
 }
 
@@ -142,11 +153,20 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
     };
     let interrupt = Arc::new(AtomicBool::new(false));
     install_signal_flag(&interrupt)?;
-    let result = qemu::run(&opts, &StderrEvents, &interrupt);
+    let events = StderrEvents {
+        quiet: cli.chatter() == Chatter::Quiet,
+    };
+    let result = qemu::run(&opts, &events, &interrupt);
     let outcome = match result {
         Ok(o) => o,
         Err(QemuError::Interrupted) => {
-            if args.check {
+            if args.json {
+                let error = output::JsonError {
+                    error: "interrupted before the boot",
+                    exit: EXIT_INTERRUPTED,
+                };
+                output::emit_json(out, &error)?;
+            } else if args.check {
                 writeln!(
                     out,
                     "netroot qemu: FAIL profile={}: interrupted before the boot",
@@ -162,24 +182,25 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
                     .context(format!("build of profile \"{profile}\" failed")),
                 other => anyhow::Error::from(other),
             };
-            if args.check {
-                // The one verdict line; main prints the error on stderr as well.
+            if args.check && !args.json {
+                // The one verdict line; main prints the error on stderr as well (and under
+                // --json the error document).
                 writeln!(out, "netroot qemu: FAIL profile={}: {e:#}", args.profile)?;
             }
             return Err(e);
         }
     };
-    let line = outcome.summary_line();
-    if args.check {
-        writeln!(out, "{line}")?;
-    } else {
-        eprintln!("{line}");
-    }
-    Ok(if outcome.exit == qemu::Exit::Interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
+    let code = if outcome.exit == qemu::Exit::Interrupted {
+        EXIT_INTERRUPTED
     } else if outcome.success() {
-        ExitCode::SUCCESS
+        0
     } else {
-        ExitCode::from(super::EXIT_FAILURE)
-    })
+        super::EXIT_FAILURE
+    };
+    if args.check {
+        output::emit(out, args.json, &outcome.report(code))?;
+    } else {
+        eprintln!("{}", outcome.summary_line());
+    }
+    Ok(ExitCode::from(code))
 }

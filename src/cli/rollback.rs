@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, args: &RollbackArgs, out: &mut dyn Write) -> anyhow::Resul
     let targets = args.targets.targets(cli, &args.profile)?;
     let mut opts =
         deploy::maintenance_options(&args.profile, &args.targets.cache(cli, &args.profile));
-    opts.on_lock_wait = Some(super::progress::lock_wait);
+    opts.on_lock_wait = super::progress::lock_note(cli.chatter());
     // Rendered from the target generation's record and the published site settings before
     // anything is written: a failure changes nothing, and no project file is read.
     let menus = |g: &crate::publish::GenerationPaths| {

@@ -6,6 +6,7 @@
 //!   [`crate::compress`]'s job.
 //! - [`read_image`] parses an image as the kernel would and checks its integrity.
 //! - [`inspect`] renders listings and differences between two images.
+//! - [`unpack`] extracts a verified image into a directory, refusing hostile archives.
 
 mod builder;
 pub mod diff;
@@ -14,6 +15,7 @@ pub mod inspect;
 pub mod newc;
 pub mod path;
 mod reader;
+pub mod unpack;
 mod writer;
 
 pub use builder::{EntryInfo, EntryKind, ImageBuilder, IMPLICIT_DIR_MODE};

@@ -53,6 +53,7 @@ fn extracted(
     }
     let dest = cache.join(KERNELS_DIR).join(&hash);
     let cached = dest.is_dir();
+    tracing::info!(deb = %deb.display(), tree = %dest.display(), cached, "kernel package");
     if !cached {
         std::fs::create_dir_all(cache.join(KERNELS_DIR))
             .map_err(BuildError::io("cannot create cache directory", cache))?;

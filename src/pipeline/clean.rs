@@ -121,7 +121,7 @@ fn remove(path: &Path) -> io::Result<()> {
 /// Allocated bytes below `path`, not following links, each hardlinked inode once. A mount
 /// below `path` (a chroot's `/proc` left by an interrupted mmdebstrap) is an error naming it:
 /// removing through it would delete what is mounted there.
-fn usage(path: &Path) -> io::Result<u64> {
+pub(crate) fn usage(path: &Path) -> io::Result<u64> {
     let mut seen = HashSet::new();
     let mut total = 0;
     let opts = Options {

@@ -227,6 +227,7 @@ fn build_root(
             .ok()
             .and_then(|b| serde_json::from_slice::<RootReport>(&b).ok())
         {
+            tracing::info!(tree = %dir.display(), cached = true, "root tree");
             return Ok(Some(BuiltRoot {
                 dir,
                 key,
@@ -243,6 +244,7 @@ fn build_root(
         fs::remove_dir_all(&staging)
             .map_err(BuildError::io("cannot remove stale staging tree", &staging))?;
     }
+    tracing::info!(tree = %dir.display(), staging = %staging.display(), cached = false, "root tree");
     // Variants of one source (overlays, per-node layers, allow-lists differ) share its files:
     // the source is materialized once as a base and each variant links its unchanged files.
     let base = roots.join(format!("{BASE_PREFIX}{source_key}"));

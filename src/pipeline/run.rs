@@ -71,6 +71,27 @@ pub fn kernel_tree(opts: &BuildOptions) -> Result<Kernel, BuildError> {
     Ok(acquire(&spec, &cache, &mut hc)?.out)
 }
 
+/// Logs the cache's size (allocated bytes, as `netroot clean --dry-run` counts them) at info level;
+/// walking the cache costs time, so only when someone listens. A cache that cannot be measured is
+/// said as such (the build itself succeeded).
+fn log_cache_size(cache: &std::path::Path) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    match super::clean::usage(cache) {
+        Ok(bytes) => tracing::info!(
+            cache = %cache.display(),
+            bytes,
+            mib = format!("{:.1}", bytes as f64 / MIB),
+            "cache size"
+        ),
+        Err(e) => tracing::info!(cache = %cache.display(), error = %e, "cache size unknown"),
+    }
+}
+
+/// Bytes in a MiB, for the cache size a person reads.
+const MIB: f64 = 1024.0 * 1024.0;
+
 /// Where one build keeps what it remembers between runs.
 struct Paths {
     cache: PathBuf,
@@ -91,14 +112,29 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         state: cache.join(STATE_DIR).join(format!("{}.json", profile.name)),
         cache,
     };
+    tracing::info!(
+        profile = %profile.name,
+        out = %paths.out.display(),
+        cache = %paths.cache.display(),
+        state = %paths.state.display(),
+        "build"
+    );
     let mut hc = HashCache::load(&paths.hashes);
     let key = config_key(&profile, &spec, opts.source_date_epoch)?;
     let reason = match check_saved(&paths, &key, &mut hc)? {
         // A refresh re-runs the recipe even when nothing it knows of changed.
         Check::UpToDate(_) if opts.refresh_root => Some("--refresh-root".to_string()),
-        Check::UpToDate(summary) => return Ok(up_to_date(profile.name, &paths, summary, t0)),
+        Check::UpToDate(summary) => {
+            tracing::info!(profile = %profile.name, "up to date: no stage runs");
+            log_cache_size(&paths.cache);
+            return Ok(up_to_date(profile.name, &paths, summary, t0));
+        }
         Check::Rebuild(reason) => reason,
     };
+    tracing::info!(
+        reason = reason.as_deref().unwrap_or("no saved state (first build)"),
+        "rebuilding"
+    );
     let mut rec = Recorder {
         hc,
         state: BuildState {
@@ -115,6 +151,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         .collect();
     rec.record(&profile_files)?;
     let summary = run_stages(opts, &profile, &spec, &paths, &mut rec)?;
+    log_cache_size(&paths.cache);
     Ok(BuildReport {
         profile: profile.name,
         up_to_date: false,

@@ -59,12 +59,21 @@ impl Recorder<'_> {
         stage: impl FnOnce(&mut HashCache) -> Result<Staged<T>, BuildError>,
     ) -> Result<T, BuildError> {
         self.progress.stage(name);
+        tracing::debug!(stage = name, "stage started");
         let at = Instant::now();
         let staged = stage(&mut self.hc)?;
         self.record(&staged.inputs)?;
+        let seconds = secs(at.elapsed());
+        tracing::info!(
+            stage = name,
+            cached = staged.cached,
+            seconds,
+            inputs = staged.inputs.len(),
+            "stage done"
+        );
         self.stages.push(StageReport {
             name,
-            seconds: secs(at.elapsed()),
+            seconds,
             cached: staged.cached,
         });
         Ok(staged.out)

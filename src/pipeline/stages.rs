@@ -145,6 +145,14 @@ pub fn compress_all(
     };
     for ((name, seg), result) in segments.iter().zip(results) {
         let (compressed, cpio_bytes, cached) = result?;
+        tracing::debug!(
+            segment = %name,
+            cpio_bytes,
+            compressed_bytes = compressed.len(),
+            cached,
+            dir = %seg_dir.display(),
+            "segment"
+        );
         out.segments.push(SegmentReport {
             segment: SegmentInfo {
                 name: name.to_string(),

@@ -70,6 +70,14 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
     let mut prep = prepare(a, &menus, t, opts, &mut memo)?;
     phases.done("scan");
     let generation = prep.plan.generation.clone();
+    tracing::info!(
+        profile = %a.profile,
+        generation = %generation,
+        state = ?prep.plan.state,
+        noop = prep.plan.is_noop(),
+        actions = prep.actions.len(),
+        "publish plan"
+    );
     let has_root = prep.scanned.is_some();
     let menu_paths: Vec<String> = prep.menus.files.iter().map(|(p, _)| p.clone()).collect();
     let mut cleaned = clean_leftovers(&fs_, &layout, &prep.history, &menu_paths)?;
@@ -117,6 +125,7 @@ pub fn try_publish<E: Into<super::MenuRenderError>>(
         prep.history.activated_ns = now_ns();
         prep.history.hook = opts.hook.clone();
         prep.history.save(&fs_, &layout.history())?;
+        tracing::debug!(history = %layout.history().display(), active = %generation, "history record saved");
         phases.done("activate");
     }
     if let Some(keep) = opts.keep.filter(|_| !noop) {
@@ -501,8 +510,9 @@ impl Phases {
     }
     fn done(&mut self, name: &str) {
         let now = Instant::now();
-        self.list
-            .push((name.to_string(), (now - self.last).as_secs_f64()));
+        let seconds = (now - self.last).as_secs_f64();
+        tracing::info!(step = name, seconds, "publish step done");
+        self.list.push((name.to_string(), seconds));
         self.last = now;
     }
 }

@@ -423,9 +423,14 @@ impl Lock {
         set_fd_mode(&file, path, FILE_MODE)?;
         let start = Instant::now();
         let mut told = false;
+        tracing::debug!(lock = %path.display(), "acquiring the publish lock");
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock { _file: file }),
+                Ok(()) => {
+                    let waited = start.elapsed().as_secs_f64();
+                    tracing::info!(lock = %path.display(), waited, "publish lock acquired");
+                    return Ok(Lock { _file: file });
+                }
                 Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < LOCK_TIMEOUT => {
                     if let (Some(tell), false) = (on_wait, told) {
                         tell(path, lock_holder(&file));

@@ -112,6 +112,7 @@ pub fn probe_kvm(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(spawn_error(qemu, "install qemu-system-x86"))?;
+    tracing::debug!(pid = child.id(), kernel = %kernel.display(), "kvm probe started");
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let guard = ChildGuard::kill_on_drop(child);
     let (tx, rx) = mpsc::channel::<bool>();

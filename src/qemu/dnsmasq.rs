@@ -105,6 +105,7 @@ impl Dnsmasq {
         let child = netns
             .run_in(|| cmd.spawn())?
             .map_err(spawn_error(DNSMASQ.as_ref(), "install dnsmasq"))?;
+        tracing::info!(pid = child.id(), log = %log.display(), "dnsmasq started");
         let mut guard = ChildGuard::kill_on_drop(child);
         let start = Instant::now();
         loop {

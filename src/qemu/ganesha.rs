@@ -236,6 +236,7 @@ impl Ganesha {
                 },
                 _ => QemuError::io("run", binary)(e),
             })?;
+        tracing::info!(pid = child.id(), port, config = %conf.display(), log = %log.display(), "nfs-ganesha started");
         let mut ganesha = Ganesha { child, port, log };
         let addr = SocketAddr::from(listen);
         let start = Instant::now();

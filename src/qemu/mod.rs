@@ -12,7 +12,7 @@
 //! (process, console capture, kill on every path), [`qmp`] (monitor client), [`console`] (the
 //! init's line formats), [`timeline`] (boot stages), [`check`] (verdict), [`accel`] (KVM probe),
 //! [`loader`] (loader binaries and entry points), [`guest`] (extra kernel parameters, NICs),
-//! [`session`] (one run). The VM test suites in `tests/` use the same parts.
+//! [`session`] (one run), [`outcome`] (its summary line and JSON report). The VM test suites in `tests/` use the same parts.
 
 pub mod accel;
 pub mod args;
@@ -26,6 +26,7 @@ pub mod lacp;
 pub mod lacpbed;
 pub mod loader;
 pub mod netns;
+pub mod outcome;
 pub mod partner;
 pub mod qmp;
 pub mod runner;
@@ -39,6 +40,7 @@ pub use args::{Accel, Boot, ConsoleMode, Uplink, VmSpec};
 pub use check::{Verdict, DEFAULT_MARKER};
 pub use error::QemuError;
 pub use loader::Loader;
+pub use outcome::{Outcome, Report};
 pub use runner::{Exit, TimedLine, VmRun, Watch};
-pub use session::{run, Events, Network, Outcome, QemuOptions, Silent, Tools};
+pub use session::{run, Events, Network, QemuOptions, Silent, Tools};
 pub use timeline::{Stage, Timeline};

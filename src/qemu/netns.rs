@@ -54,6 +54,7 @@ impl Netns {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = format!("netroot-{tag}-{}-{n}", std::process::id());
         ip(&["netns", "add", &name])?;
+        tracing::info!(netns = %name, "network namespace created");
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
@@ -105,9 +106,10 @@ pub fn run_in_named<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> Result
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Nothing to return an error to: say it, the namespace would otherwise leak silently.
+        // Nothing to return an error to: say it (a warning, shown unless -q), the namespace
+        // would otherwise leak silently.
         if let Err(e) = ip(&["netns", "delete", &self.name]) {
-            eprintln!("warning: network namespace {} not deleted: {e}", self.name);
+            tracing::warn!(netns = %self.name, error = %e, "network namespace not deleted");
         }
     }
 }

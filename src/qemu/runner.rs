@@ -258,6 +258,16 @@ fn run_inner(
         None => cmd.spawn(),
     };
     let child = spawned.map_err(spawn_error(qemu, "install qemu-system-x86 and ipxe-qemu"))?;
+    tracing::info!(
+        pid = child.id(),
+        program = %qemu.display(),
+        console = %serial.display(),
+        qmp = %qmp_path.display(),
+        stderr = %stderr_path.display(),
+        netns = spec.netns.as_deref().unwrap_or("-"),
+        "qemu started"
+    );
+    tracing::debug!(args = ?cmd.get_args().collect::<Vec<_>>(), "qemu command line");
     let mut guard = ChildGuard::new(child);
     let read_stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let mut monitor = match Qmp::connect(&qmp_path, QMP_SOCKET_WAIT) {

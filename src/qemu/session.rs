@@ -19,18 +19,19 @@ use std::time::Duration;
 
 use rustix::fs::{flock, FlockOperation};
 
-use super::accel::{self, AccelChoice, KvmProbe};
+use super::accel::{self, AccelChoice};
 use super::args::{Accel, ConsoleMode, Uplink, VmSpec, QEMU};
-use super::check::{CheckWatch, Verdict};
+use super::check::CheckWatch;
 use super::ganesha::{Export, Ganesha, GANESHA};
 use super::guest;
 use super::lacpbed::{LacpBed, LacpBedSpec};
 use super::loader::{self, Loader, LoaderTools};
+use super::outcome::Outcome;
 use super::partner::{Aggregation, PartnerSpec};
-use super::runner::{self, Exit, Watch};
+use super::runner::{self, Watch};
 use super::serve;
 use super::servednet::{self, ServedNet};
-use super::timeline::{Timeline, TimelineBuilder};
+use super::timeline::TimelineBuilder;
 use super::QemuError;
 use crate::pipeline::{self, BuildOptions, Quiet};
 use crate::profile::{Profile, Project};
@@ -75,6 +76,16 @@ pub enum Network {
 }
 
 impl Network {
+    /// The `--network` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Hub => "hub",
+            Network::Lacp => "lacp",
+        }
+    }
+}
+
+impl Network {
     pub fn name(self) -> &'static str {
         match self {
             Network::Hub => "hub",
@@ -112,74 +123,6 @@ pub struct Silent;
 
 impl Events for Silent {
     fn note(&self, _: &str) {}
-}
-
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub profile: String,
-    pub loader: Loader,
-    pub accel: Accel,
-    /// The KVM probe's finding when `--accel auto` probed.
-    pub probe: Option<KvmProbe>,
-    /// The serial console log.
-    pub log: PathBuf,
-    pub exit: Exit,
-    /// QEMU's start to its end.
-    pub wall: Duration,
-    /// The check's verdict (`None` in interactive mode).
-    pub verdict: Option<Verdict>,
-    pub timeline: Timeline,
-}
-
-impl Outcome {
-    /// The one-line summary: `netroot qemu: PASS|FAIL profile=.. loader=.. accel=..: why |
-    /// timeline | log PATH` (interactive runs: how QEMU ended instead of a verdict).
-    pub fn summary_line(&self) -> String {
-        let head = match &self.verdict {
-            Some(v) => format!(
-                "{} {}",
-                if v.pass { "PASS" } else { "FAIL" },
-                self.settings()
-            ),
-            None => self.settings(),
-        };
-        let why = match (&self.verdict, self.exit) {
-            (Some(v), _) => v.reason.clone(),
-            (None, Exit::Exited(status)) => format!(
-                "qemu exited ({status}) after {:.1}s",
-                self.wall.as_secs_f64()
-            ),
-            (None, Exit::TimedOut) => format!(
-                "qemu killed at the timeout after {:.1}s",
-                self.wall.as_secs_f64()
-            ),
-            (None, Exit::Interrupted) => "interrupted".to_string(),
-            (None, Exit::Stopped) => "stopped".to_string(),
-        };
-        format!(
-            "netroot qemu: {head}: {why} | {} | log {}",
-            self.timeline,
-            self.log.display()
-        )
-    }
-
-    fn settings(&self) -> String {
-        format!(
-            "profile={} loader={} accel={}",
-            self.profile,
-            self.loader.name(),
-            self.accel.as_str()
-        )
-    }
-
-    /// Whether a check passed (interactive: QEMU exited successfully).
-    pub fn success(&self) -> bool {
-        match &self.verdict {
-            Some(v) => v.pass,
-            None => matches!(self.exit, Exit::Exited(s) if s.success()),
-        }
-    }
 }
 
 /// Holds `OUT/.qemu/PROFILE.lock` for the run.
@@ -272,6 +215,14 @@ pub fn run(
     fs::create_dir_all(&run_dir).map_err(QemuError::io("create", &run_dir))?;
 
     let served_dir = serve::served_dir(&state, &profile.name);
+    tracing::info!(
+        profile = %profile.name,
+        run_dir = %run_dir.display(),
+        served = %served_dir.display(),
+        loader = opts.loader.name(),
+        network = opts.network.as_str(),
+        "qemu run"
+    );
     loader::install(opts.loader, &opts.tools.loaders, &served_dir.join("tftp"))?;
     let served = serve::publish(&profile, &extra, &opts.build.out_dir, &served_dir)?;
     events.note(&format!(
@@ -407,6 +358,7 @@ pub fn run(
         profile: profile.name,
         loader: opts.loader,
         accel,
+        network: opts.network,
         probe,
         log: run_dir.join("console.log"),
         exit: vm.exit,
@@ -480,48 +432,6 @@ fn start_lacp_bed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::timeline::Stage;
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::ExitStatus;
-
-    fn outcome(verdict: Option<Verdict>, exit: Exit) -> Outcome {
-        Outcome {
-            profile: "qemu".into(),
-            loader: Loader::Ipxe,
-            accel: Accel::Tcg,
-            probe: None,
-            log: "/out/.qemu/qemu/console.log".into(),
-            exit,
-            wall: Duration::from_millis(40_060),
-            verdict,
-            timeline: Timeline {
-                stages: Stage::ALL.iter().map(|s| (*s, None)).collect(),
-            },
-        }
-    }
-
-    #[test]
-    fn summary_lines_are_one_line_with_settings_timeline_and_log() {
-        let v = Verdict {
-            pass: false,
-            reason: "netroot-init: FAILED phase=nfs reason=x (at 17.0s)".into(),
-            timeline: Timeline { stages: vec![] },
-        };
-        let o = outcome(Some(v), Exit::Stopped);
-        let line = o.summary_line();
-        assert!(line.starts_with("netroot qemu: FAIL profile=qemu loader=ipxe accel=tcg: netroot-init: FAILED phase=nfs reason=x (at 17.0s) | firmware - → "), "{line}");
-        assert!(
-            line.ends_with(" | log /out/.qemu/qemu/console.log"),
-            "{line}"
-        );
-        assert!(!line.contains('\n'));
-        assert!(!o.success());
-        let i = outcome(None, Exit::Exited(ExitStatus::from_raw(0)));
-        assert!(i
-            .summary_line()
-            .starts_with("netroot qemu: profile=qemu loader=ipxe accel=tcg: qemu exited (exit status: 0) after 40.1s | "));
-        assert!(i.success());
-    }
 
     #[test]
     fn a_second_run_of_the_same_profile_is_refused() {

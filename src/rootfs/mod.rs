@@ -13,7 +13,7 @@
 
 mod allow;
 mod caps;
-mod cursor;
+pub(crate) mod cursor;
 mod dircopy;
 mod entry;
 mod error;
