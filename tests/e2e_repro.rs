@@ -58,6 +58,12 @@ fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// rewritten as `<root>/...`, and so is `root` inside file contents (the exports snippet names
 /// the NFS directory); anything but files, directories and symlinks is an error.
 fn snapshot(root: &Path) -> Result<BTreeMap<String, Entry>, String> {
+    snapshot_naming(root, None)
+}
+
+/// [`snapshot`], with `other` (the other publish target) also rewritten as `<other>` inside
+/// file contents: the DHCP files in the NFS target name the TFTP root.
+fn snapshot_naming(root: &Path, other: Option<&Path>) -> Result<BTreeMap<String, Entry>, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -88,10 +94,11 @@ fn snapshot(root: &Path) -> Result<BTreeMap<String, Entry>, String> {
                 Entry::Dir { mode }
             } else if kind.is_file() {
                 let bytes = fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
-                Entry::File {
-                    mode,
-                    bytes: replace_bytes(&bytes, root.as_os_str().as_bytes(), b"<root>"),
+                let mut bytes = replace_bytes(&bytes, root.as_os_str().as_bytes(), b"<root>");
+                if let Some(other) = other {
+                    bytes = replace_bytes(&bytes, other.as_os_str().as_bytes(), b"<other>");
                 }
+                Entry::File { mode, bytes }
             } else {
                 return Err(format!("{}: unexpected file type {kind:?}", path.display()));
             };
@@ -292,8 +299,14 @@ fn the_same_profile_published_twice_gives_identical_generations_and_trees() {
         history_without_times(&tftp_a),
         history_without_times(&tftp_b)
     );
-    for (x, y, what) in [(&tftp_a, &tftp_b, "tftp"), (&nfs_a, &nfs_b, "nfs")] {
-        let (mut sa, mut sb) = (snapshot(x).unwrap(), snapshot(y).unwrap());
+    for (x, y, what, ox, oy) in [
+        (&tftp_a, &tftp_b, "tftp", &nfs_a, &nfs_b),
+        (&nfs_a, &nfs_b, "nfs", &tftp_a, &tftp_b),
+    ] {
+        let (mut sa, mut sb) = (
+            snapshot_naming(x, Some(ox)).unwrap(),
+            snapshot_naming(y, Some(oy)).unwrap(),
+        );
         if what == "tftp" {
             assert!(sa.remove(HISTORY).is_some() && sb.remove(HISTORY).is_some());
         }
