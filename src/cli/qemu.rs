@@ -80,8 +80,9 @@ pub struct QemuArgs {
     pub append: Vec<String>,
     /// The node's network: hub (one QEMU hub, QEMU's DHCP and TFTP) or lacp (the four NICs
     /// cabled to a partner VM bonding them in 802.3ad or balance-xor as the profile's bond,
-    /// with dnsmasq and nfs-ganesha behind it in a private network namespace; --check adds the
-    /// partner's view, e.g. lacp=4/4).
+    /// with dnsmasq serving the published DHCP wiring and nfs-ganesha behind it in a private
+    /// network namespace; with --loader ipxe or direct; --check adds the partner's view, e.g.
+    /// lacp=4/4).
     #[arg(long, default_value = "hub", value_parser = parse_network)]
     pub network: qemu::Network,
 }
