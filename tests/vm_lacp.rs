@@ -141,7 +141,6 @@ fn start_bed(
         ganesha: &tools.ganesha,
         qemu: &tools.qemu,
         accel: tools.accel,
-        tftp: None,
         dhcp_conf: None,
         dir: &node.tmp.path().join("lacp"),
     };

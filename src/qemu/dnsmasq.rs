@@ -3,9 +3,9 @@
 //! instance per bed, in the bed's namespace, bound to the server's tap only, with no DNS and no
 //! configuration file of the host; killed on drop.
 //!
-//! Options from the shared notes' verified recipe: `--no-ping` (the pre-offer ping of each
-//! address costs 3 s), `--dhcp-option-force=60,PXEClient` for PXE (iPXE otherwise waits for a
-//! ProxyDHCP offer).
+//! `--no-ping`, from the shared notes' verified recipe: the pre-offer ping of each address costs
+//! 3 s. TFTP and boot files come from the configuration file `netroot publish` writes
+//! ([`DhcpSpec::conf_file`]), so the bed serves exactly the published wiring.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,6 @@ pub struct DhcpSpec {
     /// First and last address handed out, and the netmask.
     pub range: (Ipv4Addr, Ipv4Addr),
     pub netmask: Ipv4Addr,
-    /// For PXE: the TFTP root and the boot file (relative to it).
-    pub tftp: Option<(PathBuf, String)>,
     /// A configuration file read after the options above: the DHCP wiring `netroot publish`
     /// writes (`netroot.dnsmasq.conf`: TFTP root, boot files by client, host reservations).
     pub conf_file: Option<PathBuf>,
@@ -70,12 +68,6 @@ pub fn args(spec: &DhcpSpec, dir: &Path) -> Vec<String> {
     ];
     if let Some(conf) = &spec.conf_file {
         a.push(format!("--conf-file={}", conf.display()));
-    }
-    if let Some((root, boot)) = &spec.tftp {
-        a.push("--enable-tftp".into());
-        a.push(format!("--tftp-root={}", root.display()));
-        a.push(format!("--dhcp-boot={boot}"));
-        a.push("--dhcp-option-force=60,PXEClient".into());
     }
     a
 }
@@ -147,7 +139,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dhcp_only_and_pxe_arguments() {
+    fn bed_arguments_then_the_published_wiring() {
         let mut spec = DhcpSpec {
             interface: "up0".into(),
             range: (
@@ -155,7 +147,6 @@ mod tests {
                 "10.0.2.99".parse().expect("ip"),
             ),
             netmask: "255.255.255.0".parse().expect("ip"),
-            tftp: None,
             conf_file: None,
         };
         let a = args(&spec, Path::new("/w")).join(" ");
@@ -174,13 +165,6 @@ mod tests {
         let a = args(&spec, Path::new("/w")).join(" ");
         assert!(
             a.ends_with("--conf-file=/srv/nfs/netroot.dnsmasq.conf"),
-            "{a}"
-        );
-        spec.conf_file = None;
-        spec.tftp = Some(("/srv/tftp".into(), "netroot.ipxe".into()));
-        let a = args(&spec, Path::new("/w")).join(" ");
-        assert!(
-            a.ends_with("--enable-tftp --tftp-root=/srv/tftp --dhcp-boot=netroot.ipxe --dhcp-option-force=60,PXEClient"),
             "{a}"
         );
     }

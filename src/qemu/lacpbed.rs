@@ -46,8 +46,6 @@ pub struct LacpBedSpec<'a> {
     pub ganesha: &'a Path,
     pub qemu: &'a Path,
     pub accel: Accel,
-    /// For PXE: dnsmasq's TFTP root and boot file.
-    pub tftp: Option<(PathBuf, String)>,
     /// A dnsmasq configuration file to serve (the published DHCP wiring).
     pub dhcp_conf: Option<PathBuf>,
     /// Logs, the partner's initramfs and consoles go here.
@@ -93,7 +91,6 @@ impl LacpBed {
             interface: TAP.into(),
             range: dhcp_range(spec.server),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
-            tftp: spec.tftp.clone(),
             conf_file: spec.dhcp_conf.clone(),
         };
         let dnsmasq = Dnsmasq::start(&netns, &dhcp, &spec.dir.join("dnsmasq"))?;
