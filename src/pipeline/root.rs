@@ -70,16 +70,17 @@ fn plan_digest(plan: &Plan) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// What identifies the root source: a directory's tree digest, a tarball's hash, or the hash of
-/// the mmdebstrap tarball the recipe made (made here when missing or refreshed).
+/// What identifies the root source (a directory's tree digest, a tarball's hash, or the hash of
+/// the mmdebstrap tarball the recipe made, made here when missing or refreshed), and the source
+/// to materialize: a recipe's is its tarball, so mmdebstrap's cache is consulted once.
 fn source_key(
     spec: &RootSource,
     cache: &Path,
     refresh: Refresh,
     hc: &mut HashCache,
     inputs: &mut Vec<Input>,
-) -> Result<String, BuildError> {
-    Ok(match spec {
+) -> Result<(String, RootSource), BuildError> {
+    let key = match spec {
         RootSource::Dir(d) => {
             let digest =
                 tree_digest(d, hc).map_err(BuildError::io("cannot read root directory", d))?;
@@ -104,9 +105,10 @@ fn source_key(
                 .hash(&tarball)
                 .map_err(BuildError::io("cannot read mmdebstrap tarball", &tarball))?
                 .ok_or_else(|| not_found("cannot read mmdebstrap tarball", &tarball))?;
-            format!("mmdebstrap-{hash}")
+            return Ok((format!("mmdebstrap-{hash}"), RootSource::Tarball(tarball)));
         }
-    })
+    };
+    Ok((key, spec.clone()))
 }
 
 fn not_found(context: &'static str, path: &Path) -> BuildError {
@@ -203,7 +205,7 @@ fn build_root(
         source_date_epoch,
         refresh,
     } = *ctx;
-    let source_key = source_key(spec, cache, refresh, hc, inputs)?;
+    let (source_key, source) = source_key(spec, cache, refresh, hc, inputs)?;
     inputs.extend(super::overlays::overlay_inputs(
         project,
         &profile.overlays.root,
@@ -249,7 +251,7 @@ fn build_root(
     // the source is materialized once as a base and each variant links its unchanged files.
     let base = roots.join(format!("{BASE_PREFIX}{source_key}"));
     if !base.is_dir() {
-        rootfs::materialize(spec, cache, &base)?;
+        rootfs::materialize(&source, cache, &base)?;
     }
     rootfs::link_variant(&base, &staging)?;
     let result = (|| {
