@@ -384,22 +384,31 @@ fn assert_cleaned_up(_tools: &VmTools, bed: &Bed, run: &Run) -> Result<()> {
 /// `netroot qemu --loader LOADER --accel ACCEL --check` waiting for the guest checker's
 /// all-passed line, killed by QEMU after [`QEMU_TIMEOUT_SECS`].
 fn check_run(tools: &VmTools, bed: &Bed, loader: &str, accel: &str) -> Result<Run> {
+    check_run_with(tools, bed, loader, accel, &[])
+}
+
+/// [`check_run`] with more arguments (`--network lacp`).
+fn check_run_with(
+    tools: &VmTools,
+    bed: &Bed,
+    loader: &str,
+    accel: &str,
+    extra: &[&str],
+) -> Result<Run> {
     let marker = all_passed_line();
-    netroot_qemu(
-        tools,
-        bed,
-        &[
-            "--loader",
-            loader,
-            "--accel",
-            accel,
-            "--check",
-            "--marker",
-            &marker,
-            "--timeout",
-            QEMU_TIMEOUT_SECS,
-        ],
-    )
+    let mut args = vec![
+        "--loader",
+        loader,
+        "--accel",
+        accel,
+        "--check",
+        "--marker",
+        &marker,
+        "--timeout",
+        QEMU_TIMEOUT_SECS,
+    ];
+    args.extend_from_slice(extra);
+    netroot_qemu(tools, bed, &args)
 }
 
 /// The menu file a loader reads from the published TFTP root (none for `direct`).
@@ -572,24 +581,7 @@ fn ipxe_boot_through_lacp_partner() -> Result<()> {
     )
     .context("write nodes.toml")?;
     let accel = tools.accel.as_str();
-    let marker = all_passed_line();
-    let run = netroot_qemu(
-        &tools,
-        &bed,
-        &[
-            "--loader",
-            "ipxe",
-            "--accel",
-            accel,
-            "--network",
-            "lacp",
-            "--check",
-            "--marker",
-            &marker,
-            "--timeout",
-            QEMU_TIMEOUT_SECS,
-        ],
-    )?;
+    let run = check_run_with(&tools, &bed, "ipxe", accel, &["--network", "lacp"])?;
     let line = assert_pass(&tools, &bed, &run, "ipxe", accel)?;
     assert_served(&tools, &bed, &run, "ipxe")?;
     let want = format!(
@@ -646,6 +638,19 @@ fn network_lacp_refuses_an_active_backup_bond() -> Result<()> {
         err.contains(
             "invalid bond.mode \"active-backup\": --network lacp cables the node to a switch LAG"
         ),
+        "{err}"
+    );
+    ensure!(!bed.out.join(PROFILE).exists(), "built anyway");
+    // A loader the published wiring does not hand out is refused before the build too.
+    let run = netroot_qemu(
+        &tools,
+        &bed,
+        &["--network", "lacp", "--loader", "grub", "--check"],
+    )?;
+    ensure!(run.status.code() == Some(1), "exit {:?}", run.status);
+    let err = run.stderr_text();
+    ensure!(
+        err.contains("invalid --loader \"grub\": --network lacp serves the published DHCP wiring"),
         "{err}"
     );
     ensure!(!bed.out.join(PROFILE).exists(), "built anyway");

@@ -176,16 +176,8 @@ pub fn run(
         });
     }
     guest::require_v4(&profile.name, &profile.boot)?;
-    if opts.network == Network::Lacp {
-        opts_partner_mode(&profile)?;
-        if !matches!(opts.loader, Loader::Ipxe | Loader::Direct) {
-            return Err(QemuError::BadSetting {
-                what: "--loader",
-                value: opts.loader.name().to_string(),
-                reason: "--network lacp serves the published DHCP wiring (netroot.dnsmasq.conf), which gives iPXE the netroot.ipxe menu: use --loader ipxe or direct".into(),
-            });
-        }
-    }
+    // Checked before the build: `None` on the hub, the partner's aggregation with lacp.
+    let lacp = lacp_preflight(opts, &profile)?;
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
     let report = pipeline::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
         profile: name.clone(),
@@ -259,8 +251,8 @@ pub fn run(
         &served.targets.tftp,
         &published,
     )?;
-    let (mut spec, servers) = match opts.network {
-        Network::Hub => {
+    let (mut spec, servers) = match lacp {
+        None => {
             let ganesha = Ganesha::start(&opts.tools.ganesha, &export, &run_dir)?;
             let net = ServedNet::plan(
                 profile.boot.nfs.server,
@@ -279,12 +271,12 @@ pub fn run(
             let spec = VmSpec::new(boot_spec, Uplink::Served(net), accel);
             (spec, Servers::Hub(ganesha))
         }
-        Network::Lacp => {
+        Some(aggregation) => {
             let nfs = &served.targets.nfs;
-            let bed = start_lacp_bed(opts, &profile, &export, nfs, accel, &run_dir)?;
+            let bed = start_lacp_bed(opts, &profile, aggregation, &export, nfs, accel, &run_dir)?;
             events.note(&format!(
                 "lacp partner vm ready ({}); dnsmasq and nfs-ganesha (pid {}) on {} in network namespace {}",
-                opts_partner_mode(&profile)?.mode(),
+                aggregation.mode(),
                 bed.ganesha.pid(),
                 profile.boot.nfs.server,
                 bed.netns.name()
@@ -375,12 +367,23 @@ enum Servers {
     Lacp(Box<LacpBed>),
 }
 
-/// How the partner aggregates for the profile's bond mode; other modes need no switch support
-/// and would misdeliver on a LAG.
-fn opts_partner_mode(profile: &Profile) -> Result<Aggregation, QemuError> {
+/// With `--network lacp`: how the partner aggregates for the profile's bond mode (other modes
+/// need no switch support and would misdeliver on a LAG), after checking the loader can boot
+/// from the published DHCP wiring; `None` on the hub.
+fn lacp_preflight(opts: &QemuOptions, profile: &Profile) -> Result<Option<Aggregation>, QemuError> {
+    if opts.network == Network::Hub {
+        return Ok(None);
+    }
+    if !matches!(opts.loader, Loader::Ipxe | Loader::Direct) {
+        return Err(QemuError::BadSetting {
+            what: "--loader",
+            value: opts.loader.name().to_string(),
+            reason: "--network lacp serves the published DHCP wiring (netroot.dnsmasq.conf), which gives iPXE the netroot.ipxe menu: use --loader ipxe or direct".into(),
+        });
+    }
     match profile.boot.bond.mode {
-        BondMode::Ieee8023ad => Ok(Aggregation::Lacp),
-        BondMode::BalanceXor => Ok(Aggregation::Xor),
+        BondMode::Ieee8023ad => Ok(Some(Aggregation::Lacp)),
+        BondMode::BalanceXor => Ok(Some(Aggregation::Xor)),
         other => Err(QemuError::BadSetting {
             what: "bond.mode",
             value: other.as_str().to_string(),
@@ -393,12 +396,12 @@ fn opts_partner_mode(profile: &Profile) -> Result<Aggregation, QemuError> {
 fn start_lacp_bed(
     opts: &QemuOptions,
     profile: &Profile,
+    aggregation: Aggregation,
     export: &Export<'_>,
     served_nfs: &Path,
     accel: Accel,
     run_dir: &Path,
 ) -> Result<LacpBed, QemuError> {
-    let aggregation = opts_partner_mode(profile)?;
     let kernel = pipeline::kernel_tree(&opts.build).map_err(|e| QemuError::Build {
         profile: profile.name.clone(),
         source: Box::new(e),
@@ -422,7 +425,6 @@ fn start_lacp_bed(
         accel,
         // The published wiring itself: TFTP of the scratch TFTP root, netroot.ipxe for iPXE,
         // the reservations of nodes.toml.
-        tftp: None,
         dhcp_conf: Some(served_nfs.join(crate::deploy::DNSMASQ_FILE)),
         dir: &run_dir.join("lacp"),
     };
