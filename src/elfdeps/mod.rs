@@ -40,6 +40,27 @@ pub struct ElfFile {
     pub dest: String,
 }
 
+/// The ELF interpreter (`PT_INTERP`) of the binary at `path`, `None` for a static one: whether
+/// it can run in a tree with no libc (the LACP partner VM's busybox). A script or a file that is
+/// not ELF is an error naming it.
+pub fn interpreter(path: &Path) -> Result<Option<String>, ElfError> {
+    let data = fs::read(path).map_err(|source| ElfError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match object::parse(path, &data)? {
+        Kind::Elf(info) => Ok(info.interp),
+        Kind::Script(interpreter) => Err(ElfError::Script {
+            path: path.to_path_buf(),
+            interpreter,
+        }),
+        Kind::NotElf => Err(ElfError::NotElf {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
 /// Returns `binaries` (absolute paths inside `sysroot`, normally `/`) with
 /// their ELF interpreters and shared libraries, sorted by `dest`, deduplicated.
 pub fn resolve(binaries: &[PathBuf], sysroot: &Path) -> Result<Vec<ElfFile>, ElfError> {

@@ -127,6 +127,21 @@ pub fn build_initramfs(
     spec: &PartnerSpec,
     out: &Path,
 ) -> Result<PathBuf, QemuError> {
+    // The partner's initramfs has no libc: a dynamic busybox would die as its /init.
+    let bad_busybox = |reason: String| QemuError::BadSetting {
+        what: "busybox",
+        value: busybox.display().to_string(),
+        reason: format!("{reason} (install busybox-static)"),
+    };
+    match crate::elfdeps::interpreter(busybox) {
+        Ok(None) => {}
+        Ok(Some(interp)) => {
+            return Err(bad_busybox(format!(
+                "dynamically linked (interpreter {interp}), the partner VM has no libc"
+            )))
+        }
+        Err(e) => return Err(bad_busybox(e.to_string())),
+    }
     let requests: Vec<String> = MODULES.iter().map(|m| m.to_string()).collect();
     let opts = ResolveOptions {
         kernel_version: kernel.version.clone(),
@@ -272,6 +287,41 @@ mod tests {
         let spec = vm_spec(Path::new("/k"), Path::new("/i"), "up0", "ns1", Accel::Tcg);
         assert_eq!(spec.macs.len(), 5);
         assert_eq!(spec.netns.as_deref(), Some("ns1"));
+    }
+
+    #[test]
+    fn a_busybox_that_needs_libc_is_refused_before_anything_is_built() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = Kernel {
+            version: "6.1.0-test".into(),
+            image: dir.path().join("vmlinuz"),
+            modules_dir: dir.path().join("lib/modules/6.1.0-test"),
+            firmware_dir: None,
+            inputs: Vec::new(),
+        };
+        let spec = PartnerSpec {
+            aggregation: Aggregation::Lacp,
+            hash: "layer3+4".into(),
+            vlan: None,
+            native: false,
+        };
+        let out = dir.path().join("partner.cpio");
+        // The test binary itself is dynamically linked.
+        let me = std::env::current_exe().expect("current exe");
+        let e = build_initramfs(&kernel, &me, &spec, &out).expect_err("dynamic");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "invalid busybox {:?}: dynamically linked (interpreter /",
+                me.display().to_string()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("the partner VM has no libc (install busybox-static)"),
+            "{text}"
+        );
+        assert!(!out.exists());
     }
 
     #[test]

@@ -226,16 +226,15 @@ impl RootTree {
 
 /// Refuses a dynamically linked busybox: the guest tree has no libc or ELF interpreter.
 pub fn check_static(path: &Path) -> Result<(), VmError> {
-    let bytes = fs::read(path).map_err(VmError::io("read", path))?;
-    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| VmError::NotElf {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    match elf.interpreter {
-        Some(_) => Err(VmError::NotStatic {
+    match netroot::elfdeps::interpreter(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(VmError::NotStatic {
             path: path.to_path_buf(),
         }),
-        None => Ok(()),
+        Err(e) => Err(VmError::NotElf {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
     }
 }
 
