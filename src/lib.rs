@@ -5,6 +5,7 @@
 // Unit tests write fixtures directly; the crate itself writes through `fsx` (clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod child;
 pub mod cli;
 pub mod codec;
 pub mod compress;
@@ -13,6 +14,7 @@ pub mod elfdeps;
 pub mod fsx;
 pub mod image;
 pub mod init_binary;
+pub mod interrupt;
 pub mod kernel;
 pub mod kmod;
 pub mod manifest;

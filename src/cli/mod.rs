@@ -143,6 +143,9 @@ pub fn main() -> ExitCode {
     let mut out = stdout.lock();
     let setup = log::init(cli.verbose, cli.quiet)
         .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            crate::interrupt::install().context("cannot install the SIGINT/SIGTERM handlers")
+        })
         .and_then(|()| enter_project(&mut cli));
     if let Err(e) = setup {
         return fail(&cli, &mut out, &e, EXIT_USAGE);
@@ -202,8 +205,14 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// Usage errors (unknown profile name, bad option value) exit 2, everything else 1.
+/// Usage errors (unknown profile name, bad option value) exit 2, an interrupted command
+/// `128 + signal` (as a shell reports it), everything else 1.
 fn exit_code_of(e: &anyhow::Error) -> u8 {
+    // The error may have lost the interruption's type on its way (a message built from it);
+    // the request itself is the truth.
+    if let Some(i) = crate::interrupt::find(e.as_ref()).or_else(crate::interrupt::requested) {
+        return i.exit_code();
+    }
     use crate::pipeline::BuildError;
     use crate::profile::ProfileError;
     let usage_profile =

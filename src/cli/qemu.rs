@@ -11,13 +11,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::build::build_options;
 use super::log::Chatter;
@@ -116,21 +112,9 @@ impl Events for StderrEvents {
     }
 }
 
-/// Sets `flag` on SIGINT, SIGTERM and SIGHUP; a second signal terminates at once.
-fn install_signal_flag(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        // Registered first, so it sees the flag before the second registration sets it: the
-        // first signal only sets the flag, a repeated one exits.
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            i32::from(EXIT_INTERRUPTED),
-            Arc::clone(flag),
-        )
-        .with_context(|| format!("cannot install the handler of signal {sig}"))?;
-        signal_hook::flag::register(sig, Arc::clone(flag))
-            .with_context(|| format!("cannot install the handler of signal {sig}"))?;
-    }
-    Ok(())
+/// The exit status of an interrupted run: `128 + signal` ([`crate::interrupt`]).
+fn interrupted_code() -> u8 {
+    crate::interrupt::requested().map_or(EXIT_INTERRUPTED, |i| i.exit_code())
 }
 
 pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -152,19 +136,19 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
         network: args.network,
         tools: Tools::default(),
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    install_signal_flag(&interrupt)?;
+    // main installed the handlers: SIGINT, SIGTERM and SIGHUP stop the run, a second one at once.
+    let interrupt = crate::interrupt::flag();
     let events = StderrEvents {
         quiet: cli.chatter() == Chatter::Quiet,
     };
-    let result = qemu::run(&opts, &events, &interrupt);
+    let result = qemu::run(&opts, &events, interrupt);
     let outcome = match result {
         Ok(o) => o,
         Err(QemuError::Interrupted) => {
             if args.json {
                 let error = output::JsonError {
                     error: "interrupted before the boot",
-                    exit: EXIT_INTERRUPTED,
+                    exit: interrupted_code(),
                 };
                 output::emit_json(out, &error)?;
             } else if args.check {
@@ -174,7 +158,7 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
                     args.profile
                 )?;
             }
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            return Ok(ExitCode::from(interrupted_code()));
         }
         Err(e) => {
             let e = match e {
@@ -192,7 +176,7 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
         }
     };
     let code = if outcome.exit == qemu::Exit::Interrupted {
-        EXIT_INTERRUPTED
+        interrupted_code()
     } else if outcome.success() {
         0
     } else {

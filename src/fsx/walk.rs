@@ -173,6 +173,9 @@ pub enum Failure {
     Io { op: &'static str, source: io::Error },
     /// The entry is on another filesystem and the walk was told to refuse that.
     OtherFs,
+    /// An interrupt was asked for ([`crate::interrupt`]): the walk stopped before this
+    /// directory.
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// A walk failure at `path` (components) under `root`.
@@ -197,6 +200,7 @@ impl WalkError {
                 io::ErrorKind::CrossesDevices,
                 "another filesystem is mounted here",
             ),
+            Failure::Interrupted(i) => i.into(),
         }
     }
 }
@@ -271,6 +275,7 @@ pub fn walk<E>(
     let mut next = 1;
     let mut stack: Vec<(Vec<OsString>, usize)> = vec![(Vec::new(), 0)];
     while let Some((mut path, parent)) = stack.pop() {
+        crate::interrupt::check().map_err(|i| fail(&path, Failure::Interrupted(i)))?;
         let dir = open_beneath(root_fd.as_fd(), &path)
             .map_err(|e| fail(&path, io("open directory")(e)))?;
         let mut names = list(dir.as_fd()).map_err(|e| fail(&path, io("list")(e)))?;

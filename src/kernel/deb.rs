@@ -178,6 +178,7 @@ impl Source<'_> {
                 member: self.member.to_owned(),
                 reason,
             },
+            TarError::Interrupted(i) => KernelError::Interrupted(i),
         }
     }
 }

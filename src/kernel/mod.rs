@@ -182,6 +182,9 @@ pub enum KernelError {
         /// What is wrong.
         reason: String,
     },
+    /// The extraction was interrupted (its temporary directory is removed).
+    #[error("extracting the kernel package: {0}")]
+    Interrupted(#[source] crate::interrupt::Interrupted),
     /// The destination of an extraction already exists.
     #[error("destination {path} already exists")]
     DestExists {

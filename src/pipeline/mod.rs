@@ -109,6 +109,9 @@ impl Progress for Quiet {
 pub enum BuildError {
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
+    /// The build was interrupted between stages (each stage's temporaries are gone).
+    #[error("build {0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("profile \"{0}\" sets no [kernel] and none was given with --kernel")]
     NoKernel(String),
     #[error("kernel package {0} not found")]

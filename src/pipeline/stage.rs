@@ -58,6 +58,7 @@ impl Recorder<'_> {
         name: &'static str,
         stage: impl FnOnce(&mut HashCache) -> Result<Staged<T>, BuildError>,
     ) -> Result<T, BuildError> {
+        crate::interrupt::check()?;
         self.progress.stage(name);
         tracing::debug!(stage = name, "stage started");
         let at = Instant::now();

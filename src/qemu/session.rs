@@ -179,9 +179,15 @@ pub fn run(
     // Checked before the build: `None` on the hub, the partner's aggregation with lacp.
     let lacp = lacp_preflight(opts, &profile)?;
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let report = pipeline::build(&opts.build, &Quiet).map_err(|source| QemuError::Build {
-        profile: name.clone(),
-        source: Box::new(source),
+    let report = pipeline::build(&opts.build, &Quiet).map_err(|source| {
+        if crate::interrupt::find(&source).is_some() {
+            // Stopped by the user, not broken: the same answer as an interrupt between steps.
+            return QemuError::Interrupted;
+        }
+        QemuError::Build {
+            profile: name.clone(),
+            source: Box::new(source),
+        }
     })?;
     events.note(&format!(
         "{} {} ({:.1}s)",

@@ -162,6 +162,9 @@ pub enum RootfsError {
         status: String,
         output: String,
     },
+    /// mmdebstrap was interrupted (and has cleaned up and exited since).
+    #[error("mmdebstrap: {0}")]
+    Interrupted(#[source] crate::interrupt::Interrupted),
     /// A glob of the allow-list does not parse.
     #[error("allow-list {category}: invalid glob {glob:?}: {reason}")]
     Glob {

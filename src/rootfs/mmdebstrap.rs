@@ -38,6 +38,8 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 1_704_067_200;
 /// Customize hook run before the user's: mmdebstrap copies the build host's hostname and DNS
 /// configuration into the tree (a host leak, and different on every build host).
 const STRIP_HOST_FILES_HOOK: &str = "rm -f \"$1/etc/hostname\" \"$1/etc/resolv.conf\"";
+/// Where mmdebstrap makes its temporary chroot.
+const TMPDIR_ENV: &str = "TMPDIR";
 /// Lines of mmdebstrap output kept in the error when it fails.
 const OUTPUT_TAIL_LINES: usize = 40;
 
@@ -160,19 +162,15 @@ pub(crate) fn cached_tarball(
     }
     let partial = work.path().join("out.tar");
     let args = command_args(recipe, &hook_paths, &partial);
-    let output = Command::new(program)
-        .args(&args)
-        .env(SOURCE_DATE_EPOCH_ENV, epoch.to_string())
-        .output()
-        .map_err(|source| RootfsError::MmdebstrapSpawn {
-            program: program.to_path_buf(),
-            source,
-        })?;
-    if !output.status.success() || !partial.is_file() {
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n");
+    let ended = run_mmdebstrap(program, &args, epoch, work.path());
+    // Whatever happened, nothing stays mounted in the work directory before it is removed
+    // (a killed mmdebstrap leaves its chroot's /proc, /sys, /dev/pts and /dev/shm).
+    detach_leftovers(work.path())?;
+    let finished = match ended? {
+        crate::child::Ended::Exited(f) => f,
+        crate::child::Ended::Interrupted(i, _) => return Err(RootfsError::Interrupted(i)),
+    };
+    if !finished.status.success() || !partial.is_file() {
         let args_text: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -180,12 +178,12 @@ pub(crate) fn cached_tarball(
         return Err(RootfsError::MmdebstrapFailed {
             program: program.to_path_buf(),
             args: args_text.join(" "),
-            status: if output.status.success() {
+            status: if finished.status.success() {
                 "exit 0 but no output tarball".to_owned()
             } else {
-                output.status.to_string()
+                finished.status.to_string()
             },
-            output: tail,
+            output: finished.tail.join("\n"),
         });
     }
     fs::File::open(&partial)
@@ -197,6 +195,39 @@ pub(crate) fn cached_tarball(
         .and_then(|f| f.sync_all())
         .map_err(RootfsError::io("syncing", &dir))?;
     Ok(out)
+}
+
+/// Runs mmdebstrap with its temporaries in `work` (`TMPDIR`: so that whatever it leaves is
+/// removed with `work`), its output lines logged at info level (`-v` shows them) as they come.
+fn run_mmdebstrap(
+    program: &Path,
+    args: &[OsString],
+    epoch: u64,
+    work: &Path,
+) -> Result<crate::child::Ended, RootfsError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env(SOURCE_DATE_EPOCH_ENV, epoch.to_string())
+        .env(TMPDIR_ENV, work);
+    let on_line = |line: &str| tracing::info!(target: "netroot::mmdebstrap", "{line}");
+    crate::child::run(&mut cmd, OUTPUT_TAIL_LINES, &on_line).map_err(|source| {
+        RootfsError::MmdebstrapSpawn {
+            program: program.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Detaches mounts a killed mmdebstrap left below `work`, saying so: they are not ours to keep,
+/// and removing `work` through them would reach the host's `/proc` and `/sys`.
+fn detach_leftovers(work: &Path) -> Result<(), RootfsError> {
+    let work = std::path::absolute(work).map_err(RootfsError::io("resolving", work))?;
+    let left = crate::fsx::mounts::detach_below(&work)
+        .map_err(RootfsError::io("detaching mounts below", &work))?;
+    for p in left {
+        tracing::warn!(mount = %p.display(), "detached a mount mmdebstrap left behind");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree, policy: Policy) -> Result
             reason,
         },
         TarError::Archive { reason } => archive_error(archive, reason),
+        TarError::Interrupted(i) => RootfsError::Interrupted(i),
     })
 }
 
@@ -84,6 +85,8 @@ pub(crate) enum TarError {
     Entry { entry: String, reason: EntryError },
     /// The stream as a whole: headers, end marker, trailing data, decompression.
     Archive { reason: String },
+    /// An interrupt was asked for between two entries.
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// Extracts the `select`ed entries of the (decompressed) tar stream `reader` into `tree` under
@@ -104,6 +107,7 @@ pub(crate) fn extract_stream(
     let mut last = String::new();
     let entries = ar.entries().map_err(|e| archive_error(e.to_string()))?;
     for entry in entries {
+        crate::interrupt::check().map_err(TarError::Interrupted)?;
         let mut entry = entry.map_err(|e| {
             let at = if last.is_empty() {
                 "at the first entry".to_owned()

@@ -65,6 +65,11 @@ impl From<WalkError> for PublishError {
                 reason: "another filesystem is mounted inside the root tree; unmount it".into(),
             },
             Failure::Io { op, source } => PublishError::Io { op, path, source },
+            Failure::Interrupted(i) => PublishError::Io {
+                op: "scan",
+                path,
+                source: i.into(),
+            },
         }
     }
 }
