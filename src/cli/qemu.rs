@@ -21,6 +21,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::build::build_options;
 use super::log::Chatter;
+use super::progress::CliProgress;
 use super::{output, Cli};
 use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Tools};
 
@@ -103,9 +104,12 @@ fn parse_accel(s: &str) -> Result<AccelChoice, String> {
     s.parse()
 }
 
-/// Progress notes on stderr, so stdout holds only the verdict; none with `-q`.
+/// Progress notes on stderr, so stdout holds only the verdict; none with `-q`. The build's
+/// progress is `netroot build`'s (a spinner on a terminal, `netroot: [PROFILE] STAGE` lines
+/// otherwise, warnings once; with `--json` only warnings).
 struct StderrEvents {
     quiet: bool,
+    progress: CliProgress,
 }
 
 impl Events for StderrEvents {
@@ -113,6 +117,14 @@ impl Events for StderrEvents {
         if !self.quiet {
             eprintln!("netroot qemu: {text}");
         }
+    }
+
+    fn build_progress(&self) -> &dyn crate::pipeline::Progress {
+        &self.progress
+    }
+
+    fn build_done(&self) {
+        self.progress.finish();
     }
 }
 
@@ -156,8 +168,11 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
     install_signal_flag(&interrupt)?;
     let events = StderrEvents {
         quiet: cli.chatter() == Chatter::Quiet,
+        progress: CliProgress::new(&args.profile, args.json, cli.chatter()),
     };
     let result = qemu::run(&opts, &events, &interrupt);
+    // A run refused before its build (or one that failed in it) leaves no spinner behind.
+    events.build_done();
     let outcome = match result {
         Ok(o) => o,
         Err(QemuError::Interrupted) => {
