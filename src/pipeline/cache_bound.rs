@@ -41,7 +41,7 @@ fn unit_factor(unit: &str) -> Option<u64> {
 }
 
 /// Parses a size: a non-negative number (a fraction allowed) and an optional unit
-/// ([`unit_factor`]), blanks around and between them ignored; the result rounds down to bytes.
+/// (K, M, G, T and KiB..TiB binary, KB..TB decimal), blanks around and between them ignored; the result rounds down to bytes.
 pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let t = text.trim();
     let split = t
