@@ -1035,3 +1035,64 @@ fn a_node_boots_its_own_layer_through_its_per_mac_menu() -> Result<()> {
         },
     )
 }
+
+/// `netroot qemu` shows the build's progress as `netroot build` does (plain stage lines when
+/// stderr is not a terminal). No VM: another run's lock on the profile refuses the run right
+/// after its build.
+#[test]
+fn qemu_shows_the_builds_progress() -> Result<()> {
+    let name = "qemu_shows_the_builds_progress";
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: {name}: not root (netroot qemu refuses to run)");
+        return Ok(());
+    }
+    let Some(kernel) = vm::env::kernel_or_skip(name) else {
+        return Ok(());
+    };
+    let tmp = TempDir::new()?;
+    let proj = tmp.path();
+    let profiles = proj.join("profiles");
+    std::fs::create_dir_all(&profiles)?;
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles"))? {
+        let e = e?;
+        std::fs::copy(e.path(), profiles.join(e.file_name()))?;
+    }
+    std::fs::create_dir_all(proj.join("tree/etc"))?;
+    std::fs::write(proj.join("tree/etc/os-release"), "ID=progress\n")?;
+    std::fs::write(
+        profiles.join(format!("{PROFILE}.toml")),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n",
+    )?;
+    // Each run builds into its own output directory, whose run lock another "run" holds.
+    let refused = |out: &Path, json: bool| -> Result<(String, String)> {
+        let state = out.join(".qemu");
+        std::fs::create_dir_all(&state)?;
+        let lock = std::fs::File::create(state.join(format!("{PROFILE}.lock")))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        let o = Command::new(env!("CARGO_BIN_EXE_netroot"))
+            .arg("-C")
+            .arg(proj)
+            .args(["qemu", PROFILE, "--check", "--kernel"])
+            .arg(&kernel)
+            .arg("--out")
+            .arg(out)
+            .args(json.then_some("--json"))
+            .env_remove("NETROOT_CACHE")
+            .stdin(Stdio::null())
+            .output()?;
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        ensure!(o.status.code() == Some(1), "exit {:?}: {err}", o.status);
+        ensure!(err.contains("another netroot qemu run of profile"), "{err}");
+        Ok((String::from_utf8_lossy(&o.stdout).into_owned(), err))
+    };
+    let (_, err) = refused(&proj.join("out"), false)?;
+    for stage in ["kernel", "modules", "compress", "root", "write"] {
+        let line = format!("netroot: [{PROFILE}] {stage}\n");
+        ensure!(err.contains(&line), "no {line:?} on stderr:\n{err}");
+    }
+    // With --json, as `netroot build --json`: no progress (stdout holds the error document).
+    let (stdout, err) = refused(&proj.join("out-json"), true)?;
+    ensure!(!stdout.contains("netroot: ["), "{stdout}");
+    ensure!(!err.contains(&format!("netroot: [{PROFILE}]")), "{err}");
+    Ok(())
+}

@@ -9,13 +9,20 @@ use clap::Args;
 
 use super::progress::CliProgress;
 use super::{Cli, UsageError};
-use crate::pipeline::{build, BuildOptions, BuildReport, SOURCE_DATE_EPOCH_ENV};
+use crate::pipeline::{build, BuildOptions, BuildReport, CACHE_MAX_ENV, SOURCE_DATE_EPOCH_ENV};
 use crate::profile::KernelSpec;
 
 /// Profile built when none is named.
 pub const DEFAULT_PROFILE: &str = "compute";
 
 #[derive(Debug, Args)]
+#[command(after_help = "Environment:\n  \
+    NETROOT_CACHE      the build cache directory (default OUT/.cache)\n  \
+    NETROOT_CACHE_MAX  bound the cache (20G, 500M, 1.5GiB or bytes; K..T and KiB..TiB\n                     \
+    are binary, KB..TB decimal): after each build the least recently used kernels,\n                     \
+    root tarballs, root trees and segments are evicted until it fits; what the\n                     \
+    build uses, and the roots OUT/*/rootfs link to, stay\n  \
+    SOURCE_DATE_EPOCH  the mtime of every image entry (default 0)")]
 pub struct BuildArgs {
     /// Profile to build (profiles/NAME.toml).
     #[arg(default_value = DEFAULT_PROFILE)]
@@ -135,7 +142,8 @@ fn print_report(r: &BuildReport, warned: bool, out: &mut dyn Write) -> std::io::
             r.out_dir.display(),
             r.seconds
         )?;
-        return warnings(out);
+        warnings(out)?;
+        return evicted(r, out);
     }
     if let Some(reason) = &r.reason {
         writeln!(out, "{}: rebuilding: {reason}", r.profile)?;
@@ -162,6 +170,20 @@ fn print_report(r: &BuildReport, warned: bool, out: &mut dyn Write) -> std::io::
         r.initramfs_bytes,
         r.initramfs_sha256,
         r.seconds
+    )?;
+    evicted(r, out)
+}
+
+/// The cache eviction line, when the bound evicted anything.
+fn evicted(r: &BuildReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.evicted_bytes == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{}: evicted {:.1} MiB from the cache ({CACHE_MAX_ENV})",
+        r.profile,
+        r.evicted_bytes as f64 / (1024.0 * 1024.0)
     )
 }
 
@@ -182,6 +204,7 @@ mod tests {
             warnings: vec!["firmware x.bin not found".into()],
             stages: Vec::new(),
             segments: Vec::new(),
+            evicted_bytes: 0,
             seconds: 0.0,
         }
     }

@@ -221,6 +221,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
         c.is::<UsageError>()
             || c.downcast_ref::<ProfileError>().is_some_and(usage_profile)
             || matches!(c.downcast_ref::<BuildError>(), Some(BuildError::Profile(p)) if usage_profile(p))
+            || matches!(c.downcast_ref::<BuildError>(), Some(BuildError::CacheMax { .. }))
             || matches!(
                 c.downcast_ref::<crate::deploy::DeployError>(),
                 Some(crate::deploy::DeployError::NoTarget { .. })

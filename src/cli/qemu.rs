@@ -17,6 +17,7 @@ use clap::Args;
 
 use super::build::build_options;
 use super::log::Chatter;
+use super::progress::CliProgress;
 use super::{output, Cli};
 use crate::qemu::{self, AccelChoice, Events, Loader, QemuError, QemuOptions, Tools};
 
@@ -99,9 +100,12 @@ fn parse_accel(s: &str) -> Result<AccelChoice, String> {
     s.parse()
 }
 
-/// Progress notes on stderr, so stdout holds only the verdict; none with `-q`.
+/// Progress notes on stderr, so stdout holds only the verdict; none with `-q`. The build's
+/// progress is `netroot build`'s (a spinner on a terminal, `netroot: [PROFILE] STAGE` lines
+/// otherwise, warnings once; with `--json` only warnings).
 struct StderrEvents {
     quiet: bool,
+    progress: CliProgress,
 }
 
 impl Events for StderrEvents {
@@ -109,6 +113,14 @@ impl Events for StderrEvents {
         if !self.quiet {
             eprintln!("netroot qemu: {text}");
         }
+    }
+
+    fn build_progress(&self) -> &dyn crate::pipeline::Progress {
+        &self.progress
+    }
+
+    fn build_done(&self) {
+        self.progress.finish();
     }
 }
 
@@ -140,8 +152,11 @@ pub fn run(cli: &Cli, args: &QemuArgs, out: &mut dyn Write) -> anyhow::Result<Ex
     let interrupt = crate::interrupt::flag();
     let events = StderrEvents {
         quiet: cli.chatter() == Chatter::Quiet,
+        progress: CliProgress::new(&args.profile, args.json, cli.chatter()),
     };
     let result = qemu::run(&opts, &events, interrupt);
+    // A run refused before its build (or one that failed in it) leaves no spinner behind.
+    events.build_done();
     let outcome = match result {
         Ok(o) => o,
         Err(QemuError::Interrupted) => {

@@ -110,7 +110,7 @@ fn is_output(dir: &Path) -> bool {
 }
 
 /// Removes `path` without following links (a directory with everything below it).
-fn remove(path: &Path) -> io::Result<()> {
+pub(super) fn remove(path: &Path) -> io::Result<()> {
     if fs::symlink_metadata(path)?.is_dir() {
         fs::remove_dir_all(path)
     } else {
@@ -140,4 +140,4 @@ pub(crate) fn usage(path: &Path) -> io::Result<u64> {
 }
 
 /// `st_blocks` unit (POSIX: 512 bytes, whatever the filesystem's block size).
-const BLOCK: u64 = 512;
+pub(super) const BLOCK: u64 = 512;

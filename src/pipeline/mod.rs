@@ -8,8 +8,10 @@
 
 mod acquire;
 mod assemble;
+mod cache_bound;
 mod clean;
 mod describe;
+mod evict;
 mod overlays;
 mod record;
 mod root;
@@ -22,6 +24,7 @@ mod write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use cache_bound::{parse_size, SizeError, CACHE_MAX_ENV};
 pub use clean::{clean, CleanReport, CleanWhat, Cleaned};
 pub use run::{build, cache_dir_for, kernel_tree};
 pub use write::{INITRAMFS, MANIFEST, ROOTFS, SHA256SUMS, VMLINUZ};
@@ -86,6 +89,8 @@ pub struct BuildReport {
     pub stages: Vec<StageReport>,
     /// The image's segments, in order (empty when up to date).
     pub segments: Vec<SegmentReport>,
+    /// Bytes evicted from the cache to keep it under `NETROOT_CACHE_MAX` (0: none or unbounded).
+    pub evicted_bytes: u64,
     pub seconds: f64,
 }
 
@@ -144,6 +149,12 @@ pub enum BuildError {
     BootConfig(#[from] netroot_boot::bootconfig::ConfigError),
     #[error("embedded init is not a static executable: {0}")]
     InitNotStatic(String),
+    #[error("{var}={value:?} is not a size: {reason}; write e.g. 20G, 500M, 1.5GiB or bytes")]
+    CacheMax {
+        var: &'static str,
+        value: String,
+        reason: cache_bound::SizeError,
+    },
     #[error("{context}: {path}")]
     Io {
         context: &'static str,

@@ -46,6 +46,9 @@ pub struct BuiltRoot {
     pub dir: PathBuf,
     pub key: String,
     pub report: RootReport,
+    /// The base its unchanged files link to (`roots/base-SOURCEKEY/`): in use while it is.
+    #[serde(skip)]
+    pub base: PathBuf,
     #[serde(skip)]
     pub cached: bool,
 }
@@ -224,6 +227,7 @@ fn build_root(
     let roots = cache.join(ROOTS_DIR);
     let dir = roots.join(&key);
     let report_path = roots.join(format!("{key}.json"));
+    let base = roots.join(format!("{BASE_PREFIX}{source_key}"));
     if dir.is_dir() {
         if let Some(report) = fs::read(&report_path)
             .ok()
@@ -234,6 +238,7 @@ fn build_root(
                 dir,
                 key,
                 report,
+                base,
                 cached: true,
             }));
         }
@@ -249,7 +254,6 @@ fn build_root(
     tracing::info!(tree = %dir.display(), staging = %staging.display(), cached = false, "root tree");
     // Variants of one source (overlays, per-node layers, allow-lists differ) share its files:
     // the source is materialized once as a base and each variant links its unchanged files.
-    let base = roots.join(format!("{BASE_PREFIX}{source_key}"));
     if !base.is_dir() {
         rootfs::materialize(&source, cache, &base)?;
     }
@@ -279,6 +283,7 @@ fn build_root(
         dir,
         key,
         report,
+        base,
         cached: false,
     }))
 }

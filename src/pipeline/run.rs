@@ -36,6 +36,10 @@ struct Summary {
     initramfs_sha256: String,
     modules: usize,
     warnings: Vec<String>,
+    /// The cache entries the build used (kernel, tarball, root tree and base, segments): an
+    /// up-to-date build stamps them as used and keeps them as the build did.
+    #[serde(default)]
+    uses: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,6 +93,32 @@ fn log_cache_size(cache: &std::path::Path) {
     }
 }
 
+/// After a successful build: stamps the cache entries it used, then keeps the cache under `max`
+/// (if bounded); returns the bytes evicted.
+fn care_for_cache(
+    cache: &std::path::Path,
+    out: &std::path::Path,
+    uses: &[PathBuf],
+    max: Option<u64>,
+    progress: &dyn Progress,
+) -> Result<u64, BuildError> {
+    super::evict::touch(cache, uses)?;
+    let Some(max) = max else {
+        log_cache_size(cache);
+        return Ok(0);
+    };
+    let evicted = super::evict::bound(cache, out, uses, max, progress)?;
+    tracing::info!(
+        cache = %cache.display(),
+        bytes = evicted.total,
+        mib = format!("{:.1}", evicted.total as f64 / MIB),
+        evicted = evicted.bytes,
+        max,
+        "cache size"
+    );
+    Ok(evicted.bytes)
+}
+
 /// Bytes in a MiB, for the cache size a person reads.
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -103,6 +133,7 @@ struct Paths {
 /// Builds `opts.profile` into `opts.out_dir/PROFILE/`, or reports it up to date.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let t0 = Instant::now();
+    let max = super::cache_bound::cache_max()?;
     let profile = Project::new(&opts.project).load_profile(&opts.profile)?;
     let spec = kernel_spec(opts, &profile)?;
     let cache = cache_dir_for(opts);
@@ -126,8 +157,12 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         Check::UpToDate(_) if opts.refresh_root => Some("--refresh-root".to_string()),
         Check::UpToDate(summary) => {
             tracing::info!(profile = %profile.name, "up to date: no stage runs");
-            log_cache_size(&paths.cache);
-            return Ok(up_to_date(profile.name, &paths, summary, t0));
+            let mut uses = summary.uses.clone();
+            uses.extend(summary.root_dir.clone());
+            let evicted = care_for_cache(&paths.cache, &opts.out_dir, &uses, max, progress)?;
+            let mut report = up_to_date(profile.name, &paths, summary, t0);
+            report.evicted_bytes = evicted;
+            return Ok(report);
         }
         Check::Rebuild(reason) => reason,
     };
@@ -151,7 +186,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         .collect();
     rec.record(&profile_files)?;
     let summary = run_stages(opts, &profile, &spec, &paths, &mut rec)?;
-    log_cache_size(&paths.cache);
+    let evicted = care_for_cache(&paths.cache, &opts.out_dir, &summary.0.uses, max, progress)?;
     Ok(BuildReport {
         profile: profile.name,
         up_to_date: false,
@@ -164,6 +199,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         warnings: summary.0.warnings,
         stages: rec.stages,
         segments: summary.1,
+        evicted_bytes: evicted,
         seconds: secs(t0.elapsed()),
     })
 }
@@ -225,7 +261,14 @@ fn run_stages(
         },
         &paths.out,
     )?;
+    let mut uses = vec![kernel.image.clone()];
+    uses.extend(rec.state.inputs.keys().map(PathBuf::from));
+    uses.extend(compressed.files.iter().cloned());
+    if let Some(r) = &rooted.root {
+        uses.extend([r.dir.clone(), r.base.clone()]);
+    }
     let summary = Summary {
+        uses: super::evict::entries_only(cache, uses),
         root_dir: rooted.root.as_ref().map(|r| r.dir.clone()),
         kernel_version: kernel.version.clone(),
         initramfs_bytes: compressed.image.len() as u64,
@@ -295,6 +338,16 @@ fn check_saved(paths: &Paths, key: &str, hc: &mut HashCache) -> Result<Check, Bu
             "configuration changed (profile, options, init or netroot version)".to_string(),
         )));
     }
+    // The root tree `OUT/PROFILE/rootfs` points at may have been evicted from the cache
+    // (NETROOT_CACHE_MAX): the link would dangle, so the tree is built again.
+    if let Some(root) = &saved.summary.root_dir {
+        if !root.is_dir() {
+            return Ok(Check::Rebuild(Some(format!(
+                "root tree no longer in the cache: {}",
+                root.display()
+            ))));
+        }
+    }
     let change = saved
         .state
         .first_change(hc, &paths.out)
@@ -323,6 +376,7 @@ fn up_to_date(profile: String, paths: &Paths, m: Summary, t0: Instant) -> BuildR
         warnings: m.warnings,
         stages: Vec::new(),
         segments: Vec::new(),
+        evicted_bytes: 0,
         seconds: secs(t0.elapsed()),
     }
 }

@@ -119,6 +119,8 @@ pub fn assemble(
 pub struct Compressed {
     pub image: Vec<u8>,
     pub segments: Vec<SegmentReport>,
+    /// The cache files the compressed segments are kept in.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// Compresses each segment (in parallel, one thread each; cached by content and compression)
@@ -142,9 +144,11 @@ pub fn compress_all(
     let mut out = Compressed {
         image: Vec::new(),
         segments: Vec::new(),
+        files: Vec::new(),
     };
     for ((name, seg), result) in segments.iter().zip(results) {
-        let (compressed, cpio_bytes, cached) = result?;
+        let (compressed, cpio_bytes, cached, file) = result?;
+        out.files.push(file);
         tracing::debug!(
             segment = %name,
             cpio_bytes,
@@ -171,8 +175,9 @@ pub fn compress_all(
     })
 }
 
-/// A compressed segment: bytes, uncompressed cpio length, whether it came from the cache.
-type Segment = (Vec<u8>, u64, bool);
+/// A compressed segment: bytes, uncompressed cpio length, whether it came from the cache, and
+/// the cache file holding it.
+type Segment = (Vec<u8>, u64, bool, std::path::PathBuf);
 
 /// Writes a segment's cpio and compresses it, reusing an earlier result for identical content.
 fn compress_segment(
@@ -186,9 +191,9 @@ fn compress_segment(
     let key = hash_bytes(format!("{}:{:?}:", c.kind, c.level).as_bytes()) + &hash_bytes(&cpio);
     let path = dir.join(hash_bytes(key.as_bytes()));
     if let Ok(data) = fs::read(&path) {
-        return Ok((data, cpio.len() as u64, true));
+        return Ok((data, cpio.len() as u64, true, path));
     }
     let data = compress(&cpio, c)?;
     write_atomic(&path, &data).map_err(BuildError::io("cannot write cache", &path))?;
-    Ok((data, cpio.len() as u64, false))
+    Ok((data, cpio.len() as u64, false, path))
 }

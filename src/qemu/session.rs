@@ -33,7 +33,7 @@ use super::serve;
 use super::servednet::{self, ServedNet};
 use super::timeline::TimelineBuilder;
 use super::QemuError;
-use crate::pipeline::{self, BuildOptions, Quiet};
+use crate::pipeline::{self, BuildOptions, Progress, Quiet};
 use crate::profile::{Profile, Project};
 use netroot_boot::bootconfig::BondMode;
 
@@ -115,6 +115,16 @@ pub struct QemuOptions {
 /// Progress notes for the user (the CLI prints them on stderr).
 pub trait Events {
     fn note(&self, text: &str);
+
+    /// Where the build before the boot shows its stages and warnings (as `netroot build` does);
+    /// nothing by default.
+    fn build_progress(&self) -> &dyn Progress {
+        &Quiet
+    }
+
+    /// The build ended (built, up to date or failed): a spinner is cleared here, before
+    /// anything else (QEMU's console) writes to the terminal.
+    fn build_done(&self) {}
 }
 
 /// Notes nothing.
@@ -179,7 +189,9 @@ pub fn run(
     // Checked before the build: `None` on the hub, the partner's aggregation with lacp.
     let lacp = lacp_preflight(opts, &profile)?;
     let extra = guest::cmdline_extra(&profile.boot, &profile.menu.cmdline_extra, &opts.append)?;
-    let report = pipeline::build(&opts.build, &Quiet).map_err(|source| {
+    let built = pipeline::build(&opts.build, events.build_progress());
+    events.build_done();
+    let report = built.map_err(|source| {
         if crate::interrupt::find(&source).is_some() {
             // Stopped by the user, not broken: the same answer as an interrupt between steps.
             return QemuError::Interrupted;
