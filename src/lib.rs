@@ -19,6 +19,7 @@ pub mod kernel;
 pub mod kmod;
 pub mod manifest;
 pub mod menus;
+pub mod meter;
 pub mod nodes;
 pub mod overlay;
 pub mod pipeline;

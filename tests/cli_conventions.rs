@@ -298,3 +298,82 @@ fn qemu_check_json_of_a_timed_out_boot_and_its_logs() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["pass"], false);
 }
+
+/// The MiB figures of `what`'s progress lines in `stderr` (`netroot: [p] WHAT D / T MiB`).
+fn byte_lines(stderr: &str, what: &str) -> Vec<(f64, f64)> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(&format!("] {what} "))?.1.strip_suffix(" MiB"))
+        .filter_map(|r| {
+            let (d, t) = r.split_once(" / ")?;
+            Some((d.parse().ok()?, t.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Without a terminal, the kernel package's extraction and a root tarball's show byte
+/// progress lines (a few, throttled), ending at the whole file; `-q` shows none.
+#[test]
+fn kernel_extraction_and_root_tarball_show_byte_progress() {
+    if !root_or_skip("extracting trees keeps owners, which needs root") {
+        return;
+    }
+    let Some(deb) = kernel_deb() else { return };
+    let p = project();
+    // A root tarball of a few MiB (incompressible, so the archive is that big).
+    let tree = p.path().join("tree");
+    let mut noise = vec![0u8; 6 << 20];
+    let mut x: u32 = 1;
+    for b in noise.iter_mut() {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *b = (x >> 24) as u8;
+    }
+    write_mode(&tree, "usr/share/noise", &noise, 0o644);
+    let tarball = p.path().join("root.tar");
+    let tarred = Command::new("tar")
+        .args(["-C"])
+        .arg(&tree)
+        .args(["--owner=0", "--group=0", "-cf"])
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    let tar_mib = std::fs::metadata(&tarball).unwrap().len() as f64 / 1048576.0;
+    std::fs::write(
+        p.path().join("profiles/tarred.toml"),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"tarball\"\npath = \"root.tar\"\n",
+    )
+    .unwrap();
+    let deb_mib = std::fs::metadata(&deb).unwrap().len() as f64 / 1048576.0;
+    let run_build = |flags: &[&str], cache: &str| {
+        let mut c = netroot(p.path(), flags);
+        c.args(["build", "tarred", "--out"])
+            .arg(p.path().join("out"))
+            .arg("--kernel")
+            .arg(&deb)
+            .env("NETROOT_CACHE", p.path().join(cache))
+            .env_remove("NETROOT_LOG");
+        output_ok(&mut c)
+    };
+    let o = run_build(&[], "cache");
+    let err = stderr(&o);
+    let kernel = byte_lines(&err, "kernel: extracting");
+    assert!(!kernel.is_empty(), "{err}");
+    let (done, total) = *kernel.last().unwrap();
+    assert!(
+        (total - deb_mib).abs() < 0.1 && done == total,
+        "{kernel:?} vs {deb_mib}"
+    );
+    assert!(kernel.windows(2).all(|w| w[0].0 <= w[1].0), "{kernel:?}");
+    let root = byte_lines(&err, "root: extracting");
+    let (done, total) = *root.last().unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        (total - tar_mib).abs() < 0.1 && done == total,
+        "{root:?} vs {tar_mib}"
+    );
+    // Throttled: a line per 2 s at most, plus the first and the last.
+    assert!(kernel.len() <= 2 + 30, "{kernel:?}");
+    let quiet = run_build(&["-q"], "cache-q");
+    assert!(!stderr(&quiet).contains("extracting"), "{}", stderr(&quiet));
+}

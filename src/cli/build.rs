@@ -22,7 +22,11 @@ pub const DEFAULT_PROFILE: &str = "compute";
     are binary, KB..TB decimal): after each build the least recently used kernels,\n                     \
     root tarballs, root trees and segments are evicted until it fits; what the\n                     \
     build uses, and the roots OUT/*/rootfs link to, stay\n  \
-    SOURCE_DATE_EPOCH  the mtime of every image entry (default 0)")]
+    SOURCE_DATE_EPOCH  the mtime of every image entry (default 0)\n\n\
+Interruption:\n  \
+    Ctrl-C, SIGTERM or SIGHUP stops the build at its next check, forwards the signal to\n  \
+    mmdebstrap and waits for it to unmount and clean up, removes the temporaries and exits\n  \
+    128 + signal (130 for Ctrl-C); a second signal exits at once")]
 pub struct BuildArgs {
     /// Profile to build (profiles/NAME.toml).
     #[arg(default_value = DEFAULT_PROFILE)]

@@ -2,7 +2,8 @@
 //! `-v` (log lines in between), nothing with `-q`.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,6 +12,14 @@ use crate::pipeline::Progress;
 
 /// Spinner refresh interval.
 const TICK: Duration = Duration::from_millis(80);
+/// Interval between byte-progress lines in a log (no terminal): a 6 s kernel extraction shows
+/// a few lines, not one per report.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// `bytes` in MiB with one decimal, as the progress lines show it.
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / f64::from(1u32 << 20))
+}
 
 /// Progress output for `netroot build`.
 #[derive(Debug)]
@@ -18,6 +27,8 @@ pub enum CliProgress {
     Spinner(ProgressBar),
     Lines {
         profile: String,
+        /// When the last byte-progress line was printed: at most one per [`LINE_EVERY`].
+        last_bytes: Mutex<Option<Instant>>,
     },
     /// `--json`: no progress; warnings still on stderr.
     Silent,
@@ -45,6 +56,7 @@ impl CliProgress {
         } else {
             CliProgress::Lines {
                 profile: profile.to_string(),
+                last_bytes: Mutex::new(None),
             }
         }
     }
@@ -60,7 +72,27 @@ impl Progress for CliProgress {
     fn stage(&self, name: &str) {
         match self {
             CliProgress::Spinner(pb) => pb.set_message(name.to_string()),
-            CliProgress::Lines { profile } => eprintln!("netroot: [{profile}] {name}"),
+            CliProgress::Lines { profile, .. } => eprintln!("netroot: [{profile}] {name}"),
+            CliProgress::Silent | CliProgress::Mute => {}
+        }
+    }
+
+    fn bytes(&self, what: &str, done: u64, total: u64) {
+        let text = || format!("{what} {} / {} MiB", mib(done), mib(total));
+        match self {
+            CliProgress::Spinner(pb) => pb.set_message(text()),
+            CliProgress::Lines {
+                profile,
+                last_bytes,
+            } => {
+                let mut last = last_bytes.lock().unwrap_or_else(|p| p.into_inner());
+                let due = last.is_none_or(|t| t.elapsed() >= LINE_EVERY);
+                // The first report and the last always show; in between one per LINE_EVERY.
+                if due || done >= total {
+                    eprintln!("netroot: [{profile}] {}", text());
+                    *last = Some(Instant::now());
+                }
+            }
             CliProgress::Silent | CliProgress::Mute => {}
         }
     }

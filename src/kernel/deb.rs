@@ -44,6 +44,15 @@ fn data_member_codec(name: &str) -> Option<Result<Codec, ()>> {
 /// `[usr/]lib/firmware/**` of the Debian package `deb` into the new
 /// directory `dest`, which must not exist yet.
 pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), KernelError> {
+    extract_deb_metered(deb, dest, &crate::meter::ignore)
+}
+
+/// [`extract_deb`], telling `on` how much of the package file it has read.
+pub fn extract_deb_metered(
+    deb: &Path,
+    dest: &Path,
+    on: crate::meter::OnBytes<'_>,
+) -> Result<(), KernelError> {
     if fs::symlink_metadata(dest).is_ok() {
         return Err(KernelError::DestExists {
             path: dest.to_path_buf(),
@@ -55,7 +64,7 @@ pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), KernelError> {
         .prefix(TEMP_PREFIX)
         .tempdir_in(parent)
         .map_err(io_err("creating a temporary directory in", parent))?;
-    extract_into(deb, temp.path())?;
+    extract_into(deb, temp.path(), on)?;
     crate::fsx::atomic::set_mode(temp.path(), DEST_MODE)
         .map_err(io_err("setting permissions of", temp.path()))?;
     // Data first, then the rename, then the directory entry: a crash leaves
@@ -70,7 +79,7 @@ pub fn extract_deb(deb: &Path, dest: &Path) -> Result<(), KernelError> {
 }
 
 /// Finds the data member of `deb` and unpacks it into `root`.
-fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
+fn extract_into(deb: &Path, root: &Path, on: crate::meter::OnBytes<'_>) -> Result<(), KernelError> {
     let mut file = File::open(deb).map_err(io_err("opening", deb))?;
     let mut magic = Vec::with_capacity(AR_MAGIC.len());
     (&mut file)
@@ -84,7 +93,9 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
     }
     file.seek(SeekFrom::Start(0))
         .map_err(io_err("seeking in", deb))?;
-    let mut archive = ar::Archive::new(BufReader::with_capacity(PACKAGE_BUF, file));
+    let total = file.metadata().map_err(io_err("reading", deb))?.len();
+    let metered = crate::meter::Metered::new(file, total, on);
+    let mut archive = ar::Archive::new(BufReader::with_capacity(PACKAGE_BUF, metered));
     let mut members = Vec::new();
     while let Some(entry) = archive.next_entry() {
         let entry = entry.map_err(|source| KernelError::Corrupt {
@@ -106,7 +117,10 @@ fn extract_into(deb: &Path, root: &Path) -> Result<(), KernelError> {
             Some(Ok(codec)) => {
                 let size = entry.header().size();
                 let source = Source { deb, member: &name };
-                return unpack_member(entry, size, codec, root, &source);
+                unpack_member(entry, size, codec, root, &source)?;
+                // The members after the data tar are not read: the package is done here.
+                on(total, total);
+                return Ok(());
             }
         }
     }

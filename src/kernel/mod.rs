@@ -21,7 +21,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use bzimage::{bzimage_version, BzImageError};
-pub use deb::extract_deb;
+pub use deb::{extract_deb, extract_deb_metered};
 pub use tree::{open_host, open_tree};
 
 /// A kernel image with its matching modules tree.

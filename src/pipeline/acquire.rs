@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::stage::{Input, Staged};
 use super::state::HashCache;
-use super::BuildError;
+use super::{BuildError, Progress};
 use crate::kernel::{self, Kernel};
 use crate::profile::KernelSpec;
 use sha2::{Digest, Sha256};
@@ -19,11 +19,14 @@ pub fn acquire(
     spec: &KernelSpec,
     cache: &Path,
     hc: &mut HashCache,
+    progress: &dyn Progress,
 ) -> Result<Staged<Kernel>, BuildError> {
     let opened = match spec {
         KernelSpec::Dir(dir) => kernel::open_tree(dir)?,
         KernelSpec::Host => kernel::open_host(Path::new("/proc"), Path::new("/"))?,
-        KernelSpec::Deb { path, sha256 } => return extracted(path, sha256.as_deref(), cache, hc),
+        KernelSpec::Deb { path, sha256 } => {
+            return extracted(path, sha256.as_deref(), cache, hc, progress)
+        }
     };
     let inputs = opened.inputs.iter().cloned().map(Input::Path).collect();
     Ok(Staged::fresh(opened, inputs))
@@ -36,6 +39,7 @@ fn extracted(
     pin: Option<&str>,
     cache: &Path,
     hc: &mut HashCache,
+    progress: &dyn Progress,
 ) -> Result<Staged<Kernel>, BuildError> {
     let hash = hc
         .hash(deb)
@@ -57,7 +61,8 @@ fn extracted(
     if !cached {
         std::fs::create_dir_all(cache.join(KERNELS_DIR))
             .map_err(BuildError::io("cannot create cache directory", cache))?;
-        kernel::extract_deb(deb, &dest)?;
+        let on = |done, total| progress.bytes("kernel: extracting", done, total);
+        kernel::extract_deb_metered(deb, &dest, &on)?;
     }
     Ok(Staged {
         out: kernel::open_tree(&dest)?,

@@ -98,6 +98,11 @@ pub struct BuildReport {
 pub trait Progress {
     fn stage(&self, name: &str);
     fn warn(&self, message: &str);
+    /// Byte progress inside a stage: `what` (e.g. `kernel: extracting`) has handled `done` of
+    /// `total` bytes. Called every few MiB and once at the end; shown by default as nothing.
+    fn bytes(&self, what: &str, done: u64, total: u64) {
+        let _ = (what, done, total);
+    }
 }
 
 /// A [`Progress`] that shows nothing.

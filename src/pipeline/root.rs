@@ -127,7 +127,7 @@ pub struct RootStage {
 }
 
 /// Where and how the root stage builds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RootCtx<'a> {
     pub project: &'a Path,
     pub cache: &'a Path,
@@ -135,6 +135,19 @@ pub struct RootCtx<'a> {
     pub source_date_epoch: u64,
     /// Whether an mmdebstrap recipe runs again (`--refresh-root`).
     pub refresh: Refresh,
+    /// Where the tree extraction's byte progress goes.
+    pub progress: &'a dyn super::Progress,
+}
+
+impl std::fmt::Debug for RootCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCtx")
+            .field("project", &self.project)
+            .field("cache", &self.cache)
+            .field("source_date_epoch", &self.source_date_epoch)
+            .field("refresh", &self.refresh)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The root stage: the node inventory, then the profile's root tree (or none).
@@ -207,6 +220,7 @@ fn build_root(
         cache,
         source_date_epoch,
         refresh,
+        progress,
     } = *ctx;
     let (source_key, source) = source_key(spec, cache, refresh, hc, inputs)?;
     inputs.extend(super::overlays::overlay_inputs(
@@ -255,7 +269,8 @@ fn build_root(
     // Variants of one source (overlays, per-node layers, allow-lists differ) share its files:
     // the source is materialized once as a base and each variant links its unchanged files.
     if !base.is_dir() {
-        rootfs::materialize(&source, cache, &base)?;
+        let on = |done, total| progress.bytes("root: extracting", done, total);
+        rootfs::materialize_metered(&source, cache, &base, &rootfs::Tools::default(), &on)?;
     }
     rootfs::link_variant(&base, &staging)?;
     let result = (|| {

@@ -72,7 +72,7 @@ pub fn kernel_tree(opts: &BuildOptions) -> Result<Kernel, BuildError> {
     let spec = kernel_spec(opts, &profile)?;
     let cache = cache_dir_for(opts);
     let mut hc = HashCache::load(&cache.join(HASHES_FILE));
-    Ok(acquire(&spec, &cache, &mut hc)?.out)
+    Ok(acquire(&spec, &cache, &mut hc, &super::Quiet)?.out)
 }
 
 /// Logs the cache's size (allocated bytes, as `netroot clean --dry-run` counts them) at info level;
@@ -213,7 +213,8 @@ fn run_stages(
     rec: &mut Recorder<'_>,
 ) -> Result<(Summary, Vec<super::SegmentReport>), BuildError> {
     let cache = &paths.cache;
-    let kernel = rec.run("kernel", |hc| acquire(spec, cache, hc))?;
+    let progress = rec.progress;
+    let kernel = rec.run("kernel", |hc| acquire(spec, cache, hc, progress))?;
     let closure = rec.run("modules", |_| stages::modules(&kernel, profile, cache))?;
     for w in &closure.warnings {
         rec.progress.warn(w);
@@ -236,6 +237,7 @@ fn run_stages(
         } else {
             Refresh::IfMissing
         },
+        progress,
     };
     let rooted = rec.run("root", |hc| root_stage(&ctx, profile, hc))?;
     let started = Instant::now();

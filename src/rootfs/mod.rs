@@ -82,6 +82,18 @@ pub fn materialize_with(
     dest: &Path,
     tools: &Tools,
 ) -> Result<RootReport, RootfsError> {
+    materialize_metered(src, cache, dest, tools, &crate::meter::ignore)
+}
+
+/// [`materialize_with`], telling `on` how much of a tarball (a recipe's included) it has
+/// extracted: the build's byte progress.
+pub fn materialize_metered(
+    src: &RootSource,
+    cache: &Path,
+    dest: &Path,
+    tools: &Tools,
+    on: crate::meter::OnBytes<'_>,
+) -> Result<RootReport, RootfsError> {
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
     let tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
@@ -89,7 +101,7 @@ pub fn materialize_with(
         RootSource::Dir(dir) => {
             dircopy::copy_finished(dir, root, tree, dircopy::Files::Copied)?;
         }
-        RootSource::Tarball(archive) => extract(archive, tree)?,
+        RootSource::Tarball(archive) => extract(archive, tree, on)?,
         RootSource::Mmdebstrap(recipe) => {
             let archive = mmdebstrap::cached_tarball(
                 recipe,
@@ -97,7 +109,7 @@ pub fn materialize_with(
                 &tools.mmdebstrap,
                 mmdebstrap::Refresh::IfMissing,
             )?;
-            extract(&archive, tree)?;
+            extract(&archive, tree, on)?;
         }
     }
     let report = scan(root)?;
@@ -130,8 +142,12 @@ pub fn link_variant(base: &Path, dest: &Path) -> Result<RootReport, RootfsError>
     Ok(report)
 }
 
-fn extract(archive: &Path, mut tree: Tree) -> Result<(), RootfsError> {
-    tarball::extract(archive, &mut tree, Policy::Root)?;
+fn extract(
+    archive: &Path,
+    mut tree: Tree,
+    on: crate::meter::OnBytes<'_>,
+) -> Result<(), RootfsError> {
+    tarball::extract(archive, &mut tree, Policy::Root, on)?;
     tree.finish().map_err(|(entry, reason)| RootfsError::Entry {
         archive: archive.to_path_buf(),
         entry,
@@ -147,7 +163,7 @@ pub fn extract_tarball(archive: &Path, dest: &Path, policy: Policy) -> Result<()
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
     let mut tree = Tree::open(root, policy).map_err(RootfsError::io("opening", root))?;
-    tarball::extract(archive, &mut tree, policy)?;
+    tarball::extract(archive, &mut tree, policy, &crate::meter::ignore)?;
     tree.finish()
         .map_err(|(entry, reason)| RootfsError::Entry {
             archive: archive.to_path_buf(),

@@ -9,6 +9,7 @@
 //! end-of-archive marker followed by zeros only, and the compressed stream is read to its end so
 //! its checksum is verified; anything else is reported as truncated or trailing data.
 
+use crate::meter::{Metered, OnBytes};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -48,9 +49,13 @@ fn archive_error(archive: &Path, reason: impl Into<String>) -> RootfsError {
     }
 }
 
-fn open(archive: &Path) -> Result<Box<dyn Read>, RootfsError> {
+fn open<'a>(archive: &Path, on: OnBytes<'a>) -> Result<Box<dyn Read + 'a>, RootfsError> {
     let file = File::open(archive).map_err(RootfsError::io("opening", archive))?;
-    let mut reader = BufReader::with_capacity(READ_BUF, file);
+    let total = file
+        .metadata()
+        .map_err(RootfsError::io("reading", archive))?
+        .len();
+    let mut reader = BufReader::with_capacity(READ_BUF, Metered::new(file, total, on));
     let head = reader
         .fill_buf()
         .map_err(RootfsError::io("reading", archive))?;
@@ -65,9 +70,15 @@ fn open(archive: &Path) -> Result<Box<dyn Read>, RootfsError> {
         .map_err(|e| archive_error(archive, e.to_string()))
 }
 
-/// Extracts `archive` into `tree` (not finished: the caller runs [`Tree::finish`]).
-pub(crate) fn extract(archive: &Path, tree: &mut Tree, policy: Policy) -> Result<(), RootfsError> {
-    extract_stream(open(archive)?, tree, policy, &|_| true).map_err(|e| match e {
+/// Extracts `archive` into `tree` (not finished: the caller runs [`Tree::finish`]), telling
+/// `on` how much of the archive file it has read.
+pub(crate) fn extract(
+    archive: &Path,
+    tree: &mut Tree,
+    policy: Policy,
+    on: OnBytes<'_>,
+) -> Result<(), RootfsError> {
+    extract_stream(open(archive, on)?, tree, policy, &|_| true).map_err(|e| match e {
         TarError::Entry { entry, reason } => RootfsError::Entry {
             archive: archive.to_path_buf(),
             entry,
