@@ -95,6 +95,11 @@ fn wait(child: &mut std::process::Child) -> io::Result<(ExitStatus, Option<Inter
     let mut forwarded: Option<(Interrupted, Instant)> = None;
     loop {
         if let Some(status) = child.try_wait()? {
+            if forwarded.is_some() {
+                // What the interrupted child left running in its group (a dpkg of its chroot)
+                // would keep the output pipes, and so this wait, open.
+                signal_group(group, Signal::KILL)?;
+            }
             return Ok((status, forwarded.map(|(i, _)| i)));
         }
         match (forwarded, interrupt::requested()) {

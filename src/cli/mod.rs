@@ -101,6 +101,16 @@ impl Command {
             Command::Qemu(a) => a.json,
         }
     }
+
+    /// Whether the command polls [`crate::interrupt`] (a build, which publish and qemu run
+    /// too, and the QEMU session): only those get the handlers. The others keep the default
+    /// action, so one Ctrl-C ends them at once; what they write is atomic anyway.
+    fn polls_interrupts(&self) -> bool {
+        matches!(
+            self,
+            Command::Build(_) | Command::Publish(_) | Command::Qemu(_)
+        )
+    }
 }
 
 impl Cli {
@@ -144,6 +154,9 @@ pub fn main() -> ExitCode {
     let setup = log::init(cli.verbose, cli.quiet)
         .map_err(anyhow::Error::from)
         .and_then(|()| {
+            if !cli.command.polls_interrupts() {
+                return Ok(());
+            }
             crate::interrupt::install().context("cannot install the SIGINT/SIGTERM handlers")
         })
         .and_then(|()| enter_project(&mut cli));
