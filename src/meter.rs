@@ -10,7 +10,8 @@ use std::io::{self, Read};
 /// kernel package; each costs a spinner update at most.
 pub const STEP: u64 = 4 << 20;
 
-/// What a [`Metered`] reader reports to: `(done, total)` in bytes.
+/// What a [`Metered`] reader (or a tree copy) reports to: `(done, total)` in bytes, `total` 0
+/// when it is not known beforehand.
 pub type OnBytes<'a> = &'a dyn Fn(u64, u64);
 
 /// A callback that ignores every report.

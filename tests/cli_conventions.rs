@@ -374,6 +374,25 @@ fn kernel_extraction_and_root_tarball_show_byte_progress() {
     );
     // Throttled: a line per 2 s at most, plus the first and the last.
     assert!(kernel.len() <= 2 + 30, "{kernel:?}");
+    // A directory source is copied: bytes so far, no total.
+    std::fs::write(
+        p.path().join("profiles/copied.toml"),
+        "inherits = [\"qemu-base\"]\n[root]\nsource = \"dir\"\npath = \"tree\"\n",
+    )
+    .unwrap();
+    let mut c = netroot(p.path(), &["build", "copied", "--out"]);
+    c.arg(p.path().join("out"))
+        .arg("--kernel")
+        .arg(&deb)
+        .env("NETROOT_CACHE", p.path().join("cache"))
+        .env_remove("NETROOT_LOG");
+    let err = stderr(&output_ok(&mut c));
+    let copied: Vec<f64> = err
+        .lines()
+        .filter_map(|l| l.split_once("] root: copying ")?.1.strip_suffix(" MiB"))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert!(copied.iter().any(|m| *m >= 6.0), "{err}");
     let quiet = run_build(&["-q"], "cache-q");
     assert!(!stderr(&quiet).contains("extracting"), "{}", stderr(&quiet));
 }

@@ -78,7 +78,10 @@ impl Progress for CliProgress {
     }
 
     fn bytes(&self, what: &str, done: u64, total: u64) {
-        let text = || format!("{what} {} / {} MiB", mib(done), mib(total));
+        let text = || match total {
+            0 => format!("{what} {} MiB", mib(done)),
+            _ => format!("{what} {} / {} MiB", mib(done), mib(total)),
+        };
         match self {
             CliProgress::Spinner(pb) => pb.set_message(text()),
             CliProgress::Lines {
@@ -88,7 +91,7 @@ impl Progress for CliProgress {
                 let mut last = last_bytes.lock().unwrap_or_else(|p| p.into_inner());
                 let due = last.is_none_or(|t| t.elapsed() >= LINE_EVERY);
                 // The first report and the last always show; in between one per LINE_EVERY.
-                if due || done >= total {
+                if due || (total > 0 && done >= total) {
                     eprintln!("netroot: [{profile}] {}", text());
                     *last = Some(Instant::now());
                 }

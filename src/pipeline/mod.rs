@@ -99,7 +99,8 @@ pub trait Progress {
     fn stage(&self, name: &str);
     fn warn(&self, message: &str);
     /// Byte progress inside a stage: `what` (e.g. `kernel: extracting`) has handled `done` of
-    /// `total` bytes. Called every few MiB and once at the end; shown by default as nothing.
+    /// `total` bytes (0: not known). Called every few MiB and once at the end of a known total;
+    /// shown by default as nothing.
     fn bytes(&self, what: &str, done: u64, total: u64) {
         let _ = (what, done, total);
     }

@@ -269,7 +269,11 @@ fn build_root(
     // Variants of one source (overlays, per-node layers, allow-lists differ) share its files:
     // the source is materialized once as a base and each variant links its unchanged files.
     if !base.is_dir() {
-        let on = |done, total| progress.bytes("root: extracting", done, total);
+        let what = match source {
+            RootSource::Dir(_) => "root: copying",
+            _ => "root: extracting",
+        };
+        let on = |done, total| progress.bytes(what, done, total);
         rootfs::materialize_metered(&source, cache, &base, &rootfs::Tools::default(), &on)?;
     }
     rootfs::link_variant(&base, &staging)?;

@@ -20,6 +20,7 @@ use super::tree::Tree;
 use crate::fsx::inode::{Meta, Time, MODE_BITS};
 use crate::fsx::inroot;
 use crate::fsx::walk::{self, Item};
+use crate::meter::OnBytes;
 
 /// How regular files get into the copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +38,9 @@ pub(crate) fn copy_finished(
     staging: &Path,
     mut tree: Tree,
     files: Files,
+    on: OnBytes<'_>,
 ) -> Result<(), RootfsError> {
-    copy(src, staging, &mut tree, files)?;
+    copy(src, staging, &mut tree, files, on)?;
     tree.finish().map_err(|(path, reason)| RootfsError::Copy {
         source_dir: src.to_path_buf(),
         path,
@@ -52,7 +54,11 @@ pub(crate) fn copy(
     staging: &Path,
     tree: &mut Tree,
     files: Files,
+    on: OnBytes<'_>,
 ) -> Result<(), RootfsError> {
+    // Bytes of file data copied, reported every meter::STEP with an unknown total (0): the
+    // tree is not measured before the copy.
+    let (mut copied, mut next) = (0u64, 0u64);
     let staging_st = rfs::stat(staging).map_err(|e| RootfsError::Io {
         op: "stat",
         path: staging.to_path_buf(),
@@ -131,7 +137,13 @@ pub(crate) fn copy(
                         data: &mut file,
                         size,
                     },
-                )
+                )?;
+                copied += size;
+                if copied >= next {
+                    on(copied, 0);
+                    next = copied + crate::meter::STEP;
+                }
+                Ok(())
             }
             FileType::Symlink => {
                 let target = item

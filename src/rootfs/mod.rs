@@ -99,7 +99,7 @@ pub fn materialize_metered(
     let tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
     match src {
         RootSource::Dir(dir) => {
-            dircopy::copy_finished(dir, root, tree, dircopy::Files::Copied)?;
+            dircopy::copy_finished(dir, root, tree, dircopy::Files::Copied, on)?;
         }
         RootSource::Tarball(archive) => extract(archive, tree, on)?,
         RootSource::Mmdebstrap(recipe) => {
@@ -136,7 +136,14 @@ pub fn link_variant(base: &Path, dest: &Path) -> Result<RootReport, RootfsError>
     let staging = Staging::new(dest)?;
     let root = staging.dir.path();
     let tree = Tree::open(root, Policy::Root).map_err(RootfsError::io("opening", root))?;
-    dircopy::copy_finished(base, root, tree, dircopy::Files::Linked)?;
+    // Linking copies no bytes: nothing to report.
+    dircopy::copy_finished(
+        base,
+        root,
+        tree,
+        dircopy::Files::Linked,
+        &crate::meter::ignore,
+    )?;
     let report = scan(root)?;
     staging.publish()?;
     Ok(report)
