@@ -93,6 +93,29 @@ pub fn write_temp(dir: &Path, data: &[u8]) -> io::Result<PathBuf> {
     Ok(tmp)
 }
 
+/// Marks `path` as touched now: creates it empty (mode [`FILE_MODE`], parent directories too)
+/// when missing, then sets its mtime to now. Not synced, unlike everything else here: it is for
+/// advisory markers (the cache's use stamps) whose loss in a crash costs nothing, and every
+/// build, an up-to-date one included, touches several, so no fsync may ride on it.
+pub fn touch(path: &Path) -> io::Result<()> {
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(path)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(parent_of(path))?;
+            open()?
+        }
+        other => other?,
+    };
+    file.set_modified(std::time::SystemTime::now())
+}
+
 /// Writes `data` to `path` atomically with mode [`FILE_MODE`], creating the parent directories.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent_of(path);
@@ -163,6 +186,27 @@ pub fn swap_dir_into_place(staged: &Path, dest: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn touch_creates_with_parents_then_moves_only_the_mtime() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("used/kernels/k1");
+        touch(&p).unwrap();
+        let md = fs::metadata(&p).unwrap();
+        assert_eq!((md.len(), md.permissions().mode() & 0o777), (0, FILE_MODE));
+        fs::write(&p, b"kept").unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        touch(&p).unwrap();
+        let md = fs::metadata(&p).unwrap();
+        assert!(md.modified().unwrap() > old + std::time::Duration::from_secs(3600));
+        assert_eq!(fs::read(&p).unwrap(), b"kept", "touch never truncates");
+    }
 
     #[test]
     fn write_atomic_replaces_with_its_mode_and_leaves_no_temp() {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::cache_bound::{select_lru, Candidate};
 use super::clean::{remove, BLOCK};
 use super::{BuildError, Progress, ROOTFS};
-use crate::fsx::atomic::{rename_durable, tmp_path, write_atomic, TMP_PREFIX};
+use crate::fsx::atomic::{rename_durable, tmp_path, TMP_PREFIX};
 use crate::fsx::stamp::Stamp;
 use crate::fsx::walk::{self, Item, Options, OtherFs};
 use rustix::fs::FileType;
@@ -91,7 +91,8 @@ pub fn touch(cache: &Path, used: &[PathBuf]) -> Result<(), BuildError> {
     let ids: HashSet<EntryId> = used.iter().filter_map(|p| entry_of(cache, p)).collect();
     for (dir, stem) in ids {
         let stamp = cache.join(USED_DIR).join(dir).join(&stem);
-        write_atomic(&stamp, b"").map_err(BuildError::io("cannot stamp cache entry", &stamp))?;
+        crate::fsx::atomic::touch(&stamp)
+            .map_err(BuildError::io("cannot stamp cache entry", &stamp))?;
     }
     Ok(())
 }
